@@ -1,0 +1,129 @@
+#pragma once
+// Conversion and validation shared by the bindings. Every error is raised here, at the boundary,
+// as ValueError/TypeError naming the function, the argument and the shapes; kernels only assert.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace convpool::bindings {
+
+namespace py = pybind11;
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+template <typename... Parts>
+std::string concat(const Parts&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
+
+inline std::string shape_string(const std::vector<int64_t>& shape) {
+  std::ostringstream out;
+  out << "(";
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  out << (shape.size() == 1 ? ",)" : ")");
+  return out.str();
+}
+
+inline std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+struct Pair {
+  int64_t h, w;
+  std::string str() const { return concat("(", h, ", ", w, ")"); }
+};
+
+inline bool is_integer(py::handle obj) {
+  // bool is an int subclass in Python but never a sensible size.
+  return !py::isinstance<py::bool_>(obj) &&
+         (py::isinstance<py::int_>(obj) || py::hasattr(obj, "__index__"));
+}
+
+inline int64_t to_int64(py::handle obj, const char* fn, const char* name) {
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(obj)).ptr(), &overflow);
+  if (overflow) throw py::value_error(concat(fn, ": ", name, "=", py::repr(obj).cast<std::string>(), " is out of range"));
+  return v;
+}
+
+// An int or a pair of ints, as PyTorch's _pair.
+inline Pair to_pair(py::handle obj, const char* fn, const char* name) {
+  if (is_integer(obj)) {
+    const int64_t v = to_int64(obj, fn, name);
+    return {v, v};
+  }
+  if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
+    const auto seq = py::reinterpret_borrow<py::sequence>(obj);
+    if (seq.size() == 2 && is_integer(seq[0]) && is_integer(seq[1]))
+      return {to_int64(seq[0], fn, name), to_int64(seq[1], fn, name)};
+  }
+  throw py::type_error(concat(fn, ": ", name, " must be an int or a pair of ints, got ",
+                              py::repr(obj).cast<std::string>()));
+}
+
+enum class FloatType { f32, f64 };
+
+// Accepts anything NumPy can turn into an array of float32 or float64 (any layout or byte
+// order: it is made C-contiguous and native); refuses every other dtype.
+inline std::pair<py::array, FloatType> to_float_array(py::handle obj, const char* fn, const char* name) {
+  py::array a = py::array::ensure(obj);
+  if (!a) {
+    PyErr_Clear();
+    throw py::type_error(concat(fn, ": ", name, " must be a float32 or float64 array, got ",
+                                py::str(py::type::of(obj)).cast<std::string>()));
+  }
+  const py::dtype dt = a.dtype();
+  if (dt.kind() == 'f' && dt.itemsize() == 4) return {CArray<float>::ensure(a), FloatType::f32};
+  if (dt.kind() == 'f' && dt.itemsize() == 8) return {CArray<double>::ensure(a), FloatType::f64};
+  throw py::type_error(concat(fn, ": ", name, " must be float32 or float64, got ",
+                              py::str(dt).cast<std::string>(), " with shape ", shape_string(shape_of(a))));
+}
+
+template <typename T>
+const char* dtype_name() {
+  return std::is_same_v<T, float> ? "float32" : "float64";
+}
+
+// An array that must have the same dtype as the primary input.
+template <typename T>
+CArray<T> to_matching_array(py::handle obj, const char* fn, const char* name, const char* like) {
+  auto [a, type] = to_float_array(obj, fn, name);
+  if ((type == FloatType::f32) != std::is_same_v<T, float>)
+    throw py::type_error(concat(fn, ": ", name, " is ", py::str(a.dtype()).cast<std::string>(), " but ",
+                                like, " is ", dtype_name<T>()));
+  return py::reinterpret_borrow<CArray<T>>(a);
+}
+
+inline CArray<int64_t> to_index_array(py::handle obj, const char* fn, const char* name) {
+  py::array a = py::array::ensure(obj);
+  if (!a) {
+    PyErr_Clear();
+    throw py::type_error(concat(fn, ": ", name, " must be an int64 array"));
+  }
+  const py::dtype dt = a.dtype();
+  if (dt.kind() != 'i' || dt.itemsize() != 8)
+    throw py::type_error(concat(fn, ": ", name, " must be int64, got ", py::str(dt).cast<std::string>(),
+                                " with shape ", shape_string(shape_of(a))));
+  return CArray<int64_t>::ensure(a);
+}
+
+template <typename T>
+const T* data_of(const py::array& a) {
+  return static_cast<const T*>(a.data());
+}
+
+template <typename T>
+T* mutable_data_of(py::array& a) {
+  return static_cast<T*>(a.mutable_data());
+}
+
+}  // namespace convpool::bindings

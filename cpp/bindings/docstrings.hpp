@@ -1,0 +1,129 @@
+#pragma once
+// Docstrings of the pooling functions (PyTorch's layout: summary, Args, Shape).
+
+namespace convpool::bindings::docs {
+
+inline constexpr const char* max_pool2d = R"doc(2-D max pooling over (N, C, H, W) or (C, H, W) float32/float64 input.
+
+Args:
+    x: input array.
+    kernel_size: int or (kH, kW).
+    stride: int or (sH, sW); default kernel_size.
+    padding: int or (pH, pW), implicit -inf padding (never selected); at most kernel_size // 2.
+    dilation: int or (dH, dW); 1 is a dense window.
+    ceil_mode: use ceil instead of floor for the output size (a window must start inside the
+        input or the left padding).
+    return_indices: also return int64 indices, flat within each H*W plane (-1 for a window
+        with no tap inside the input, possible with dilation).
+    tie_break: which tied maximum the index names and the gradient reaches: 'first' or 'last'
+        in row-major window order, or 'split' (indices as 'first'; the gradient is divided
+        equally among all tied maxima).
+    nan: 'propagate' (PyTorch: a NaN wins, the last NaN in scan order gives the index) or
+        'ignore' (NaN is treated as -inf).
+
+Shape:
+    out: (N, C, H_out, W_out) with
+    H_out = floor((H + 2*pH - dH*(kH-1) - 1) / sH) + 1 (ceil in ceil_mode), likewise W_out.
+
+Returns:
+    out, or (out, indices) if return_indices.
+)doc";
+
+inline constexpr const char* max_pool2d_backward = R"doc(Gradient of max_pool2d with respect to x.
+
+Args:
+    grad_output: gradient of the pooled output, same dtype as x.
+    x: the forward input (its shape fixes the geometry; its values are read by 'split').
+    indices: int64 indices from max_pool2d(..., return_indices=True) with the same tie_break;
+        may be None for tie_break='split', which recomputes the ties from x.
+    kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan: as in the forward call.
+
+Returns:
+    grad_input with the shape of x. Where windows overlap, an input's gradient is the sum over
+    every window that selected it, added in row-major output order: bitwise identical for any
+    number of threads.
+)doc";
+
+inline constexpr const char* avg_pool2d = R"doc(2-D average pooling over (N, C, H, W) or (C, H, W) input.
+
+Args:
+    x: input array (float32 or float64).
+    kernel_size: int or (kH, kW).
+    stride: int or (sH, sW); default kernel_size.
+    padding: int or (pH, pW), implicit zero padding; at most kernel_size // 2.
+    ceil_mode: use ceil instead of floor for the output size.
+    count_include_pad: divide by the window clipped to the padded input (True) or by the number
+        of taps inside the input (False).
+    divisor_override: if given (non-zero), the divisor of every window.
+
+Shape:
+    out: (N, C, H_out, W_out), H_out = floor((H + 2*pH - kH) / sH) + 1 (ceil in ceil_mode).
+)doc";
+
+inline constexpr const char* avg_pool2d_backward = R"doc(Gradient of avg_pool2d with respect to its input.
+
+Args:
+    grad_output: gradient of the pooled output.
+    input_shape: shape of the forward input, (N, C, H, W) or (C, H, W).
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: as in the
+        forward call.
+
+Returns:
+    grad_input of shape input_shape and the dtype of grad_output.
+)doc";
+
+inline constexpr const char* lp_pool2d = R"doc(2-D power-average pooling: (sum over the window of |x|^p)^(1/p).
+
+Matches torch.nn.functional.lp_pool2d except (1) it uses |x|, so odd or fractional p is
+defined for negative inputs, and (2) a ceil_mode window cut by the input edge gives the true
+sum over its taps (PyTorch rescales it to the full kernel area).
+
+Args:
+    x: input array (float32 or float64), (N, C, H, W) or (C, H, W).
+    norm_type: p, a positive finite number (2 is L2 pooling).
+    kernel_size: int or (kH, kW).
+    stride: int or (sH, sW); default kernel_size.
+    ceil_mode: use ceil instead of floor for the output size.
+)doc";
+
+inline constexpr const char* lp_pool2d_backward = R"doc(Gradient of lp_pool2d with respect to x.
+
+The gradient sign(x) |x|^(p-1) / y^(p-1) is taken as 0 where x == 0 or the window's output
+y == 0.
+
+Args:
+    grad_output: gradient of the pooled output, same dtype as x.
+    x: the forward input.
+    norm_type, kernel_size, stride, ceil_mode: as in the forward call.
+)doc";
+
+inline constexpr const char* stochastic_pool2d = R"doc(2-D stochastic pooling (Zeiler & Fergus, 2013) of non-negative input.
+
+In training, each window picks one element with probability proportional to its value and
+outputs it (an all-zero window outputs 0 and picks its first element). In evaluation, each
+window outputs the probability-weighted average sum(a^2) / sum(a) (0 if all zero).
+
+Args:
+    x: non-negative, finite float32/float64 array (N, C, H, W) or (C, H, W).
+    kernel_size: int or (kH, kW).
+    stride: int or (sH, sW); default kernel_size.
+    training: sample (True) or take the weighted average (False).
+    seed: int seed; the same seed gives the same samples for any number of threads.
+        None draws a fresh random seed.
+    return_indices: also return the int64 index (flat in the H*W plane) of each pick
+        (training only).
+)doc";
+
+inline constexpr const char* stochastic_pool2d_backward = R"doc(Gradient of stochastic_pool2d with respect to x.
+
+In training the gradient goes to the picked element (indices from return_indices=True),
+summed where windows overlap; in evaluation it is that of sum(a^2)/sum(a).
+
+Args:
+    grad_output: gradient of the pooled output, same dtype as x.
+    x: the forward input.
+    indices: the picks (training), or None (evaluation).
+    kernel_size, stride, training: as in the forward call.
+)doc";
+
+}  // namespace convpool::bindings::docs

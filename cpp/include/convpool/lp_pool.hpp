@@ -1,0 +1,88 @@
+#pragma once
+// 2-D power-average (Lp) pooling: y = (sum over the window of |x|^p)^(1/p), no padding.
+//
+// PyTorch computes avg_pool(x^p) * kH*kW, which differs from this in two places: for negative
+// inputs with odd or fractional p (PyTorch raises x, not |x|, to the power), and for ceil_mode
+// windows cut by the input edge (PyTorch rescales their partial sum to the full kernel area).
+// Here the sum is always the true sum over the taps inside the input.
+//
+// Gradient: dy/dx = sign(x) |x|^(p-1) / y^(p-1); it is taken as 0 where x == 0 or y == 0
+// (PyTorch yields NaN for an all-zero window with p = 2).
+
+#include <cassert>
+#include <cmath>
+#include <cstdint>
+
+#include "avg_pool.hpp"
+#include "parallel.hpp"
+#include "shape.hpp"
+
+namespace convpool {
+
+struct LpPool2dParams {
+  Pool2dGeometry geometry;  // padding must be 0, dilation 1
+  double norm_type = 2.0;   // p > 0, finite
+};
+
+namespace detail {
+
+// Computes one output row of y, specialised for the common p = 1 and p = 2.
+template <typename T>
+void lp_pool2d_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh, double norm_type) {
+  if (norm_type == 2.0) {
+    window_sum_row_dispatch(plane, out, g, oh, [](T v) { return v * v; });
+    for (int64_t ow = 0; ow < g.w.output; ++ow) out[ow] = std::sqrt(out[ow]);
+  } else if (norm_type == 1.0) {
+    window_sum_row_dispatch(plane, out, g, oh, [](T v) { return std::abs(v); });
+  } else {
+    const T p = static_cast<T>(norm_type), inv_p = static_cast<T>(1.0 / norm_type);
+    window_sum_row_dispatch(plane, out, g, oh, [p](T v) { return std::pow(std::abs(v), p); });
+    for (int64_t ow = 0; ow < g.w.output; ++ow) out[ow] = std::pow(out[ow], inv_p);
+  }
+}
+
+}  // namespace detail
+
+template <typename T>
+void lp_pool2d_forward(const T* input, T* output, const LpPool2dParams& p) {
+  const Pool2dGeometry& g = p.geometry;
+  assert(g.h.padding == 0 && g.w.padding == 0 && p.norm_type > 0);
+  const int64_t OH = g.h.output, OW = g.w.output;
+  parallel_for(g.planes * OH, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      detail::lp_pool2d_row(input + (r / OH) * g.input_plane(), output + r * OW, g, r % OH, p.norm_type);
+  });
+}
+
+// grad_input (planes x IH x IW) is overwritten; y is recomputed from the input.
+template <typename T>
+void lp_pool2d_backward(const T* grad_output, const T* input, T* grad_input, const LpPool2dParams& p) {
+  const Pool2dGeometry& g = p.geometry;
+  const int64_t OW = g.w.output;
+  const double norm = p.norm_type;
+  const T p_minus_1 = static_cast<T>(norm - 1.0);
+  detail::for_each_input_band<T>(g, [&](int64_t plane, int64_t r0, int64_t r1, T* weights) {
+    const T* in = input + plane * g.input_plane();
+    const T* go = grad_output + plane * g.output_plane();
+    T* gi = grad_input + plane * g.input_plane();
+    // gi = factor(x) * sum over windows of grad_output / y^(p-1)
+    detail::window_sum_transpose_band(gi, g, r0, r1, weights, [&](int64_t oh, T* w) {
+      detail::lp_pool2d_row(in, w, g, oh, norm);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const T y = w[ow];
+        const T scale = norm == 1.0 ? T(1) : norm == 2.0 ? y : std::pow(y, p_minus_1);
+        w[ow] = y > T(0) ? go[oh * OW + ow] / scale : T(0);
+      }
+    });
+    for (int64_t i = r0 * g.w.input; i < r1 * g.w.input; ++i) {
+      const T x = in[i];
+      const T factor = x == T(0) ? T(0)
+                       : norm == 1.0 ? (x > T(0) ? T(1) : T(-1))
+                       : norm == 2.0 ? x
+                                     : std::copysign(std::pow(std::abs(x), p_minus_1), x);
+      gi[i] *= factor;
+    }
+  });
+}
+
+}  // namespace convpool

@@ -1,0 +1,245 @@
+#pragma once
+// 2-D max pooling, forward and backward, with a user-chosen rule for tied maxima.
+//
+// Semantics (README.md "Max pooling" has the full statement):
+// - Padding is virtual: padded taps are skipped, so they are never selected.
+// - Taps are scanned in row-major window order. NanPolicy::propagate keeps PyTorch's rule (any NaN
+//   wins; the last NaN in scan order gives the index); NanPolicy::ignore treats NaN as -inf.
+// - TieBreak::first selects the first maximal tap, TieBreak::last the last one; TieBreak::split
+//   reports the first in the forward pass and divides the gradient equally among all of them.
+// - A window none of whose taps lies inside the input (possible with dilation) yields -inf and
+//   index -1, and passes no gradient.
+
+#include <atomic>
+#include <cassert>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "parallel.hpp"
+#include "shape.hpp"
+
+namespace convpool {
+
+enum class TieBreak { first, last, split };
+enum class NanPolicy { propagate, ignore };
+
+struct MaxPool2dParams {
+  Pool2dGeometry geometry;
+  TieBreak tie_break = TieBreak::first;
+  NanPolicy nan = NanPolicy::propagate;
+};
+
+namespace detail {
+
+template <typename T, bool kIgnoreNan>
+inline T max_pool_load(const T* p) {
+  const T v = *p;
+  if constexpr (kIgnoreNan) return std::isnan(v) ? -std::numeric_limits<T>::infinity() : v;
+  return v;
+}
+
+// Whether the scan replaces the running maximum `best` by `v` (v comes later in scan order).
+template <typename T, bool kLast, bool kIgnoreNan>
+inline bool max_pool_takes(T v, T best) {
+  const bool wins = kLast ? (v >= best) : (v > best);
+  if constexpr (kIgnoreNan) return wins;
+  return wins || std::isnan(v);
+}
+
+// One output row. The (kh, kw) loops run in row-major window order, each over a contiguous run
+// of outputs so that the innermost loop vectorizes; kStrideW > 0 makes the stride a constant,
+// which lets the compiler turn the strided loads into shuffles.
+template <typename T, int kStrideW, bool kLast, bool kIgnoreNan, bool kIndices>
+void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGeometry& g,
+                            int64_t oh) {
+  const PoolDim& H = g.h;
+  const PoolDim& W = g.w;
+  const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
+  const T lowest = -std::numeric_limits<T>::infinity();
+  for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = lowest;
+  if constexpr (kIndices)
+    for (int64_t ow = 0; ow < W.output; ++ow) idx[ow] = -1;
+
+  const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);
+  for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
+    const int64_t ih = H.start(oh) + kh * H.dilation;
+    const T* row = plane + ih * W.input;
+    for (int64_t kw = 0; kw < W.kernel; ++kw) {
+      const int64_t offset = kw * W.dilation - W.padding;
+      const int64_t ow_begin = W.first_output(kw), ow_end = W.end_output(kw);
+      if constexpr (kIndices) {
+        const int64_t row_base = ih * W.input;
+#pragma omp simd
+        for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+          const int64_t iw = ow * sw + offset;
+          const T v = max_pool_load<T, kIgnoreNan>(row + iw);
+          const bool take = max_pool_takes<T, kLast, kIgnoreNan>(v, out[ow]);
+          out[ow] = take ? v : out[ow];
+          idx[ow] = take ? row_base + iw : idx[ow];
+        }
+      } else {
+#pragma omp simd
+        for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+          const T v = max_pool_load<T, kIgnoreNan>(row + ow * sw + offset);
+          out[ow] = max_pool_takes<T, false, kIgnoreNan>(v, out[ow]) ? v : out[ow];
+        }
+      }
+    }
+  }
+
+  // With the strict comparison of TieBreak::first, a window whose taps are all -inf (or NaN
+  // under NanPolicy::ignore) never replaces the -1 sentinel: its first tap is the answer.
+  if constexpr (kIndices && !kLast) {
+    if (kh_begin == kh_end) return;
+    const int64_t ih = H.start(oh) + kh_begin * H.dilation;
+    for (int64_t ow = 0; ow < W.output; ++ow) {
+      if (idx[ow] >= 0 || W.first_tap(ow) == W.end_tap(ow)) continue;
+      idx[ow] = ih * W.input + W.start(ow) + W.first_tap(ow) * W.dilation;
+    }
+  }
+}
+
+template <typename T, bool kLast, bool kIgnoreNan, bool kIndices>
+void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g,
+                             int64_t row_begin, int64_t row_end) {
+  const int64_t OH = g.h.output, OW = g.w.output;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int64_t plane = r / OH, oh = r % OH;
+    const T* in = input + plane * g.input_plane();
+    T* out = output + r * OW;
+    int64_t* idx = kIndices ? indices + r * OW : nullptr;
+    switch (g.w.stride) {
+      case 1: max_pool2d_forward_row<T, 1, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
+      case 2: max_pool2d_forward_row<T, 2, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
+      default: max_pool2d_forward_row<T, 0, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
+    }
+  }
+}
+
+template <typename T, bool kLast, bool kIgnoreNan>
+void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* indices,
+                                         const Pool2dGeometry& g) {
+  parallel_for(g.planes * g.h.output, [&](int64_t begin, int64_t end) {
+    if (indices)
+      max_pool2d_forward_rows<T, kLast, kIgnoreNan, true>(input, output, indices, g, begin, end);
+    else
+      max_pool2d_forward_rows<T, kLast, kIgnoreNan, false>(input, output, nullptr, g, begin, end);
+  });
+}
+
+// TieBreak::split: the maximum of one window recomputed from the input with the forward rules,
+// then its tied taps (equal values; under NanPolicy::propagate a NaN maximum ties with every NaN).
+template <typename T, bool kIgnoreNan>
+void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* grad_input,
+                                    const Pool2dGeometry& g, int64_t row_begin, int64_t row_end) {
+  const PoolDim& H = g.h;
+  const PoolDim& W = g.w;
+  const int64_t oh_begin = H.first_output_touching(row_begin), oh_end = H.end_output_touching(row_end);
+  for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+    const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);
+    for (int64_t ow = 0; ow < W.output; ++ow) {
+      const int64_t kw_begin = W.first_tap(ow), kw_end = W.end_tap(ow);
+      T best = -std::numeric_limits<T>::infinity();
+      for (int64_t kh = kh_begin; kh < kh_end; ++kh)
+        for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
+          const T v = max_pool_load<T, kIgnoreNan>(
+              input + (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation);
+          if (max_pool_takes<T, false, kIgnoreNan>(v, best)) best = v;
+        }
+      const bool nan_best = std::isnan(best);
+      auto ties = [&](int64_t offset) {
+        const T v = max_pool_load<T, kIgnoreNan>(input + offset);
+        return nan_best ? std::isnan(v) : v == best;
+      };
+      int64_t count = 0;
+      for (int64_t kh = kh_begin; kh < kh_end; ++kh)
+        for (int64_t kw = kw_begin; kw < kw_end; ++kw)
+          count += ties((H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation);
+      if (count == 0) continue;
+      const T share = grad_output[oh * W.output + ow] / static_cast<T>(count);
+      for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
+        const int64_t ih = H.start(oh) + kh * H.dilation;
+        if (ih < row_begin || ih >= row_end) continue;
+        for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
+          const int64_t offset = ih * W.input + W.start(ow) + kw * W.dilation;
+          if (ties(offset)) grad_input[offset] += share;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+// output: planes x OH x OW. indices (optional, may be null): flat index within the input plane of
+// the selected tap, or -1 for a window with no tap inside the input.
+template <typename T>
+void max_pool2d_forward(const T* input, T* output, int64_t* indices, const MaxPool2dParams& p) {
+  const Pool2dGeometry& g = p.geometry;
+  assert(g.h.output > 0 && g.w.output > 0);
+  const bool last = p.tie_break == TieBreak::last;
+  const bool ignore = p.nan == NanPolicy::ignore;
+  if (last && ignore) detail::max_pool2d_forward_dispatch_indices<T, true, true>(input, output, indices, g);
+  else if (last) detail::max_pool2d_forward_dispatch_indices<T, true, false>(input, output, indices, g);
+  else if (ignore) detail::max_pool2d_forward_dispatch_indices<T, false, true>(input, output, indices, g);
+  else detail::max_pool2d_forward_dispatch_indices<T, false, false>(input, output, indices, g);
+}
+
+// Routes each output's gradient to the input element its index names (grad_input, planes x IH x
+// IW, is overwritten); index -1 passes nothing. Contributions to one element are summed in
+// row-major output order. Returns the number of indices that are neither -1 nor inside the
+// plane; those are skipped.
+template <typename T>
+int64_t pool2d_backward_by_indices(const T* grad_output, const int64_t* indices, T* grad_input,
+                                   const Pool2dGeometry& g) {
+  const int64_t in_plane = g.input_plane(), out_plane = g.output_plane(), IW = g.w.input;
+  const RowBands bands = RowBands::for_planes(g.planes, g.h.input);
+  std::atomic<int64_t> bad_indices{0};
+  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+    for (int64_t item = item_begin; item < item_end; ++item) {
+      const int64_t plane = bands.plane(item);
+      const int64_t lo = bands.row_begin(item) * IW, hi = bands.row_end(item) * IW;
+      T* gi = grad_input + plane * in_plane;
+      const T* go = grad_output + plane * out_plane;
+      const int64_t* idx = indices + plane * out_plane;
+      for (int64_t i = lo; i < hi; ++i) gi[i] = T(0);
+      int64_t bad = 0;
+      for (int64_t o = 0; o < out_plane; ++o) {
+        const int64_t i = idx[o];
+        if (i >= lo && i < hi) gi[i] += go[o];
+        else if (lo == 0 && i != -1 && (i < 0 || i >= in_plane)) ++bad;
+      }
+      if (bad) bad_indices += bad;
+    }
+  });
+  return bad_indices.load();
+}
+
+// grad_input (planes x IH x IW) is overwritten. TieBreak::first/last route each gradient to its
+// recorded index (input is not read; see pool2d_backward_by_indices for the return value);
+// TieBreak::split recomputes the ties from `input` (indices are not read) and returns 0.
+template <typename T>
+int64_t max_pool2d_backward(const T* grad_output, const T* input, const int64_t* indices,
+                            T* grad_input, const MaxPool2dParams& p) {
+  const Pool2dGeometry& g = p.geometry;
+  if (p.tie_break != TieBreak::split) return pool2d_backward_by_indices(grad_output, indices, grad_input, g);
+  const RowBands bands = RowBands::for_planes(g.planes, g.h.input);
+  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+    for (int64_t item = item_begin; item < item_end; ++item) {
+      const int64_t plane = bands.plane(item);
+      const int64_t r0 = bands.row_begin(item), r1 = bands.row_end(item);
+      T* gi = grad_input + plane * g.input_plane();
+      for (int64_t i = r0 * g.w.input; i < r1 * g.w.input; ++i) gi[i] = T(0);
+      const T* go = grad_output + plane * g.output_plane();
+      const T* in = input + plane * g.input_plane();
+      if (p.nan == NanPolicy::ignore)
+        detail::max_pool2d_backward_split_band<T, true>(go, in, gi, g, r0, r1);
+      else
+        detail::max_pool2d_backward_split_band<T, false>(go, in, gi, g, r0, r1);
+    }
+  });
+  return 0;
+}
+
+}  // namespace convpool

@@ -1,0 +1,97 @@
+#pragma once
+// Window arithmetic shared by every pooling kernel: one place, signed 64-bit, PyTorch's formulas.
+
+#include <algorithm>
+#include <cstdint>
+
+namespace convpool {
+
+// Floor division (rounds toward negative infinity), as PyTorch's div_rtn.
+inline int64_t floor_div(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// PyTorch's pooling output size. In ceil_mode the last window must start inside the input or the
+// left padding; a window starting in the right padding is dropped. May return <= 0: callers
+// validate before running a kernel.
+inline int64_t pooling_output_size(int64_t input_size, int64_t kernel_size, int64_t stride,
+                                   int64_t padding, int64_t dilation, bool ceil_mode) {
+  const int64_t span = dilation * (kernel_size - 1) + 1;
+  int64_t out = floor_div(input_size + 2 * padding - span + (ceil_mode ? stride - 1 : 0), stride) + 1;
+  if (ceil_mode && out > 0 && (out - 1) * stride >= input_size + padding) --out;
+  return out;
+}
+
+// One spatial dimension of a pooling window: output position o reads the taps
+// o*stride - padding + k*dilation for k in [0, kernel).
+struct PoolDim {
+  int64_t input = 1, output = 1, kernel = 1, stride = 1, padding = 0, dilation = 1;
+
+  int64_t start(int64_t o) const { return o * stride - padding; }
+
+  // Taps of output o that fall inside the input: k in [first_tap(o), end_tap(o)).
+  int64_t first_tap(int64_t o) const {
+    const int64_t s = start(o);
+    return s >= 0 ? 0 : std::min(kernel, ceil_div(-s, dilation));
+  }
+  int64_t end_tap(int64_t o) const {
+    const int64_t s = start(o);
+    if (s >= input) return first_tap(o);
+    return std::max(first_tap(o), std::min(kernel, floor_div(input - 1 - s, dilation) + 1));
+  }
+
+  // Outputs whose tap k falls inside the input: o in [first_output(k), end_output(k)).
+  int64_t first_output(int64_t k) const {
+    return std::clamp<int64_t>(ceil_div(padding - k * dilation, stride), 0, output);
+  }
+  int64_t end_output(int64_t k) const {
+    const int64_t last = floor_div(input - 1 + padding - k * dilation, stride);
+    return std::clamp<int64_t>(last + 1, first_output(k), output);
+  }
+
+  // Outputs whose window (dense, dilation 1) touches input rows [lo, hi).
+  int64_t first_output_touching(int64_t lo) const {
+    return std::clamp<int64_t>(ceil_div(lo + padding - dilation * (kernel - 1), stride), 0, output);
+  }
+  int64_t end_output_touching(int64_t hi) const {
+    return std::clamp<int64_t>(floor_div(hi - 1 + padding, stride) + 1, 0, output);
+  }
+
+  // Average pooling's window extent: clipped to the padded input (count_include_pad) or to the
+  // input itself, as PyTorch counts it.
+  int64_t padded_count(int64_t o) const {
+    const int64_t s = start(o);
+    return std::min(s + kernel, input + padding) - s;
+  }
+  int64_t inside_count(int64_t o) const {
+    const int64_t s = start(o);
+    return std::max<int64_t>(0, std::min(s + kernel, input) - std::max<int64_t>(s, 0));
+  }
+};
+
+// The geometry of one 2-D pooling call; the batch and channel dimensions are folded into
+// `planes` because every pooling op treats each H x W plane independently.
+struct Pool2dGeometry {
+  int64_t planes = 0;
+  PoolDim h, w;
+
+  int64_t input_plane() const { return h.input * w.input; }
+  int64_t output_plane() const { return h.output * w.output; }
+};
+
+inline PoolDim make_pool_dim(int64_t input, int64_t kernel, int64_t stride, int64_t padding,
+                             int64_t dilation, bool ceil_mode) {
+  PoolDim d;
+  d.input = input;
+  d.kernel = kernel;
+  d.stride = stride;
+  d.padding = padding;
+  d.dilation = dilation;
+  d.output = pooling_output_size(input, kernel, stride, padding, dilation, ceil_mode);
+  return d;
+}
+
+}  // namespace convpool

@@ -1,0 +1,206 @@
+// The headers used directly from C++: pinned semantics, a naive reference on random
+// configurations, and thread-count independence. Built under ASan/UBSan in CI.
+#include <convpool/convpool.hpp>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+using namespace convpool;
+
+namespace {
+
+struct Config {
+  int64_t planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+  bool ceil_mode;
+
+  Pool2dGeometry geometry() const {
+    return Pool2dGeometry{planes, make_pool_dim(h, kh, sh, ph, dh, ceil_mode), make_pool_dim(w, kw, sw, pw, dw, ceil_mode)};
+  }
+};
+
+std::vector<Config> random_configs(unsigned seed, int count, bool padding, bool dilation) {
+  std::mt19937 rng(seed);
+  auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  std::vector<Config> configs;
+  while (static_cast<int>(configs.size()) < count) {
+    Config c{uniform(1, 3), uniform(1, 13), uniform(1, 13), uniform(1, 7), uniform(1, 7), uniform(1, 3),
+             uniform(1, 3), 0, 0, dilation ? uniform(1, 2) : 1, dilation ? uniform(1, 2) : 1, uniform(0, 1) == 1};
+    if (padding) {
+      c.ph = uniform(0, c.kh / 2);
+      c.pw = uniform(0, c.kw / 2);
+    }
+    const auto g = c.geometry();
+    if (g.h.output >= 1 && g.w.output >= 1) configs.push_back(c);
+  }
+  return configs;
+}
+
+// The naive window scan of the README's max pooling rules.
+void reference_max_pool(const std::vector<float>& x, const Pool2dGeometry& g, bool last, std::vector<float>& out,
+                        std::vector<int64_t>& idx) {
+  out.assign(g.planes * g.output_plane(), 0);
+  idx.assign(out.size(), 0);
+  for (int64_t p = 0; p < g.planes; ++p)
+    for (int64_t oh = 0; oh < g.h.output; ++oh)
+      for (int64_t ow = 0; ow < g.w.output; ++ow) {
+        float best = -std::numeric_limits<float>::infinity();
+        int64_t best_index = -1;
+        for (int64_t kh = 0; kh < g.h.kernel; ++kh)
+          for (int64_t kw = 0; kw < g.w.kernel; ++kw) {
+            const int64_t ih = g.h.start(oh) + kh * g.h.dilation, iw = g.w.start(ow) + kw * g.w.dilation;
+            if (ih < 0 || ih >= g.h.input || iw < 0 || iw >= g.w.input) continue;
+            const float v = x[p * g.input_plane() + ih * g.w.input + iw];
+            if (best_index < 0 || (last ? v >= best : v > best) || std::isnan(v)) {
+              best = v;
+              best_index = ih * g.w.input + iw;
+            }
+          }
+        out[p * g.output_plane() + oh * g.w.output + ow] = best;
+        idx[p * g.output_plane() + oh * g.w.output + ow] = best_index;
+      }
+}
+
+class ThreadCount : public ::testing::Test {
+ protected:
+  void TearDown() override { set_num_threads(saved_); }
+  int saved_ = get_num_threads();
+};
+
+}  // namespace
+
+TEST(MaxPool, PinnedTieRules) {
+  const std::vector<double> x{0, 5, 5, 0};
+  MaxPool2dParams p;
+  p.geometry = Pool2dGeometry{1, make_pool_dim(1, 1, 1, 0, 1, false), make_pool_dim(4, 2, 1, 0, 1, false)};
+  const std::vector<double> ones(3, 1.0);
+  const std::vector<std::vector<double>> expected{{0, 2, 1, 0}, {0, 1, 2, 0}, {0, 1.5, 1.5, 0}};
+  const TieBreak rules[] = {TieBreak::first, TieBreak::last, TieBreak::split};
+  for (int r = 0; r < 3; ++r) {
+    p.tie_break = rules[r];
+    std::vector<double> out(3), grad(4);
+    std::vector<int64_t> idx(3);
+    max_pool2d_forward(x.data(), out.data(), idx.data(), p);
+    EXPECT_EQ(max_pool2d_backward(ones.data(), x.data(), idx.data(), grad.data(), p), 0);
+    EXPECT_EQ(grad, expected[r]);
+  }
+}
+
+TEST(MaxPool, RandomConfigsMatchNaiveScan) {
+  std::mt19937 rng(3);
+  for (const Config& c : random_configs(1, 60, true, true)) {
+    const auto g = c.geometry();
+    std::vector<float> x(g.planes * g.input_plane());
+    for (auto& v : x) v = static_cast<float>(std::uniform_int_distribution<int>(-2, 2)(rng));
+    for (bool last : {false, true}) {
+      MaxPool2dParams p{g, last ? TieBreak::last : TieBreak::first, NanPolicy::propagate};
+      std::vector<float> out(g.planes * g.output_plane()), expected_out;
+      std::vector<int64_t> idx(out.size()), expected_idx;
+      max_pool2d_forward(x.data(), out.data(), idx.data(), p);
+      reference_max_pool(x, g, last, expected_out, expected_idx);
+      EXPECT_EQ(out, expected_out);
+      EXPECT_EQ(idx, expected_idx);
+    }
+  }
+}
+
+TEST(MaxPool, OutOfPlaneIndicesAreCountedNotWritten) {
+  MaxPool2dParams p;
+  p.geometry = Pool2dGeometry{1, make_pool_dim(2, 2, 2, 0, 1, false), make_pool_dim(2, 2, 2, 0, 1, false)};
+  const float grad_output = 1;
+  const int64_t bad[] = {4, -2, std::numeric_limits<int64_t>::max()};
+  for (int64_t index : bad) {
+    std::vector<float> grad(4, 7.0f);
+    EXPECT_EQ(max_pool2d_backward(&grad_output, static_cast<const float*>(nullptr), &index, grad.data(), p), 1);
+    EXPECT_EQ(grad, std::vector<float>(4, 0.0f));
+  }
+}
+
+TEST(AvgPool, PyTorchDivisorsAtTheEdges) {
+  // Width 4, kernel 2, padding 1: windows [-1,1) [1,3) [3,5).
+  const std::vector<float> x{0, 1, 2, 3};
+  AvgPool2dParams p;
+  p.geometry = Pool2dGeometry{1, make_pool_dim(1, 1, 1, 0, 1, false), make_pool_dim(4, 2, 2, 1, 1, false)};
+  std::vector<float> out(3);
+  avg_pool2d_forward(x.data(), out.data(), p);
+  EXPECT_EQ(out, (std::vector<float>{0, 1.5, 1.5}));
+  p.count_include_pad = false;
+  avg_pool2d_forward(x.data(), out.data(), p);
+  EXPECT_EQ(out, (std::vector<float>{0, 1.5, 3}));
+  p.divisor_override = 4;
+  avg_pool2d_forward(x.data(), out.data(), p);
+  EXPECT_EQ(out, (std::vector<float>{0, 0.75, 0.75}));
+}
+
+TEST(LpPool, TrueSumOfAbsolutePowers) {
+  const std::vector<double> x{3, -4, 0, 0};
+  LpPool2dParams p;
+  p.geometry = Pool2dGeometry{1, make_pool_dim(2, 2, 2, 0, 1, false), make_pool_dim(2, 2, 2, 0, 1, false)};
+  double out = 0;
+  lp_pool2d_forward(x.data(), &out, p);
+  EXPECT_DOUBLE_EQ(out, 5.0);
+  const double grad_output = 1;
+  std::vector<double> grad(4);
+  lp_pool2d_backward(&grad_output, x.data(), grad.data(), p);
+  const double expected[] = {0.6, -0.8, 0, 0};
+  for (int i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(grad[i], expected[i]);
+}
+
+TEST(StochasticPool, InvalidInputsAreCounted) {
+  const float x[] = {0, 1, -1, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()};
+  EXPECT_EQ(count_invalid_stochastic_inputs(x, 5), 3);
+}
+
+TEST_F(ThreadCount, EveryKernelIsBitwiseIdenticalForAnyThreadCount) {
+  std::mt19937 rng(5);
+  for (const Config& c : random_configs(2, 25, false, false)) {
+    const auto g = c.geometry();
+    std::vector<float> x(g.planes * g.input_plane());
+    for (auto& v : x) v = static_cast<float>(std::uniform_int_distribution<int>(0, 3)(rng)) * 0.5f;
+    std::vector<float> grad_output(g.planes * g.output_plane());
+    for (size_t i = 0; i < grad_output.size(); ++i) grad_output[i] = std::cos(static_cast<float>(i));
+
+    auto run = [&] {
+      std::vector<std::vector<float>> floats;
+      std::vector<std::vector<int64_t>> ints;
+      for (TieBreak rule : {TieBreak::first, TieBreak::last, TieBreak::split}) {
+        MaxPool2dParams p{g, rule, NanPolicy::propagate};
+        std::vector<float> out(grad_output.size()), grad(x.size());
+        std::vector<int64_t> idx(out.size());
+        max_pool2d_forward(x.data(), out.data(), idx.data(), p);
+        max_pool2d_backward(grad_output.data(), x.data(), idx.data(), grad.data(), p);
+        floats.push_back(out), floats.push_back(grad), ints.push_back(idx);
+      }
+      AvgPool2dParams a{g, true, 0};
+      std::vector<float> out(grad_output.size()), grad(x.size());
+      avg_pool2d_forward(x.data(), out.data(), a);
+      avg_pool2d_backward(grad_output.data(), grad.data(), a);
+      floats.push_back(out), floats.push_back(grad);
+      LpPool2dParams l{g, 3.0};
+      lp_pool2d_forward(x.data(), out.data(), l);
+      lp_pool2d_backward(grad_output.data(), x.data(), grad.data(), l);
+      floats.push_back(out), floats.push_back(grad);
+      StochasticPool2dParams s{g, 77, true};
+      std::vector<int64_t> idx(out.size());
+      stochastic_pool2d_forward(x.data(), out.data(), idx.data(), s);
+      floats.push_back(out), ints.push_back(idx);
+      s.training = false;
+      stochastic_pool2d_forward(x.data(), out.data(), nullptr, s);
+      stochastic_pool2d_backward_eval(grad_output.data(), x.data(), grad.data(), s);
+      floats.push_back(out), floats.push_back(grad);
+      return std::make_pair(floats, ints);
+    };
+    set_num_threads(1);
+    const auto serial = run();
+    for (int n : {2, 3, 4}) {
+      set_num_threads(n);
+      const auto parallel = run();
+      ASSERT_EQ(serial.second, parallel.second);
+      for (size_t i = 0; i < serial.first.size(); ++i)
+        ASSERT_EQ(0, std::memcmp(serial.first[i].data(), parallel.first[i].data(), serial.first[i].size() * sizeof(float)));
+    }
+  }
+}

@@ -1,0 +1,33 @@
+"""convpool: fast, exact CNN convolution and pooling kernels with NumPy bindings.
+
+Every function takes and returns NumPy arrays (float32 or float64, NCHW or CHW) and releases
+the GIL while it runs. See README.md for the exact semantics.
+"""
+
+from ._core import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    get_num_threads,
+    lp_pool2d,
+    lp_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    set_num_threads,
+    stochastic_pool2d,
+    stochastic_pool2d_backward,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "get_num_threads",
+    "lp_pool2d",
+    "lp_pool2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "set_num_threads",
+    "stochastic_pool2d",
+    "stochastic_pool2d_backward",
+]

@@ -1,0 +1,208 @@
+"""Plain NumPy references for the pooling ops: one window at a time, written from the spec in
+README.md and kept deliberately naive (no shared code with the C++ kernels)."""
+
+import math
+
+import numpy as np
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def output_size(n, k, s, p, d, ceil_mode):
+    span = d * (k - 1) + 1
+    numerator = n + 2 * p - span + (s - 1 if ceil_mode else 0)
+    out = numerator // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def windows(shape, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Yields (plane, oh, ow, taps) for every output, taps being the (ih, iw) inside the input
+    in row-major window order; also returns the output shape first."""
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(stride if stride is not None else kernel_size)
+    ph, pw = pair(padding)
+    dh, dw = pair(dilation)
+    H, W = shape[-2:]
+    OH = output_size(H, kh, sh, ph, dh, ceil_mode)
+    OW = output_size(W, kw, sw, pw, dw, ceil_mode)
+    planes = int(np.prod(shape[:-2]))
+    out_shape = tuple(shape[:-2]) + (OH, OW)
+
+    def generate():
+        for plane in range(planes):
+            for oh in range(OH):
+                for ow in range(OW):
+                    taps = []
+                    for i in range(kh):
+                        for j in range(kw):
+                            ih, iw = oh * sh - ph + i * dh, ow * sw - pw + j * dw
+                            if 0 <= ih < H and 0 <= iw < W:
+                                taps.append((ih, iw))
+                    yield plane, oh, ow, taps
+
+    return out_shape, generate()
+
+
+def _planes(x):
+    return x.reshape((-1,) + x.shape[-2:])
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               tie_break="first", nan="propagate"):
+    out_shape, wins = windows(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    planes = _planes(x)
+    out = np.empty(out_shape, x.dtype).reshape((-1,) + out_shape[-2:])
+    idx = np.empty(out.shape, np.int64)
+    W = x.shape[-1]
+    for plane, oh, ow, taps in wins:
+        best, best_index = -math.inf, -1
+        for ih, iw in taps:
+            v = planes[plane, ih, iw]
+            if nan == "ignore" and math.isnan(v):
+                v = -math.inf
+            wins_tie = v >= best if tie_break == "last" else v > best
+            if best_index == -1 or wins_tie or (nan == "propagate" and math.isnan(v)):
+                best, best_index = v, ih * W + iw
+        out[plane, oh, ow] = best
+        idx[plane, oh, ow] = best_index
+    return out.reshape(out_shape), idx.reshape(out_shape)
+
+
+def max_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1,
+                        ceil_mode=False, tie_break="first", nan="propagate"):
+    out, idx = max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode,
+                          "first" if tie_break == "split" else tie_break, nan)
+    _, wins = windows(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    planes = _planes(x)
+    g = _planes(grad_output)
+    gi = np.zeros_like(planes)
+    for plane, oh, ow, taps in wins:
+        if not taps:
+            continue
+        if tie_break != "split":
+            i = idx.reshape(g.shape)[plane, oh, ow]
+            gi[plane, i // x.shape[-1], i % x.shape[-1]] += g[plane, oh, ow]
+            continue
+        best = out.reshape(g.shape)[plane, oh, ow]
+
+        def value(ih, iw):
+            v = planes[plane, ih, iw]
+            return -math.inf if nan == "ignore" and math.isnan(v) else v
+
+        tied = [(ih, iw) for ih, iw in taps
+                if (math.isnan(best) and math.isnan(value(ih, iw))) or value(ih, iw) == best]
+        share = g[plane, oh, ow] / x.dtype.type(len(tied))
+        for ih, iw in tied:
+            gi[plane, ih, iw] += share
+    return gi.reshape(x.shape)
+
+
+def avg_divisor(shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """Divisors per (oh, ow) following PyTorch's CPU kernel."""
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(stride if stride is not None else kernel_size)
+    ph, pw = pair(padding)
+    H, W = shape[-2:]
+    OH = output_size(H, kh, sh, ph, 1, ceil_mode)
+    OW = output_size(W, kw, sw, pw, 1, ceil_mode)
+    div = np.zeros((OH, OW), np.int64)
+    for oh in range(OH):
+        for ow in range(OW):
+            h0, w0 = oh * sh - ph, ow * sw - pw
+            h1, w1 = min(h0 + kh, H + ph), min(w0 + kw, W + pw)
+            pool_size = (h1 - h0) * (w1 - w0)
+            inside = (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0))
+            if divisor_override:
+                div[oh, ow] = divisor_override
+            else:
+                div[oh, ow] = pool_size if count_include_pad else inside
+    return div
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    out_shape, wins = windows(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    div = avg_divisor(x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    planes = _planes(x)
+    out = np.zeros(out_shape, x.dtype).reshape((-1,) + out_shape[-2:])
+    for plane, oh, ow, taps in wins:
+        total = sum((planes[plane, ih, iw] for ih, iw in taps), x.dtype.type(0))
+        out[plane, oh, ow] = total / x.dtype.type(div[oh, ow]) if taps else 0
+    return out.reshape(out_shape)
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    _, wins = windows(input_shape, kernel_size, stride, padding, 1, ceil_mode)
+    div = avg_divisor(input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    g = _planes(grad_output)
+    gi = np.zeros((g.shape[0],) + tuple(input_shape[-2:]), grad_output.dtype)
+    for plane, oh, ow, taps in wins:
+        for ih, iw in taps:
+            gi[plane, ih, iw] += g[plane, oh, ow] / grad_output.dtype.type(div[oh, ow])
+    return gi.reshape(input_shape)
+
+
+def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    out_shape, wins = windows(x.shape, kernel_size, stride, 0, 1, ceil_mode)
+    planes = _planes(x).astype(np.float64)
+    out = np.zeros(out_shape, np.float64).reshape((-1,) + out_shape[-2:])
+    for plane, oh, ow, taps in wins:
+        total = sum(abs(planes[plane, ih, iw]) ** norm_type for ih, iw in taps)
+        out[plane, oh, ow] = total ** (1.0 / norm_type)
+    return out.reshape(out_shape).astype(x.dtype)
+
+
+def lp_pool2d_backward(grad_output, x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    out_shape, wins = windows(x.shape, kernel_size, stride, 0, 1, ceil_mode)
+    y = _planes(lp_pool2d(x.astype(np.float64), norm_type, kernel_size, stride, ceil_mode))
+    planes = _planes(x).astype(np.float64)
+    g = _planes(grad_output).astype(np.float64)
+    gi = np.zeros(planes.shape)
+    for plane, oh, ow, taps in wins:
+        yo = y[plane, oh, ow]
+        if yo == 0:
+            continue
+        for ih, iw in taps:
+            v = planes[plane, ih, iw]
+            if v != 0:
+                gi[plane, ih, iw] += g[plane, oh, ow] * np.sign(v) * abs(v) ** (norm_type - 1) / yo ** (norm_type - 1)
+    return gi.reshape(x.shape).astype(x.dtype)
+
+
+def stochastic_pool2d_eval(x, kernel_size, stride=None):
+    out_shape, wins = windows(x.shape, kernel_size, stride)
+    planes = _planes(x).astype(np.float64)
+    out = np.zeros(out_shape, np.float64).reshape((-1,) + out_shape[-2:])
+    for plane, oh, ow, taps in wins:
+        a = np.array([planes[plane, ih, iw] for ih, iw in taps])
+        out[plane, oh, ow] = (a * a).sum() / a.sum() if a.sum() > 0 else 0.0
+    return out.reshape(out_shape).astype(x.dtype)
+
+
+def stochastic_pool2d_eval_backward(grad_output, x, kernel_size, stride=None):
+    _, wins = windows(x.shape, kernel_size, stride)
+    planes = _planes(x).astype(np.float64)
+    g = _planes(grad_output).astype(np.float64)
+    gi = np.zeros(planes.shape)
+    for plane, oh, ow, taps in wins:
+        a = np.array([planes[plane, ih, iw] for ih, iw in taps])
+        s1 = a.sum()
+        if s1 <= 0:
+            continue
+        y = (a * a).sum() / s1
+        for ih, iw in taps:
+            gi[plane, ih, iw] += g[plane, oh, ow] * (2 * planes[plane, ih, iw] - y) / s1
+    return gi.reshape(x.shape).astype(x.dtype)
+
+
+def window_values(x, kernel_size, stride=None):
+    """For stochastic pooling: per output, the list of (flat index, value) of its taps."""
+    out_shape, wins = windows(x.shape, kernel_size, stride)
+    planes = _planes(x)
+    W = x.shape[-1]
+    return out_shape, [[(ih * W + iw, planes[p, ih, iw]) for ih, iw in taps] for p, _, _, taps in wins]

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+import convpool as cp
+import reference as ref
+from configs import config_id, random_pool_configs
+
+CONFIGS = random_pool_configs(seed=11, count=40, dilation=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("divisor_override", [None, 3, -2])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_random_configs_match_reference(config, count_include_pad, divisor_override, dtype):
+    shape, k, s, p, _, ceil_mode = config
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(shape).astype(dtype)
+    args = (k, s, p, ceil_mode, count_include_pad, divisor_override)
+    out = cp.avg_pool2d(x, *args)
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, ref.avg_pool2d(x, *args), rtol=tol, atol=tol)
+    grad_output = rng.standard_normal(out.shape).astype(dtype)
+    np.testing.assert_allclose(cp.avg_pool2d_backward(grad_output, x.shape, *args),
+                               ref.avg_pool2d_backward(grad_output, x.shape, *args), rtol=tol, atol=tol)
+
+
+def test_ceil_mode_edge_window_divisor():
+    # 5 wide, kernel 2, stride 2, ceil_mode: the last window covers column 4 only. PyTorch
+    # clips it to the padded input (padding 0), so the divisor is 1 both ways.
+    x = np.arange(5.0).reshape(1, 1, 1, 5)
+    np.testing.assert_array_equal(cp.avg_pool2d(x, (1, 2), ceil_mode=True).ravel(), [0.5, 2.5, 4.0])
+    # With padding 1 the right window [3, 5) hangs into the padding column 5: count_include_pad
+    # divides by 2, otherwise by the single inside tap.
+    x = np.arange(4.0).reshape(1, 1, 1, 4)
+    np.testing.assert_array_equal(cp.avg_pool2d(x, (1, 2), padding=(0, 1)).ravel(), [0.0, 1.5, 1.5])
+    np.testing.assert_array_equal(
+        cp.avg_pool2d(x, (1, 2), padding=(0, 1), count_include_pad=False).ravel(), [0.0, 1.5, 3.0])
+
+
+@pytest.mark.parametrize("config", random_pool_configs(seed=13, count=8, dilation=False), ids=config_id)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_gradient_by_finite_differences(config, count_include_pad):
+    shape, k, s, p, _, ceil_mode = config
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal(shape)
+    args = (k, s, p, ceil_mode, count_include_pad)
+    weights = rng.standard_normal(cp.avg_pool2d(x, *args).shape)
+    analytic = cp.avg_pool2d_backward(weights, x.shape, *args)
+    eps = 1e-6
+    numeric = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        numeric[i] = np.sum((cp.avg_pool2d(x + e, *args) - cp.avg_pool2d(x - e, *args)) * weights) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_nan_and_infinity_propagate_like_a_sum():
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 0, 0] = np.nan
+    x[0, 0, 3, 3] = np.inf
+    out = cp.avg_pool2d(x, 2)
+    assert np.isnan(out[0, 0, 0, 0]) and out[0, 0, 1, 1] == np.inf
+    assert out[0, 0, 0, 1] == 0 and out[0, 0, 1, 0] == 0

@@ -1,0 +1,79 @@
+"""Parity with PyTorch on randomized configurations (skipped when torch is not installed)."""
+
+import numpy as np
+import pytest
+
+import convpool as cp
+from configs import config_id, random_pool_configs
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def grad_of(fn, x, grad_output):
+    t = torch.tensor(x, requires_grad=True)
+    fn(t).backward(torch.tensor(grad_output))
+    return t.grad.numpy()
+
+
+@pytest.mark.parametrize("config", random_pool_configs(seed=51, count=40), ids=config_id)
+def test_max_pool_matches_torch(config):
+    shape, k, s, p, d, ceil_mode = config
+    rng = np.random.default_rng(52)
+    # Random integers make ties frequent: PyTorch's choice is tie_break="first".
+    for x in (rng.standard_normal(shape).astype(np.float32), rng.integers(0, 3, shape).astype(np.float32)):
+        out, idx = cp.max_pool2d(x, k, s, p, d, ceil_mode, return_indices=True)
+        t_out, t_idx = F.max_pool2d(torch.tensor(x), k, s, p, d, ceil_mode, return_indices=True)
+        valid = idx >= 0  # PyTorch's index is garbage where no tap is inside the input
+        np.testing.assert_array_equal(out, t_out.numpy())
+        np.testing.assert_array_equal(idx[valid], t_idx.numpy()[valid])
+        if not valid.all():
+            continue
+        g = rng.standard_normal(out.shape).astype(np.float32)
+        expected = grad_of(lambda t: F.max_pool2d(t, k, s, p, d, ceil_mode), x, g)
+        np.testing.assert_allclose(cp.max_pool2d_backward(g, x, idx, k, s, p, d, ceil_mode), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_max_pool_nan_matches_torch():
+    rng = np.random.default_rng(53)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    out, idx = cp.max_pool2d(x, 3, 2, 1, return_indices=True)
+    t_out, t_idx = F.max_pool2d(torch.tensor(x), 3, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(out, t_out.numpy())
+    np.testing.assert_array_equal(idx, t_idx.numpy())
+
+
+@pytest.mark.parametrize("config", random_pool_configs(seed=54, count=40, dilation=False), ids=config_id)
+@pytest.mark.parametrize("count_include_pad, divisor_override", [(True, None), (False, None), (True, 5)])
+def test_avg_pool_matches_torch(config, count_include_pad, divisor_override):
+    shape, k, s, p, _, ceil_mode = config
+    rng = np.random.default_rng(55)
+    x = rng.standard_normal(shape).astype(np.float32)
+    args = (k, s, p, ceil_mode, count_include_pad, divisor_override)
+    out = cp.avg_pool2d(x, *args)
+    np.testing.assert_allclose(out, F.avg_pool2d(torch.tensor(x), *args).numpy(), rtol=1e-5, atol=1e-6)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_allclose(cp.avg_pool2d_backward(g, x.shape, *args),
+                               grad_of(lambda t: F.avg_pool2d(t, *args), x, g), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("config", random_pool_configs(seed=56, count=30, padding=False, dilation=False), ids=config_id)
+@pytest.mark.parametrize("norm_type", [1, 2, 3, 1.5])
+def test_lp_pool_matches_torch(config, norm_type):
+    shape, k, s, _, _, ceil_mode = config
+    rng = np.random.default_rng(57)
+    # Positive inputs (PyTorch raises x, not |x|, to the power), and PyTorch's ceil_mode edge
+    # windows are rescaled to the full kernel area: compare only the windows inside the input.
+    x = rng.uniform(0.1, 2.0, shape).astype(np.float32)
+    out = cp.lp_pool2d(x, norm_type, k, s, ceil_mode)
+    expected = F.lp_pool2d(torch.tensor(x), norm_type, k, s, ceil_mode).numpy()
+    full_h = (np.arange(out.shape[-2]) * s[0] + k[0]) <= shape[-2]
+    full_w = (np.arange(out.shape[-1]) * s[1] + k[1]) <= shape[-1]
+    inside = np.outer(full_h, full_w)
+    np.testing.assert_allclose(out[..., inside], expected[..., inside], rtol=2e-5, atol=1e-6)
+    if inside.all():
+        g = rng.standard_normal(out.shape).astype(np.float32)
+        np.testing.assert_allclose(cp.lp_pool2d_backward(g, x, norm_type, k, s, ceil_mode),
+                                   grad_of(lambda t: F.lp_pool2d(t, norm_type, k, s, ceil_mode), x, g),
+                                   rtol=1e-4, atol=1e-5)
