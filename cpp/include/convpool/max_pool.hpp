@@ -10,6 +10,7 @@
 // - A window none of whose taps lies inside the input (possible with dilation) yields -inf and
 //   index -1, and passes no gradient.
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cmath>
@@ -47,60 +48,74 @@ inline bool max_pool_takes(T v, T best) {
   return wins || std::isnan(v);
 }
 
+// Outputs are produced in blocks small enough to stay in registers/L1 between taps.
+inline constexpr int64_t kMaxPoolBlock = 256;
+
 // One output row. The (kh, kw) loops run in row-major window order, each over a contiguous run
 // of outputs so that the innermost loop vectorizes; kStrideW > 0 makes the stride a constant,
-// which lets the compiler turn the strided loads into shuffles.
-template <typename T, int kStrideW, bool kLast, bool kIgnoreNan, bool kIndices>
+// which lets the compiler turn the strided loads into shuffles. The running argmax is kept as
+// Index (int32_t whenever the plane allows), the lane width of float, and widened on store.
+template <typename T, typename Index, int kStrideW, bool kLast, bool kIgnoreNan, bool kIndices>
 void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGeometry& g,
                             int64_t oh) {
   const PoolDim& H = g.h;
   const PoolDim& W = g.w;
   const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
-  const T lowest = -std::numeric_limits<T>::infinity();
-  for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = lowest;
-  if constexpr (kIndices)
-    for (int64_t ow = 0; ow < W.output; ++ow) idx[ow] = -1;
-
   const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);
-  for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
-    const int64_t ih = H.start(oh) + kh * H.dilation;
-    const T* row = plane + ih * W.input;
-    for (int64_t kw = 0; kw < W.kernel; ++kw) {
-      const int64_t offset = kw * W.dilation - W.padding;
-      const int64_t ow_begin = W.first_output(kw), ow_end = W.end_output(kw);
-      if constexpr (kIndices) {
-        const int64_t row_base = ih * W.input;
+  for (int64_t block = 0; block < W.output; block += kMaxPoolBlock) {
+    const int64_t block_end = std::min(block + kMaxPoolBlock, W.output);
+    T best[kMaxPoolBlock];
+    Index arg[kMaxPoolBlock];
+    for (int64_t j = 0; j < block_end - block; ++j) {
+      best[j] = -std::numeric_limits<T>::infinity();
+      arg[j] = -1;
+    }
+    for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
+      const int64_t ih = H.start(oh) + kh * H.dilation;
+      const T* row = plane + ih * W.input;
+      for (int64_t kw = 0; kw < W.kernel; ++kw) {
+        const int64_t offset = kw * W.dilation - W.padding;
+        const int64_t ow_begin = std::max(W.first_output(kw), block);
+        const int64_t ow_end = std::min(W.end_output(kw), block_end);
+        // Pointers rebased so that the loop index is the block position j.
+        const T* taps = row + block * sw + offset;
+        T* b = best - block;
+        if constexpr (kIndices) {
+          Index* a = arg - block;
+          const Index base = static_cast<Index>(ih * W.input + block * sw + offset);
 #pragma omp simd
-        for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
-          const int64_t iw = ow * sw + offset;
-          const T v = max_pool_load<T, kIgnoreNan>(row + iw);
-          const bool take = max_pool_takes<T, kLast, kIgnoreNan>(v, out[ow]);
-          out[ow] = take ? v : out[ow];
-          idx[ow] = take ? row_base + iw : idx[ow];
-        }
-      } else {
+          for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+            const int64_t j = ow - block;
+            const T v = max_pool_load<T, kIgnoreNan>(taps + j * sw);
+            const bool take = max_pool_takes<T, kLast, kIgnoreNan>(v, b[ow]);
+            b[ow] = take ? v : b[ow];
+            a[ow] = take ? static_cast<Index>(base + static_cast<Index>(j * sw)) : a[ow];
+          }
+        } else {
 #pragma omp simd
-        for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
-          const T v = max_pool_load<T, kIgnoreNan>(row + ow * sw + offset);
-          out[ow] = max_pool_takes<T, false, kIgnoreNan>(v, out[ow]) ? v : out[ow];
+          for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+            const T v = max_pool_load<T, kIgnoreNan>(taps + (ow - block) * sw);
+            b[ow] = max_pool_takes<T, false, kIgnoreNan>(v, b[ow]) ? v : b[ow];
+          }
         }
       }
     }
-  }
-
-  // With the strict comparison of TieBreak::first, a window whose taps are all -inf (or NaN
-  // under NanPolicy::ignore) never replaces the -1 sentinel: its first tap is the answer.
-  if constexpr (kIndices && !kLast) {
-    if (kh_begin == kh_end) return;
-    const int64_t ih = H.start(oh) + kh_begin * H.dilation;
-    for (int64_t ow = 0; ow < W.output; ++ow) {
-      if (idx[ow] >= 0 || W.first_tap(ow) == W.end_tap(ow)) continue;
-      idx[ow] = ih * W.input + W.start(ow) + W.first_tap(ow) * W.dilation;
+    for (int64_t ow = block; ow < block_end; ++ow) out[ow] = best[ow - block];
+    if constexpr (kIndices) {
+      for (int64_t ow = block; ow < block_end; ++ow) idx[ow] = arg[ow - block];
+      // With the strict comparison of TieBreak::first, a window whose taps are all -inf (or NaN
+      // under NanPolicy::ignore) never replaces the -1 sentinel: its first tap is the answer.
+      if (!kLast && kh_begin != kh_end) {
+        const int64_t ih = H.start(oh) + kh_begin * H.dilation;
+        for (int64_t ow = block; ow < block_end; ++ow)
+          if (idx[ow] < 0 && W.first_tap(ow) != W.end_tap(ow))
+            idx[ow] = ih * W.input + W.start(ow) + W.first_tap(ow) * W.dilation;
+      }
     }
   }
 }
 
-template <typename T, bool kLast, bool kIgnoreNan, bool kIndices>
+template <typename T, typename Index, bool kLast, bool kIgnoreNan, bool kIndices>
 void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g,
                              int64_t row_begin, int64_t row_end) {
   const int64_t OH = g.h.output, OW = g.w.output;
@@ -110,9 +125,9 @@ void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const 
     T* out = output + r * OW;
     int64_t* idx = kIndices ? indices + r * OW : nullptr;
     switch (g.w.stride) {
-      case 1: max_pool2d_forward_row<T, 1, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
-      case 2: max_pool2d_forward_row<T, 2, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
-      default: max_pool2d_forward_row<T, 0, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
+      case 1: max_pool2d_forward_row<T, Index, 1, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
+      case 2: max_pool2d_forward_row<T, Index, 2, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
+      default: max_pool2d_forward_row<T, Index, 0, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
     }
   }
 }
@@ -120,11 +135,14 @@ void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const 
 template <typename T, bool kLast, bool kIgnoreNan>
 void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* indices,
                                          const Pool2dGeometry& g) {
+  const bool narrow_index = g.input_plane() <= std::numeric_limits<int32_t>::max();
   parallel_for(g.planes * g.h.output, [&](int64_t begin, int64_t end) {
-    if (indices)
-      max_pool2d_forward_rows<T, kLast, kIgnoreNan, true>(input, output, indices, g, begin, end);
+    if (!indices)
+      max_pool2d_forward_rows<T, int32_t, kLast, kIgnoreNan, false>(input, output, nullptr, g, begin, end);
+    else if (narrow_index)
+      max_pool2d_forward_rows<T, int32_t, kLast, kIgnoreNan, true>(input, output, indices, g, begin, end);
     else
-      max_pool2d_forward_rows<T, kLast, kIgnoreNan, false>(input, output, nullptr, g, begin, end);
+      max_pool2d_forward_rows<T, int64_t, kLast, kIgnoreNan, true>(input, output, indices, g, begin, end);
   });
 }
 
