@@ -63,3 +63,12 @@ def test_nan_and_infinity_propagate_like_a_sum():
     out = cp.avg_pool2d(x, 2)
     assert np.isnan(out[0, 0, 0, 0]) and out[0, 0, 1, 1] == np.inf
     assert out[0, 0, 0, 1] == 0 and out[0, 0, 1, 0] == 0
+
+
+@pytest.mark.parametrize("shape, k, p", [((2, 3, 11, 9), 7, 3), ((1, 2, 6, 13), (3, 5), (1, 2)), ((3, 5, 4), (4, 2), (2, 0))])
+def test_stride_one_separable_sums_match_reference(shape, k, p):
+    x = np.random.default_rng(15).standard_normal(shape)
+    for count_include_pad in (True, False):
+        np.testing.assert_allclose(cp.avg_pool2d(x, k, 1, p, False, count_include_pad),
+                                   ref.avg_pool2d(x, k, 1, p, False, count_include_pad), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cp.lp_pool2d(x, 2, k, 1), ref.lp_pool2d(x, 2, k, 1), rtol=1e-12, atol=1e-12)

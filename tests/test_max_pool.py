@@ -171,3 +171,20 @@ def test_non_contiguous_and_list_inputs_are_converted():
 def test_empty_batch():
     out, idx = cp.max_pool2d(np.zeros((0, 3, 6, 6), np.float32), 2, return_indices=True)
     assert out.shape == (0, 3, 3, 3) and idx.shape == (0, 3, 3, 3)
+
+
+STRIDE_ONE = [((2, 3, 11, 9), (7, 7), (1, 1), (3, 3), (1, 1), False), ((1, 2, 6, 13), (3, 5), (1, 1), (1, 2), (1, 1), True),
+              ((3, 5, 4), (4, 2), (1, 1), (2, 0), (1, 1), False)]
+
+
+@pytest.mark.parametrize("nan", ["propagate", "ignore"])
+@pytest.mark.parametrize("config", STRIDE_ONE, ids=config_id)
+def test_stride_one_values_without_indices_match_reference(config, nan):
+    # Without indices, dense stride-1 windows take the separable (column-then-row) path.
+    shape, k, s, p, d, ceil_mode = config
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape)
+    x[rng.random(shape) < 0.1] = np.nan
+    out = cp.max_pool2d(x, k, s, p, d, ceil_mode, nan=nan)
+    np.testing.assert_array_equal(out, ref.max_pool2d(x, k, s, p, d, ceil_mode, nan=nan)[0])
+    np.testing.assert_array_equal(out, cp.max_pool2d(x, k, s, p, d, ceil_mode, return_indices=True, nan=nan)[0])

@@ -12,6 +12,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "avg_pool.hpp"
 #include "parallel.hpp"
@@ -26,17 +27,18 @@ struct LpPool2dParams {
 
 namespace detail {
 
-// Computes one output row of y, specialised for the common p = 1 and p = 2.
+// Computes one output row of y, specialised for the common p = 1 and p = 2. `column`: see
+// window_sum_row_dispatch.
 template <typename T>
-void lp_pool2d_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh, double norm_type) {
+void lp_pool2d_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, double norm_type) {
   if (norm_type == 2.0) {
-    window_sum_row_dispatch(plane, out, g, oh, [](T v) { return v * v; });
+    window_sum_row_dispatch(plane, out, column, g, oh, [](T v) { return v * v; });
     for (int64_t ow = 0; ow < g.w.output; ++ow) out[ow] = std::sqrt(out[ow]);
   } else if (norm_type == 1.0) {
-    window_sum_row_dispatch(plane, out, g, oh, [](T v) { return std::abs(v); });
+    window_sum_row_dispatch(plane, out, column, g, oh, [](T v) { return std::abs(v); });
   } else {
     const T p = static_cast<T>(norm_type), inv_p = static_cast<T>(1.0 / norm_type);
-    window_sum_row_dispatch(plane, out, g, oh, [p](T v) { return std::pow(std::abs(v), p); });
+    window_sum_row_dispatch(plane, out, column, g, oh, [p](T v) { return std::pow(std::abs(v), p); });
     for (int64_t ow = 0; ow < g.w.output; ++ow) out[ow] = std::pow(out[ow], inv_p);
   }
 }
@@ -49,8 +51,10 @@ void lp_pool2d_forward(const T* input, T* output, const LpPool2dParams& p) {
   assert(g.h.padding == 0 && g.w.padding == 0 && p.norm_type > 0);
   const int64_t OH = g.h.output, OW = g.w.output;
   parallel_for(g.planes * OH, [&](int64_t begin, int64_t end) {
+    std::vector<T> column(static_cast<size_t>(g.w.input));
     for (int64_t r = begin; r < end; ++r)
-      detail::lp_pool2d_row(input + (r / OH) * g.input_plane(), output + r * OW, g, r % OH, p.norm_type);
+      detail::lp_pool2d_row(input + (r / OH) * g.input_plane(), output + r * OW, column.data(), g, r % OH,
+                            p.norm_type);
   });
 }
 
@@ -67,7 +71,7 @@ void lp_pool2d_backward(const T* grad_output, const T* input, T* grad_input, con
     T* gi = grad_input + plane * g.input_plane();
     // gi = factor(x) * sum over windows of grad_output / y^(p-1)
     detail::window_sum_transpose_band(gi, g, r0, r1, weights, [&](int64_t oh, T* w) {
-      detail::lp_pool2d_row(in, w, g, oh, norm);
+      detail::lp_pool2d_row(in, w, static_cast<T*>(nullptr), g, oh, norm);
       for (int64_t ow = 0; ow < OW; ++ow) {
         const T y = w[ow];
         const T scale = norm == 1.0 ? T(1) : norm == 2.0 ? y : std::pow(y, p_minus_1);

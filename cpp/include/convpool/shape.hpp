@@ -79,6 +79,12 @@ struct Pool2dGeometry {
   PoolDim h, w;
 
   int64_t input_plane() const { return h.input * w.input; }
+
+  // Dense stride-1 windows can be reduced separably (over kh, then kw), in kH + kW steps per
+  // output instead of kH * kW.
+  bool separable() const {
+    return h.stride == 1 && w.stride == 1 && h.dilation == 1 && w.dilation == 1 && h.kernel * w.kernel > 4;
+  }
   int64_t output_plane() const { return h.output * w.output; }
 };
 
