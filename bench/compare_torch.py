@@ -47,7 +47,7 @@ def median_seconds(fn, repeats, min_block_seconds=0.02):
 
 
 def cases(x, k, s, p):
-    """(op, convpool callable, torch callable or None, bytes moved) for one shape."""
+    """For one shape: a list of (op, convpool callable, bytes moved) and a dict op -> PyTorch callable."""
     n_in = x.size * 4
     out, idx = cp.max_pool2d(x, k, s, p, return_indices=True)
     n_out = out.size * 4

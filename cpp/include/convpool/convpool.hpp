@@ -6,3 +6,4 @@
 #include "parallel.hpp"
 #include "shape.hpp"
 #include "stochastic_pool.hpp"
+#include "window.hpp"

@@ -18,9 +18,9 @@
 #include <limits>
 #include <vector>
 
-#include "avg_pool.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
+#include "window.hpp"
 
 namespace convpool {
 

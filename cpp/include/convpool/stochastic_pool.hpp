@@ -13,10 +13,10 @@
 #include <cmath>
 #include <cstdint>
 
-#include "avg_pool.hpp"
 #include "max_pool.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
+#include "window.hpp"
 
 namespace convpool {
 

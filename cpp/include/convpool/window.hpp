@@ -1,0 +1,105 @@
+#pragma once
+// Window reductions shared by the pooling families: a row of window sums (direct or separable),
+// its transpose for backward passes, and the per-(plane, band) driver of those passes.
+
+#include <cstdint>
+#include <vector>
+
+#include "parallel.hpp"
+#include "shape.hpp"
+
+namespace convpool::detail {
+
+// out[ow] = sum of f(x) over the taps of (oh, ow) inside the input, added in row-major window
+// order so that every element has one fixed summation order.
+template <typename T, int kStrideW, class Transform>
+void window_sum_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh, Transform f) {
+  const PoolDim& H = g.h;
+  const PoolDim& W = g.w;
+  const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
+  for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = T(0);
+  for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
+    const T* row = plane + (H.start(oh) + kh * H.dilation) * W.input;
+    for (int64_t kw = 0; kw < W.kernel; ++kw) {
+      const int64_t offset = kw * W.dilation - W.padding;
+      const int64_t ow_end = W.end_output(kw);
+#pragma omp simd
+      for (int64_t ow = W.first_output(kw); ow < ow_end; ++ow) out[ow] += f(row[ow * sw + offset]);
+    }
+  }
+}
+
+// Reduces output row oh of a separable geometry: column[iw] = reduce over the window's rows of
+// f(x), then out[ow] = reduce over the window's columns. `column` holds IW elements.
+template <typename T, class Transform, class Reduce>
+void separable_window_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh,
+                          T identity, Transform f, Reduce reduce) {
+  const PoolDim& H = g.h;
+  const PoolDim& W = g.w;
+  const int64_t IW = W.input;
+  for (int64_t iw = 0; iw < IW; ++iw) column[iw] = identity;
+  for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
+    const T* row = plane + (H.start(oh) + kh) * IW;
+#pragma omp simd
+    for (int64_t iw = 0; iw < IW; ++iw) column[iw] = reduce(column[iw], f(row[iw]));
+  }
+  for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = identity;
+  for (int64_t kw = 0; kw < W.kernel; ++kw) {
+    const T* taps = column + kw - W.padding;
+    const int64_t ow_end = W.end_output(kw);
+#pragma omp simd
+    for (int64_t ow = W.first_output(kw); ow < ow_end; ++ow) out[ow] = reduce(out[ow], taps[ow]);
+  }
+}
+
+// `column` (IW elements) may be null when the caller has no scratch: the direct path is taken.
+template <typename T, class Transform>
+void window_sum_row_dispatch(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, Transform f) {
+  if (column && g.separable())
+    return separable_window_row(plane, out, column, g, oh, T(0), f, [](T a, T b) { return a + b; });
+  switch (g.w.stride) {
+    case 1: window_sum_row<T, 1>(plane, out, g, oh, f); break;
+    case 2: window_sum_row<T, 2>(plane, out, g, oh, f); break;
+    default: window_sum_row<T, 0>(plane, out, g, oh, f);
+  }
+}
+
+// The transpose of a window sum, restricted to input rows [row_begin, row_end) of one plane:
+// grad_input[tap] = sum over the windows containing tap of weight(window). `fill_weights(oh, w)`
+// writes the OW weights of output row oh. Contributions arrive in row-major output order.
+template <typename T, class FillWeights>
+void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t row_begin,
+                               int64_t row_end, T* weights, FillWeights&& fill_weights) {
+  const PoolDim& H = g.h;
+  const PoolDim& W = g.w;
+  for (int64_t i = row_begin * W.input; i < row_end * W.input; ++i) grad_input[i] = T(0);
+  const int64_t oh_end = H.end_output_touching(row_end);
+  for (int64_t oh = H.first_output_touching(row_begin); oh < oh_end; ++oh) {
+    fill_weights(oh, weights);
+    for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
+      const int64_t ih = H.start(oh) + kh * H.dilation;
+      if (ih < row_begin || ih >= row_end) continue;
+      T* row = grad_input + ih * W.input;
+      for (int64_t kw = 0; kw < W.kernel; ++kw) {
+        const int64_t offset = kw * W.dilation - W.padding;
+        const int64_t ow_end = W.end_output(kw);
+#pragma omp simd
+        for (int64_t ow = W.first_output(kw); ow < ow_end; ++ow) row[ow * W.stride + offset] += weights[ow];
+      }
+    }
+  }
+}
+
+// Runs `band_body(plane, row_begin, row_end, weights)` for every (plane, band) work item, giving
+// each thread a scratch row of OW weights.
+template <typename T, class BandBody>
+void for_each_input_band(const Pool2dGeometry& g, BandBody&& band_body) {
+  const RowBands bands = RowBands::for_planes(g.planes, g.h.input);
+  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+    std::vector<T> weights(static_cast<size_t>(g.w.output));
+    for (int64_t item = item_begin; item < item_end; ++item)
+      band_body(bands.plane(item), bands.row_begin(item), bands.row_end(item), weights.data());
+  });
+}
+
+}  // namespace convpool::detail
