@@ -28,7 +28,7 @@ const Shape kShapes[] = {{32, 64, 112, 112, 3, 2, 1}, {32, 64, 112, 112, 2, 2, 0
 
 Pool2dGeometry geometry(const Shape& s, bool padded = true) {
   const int64_t pad = padded ? s.p : 0;
-  return Pool2dGeometry{s.n * s.c, make_pool_dim(s.h, s.k, s.s, pad, 1, false), make_pool_dim(s.w, s.k, s.s, pad, 1, false)};
+  return Pool2dGeometry{s.n * s.c, make_window_dim(s.h, s.k, s.s, pad, 1, false), make_window_dim(s.w, s.k, s.s, pad, 1, false)};
 }
 
 std::vector<float> random_input(int64_t count, bool non_negative) {

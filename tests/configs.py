@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from reference import output_size
+from reference import conv_padding, output_size
 
 
 def random_pool_configs(seed, count, padding=True, dilation=True, ceil_mode=True, max_kernel=7):
@@ -27,3 +27,38 @@ def random_pool_configs(seed, count, padding=True, dilation=True, ceil_mode=True
 def config_id(config):
     shape, k, s, p, d, ceil_mode = config
     return f"x{shape}-k{k}-s{s}-p{p}-d{d}-{'ceil' if ceil_mode else 'floor'}".replace(" ", "")
+
+
+def random_conv_configs(seed, count):
+    """Valid conv2d configurations as dicts: grouped, depthwise (with channel multipliers), 1x1,
+    strided, dilated, 'same'/'valid' padding, 3-D input, odd sizes."""
+    rng = np.random.default_rng(seed)
+    configs = []
+    while len(configs) < count:
+        kind = int(rng.integers(0, 4))
+        groups = int(rng.integers(1, 4))
+        cin = groups if kind == 1 else groups * int(rng.integers(1, 5))
+        cout = groups * int(rng.integers(1, 3 if kind == 1 else 9))
+        k = (1, 1) if kind == 2 else tuple(int(v) for v in rng.integers(1, 6, 2))
+        s = tuple(int(v) for v in rng.integers(1, 4, 2))
+        d = tuple(int(v) for v in rng.integers(1, 3, 2))
+        padding = [0, 1, (2, 0), "valid", "same"][int(rng.integers(0, 5))]
+        if padding == "same":
+            s = (1, 1)
+        hw = tuple(int(v) for v in rng.integers(1, 16, 2))
+        shape = ((int(rng.integers(1, 4)),) if rng.integers(0, 4) else ()) + (cin,) + hw
+        top, bottom, left, right = conv_padding(padding, k, d)
+        if hw[0] + top + bottom < d[0] * (k[0] - 1) + 1 or hw[1] + left + right < d[1] * (k[1] - 1) + 1:
+            continue
+        configs.append(dict(shape=shape, weight=(cout, cin // groups) + k, stride=s, padding=padding, dilation=d,
+                            groups=groups))
+    return configs
+
+
+def conv_config_id(c):
+    return (f"x{c['shape']}-w{c['weight']}-s{c['stride']}-p{c['padding']}-d{c['dilation']}-g{c['groups']}"
+            .replace(" ", "").replace("'", ""))
+
+
+def conv_args(c):
+    return dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"])

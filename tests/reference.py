@@ -206,3 +206,73 @@ def window_values(x, kernel_size, stride=None):
     planes = _planes(x)
     W = x.shape[-1]
     return out_shape, [[(ih * W + iw, planes[p, ih, iw]) for ih, iw in taps] for p, _, _, taps in wins]
+
+
+# --- convolution -----------------------------------------------------------------------------
+
+
+def conv_padding(padding, kernel, dilation):
+    """(top, bottom, left, right) for an int, a pair, 'valid' or 'same' (PyTorch's rule)."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        sides = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            sides += [total // 2, total - total // 2]
+        return tuple(sides)
+    ph, pw = pair(padding)
+    return (ph, ph, pw, pw)
+
+
+def _conv_taps(x, weight, stride, padding, dilation):
+    """The padded input and, for every tap (kh, kw), the slices of it that tap reads."""
+    sh, sw = pair(stride)
+    dh, dw = pair(dilation)
+    kh_, kw_ = weight.shape[2:]
+    top, bottom, left, right = conv_padding(padding, (kh_, kw_), (dh, dw))
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    oh = (xp.shape[2] - dh * (kh_ - 1) - 1) // sh + 1
+    ow = (xp.shape[3] - dw * (kw_ - 1) - 1) // sw + 1
+    taps = [(kh, kw, (slice(kh * dh, kh * dh + sh * (oh - 1) + 1, sh), slice(kw * dw, kw * dw + sw * (ow - 1) + 1, sw)))
+            for kh in range(kh_) for kw in range(kw_)]
+    return xp, (top, left), taps
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation in float64, one tap at a time."""
+    squeeze = x.ndim == 3
+    x = np.asarray(x, np.float64)[None] if squeeze else np.asarray(x, np.float64)
+    weight = np.asarray(weight, np.float64)
+    xp, _, taps = _conv_taps(x, weight, stride, padding, dilation)
+    cin_g, cout_g = x.shape[1] // groups, weight.shape[0] // groups
+    out = None
+    for kh, kw, (rows, cols) in taps:
+        for g in range(groups):
+            patch = xp[:, g * cin_g:(g + 1) * cin_g, rows, cols]
+            w = weight[g * cout_g:(g + 1) * cout_g, :, kh, kw]
+            if out is None:
+                out = np.zeros((x.shape[0], weight.shape[0]) + patch.shape[2:])
+            out[:, g * cout_g:(g + 1) * cout_g] += np.einsum("nchw,oc->nohw", patch, w)
+    if bias is not None:
+        out += np.asarray(bias, np.float64)[None, :, None, None]
+    return out[0] if squeeze else out
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """(grad_input, grad_weight, grad_bias) in float64."""
+    squeeze = x.ndim == 3
+    x = np.asarray(x, np.float64)[None] if squeeze else np.asarray(x, np.float64)
+    gy = np.asarray(grad_output, np.float64)
+    gy = gy[None] if squeeze else gy
+    weight = np.asarray(weight, np.float64)
+    xp, (top, left), taps = _conv_taps(x, weight, stride, padding, dilation)
+    cin_g, cout_g = x.shape[1] // groups, weight.shape[0] // groups
+    gxp, gw = np.zeros_like(xp), np.zeros_like(weight)
+    for kh, kw, (rows, cols) in taps:
+        for g in range(groups):
+            ci, co = slice(g * cin_g, (g + 1) * cin_g), slice(g * cout_g, (g + 1) * cout_g)
+            gw[co, :, kh, kw] += np.einsum("nchw,nohw->oc", xp[:, ci, rows, cols], gy[:, co])
+            gxp[:, ci, rows, cols] += np.einsum("nohw,oc->nchw", gy[:, co], weight[co, :, kh, kw])
+    gx = gxp[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+    return (gx[0] if squeeze else gx), gw, gy.sum(axis=(0, 2, 3))

@@ -8,6 +8,8 @@ import convpool as cp
 X = np.zeros((2, 3, 8, 8), np.float32)
 OUT, IDX = cp.max_pool2d(X, 2, return_indices=True)
 G = np.ones_like(OUT)
+W = np.zeros((4, 3, 3, 3), np.float32)
+GY = np.zeros((2, 4, 6, 6), np.float32)
 
 CASES = [
     # (callable, exception, message fragment)
@@ -58,6 +60,31 @@ CASES = [
     (lambda: cp.stochastic_pool2d_backward(G, X, None, 2), ValueError, r"indices .* are required when training=True"),
     (lambda: cp.stochastic_pool2d_backward(G, X, IDX + 100, 2), ValueError, r"outside \[0, 64\)"),
     (lambda: cp.set_num_threads(0), ValueError, r"n must be at least 1"),
+    # conv2d
+    (lambda: cp.conv2d(X[0, 0], W), ValueError, r"x must be \(N, C_in, H, W\) or \(C_in, H, W\), got shape \(8, 8\)"),
+    (lambda: cp.conv2d(X, W[0]), ValueError, r"weight must be \(C_out, C_in / groups, kH, kW\), got shape \(3, 3, 3\)"),
+    (lambda: cp.conv2d(X, np.zeros((4, 2, 3, 3), np.float32)), ValueError, r"weight shape \(4, 2, 3, 3\) needs C_in / groups = 3 .* x shape \(2, 3, 8, 8\)"),
+    (lambda: cp.conv2d(X, W, groups=2), ValueError, r"groups=2 must divide both C_in=3 \(x shape \(2, 3, 8, 8\)\) and C_out=4"),
+    (lambda: cp.conv2d(X, W, groups=0), ValueError, r"groups=0 must be positive"),
+    (lambda: cp.conv2d(X, W, groups=1.5), TypeError, r"groups must be an int"),
+    (lambda: cp.conv2d(X, np.zeros((4, 3, 9, 9), np.float32)), ValueError, r"kernel size \(9, 9\) .* too large for input \(2, 3, 8, 8\) with padding=\(0, 0\)"),
+    (lambda: cp.conv2d(X, W, dilation=5), ValueError, r"too large for input \(2, 3, 8, 8\).*dilation=\(5, 5\)"),
+    (lambda: cp.conv2d(X, W, np.zeros(3, np.float32)), ValueError, r"bias has shape \(3,\) but weight shape \(4, 3, 3, 3\) needs \(C_out,\) = \(4,\)"),
+    (lambda: cp.conv2d(X, W, np.zeros((4, 1), np.float32)), ValueError, r"bias has shape \(4, 1\)"),
+    (lambda: cp.conv2d(X, W, padding="same", stride=2), ValueError, r"padding='same' requires stride=1, got stride=\(2, 2\)"),
+    (lambda: cp.conv2d(X, W, padding="full"), ValueError, r"padding must be an int, a pair, 'valid' or 'same', got 'full'"),
+    (lambda: cp.conv2d(X, W, padding=-1), ValueError, r"padding=\(-1, -1\) must be non-negative"),
+    (lambda: cp.conv2d(X, W, stride=0), ValueError, r"stride=\(0, 0\) must be positive"),
+    (lambda: cp.conv2d(X, W, stride=(1, 2, 3)), TypeError, r"stride must be an int or a pair of ints"),
+    (lambda: cp.conv2d(np.zeros((2, 3, 0, 8), np.float32), W), ValueError, r"non-zero C_in, H and W, got shape \(2, 3, 0, 8\)"),
+    (lambda: cp.conv2d(X, np.zeros((0, 3, 3, 3), np.float32)), ValueError, r"weight has a zero-size dimension: shape \(0, 3, 3, 3\)"),
+    (lambda: cp.conv2d(X, W.astype(np.float64)), TypeError, r"weight is float64 but x is float32"),
+    (lambda: cp.conv2d(X.astype(np.int32), W), TypeError, r"x must be float32 or float64, got int32"),
+    (lambda: cp.conv2d(X, W, np.zeros(4)), TypeError, r"bias is float64 but x is float32"),
+    (lambda: cp.conv2d_backward(GY[:, :3], X, W), ValueError, r"grad_output has shape \(2, 3, 6, 6\) but the convolution of x gives \(2, 4, 6, 6\)"),
+    (lambda: cp.conv2d_backward(GY, X, W, needs=("input", "bias_")), ValueError, r"needs must be a collection of 'input', 'weight' and 'bias'"),
+    (lambda: cp.conv2d_backward(GY, X, W, needs="input"), ValueError, r"needs must be a collection"),
+    (lambda: cp.conv2d_backward(GY, X, W, needs=3), ValueError, r"needs must be a collection"),
 ]
 
 

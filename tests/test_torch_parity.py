@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import convpool as cp
-from configs import config_id, random_pool_configs
+from configs import config_id, conv_args, conv_config_id, random_conv_configs, random_pool_configs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -77,3 +77,21 @@ def test_lp_pool_matches_torch(config, norm_type):
         np.testing.assert_allclose(cp.lp_pool2d_backward(g, x, norm_type, k, s, ceil_mode),
                                    grad_of(lambda t: F.lp_pool2d(t, norm_type, k, s, ceil_mode), x, g),
                                    rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("config", random_conv_configs(seed=58, count=40), ids=conv_config_id)
+def test_conv2d_matches_torch(config):
+    rng = np.random.default_rng(59)
+    x = rng.standard_normal(config["shape"]).astype(np.float32)
+    weight = rng.standard_normal(config["weight"]).astype(np.float32)
+    bias = rng.standard_normal(config["weight"][0]).astype(np.float32)
+    args = conv_args(config)
+    out = cp.conv2d(x, weight, bias, **args)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, weight, bias))
+    t_out = F.conv2d(tx, tw, tb, **args)
+    np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-4, atol=1e-4)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    t_out.backward(torch.tensor(g))
+    for actual, t in zip(cp.conv2d_backward(g, x, weight, **args), (tx, tw, tb)):
+        np.testing.assert_allclose(actual, t.grad.numpy(), rtol=1e-4, atol=1e-3)

@@ -116,6 +116,23 @@ inline CArray<int64_t> to_index_array(py::handle obj, const char* fn, const char
   return CArray<int64_t>::ensure(a);
 }
 
+// Window sizes, strides and paddings beyond this are refused before any arithmetic on them
+// could overflow.
+constexpr int64_t kMaxWindowArgument = int64_t{1} << 31;
+
+// Calls f(float{}) or f(double{}): one kernel instantiation per dtype.
+template <class F>
+auto dispatch_float(FloatType type, F&& f) {
+  return type == FloatType::f32 ? f(float{}) : f(double{});
+}
+
+inline void require_shape(const char* fn, const char* name, const py::array& a, const std::vector<int64_t>& expected,
+                          const std::string& why) {
+  if (shape_of(a) != expected)
+    throw py::value_error(concat(fn, ": ", name, " has shape ", shape_string(shape_of(a)), " but ", why, " ",
+                                 shape_string(expected)));
+}
+
 template <typename T>
 const T* data_of(const py::array& a) {
   return static_cast<const T*>(a.data());

@@ -1,5 +1,5 @@
 #pragma once
-// Docstrings of the pooling functions (PyTorch's layout: summary, Args, Shape).
+// Docstrings of the kernels (PyTorch's layout: summary, Args, Shape).
 
 namespace convpool::bindings::docs {
 
@@ -124,6 +124,39 @@ Args:
     x: the forward input.
     indices: the picks (training), or None (evaluation).
     kernel_size, stride, training: as in the forward call.
+)doc";
+
+inline constexpr const char* conv2d = R"doc(2-D convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W) float32/float64 input.
+
+Args:
+    x: input array.
+    weight: (C_out, C_in / groups, kH, kW), same dtype as x.
+    bias: None or (C_out,), same dtype as x.
+    stride: int or (sH, sW).
+    padding: int or (pH, pW) zeros on both sides, 'valid' (no padding) or 'same' (output size
+        equals input size; requires stride 1; an odd total padding dH*(kH-1) puts the extra row
+        at the bottom and the extra column at the right, as PyTorch does).
+    dilation: int or (dH, dW); 1 is a dense kernel.
+    groups: C_in and C_out are split into this many groups, each convolved separately;
+        groups == C_in is a depthwise convolution.
+
+Shape:
+    out: (N, C_out, H_out, W_out) with
+    H_out = floor((H + pH_top + pH_bottom - dH*(kH-1) - 1) / sH) + 1, likewise W_out.
+)doc";
+
+inline constexpr const char* conv2d_backward = R"doc(Gradients of conv2d.
+
+Args:
+    grad_output: gradient of the convolution's output, same dtype as x.
+    x: the forward input.
+    weight: the forward weight.
+    stride, padding, dilation, groups: as in the forward call.
+    needs: which gradients to compute, any of 'input', 'weight', 'bias'.
+
+Returns:
+    (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.
+    The gradients are bitwise identical for any number of threads.
 )doc";
 
 }  // namespace convpool::bindings::docs

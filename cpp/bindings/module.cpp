@@ -1,11 +1,13 @@
 // The extension module convpool._core: one register_* function per kernel family.
 
+#include <convpool/gemm.hpp>
 #include <convpool/parallel.hpp>
 
 #include "common.hpp"
 
 namespace convpool::bindings {
 void register_pooling(py::module_& m);
+void register_conv(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -20,5 +22,17 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("n"), "Sets the number of threads every convpool kernel uses.");
   m.def("get_num_threads", &convpool::get_num_threads, "The number of threads convpool kernels use.");
+  m.def(
+      "build_info",
+      [] {
+        py::dict info;
+        info["compiler"] = __VERSION__;
+        info["openmp"] = _OPENMP;
+        info["isa"] = convpool::isa_name(convpool::active_isa());
+        return info;
+      },
+      "How the module was built and which instruction set its matrix kernels use on this CPU\n"
+      "(the environment variable CONVPOOL_ISA=avx2|baseline lowers it).");
   convpool::bindings::register_pooling(m);
+  convpool::bindings::register_conv(m);
 }

@@ -18,14 +18,6 @@ namespace {
 
 using namespace pybind11::literals;
 
-// Sizes beyond this are refused before any arithmetic on them could overflow.
-constexpr int64_t kMaxWindowArgument = int64_t{1} << 31;
-
-template <class F>
-auto dispatch_float(FloatType type, F&& f) {
-  return type == FloatType::f32 ? f(float{}) : f(double{});
-}
-
 // A (C, H, W) or (N, C, H, W) input, with the batch and channels folded into planes.
 struct SpatialShape {
   std::vector<int64_t> shape;
@@ -82,8 +74,8 @@ WindowArgs window_args(const char* fn, py::handle kernel_size, py::handle stride
 Pool2dGeometry checked_geometry(const char* fn, const SpatialShape& in, const WindowArgs& a) {
   Pool2dGeometry g;
   g.planes = in.planes();
-  g.h = make_pool_dim(in.height(), a.kernel.h, a.stride.h, a.padding.h, a.dilation.h, a.ceil_mode);
-  g.w = make_pool_dim(in.width(), a.kernel.w, a.stride.w, a.padding.w, a.dilation.w, a.ceil_mode);
+  g.h = make_window_dim(in.height(), a.kernel.h, a.stride.h, a.padding.h, a.dilation.h, a.ceil_mode);
+  g.w = make_window_dim(in.width(), a.kernel.w, a.stride.w, a.padding.w, a.dilation.w, a.ceil_mode);
   if (g.h.output < 1 || g.w.output < 1) {
     const bool dilated = a.dilation.h != 1 || a.dilation.w != 1;
     throw py::value_error(concat(fn, ": kernel_size=", a.kernel.str(), " too large for input ", shape_string(in.shape),
@@ -95,13 +87,6 @@ Pool2dGeometry checked_geometry(const char* fn, const SpatialShape& in, const Wi
 
 std::vector<int64_t> output_shape(const SpatialShape& in, const Pool2dGeometry& g) {
   return in.with_spatial(g.h.output, g.w.output);
-}
-
-void require_shape(const char* fn, const char* name, const py::array& a, const std::vector<int64_t>& expected,
-                   const std::string& why) {
-  if (shape_of(a) != expected)
-    throw py::value_error(concat(fn, ": ", name, " has shape ", shape_string(shape_of(a)), " but ", why, " ",
-                                 shape_string(expected)));
 }
 
 TieBreak parse_tie_break(const char* fn, const std::string& s) {

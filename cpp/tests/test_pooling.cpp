@@ -18,7 +18,7 @@ struct Config {
   bool ceil_mode;
 
   Pool2dGeometry geometry() const {
-    return Pool2dGeometry{planes, make_pool_dim(h, kh, sh, ph, dh, ceil_mode), make_pool_dim(w, kw, sw, pw, dw, ceil_mode)};
+    return Pool2dGeometry{planes, make_window_dim(h, kh, sh, ph, dh, ceil_mode), make_window_dim(w, kw, sw, pw, dw, ceil_mode)};
   }
 };
 
@@ -75,7 +75,7 @@ class ThreadCount : public ::testing::Test {
 TEST(MaxPool, PinnedTieRules) {
   const std::vector<double> x{0, 5, 5, 0};
   MaxPool2dParams p;
-  p.geometry = Pool2dGeometry{1, make_pool_dim(1, 1, 1, 0, 1, false), make_pool_dim(4, 2, 1, 0, 1, false)};
+  p.geometry = Pool2dGeometry{1, make_window_dim(1, 1, 1, 0, 1, false), make_window_dim(4, 2, 1, 0, 1, false)};
   const std::vector<double> ones(3, 1.0);
   const std::vector<std::vector<double>> expected{{0, 2, 1, 0}, {0, 1, 2, 0}, {0, 1.5, 1.5, 0}};
   const TieBreak rules[] = {TieBreak::first, TieBreak::last, TieBreak::split};
@@ -109,7 +109,7 @@ TEST(MaxPool, RandomConfigsMatchNaiveScan) {
 
 TEST(MaxPool, OutOfPlaneIndicesAreCountedNotWritten) {
   MaxPool2dParams p;
-  p.geometry = Pool2dGeometry{1, make_pool_dim(2, 2, 2, 0, 1, false), make_pool_dim(2, 2, 2, 0, 1, false)};
+  p.geometry = Pool2dGeometry{1, make_window_dim(2, 2, 2, 0, 1, false), make_window_dim(2, 2, 2, 0, 1, false)};
   const float grad_output = 1;
   const int64_t bad[] = {4, -2, std::numeric_limits<int64_t>::max()};
   for (int64_t index : bad) {
@@ -123,7 +123,7 @@ TEST(AvgPool, PyTorchDivisorsAtTheEdges) {
   // Width 4, kernel 2, padding 1: windows [-1,1) [1,3) [3,5).
   const std::vector<float> x{0, 1, 2, 3};
   AvgPool2dParams p;
-  p.geometry = Pool2dGeometry{1, make_pool_dim(1, 1, 1, 0, 1, false), make_pool_dim(4, 2, 2, 1, 1, false)};
+  p.geometry = Pool2dGeometry{1, make_window_dim(1, 1, 1, 0, 1, false), make_window_dim(4, 2, 2, 1, 1, false)};
   std::vector<float> out(3);
   avg_pool2d_forward(x.data(), out.data(), p);
   EXPECT_EQ(out, (std::vector<float>{0, 1.5, 1.5}));
@@ -138,7 +138,7 @@ TEST(AvgPool, PyTorchDivisorsAtTheEdges) {
 TEST(LpPool, TrueSumOfAbsolutePowers) {
   const std::vector<double> x{3, -4, 0, 0};
   LpPool2dParams p;
-  p.geometry = Pool2dGeometry{1, make_pool_dim(2, 2, 2, 0, 1, false), make_pool_dim(2, 2, 2, 0, 1, false)};
+  p.geometry = Pool2dGeometry{1, make_window_dim(2, 2, 2, 0, 1, false), make_window_dim(2, 2, 2, 0, 1, false)};
   double out = 0;
   lp_pool2d_forward(x.data(), &out, p);
   EXPECT_DOUBLE_EQ(out, 5.0);

@@ -1,7 +1,7 @@
 #include <convpool/shape.hpp>
 #include <gtest/gtest.h>
 
-using convpool::make_pool_dim;
+using convpool::make_window_dim;
 using convpool::pooling_output_size;
 
 TEST(OutputSize, FollowsPyTorchFloorAndCeil) {
@@ -17,13 +17,13 @@ TEST(OutputSize, FollowsPyTorchFloorAndCeil) {
   EXPECT_EQ(pooling_output_size(7, 3, 1, 0, 3, false), 1);  // dilated span 7
 }
 
-TEST(PoolDim, TapAndOutputRangesAgreeWithBruteForce) {
+TEST(WindowDim, TapAndOutputRangesAgreeWithBruteForce) {
   for (int64_t input = 1; input < 9; ++input)
     for (int64_t k = 1; k < 5; ++k)
       for (int64_t s = 1; s < 4; ++s)
         for (int64_t d = 1; d < 3; ++d)
           for (int64_t p = 0; p <= k / 2; ++p) {
-            const auto dim = make_pool_dim(input, k, s, p, d, true);
+            const auto dim = make_window_dim(input, k, s, p, d, true);
             for (int64_t o = 0; o < dim.output; ++o)
               for (int64_t t = 0; t < k; ++t) {
                 const int64_t i = dim.start(o) + t * d;

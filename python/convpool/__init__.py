@@ -7,6 +7,9 @@ the GIL while it runs. See README.md for the exact semantics.
 from ._core import (
     avg_pool2d,
     avg_pool2d_backward,
+    build_info,
+    conv2d,
+    conv2d_backward,
     get_num_threads,
     lp_pool2d,
     lp_pool2d_backward,
@@ -22,6 +25,9 @@ __version__ = "0.1.0"
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
+    "build_info",
+    "conv2d",
+    "conv2d_backward",
     "get_num_threads",
     "lp_pool2d",
     "lp_pool2d_backward",

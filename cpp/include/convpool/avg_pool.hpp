@@ -26,7 +26,7 @@ struct AvgPool2dParams {
 namespace detail {
 
 // The divisor is separable, row factor * column factor (divisor_override: itself * 1).
-inline int64_t avg_pool2d_divisor_factor(const AvgPool2dParams& p, const PoolDim& d, int64_t o, bool rows) {
+inline int64_t avg_pool2d_divisor_factor(const AvgPool2dParams& p, const WindowDim& d, int64_t o, bool rows) {
   if (p.divisor_override != 0) return rows ? p.divisor_override : 1;
   return p.count_include_pad ? d.padded_count(o) : d.inside_count(o);
 }

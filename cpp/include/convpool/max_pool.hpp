@@ -60,8 +60,8 @@ inline constexpr int64_t kMaxPoolBlock = 256;
 template <typename T, typename Index, int kStrideW, bool kLast, bool kIgnoreNan, bool kIndices>
 void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGeometry& g,
                             int64_t oh) {
-  const PoolDim& H = g.h;
-  const PoolDim& W = g.w;
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
   const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
   const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);
   for (int64_t block = 0; block < W.output; block += kMaxPoolBlock) {
@@ -162,8 +162,8 @@ void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* ind
 template <typename T, bool kIgnoreNan>
 void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* grad_input,
                                     const Pool2dGeometry& g, int64_t row_begin, int64_t row_end) {
-  const PoolDim& H = g.h;
-  const PoolDim& W = g.w;
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
   const int64_t oh_begin = H.first_output_touching(row_begin), oh_end = H.end_output_touching(row_end);
   for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
     const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);

@@ -1,5 +1,6 @@
 #pragma once
-// Window arithmetic shared by every pooling kernel: one place, signed 64-bit, PyTorch's formulas.
+// Window arithmetic shared by every pooling and convolution kernel: one place, signed 64-bit,
+// PyTorch's formulas.
 
 #include <algorithm>
 #include <cstdint>
@@ -25,9 +26,18 @@ inline int64_t pooling_output_size(int64_t input_size, int64_t kernel_size, int6
   return out;
 }
 
-// One spatial dimension of a pooling window: output position o reads the taps
-// o*stride - padding + k*dilation for k in [0, kernel).
-struct PoolDim {
+// PyTorch's convolution output size; padding may differ on the two sides (padding="same" with an
+// even dilated kernel puts the extra element after). May return <= 0: callers validate.
+inline int64_t conv_output_size(int64_t input_size, int64_t kernel_size, int64_t stride, int64_t padding_before,
+                                int64_t padding_after, int64_t dilation) {
+  const int64_t span = dilation * (kernel_size - 1) + 1;
+  return floor_div(input_size + padding_before + padding_after - span, stride) + 1;
+}
+
+// One spatial dimension of a pooling or convolution window: output position o reads the taps
+// o*stride - padding + k*dilation for k in [0, kernel). `padding` is the padding before the
+// input; the padding after it is implied by `output`.
+struct WindowDim {
   int64_t input = 1, output = 1, kernel = 1, stride = 1, padding = 0, dilation = 1;
 
   int64_t start(int64_t o) const { return o * stride - padding; }
@@ -76,7 +86,7 @@ struct PoolDim {
 // `planes` because every pooling op treats each H x W plane independently.
 struct Pool2dGeometry {
   int64_t planes = 0;
-  PoolDim h, w;
+  WindowDim h, w;
 
   int64_t input_plane() const { return h.input * w.input; }
 
@@ -88,9 +98,9 @@ struct Pool2dGeometry {
   int64_t output_plane() const { return h.output * w.output; }
 };
 
-inline PoolDim make_pool_dim(int64_t input, int64_t kernel, int64_t stride, int64_t padding,
+inline WindowDim make_window_dim(int64_t input, int64_t kernel, int64_t stride, int64_t padding,
                              int64_t dilation, bool ceil_mode) {
-  PoolDim d;
+  WindowDim d;
   d.input = input;
   d.kernel = kernel;
   d.stride = stride;

@@ -49,8 +49,8 @@ template <typename T>
 void stochastic_pool2d_forward(const T* input, T* output, int64_t* indices, const StochasticPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
   assert(g.h.padding == 0 && g.w.padding == 0);
-  const PoolDim& H = g.h;
-  const PoolDim& W = g.w;
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
   const int64_t OH = H.output, OW = W.output;
   parallel_for(g.planes * OH, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
@@ -105,8 +105,8 @@ template <typename T>
 void stochastic_pool2d_backward_eval(const T* grad_output, const T* input, T* grad_input,
                                      const StochasticPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
-  const PoolDim& H = g.h;
-  const PoolDim& W = g.w;
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
   detail::for_each_input_band<T>(g, [&](int64_t plane, int64_t r0, int64_t r1, T*) {
     const T* in = input + plane * g.input_plane();
     const T* go = grad_output + plane * g.output_plane();

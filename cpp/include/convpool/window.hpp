@@ -14,8 +14,8 @@ namespace convpool::detail {
 // order so that every element has one fixed summation order.
 template <typename T, int kStrideW, class Transform>
 void window_sum_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh, Transform f) {
-  const PoolDim& H = g.h;
-  const PoolDim& W = g.w;
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
   const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
   for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = T(0);
   for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
@@ -34,8 +34,8 @@ void window_sum_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh,
 template <typename T, class Transform, class Reduce>
 void separable_window_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh,
                           T identity, Transform f, Reduce reduce) {
-  const PoolDim& H = g.h;
-  const PoolDim& W = g.w;
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
   const int64_t IW = W.input;
   for (int64_t iw = 0; iw < IW; ++iw) column[iw] = identity;
   for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
@@ -70,8 +70,8 @@ void window_sum_row_dispatch(const T* plane, T* out, T* column, const Pool2dGeom
 template <typename T, class FillWeights>
 void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t row_begin,
                                int64_t row_end, T* weights, FillWeights&& fill_weights) {
-  const PoolDim& H = g.h;
-  const PoolDim& W = g.w;
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
   for (int64_t i = row_begin * W.input; i < row_end * W.input; ++i) grad_input[i] = T(0);
   const int64_t oh_end = H.end_output_touching(row_end);
   for (int64_t oh = H.first_output_touching(row_begin); oh < oh_end; ++oh) {

@@ -1,0 +1,212 @@
+// Python bindings of conv2d: convert -> validate -> allocate (with the GIL) -> release the GIL ->
+// kernel. Nothing touches a Python object while the GIL is released.
+
+#include <convpool/conv.hpp>
+
+#include <optional>
+#include <set>
+
+#include "common.hpp"
+#include "docstrings.hpp"
+
+namespace convpool::bindings {
+
+namespace {
+
+using namespace pybind11::literals;
+
+// Padding on each side of each spatial dimension; "same" can put one more element after.
+struct Padding {
+  int64_t top = 0, bottom = 0, left = 0, right = 0;
+  std::string text;  // as the user wrote it, for messages
+};
+
+Padding parse_padding(const char* fn, py::handle padding, const Pair& kernel, const Pair& stride,
+                      const Pair& dilation) {
+  Padding p;
+  if (py::isinstance<py::str>(padding)) {
+    const auto mode = padding.cast<std::string>();
+    p.text = concat("'", mode, "'");
+    if (mode == "valid") return p;
+    if (mode != "same") throw py::value_error(concat(fn, ": padding must be an int, a pair, 'valid' or 'same', got '", mode, "'"));
+    if (stride.h != 1 || stride.w != 1)
+      throw py::value_error(concat(fn, ": padding='same' requires stride=1, got stride=", stride.str()));
+    // PyTorch's rule: the total padding is dilation * (kernel - 1); an odd total puts the extra
+    // element after the input.
+    const int64_t total_h = dilation.h * (kernel.h - 1), total_w = dilation.w * (kernel.w - 1);
+    p.top = total_h / 2;
+    p.bottom = total_h - p.top;
+    p.left = total_w / 2;
+    p.right = total_w - p.left;
+    return p;
+  }
+  const Pair pair = to_pair(padding, fn, "padding");
+  if (pair.h < 0 || pair.w < 0) throw py::value_error(concat(fn, ": padding=", pair.str(), " must be non-negative"));
+  if (pair.h > kMaxWindowArgument || pair.w > kMaxWindowArgument)
+    throw py::value_error(concat(fn, ": padding=", pair.str(), " is too large"));
+  p.top = p.bottom = pair.h;
+  p.left = p.right = pair.w;
+  p.text = pair.str();
+  return p;
+}
+
+Pair positive_pair(const char* fn, py::handle obj, const char* name) {
+  const Pair v = to_pair(obj, fn, name);
+  if (v.h < 1 || v.w < 1) throw py::value_error(concat(fn, ": ", name, "=", v.str(), " must be positive"));
+  if (v.h > kMaxWindowArgument || v.w > kMaxWindowArgument)
+    throw py::value_error(concat(fn, ": ", name, "=", v.str(), " is too large"));
+  return v;
+}
+
+// Everything a conv2d call is about, validated: the kernel's params and the Python-side shapes.
+struct ConvCall {
+  Conv2dParams params;
+  std::vector<int64_t> x_shape, weight_shape, y_shape;
+  bool batched;
+};
+
+ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
+                    py::handle stride, py::handle padding, py::handle dilation, py::handle groups) {
+  ConvCall call;
+  call.x_shape = x_shape;
+  call.weight_shape = weight_shape;
+  call.batched = x_shape.size() == 4;
+  if (x_shape.size() != 3 && x_shape.size() != 4)
+    throw py::value_error(concat(fn, ": x must be (N, C_in, H, W) or (C_in, H, W), got shape ", shape_string(x_shape)));
+  for (size_t d = call.batched ? 1 : 0; d < x_shape.size(); ++d)
+    if (x_shape[d] < 1)
+      throw py::value_error(concat(fn, ": x must have non-zero C_in, H and W, got shape ", shape_string(x_shape)));
+  if (weight_shape.size() != 4)
+    throw py::value_error(
+        concat(fn, ": weight must be (C_out, C_in / groups, kH, kW), got shape ", shape_string(weight_shape)));
+  for (int64_t d : weight_shape)
+    if (d < 1) throw py::value_error(concat(fn, ": weight has a zero-size dimension: shape ", shape_string(weight_shape)));
+  if (!is_integer(groups))
+    throw py::type_error(concat(fn, ": groups must be an int, got ", py::repr(groups).cast<std::string>()));
+  const int64_t g = to_int64(groups, fn, "groups");
+  const int64_t batch = call.batched ? x_shape[0] : 1, in_channels = x_shape[x_shape.size() - 3];
+  const int64_t out_channels = weight_shape[0];
+  if (g < 1) throw py::value_error(concat(fn, ": groups=", g, " must be positive"));
+  if (in_channels % g != 0 || out_channels % g != 0)
+    throw py::value_error(concat(fn, ": groups=", g, " must divide both C_in=", in_channels, " (x shape ",
+                                 shape_string(x_shape), ") and C_out=", out_channels, " (weight shape ",
+                                 shape_string(weight_shape), ")"));
+  if (weight_shape[1] != in_channels / g)
+    throw py::value_error(concat(fn, ": weight shape ", shape_string(weight_shape), " needs C_in / groups = ",
+                                 in_channels / g, " in dimension 1 for x shape ", shape_string(x_shape),
+                                 " and groups=", g));
+  const Pair kernel{weight_shape[2], weight_shape[3]};
+  if (kernel.h > kMaxWindowArgument || kernel.w > kMaxWindowArgument)
+    throw py::value_error(concat(fn, ": kernel size ", kernel.str(), " is too large"));
+  const Pair s = positive_pair(fn, stride, "stride");
+  const Pair d = positive_pair(fn, dilation, "dilation");
+  const Padding pad = parse_padding(fn, padding, kernel, s, d);
+  const int64_t h = x_shape[x_shape.size() - 2], w = x_shape.back();
+
+  Conv2dParams& p = call.params;
+  p.batch = batch;
+  p.in_channels = in_channels;
+  p.out_channels = out_channels;
+  p.groups = g;
+  p.h = WindowDim{h, conv_output_size(h, kernel.h, s.h, pad.top, pad.bottom, d.h), kernel.h, s.h, pad.top, d.h};
+  p.w = WindowDim{w, conv_output_size(w, kernel.w, s.w, pad.left, pad.right, d.w), kernel.w, s.w, pad.left, d.w};
+  if (p.h.output < 1 || p.w.output < 1) {
+    const bool dilated = d.h != 1 || d.w != 1;
+    throw py::value_error(concat(fn, ": kernel size ", kernel.str(), " (weight shape ", shape_string(weight_shape),
+                                 ") too large for input ", shape_string(x_shape), " with padding=", pad.text,
+                                 dilated ? concat(" and dilation=", d.str()) : std::string()));
+  }
+  call.y_shape = x_shape;
+  call.y_shape[call.y_shape.size() - 3] = out_channels;
+  call.y_shape[call.y_shape.size() - 2] = p.h.output;
+  call.y_shape.back() = p.w.output;
+  return call;
+}
+
+py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
+                 py::handle dilation, py::handle groups) {
+  const char* fn = "conv2d";
+  auto [input, type] = to_float_array(x, fn, "x");
+  return dispatch_float(type, [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const auto w = to_matching_array<T>(weight, fn, "weight", "x");
+    const ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    CArray<T> b;
+    if (!bias.is_none()) {
+      b = to_matching_array<T>(bias, fn, "bias", "x");
+      require_shape(fn, "bias", b, {call.params.out_channels}, "weight shape " + shape_string(call.weight_shape) +
+                                                                   " needs (C_out,) =");
+    }
+    py::array_t<T> output(call.y_shape);
+    {
+      py::gil_scoped_release release;
+      conv2d_forward(data_of<T>(input), w.data(), bias.is_none() ? nullptr : b.data(), output.mutable_data(),
+                     call.params);
+    }
+    return std::move(output);
+  });
+}
+
+struct Needs {
+  bool input = false, weight = false, bias = false;
+};
+
+Needs parse_needs(const char* fn, py::handle needs) {
+  const std::set<std::string> known{"input", "weight", "bias"};
+  Needs n;
+  auto bad = [&] {
+    return py::value_error(concat(fn, ": needs must be a collection of 'input', 'weight' and 'bias', got ",
+                                  py::repr(needs).cast<std::string>()));
+  };
+  if (py::isinstance<py::str>(needs) || !py::isinstance<py::iterable>(needs)) throw bad();
+  for (py::handle item : needs) {
+    if (!py::isinstance<py::str>(item)) throw bad();
+    const auto name = item.cast<std::string>();
+    if (!known.count(name)) throw bad();
+    n.input |= name == "input";
+    n.weight |= name == "weight";
+    n.bias |= name == "bias";
+  }
+  return n;
+}
+
+py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle stride,
+                          py::handle padding, py::handle dilation, py::handle groups, py::handle needs) {
+  const char* fn = "conv2d_backward";
+  auto [input, type] = to_float_array(x, fn, "x");
+  const Needs wanted = parse_needs(fn, needs);
+  return dispatch_float(type, [&](auto zero) -> py::tuple {
+    using T = decltype(zero);
+    const auto w = to_matching_array<T>(weight, fn, "weight", "x");
+    const ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
+    require_shape(fn, "grad_output", grad, call.y_shape, "the convolution of x gives");
+    std::optional<py::array_t<T>> grad_input, grad_weight, grad_bias;
+    if (wanted.input) grad_input.emplace(call.x_shape);
+    if (wanted.weight) grad_weight.emplace(call.weight_shape);
+    if (wanted.bias) grad_bias.emplace(std::vector<int64_t>{call.params.out_channels});
+    {
+      py::gil_scoped_release release;
+      conv2d_backward(grad.data(), data_of<T>(input), w.data(), grad_input ? grad_input->mutable_data() : nullptr,
+                      grad_weight ? grad_weight->mutable_data() : nullptr,
+                      grad_bias ? grad_bias->mutable_data() : nullptr, call.params);
+    }
+    auto or_none = [](std::optional<py::array_t<T>>& a) -> py::object {
+      if (a) return std::move(*a);
+      return py::none();
+    };
+    return py::make_tuple(or_none(grad_input), or_none(grad_weight), or_none(grad_bias));
+  });
+}
+
+}  // namespace
+
+void register_conv(py::module_& m) {
+  m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0,
+        "dilation"_a = 1, "groups"_a = 1, docs::conv2d);
+  m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,
+        "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"),
+        docs::conv2d_backward);
+}
+
+}  // namespace convpool::bindings

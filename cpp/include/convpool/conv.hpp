@@ -1,0 +1,461 @@
+#pragma once
+// 2-D convolution (cross-correlation, as every framework defines it): forward, and the gradients
+// with respect to the input, the weight and the bias.
+//
+// Layouts: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out), y (N, C_out,
+// OH, OW), all C-contiguous. Every kernel is an implicit matrix product: panels of the im2col
+// matrix are gathered tile by tile into a per-thread buffer sized for the caches (never the whole
+// batch) and multiplied by the register-tiled micro-kernels of gemm.hpp. Depthwise convolutions
+// (one input channel per group) run a direct kernel instead, since they have no reduction over
+// channels to feed a matrix product.
+//
+// Determinism: every output element is computed by one thread, from contributions added in an
+// order fixed by the shapes alone; the weight gradient of a small layer is split over a fixed
+// number of image chunks whose partial sums are added in chunk order. Results are therefore
+// bitwise identical for any number of threads.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "gemm.hpp"
+#include "parallel.hpp"
+#include "shape.hpp"
+
+namespace convpool {
+
+struct Conv2dParams {
+  int64_t batch = 1, in_channels = 1, out_channels = 1, groups = 1;
+  // h.padding and w.padding are the padding before the input; the padding after it is implied
+  // by h.output and w.output.
+  WindowDim h, w;
+
+  int64_t in_per_group() const { return in_channels / groups; }
+  int64_t out_per_group() const { return out_channels / groups; }
+  int64_t taps() const { return h.kernel * w.kernel; }
+  // The length of one output channel's weight, and of the matrix product's reduction.
+  int64_t weight_row() const { return in_per_group() * taps(); }
+  int64_t input_plane() const { return h.input * w.input; }
+  int64_t output_plane() const { return h.output * w.output; }
+  bool depthwise() const { return groups > 1 && groups == in_channels; }
+};
+
+namespace detail {
+
+// A depth block of 256 steps of B panels, nr wide, stays in the L2 cache (256 KB for float).
+constexpr int64_t kDepthBlock = 256;
+constexpr int64_t kPanelBytes = 256 * 1024;
+
+template <typename T>
+int64_t column_block(int nr) {
+  return std::max<int64_t>(nr, static_cast<int64_t>(kPanelBytes / (kDepthBlock * sizeof(T))) / nr * nr);
+}
+
+inline int64_t round_up(int64_t value, int64_t multiple) { return ceil_div(value, multiple) * multiple; }
+
+// One row of the im2col matrix: for output positions q in [q0, q1) of the plane, the input value
+// under tap (kh, kw), or 0 where the tap falls in the padding.
+template <typename T>
+void gather_input_taps(const T* plane, const Conv2dParams& p, int64_t kh, int64_t kw, int64_t q0, int64_t q1,
+                       T* row) {
+  const WindowDim& h = p.h;
+  const WindowDim& w = p.w;
+  const int64_t first = w.first_output(kw), end = w.end_output(kw);
+  const int64_t column_offset = kw * w.dilation - w.padding;
+  for (int64_t q = q0; q < q1;) {
+    const int64_t oh = q / w.output, ow0 = q % w.output, ow1 = std::min(w.output, ow0 + (q1 - q));
+    T* out = row + (q - q0);  // out[ow - ow0] for ow in [ow0, ow1)
+    const int64_t ih = h.start(oh) + kh * h.dilation;
+    const int64_t lo = std::clamp(first, ow0, ow1), hi = std::clamp(end, lo, ow1);
+    if (ih < 0 || ih >= h.input || lo == hi) {
+      std::fill(out, out + (ow1 - ow0), T(0));
+    } else {
+      const T* src = plane + ih * w.input;
+      std::fill(out, out + (lo - ow0), T(0));
+      if (w.stride == 1) {
+        std::memcpy(out + (lo - ow0), src + (lo + column_offset), (hi - lo) * sizeof(T));
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow) out[ow - ow0] = src[ow * w.stride + column_offset];
+      }
+      std::fill(out + (hi - ow0), out + (ow1 - ow0), T(0));
+    }
+    q += ow1 - ow0;
+  }
+}
+
+// One row of the transposed im2col matrix used by the input gradient: for input positions q in
+// [q0, q1), the output gradient that tap (kh, kw) carries back to them, or 0 where no output
+// reads that input through that tap.
+template <typename T>
+void gather_output_taps(const T* grad_plane, const Conv2dParams& p, int64_t kh, int64_t kw, int64_t q0, int64_t q1,
+                        T* row) {
+  const WindowDim& h = p.h;
+  const WindowDim& w = p.w;
+  // Input column iw meets output column (iw - column_base) / stride through tap kw.
+  const int64_t column_base = kw * w.dilation - w.padding;
+  for (int64_t q = q0; q < q1;) {
+    const int64_t ih = q / w.input, iw0 = q % w.input, iw1 = std::min(w.input, iw0 + (q1 - q));
+    T* out = row + (q - q0);  // out[iw - iw0] for iw in [iw0, iw1)
+    const int64_t t = ih + h.padding - kh * h.dilation;
+    std::fill(out, out + (iw1 - iw0), T(0));
+    if (t >= 0 && t % h.stride == 0 && t / h.stride < h.output) {
+      const T* src = grad_plane + (t / h.stride) * w.output;
+      if (w.stride == 1) {
+        const int64_t lo = std::clamp(column_base, iw0, iw1), hi = std::clamp(column_base + w.output, lo, iw1);
+        if (hi > lo) std::memcpy(out + (lo - iw0), src + (lo - column_base), (hi - lo) * sizeof(T));
+      } else {
+        int64_t iw = std::max(iw0, column_base);
+        iw += (w.stride - (iw - column_base) % w.stride) % w.stride;
+        for (; iw < iw1 && (iw - column_base) / w.stride < w.output; iw += w.stride)
+          out[iw - iw0] = src[(iw - column_base) / w.stride];
+      }
+    }
+    q += iw1 - iw0;
+  }
+}
+
+// Packs a (rows x depth) matrix, given element-wise by value(i, d), into panels of mr rows:
+// panel b holds value(b * mr + r, d) at [d * mr + r], zero-padded past the last row.
+template <typename T, class Value>
+void pack_row_panels(int64_t rows, int64_t depth, int mr, Value&& value, T* out) {
+  for (int64_t i0 = 0; i0 < rows; i0 += mr)
+    for (int64_t d = 0; d < depth; ++d)
+      for (int r = 0; r < mr; ++r) *out++ = i0 + r < rows ? value(i0 + r, d) : T(0);
+}
+
+// Stores row `r` (of `depth`) of a B block, `columns` wide, into its nr-wide panels.
+template <typename T>
+void store_panel_row(const T* row, int64_t columns, int64_t r, int64_t depth, int nr, T* panels) {
+  for (int64_t j0 = 0; j0 < columns; j0 += nr) {
+    const int64_t n = std::min<int64_t>(nr, columns - j0);
+    T* dst = panels + (j0 / nr) * depth * nr + r * nr;
+    std::memcpy(dst, row + j0, n * sizeof(T));
+    std::fill(dst + n, dst + nr, T(0));
+  }
+}
+
+// Per-thread buffers of the implicit matrix product over one tile of columns.
+template <typename T>
+struct TileWorkspace {
+  std::vector<T> row, panels;
+  TileWorkspace(int64_t columns, int nr) : row(columns), panels(kDepthBlock * round_up(columns, nr)) {}
+};
+
+// C (m x columns, row stride ldc) = row_init + A * B, where A is packed by pack_row_panels
+// (m x depth) and row d of B is produced by fill_row(d, out) over the tile's columns.
+template <typename T, class FillRow>
+void multiply_tile(const GemmMicroKernel<T>& kernel, const T* packed_a, int64_t m, int64_t depth, int64_t columns,
+                   FillRow&& fill_row, T* c, int64_t ldc, const T* row_init, TileWorkspace<T>& ws) {
+  const int mr = kernel.mr, nr = kernel.nr;
+  for (int64_t d0 = 0; d0 < depth; d0 += kDepthBlock) {
+    const int64_t block = std::min(kDepthBlock, depth - d0);
+    for (int64_t r = 0; r < block; ++r) {
+      fill_row(d0 + r, ws.row.data());
+      store_panel_row(ws.row.data(), columns, r, block, nr, ws.panels.data());
+    }
+    for (int64_t j0 = 0; j0 < columns; j0 += nr) {
+      const T* b = ws.panels.data() + (j0 / nr) * block * nr;
+      const int n_valid = static_cast<int>(std::min<int64_t>(nr, columns - j0));
+      for (int64_t i0 = 0; i0 < m; i0 += mr)
+        kernel.run(block, packed_a + i0 * depth + d0 * mr, b, c + i0 * ldc + j0, ldc,
+                   static_cast<int>(std::min<int64_t>(mr, m - i0)), n_valid, d0 > 0,
+                   row_init ? row_init + i0 : nullptr);
+    }
+  }
+}
+
+// --- matrix-product paths ------------------------------------------------------------------
+
+template <typename T>
+void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+  const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
+  const int64_t groups = p.groups, m = p.out_per_group(), depth = p.weight_row(), taps = p.taps();
+  const int64_t plane = p.input_plane(), columns = p.output_plane();
+  const int64_t group_size = round_up(m, kernel.mr) * depth;
+  std::vector<T> packed(groups * group_size);
+  parallel_for(groups, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g)
+      pack_row_panels<T>(m, depth, kernel.mr, [&](int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; },
+                         packed.data() + g * group_size);
+  });
+  const int64_t tile = column_block<T>(kernel.nr), tiles = ceil_div(columns, tile);
+  parallel_for(p.batch * groups * tiles, [&](int64_t begin, int64_t end) {
+    TileWorkspace<T> ws(std::min(tile, columns), kernel.nr);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / (groups * tiles), g = item / tiles % groups, q0 = item % tiles * tile;
+      const int64_t q1 = std::min(columns, q0 + tile);
+      const T* x_group = x + (n * p.in_channels + g * p.in_per_group()) * plane;
+      auto fill = [&](int64_t d, T* out) {
+        const int64_t tap = d % taps;
+        gather_input_taps(x_group + d / taps * plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, out);
+      };
+      multiply_tile(kernel, packed.data() + g * group_size, m, depth, q1 - q0, fill,
+                    y + (n * p.out_channels + g * m) * columns + q0, columns, bias ? bias + g * m : nullptr, ws);
+    }
+  });
+}
+
+// grad_input[ci] = sum over (co, kh, kw) of weight[co, ci, kh, kw] * (grad_output[co] carried back
+// through tap (kh, kw)): a matrix product with the transposed weight.
+template <typename T>
+void conv2d_backward_input_gemm(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
+  const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
+  const int64_t groups = p.groups, m = p.in_per_group(), outs = p.out_per_group(), taps = p.taps();
+  const int64_t depth = outs * taps, weight_row = p.weight_row();
+  const int64_t columns = p.input_plane(), out_plane = p.output_plane();
+  const int64_t group_size = round_up(m, kernel.mr) * depth;
+  std::vector<T> packed(groups * group_size);
+  parallel_for(groups, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g)
+      pack_row_panels<T>(
+          m, depth, kernel.mr,
+          [&](int64_t ci, int64_t d) { return weight[(g * outs + d / taps) * weight_row + ci * taps + d % taps]; },
+          packed.data() + g * group_size);
+  });
+  const int64_t tile = column_block<T>(kernel.nr), tiles = ceil_div(columns, tile);
+  parallel_for(p.batch * groups * tiles, [&](int64_t begin, int64_t end) {
+    TileWorkspace<T> ws(std::min(tile, columns), kernel.nr);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / (groups * tiles), g = item / tiles % groups, q0 = item % tiles * tile;
+      const int64_t q1 = std::min(columns, q0 + tile);
+      const T* grad_group = grad_output + (n * p.out_channels + g * outs) * out_plane;
+      auto fill = [&](int64_t d, T* out) {
+        const int64_t tap = d % taps;
+        gather_output_taps(grad_group + d / taps * out_plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, out);
+      };
+      multiply_tile(kernel, packed.data() + g * group_size, m, depth, q1 - q0, fill,
+                    grad_input + (n * p.in_channels + g * m) * columns + q0, columns, static_cast<const T*>(nullptr),
+                    ws);
+    }
+  });
+}
+
+// The weight gradient's reduction runs over every image and output position. When the weight is
+// too small to keep the threads busy, the images are cut into this many chunks (a function of the
+// shapes only), reduced separately and added in chunk order.
+inline int64_t weight_gradient_chunks(const Conv2dParams& p, int mr, int nr) {
+  const int64_t tiles = p.groups * ceil_div(p.out_per_group(), mr) * ceil_div(p.weight_row(), nr);
+  return tiles >= 16 ? 1 : std::min<int64_t>(p.batch, 8);
+}
+
+// grad_weight[co, k] = sum over images n and output positions q of grad_output[n, co, q] *
+// im2col(x[n])[k, q]: rows from grad_output, columns from the im2col matrix, both packed along q.
+template <typename T>
+void conv2d_backward_weight_gemm(const T* grad_output, const T* x, T* grad_weight, const Conv2dParams& p) {
+  const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
+  const int mr = kernel.mr, nr = kernel.nr;
+  const int64_t groups = p.groups, m = p.out_per_group(), columns = p.weight_row(), taps = p.taps();
+  const int64_t plane = p.input_plane(), out_plane = p.output_plane();
+  const int64_t weight_size = p.out_channels * columns;
+  const int64_t chunks = std::max<int64_t>(1, weight_gradient_chunks(p, mr, nr));
+  const int64_t panels = ceil_div(columns, nr);
+  // Columns are shared out between threads in panel ranges; that split never changes a sum.
+  const int64_t ranges = std::clamp<int64_t>(ceil_div(get_num_threads(), chunks * groups), 1, panels);
+  std::vector<T> partial(chunks > 1 ? chunks * weight_size : 0);
+  parallel_for(chunks * groups * ranges, [&](int64_t begin, int64_t end) {
+    std::vector<T> a(round_up(m, mr) * kDepthBlock), b(kDepthBlock * nr), row(kDepthBlock);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t chunk = item / (groups * ranges), g = item / ranges % groups, range = item % ranges;
+      const int64_t n_begin = p.batch * chunk / chunks, n_end = p.batch * (chunk + 1) / chunks;
+      const int64_t j_begin = panels * range / ranges * nr, j_end = std::min(columns, panels * (range + 1) / ranges * nr);
+      T* c = (chunks > 1 ? partial.data() + chunk * weight_size : grad_weight) + g * m * columns;
+      if (n_begin == n_end) {
+        for (int64_t i = 0; i < m; ++i) std::fill(c + i * columns + j_begin, c + i * columns + j_end, T(0));
+        continue;
+      }
+      for (int64_t n = n_begin; n < n_end; ++n) {
+        const T* grad_group = grad_output + (n * p.out_channels + g * m) * out_plane;
+        const T* x_group = x + (n * p.in_channels + g * p.in_per_group()) * plane;
+        for (int64_t q0 = 0; q0 < out_plane; q0 += kDepthBlock) {
+          const int64_t block = std::min(kDepthBlock, out_plane - q0);
+          const bool accumulate = n > n_begin || q0 > 0;
+          pack_row_panels<T>(m, block, mr, [&](int64_t i, int64_t s) { return grad_group[i * out_plane + q0 + s]; },
+                             a.data());
+          for (int64_t j0 = j_begin; j0 < j_end; j0 += nr) {
+            const int n_valid = static_cast<int>(std::min<int64_t>(nr, j_end - j0));
+            for (int col = 0; col < nr; ++col) {
+              if (col < n_valid) {
+                const int64_t k = j0 + col, tap = k % taps;
+                gather_input_taps(x_group + k / taps * plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q0 + block,
+                                  row.data());
+                for (int64_t s = 0; s < block; ++s) b[s * nr + col] = row[s];
+              } else {
+                for (int64_t s = 0; s < block; ++s) b[s * nr + col] = T(0);
+              }
+            }
+            for (int64_t i0 = 0; i0 < m; i0 += mr)
+              kernel.run(block, a.data() + i0 * block, b.data(), c + i0 * columns + j0, columns,
+                         static_cast<int>(std::min<int64_t>(mr, m - i0)), n_valid, accumulate, nullptr);
+          }
+        }
+      }
+    }
+  });
+  if (chunks > 1) {
+    parallel_for(weight_size, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T sum = partial[i];
+        for (int64_t chunk = 1; chunk < chunks; ++chunk) sum += partial[chunk * weight_size + i];
+        grad_weight[i] = sum;
+      }
+    });
+  }
+}
+
+// --- depthwise paths (one input channel per group) -----------------------------------------
+
+template <typename T>
+void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+  const WindowDim& h = p.h;
+  const WindowDim& w = p.w;
+  const int64_t multiplier = p.out_per_group(), taps = p.taps();
+  parallel_for(p.batch * p.out_channels, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / p.out_channels, co = item % p.out_channels;
+      const T* in = x + (n * p.in_channels + co / multiplier) * p.input_plane();
+      const T* kernel = weight + co * taps;
+      T* out = y + item * p.output_plane();
+      for (int64_t oh = 0; oh < h.output; ++oh) {
+        T* out_row = out + oh * w.output;
+        std::fill(out_row, out_row + w.output, bias ? bias[co] : T(0));
+        for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
+          const T* in_row = in + (h.start(oh) + kh * h.dilation) * w.input;
+          for (int64_t kw = 0; kw < w.kernel; ++kw) {
+            const T tap = kernel[kh * w.kernel + kw];
+            const int64_t lo = w.first_output(kw), hi = w.end_output(kw), offset = kw * w.dilation - w.padding;
+            if (w.stride == 1) {
+              const T* src = in_row + (lo + offset);
+              T* dst = out_row + lo;
+#pragma omp simd
+              for (int64_t i = 0; i < hi - lo; ++i) dst[i] += tap * src[i];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) out_row[ow] += tap * in_row[ow * w.stride + offset];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
+  const WindowDim& h = p.h;
+  const WindowDim& w = p.w;
+  const int64_t multiplier = p.out_per_group(), taps = p.taps();
+  parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / p.in_channels, ci = item % p.in_channels;
+      T* grad_in = grad_input + item * p.input_plane();
+      std::fill(grad_in, grad_in + p.input_plane(), T(0));
+      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
+        const T* grad_out = grad_output + (n * p.out_channels + co) * p.output_plane();
+        const T* kernel = weight + co * taps;
+        for (int64_t oh = 0; oh < h.output; ++oh) {
+          const T* grad_row = grad_out + oh * w.output;
+          for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
+            T* in_row = grad_in + (h.start(oh) + kh * h.dilation) * w.input;
+            for (int64_t kw = 0; kw < w.kernel; ++kw) {
+              const T tap = kernel[kh * w.kernel + kw];
+              const int64_t lo = w.first_output(kw), hi = w.end_output(kw), offset = kw * w.dilation - w.padding;
+              if (w.stride == 1) {
+                T* dst = in_row + (lo + offset);
+                const T* src = grad_row + lo;
+#pragma omp simd
+                for (int64_t i = 0; i < hi - lo; ++i) dst[i] += tap * src[i];
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow) in_row[ow * w.stride + offset] += tap * grad_row[ow];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv2d_backward_weight_depthwise(const T* grad_output, const T* x, T* grad_weight, const Conv2dParams& p) {
+  const WindowDim& h = p.h;
+  const WindowDim& w = p.w;
+  const int64_t multiplier = p.out_per_group(), taps = p.taps();
+  parallel_for(p.out_channels, [&](int64_t begin, int64_t end) {
+    std::vector<T> sums(taps);
+    for (int64_t co = begin; co < end; ++co) {
+      std::fill(sums.begin(), sums.end(), T(0));
+      for (int64_t n = 0; n < p.batch; ++n) {
+        const T* in = x + (n * p.in_channels + co / multiplier) * p.input_plane();
+        const T* grad_out = grad_output + (n * p.out_channels + co) * p.output_plane();
+        for (int64_t oh = 0; oh < h.output; ++oh) {
+          const T* grad_row = grad_out + oh * w.output;
+          for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
+            const T* in_row = in + (h.start(oh) + kh * h.dilation) * w.input;
+            for (int64_t kw = 0; kw < w.kernel; ++kw) {
+              const int64_t lo = w.first_output(kw), hi = w.end_output(kw), offset = kw * w.dilation - w.padding;
+              T dot = 0;
+              if (w.stride == 1) {
+                const T* src = in_row + (lo + offset);
+                const T* grad = grad_row + lo;
+#pragma omp simd reduction(+ : dot)
+                for (int64_t i = 0; i < hi - lo; ++i) dot += grad[i] * src[i];
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow) dot += grad_row[ow] * in_row[ow * w.stride + offset];
+              }
+              sums[kh * w.kernel + kw] += dot;
+            }
+          }
+        }
+      }
+      std::copy(sums.begin(), sums.end(), grad_weight + co * taps);
+    }
+  });
+}
+
+}  // namespace detail
+
+// y = conv2d(x, weight) + bias; bias may be null.
+template <typename T>
+void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+  if (p.depthwise())
+    detail::conv2d_forward_depthwise(x, weight, bias, y, p);
+  else
+    detail::conv2d_forward_gemm(x, weight, bias, y, p);
+}
+
+// The gradients of conv2d_forward; each of grad_input, grad_weight and grad_bias may be null to
+// skip it. x is read only for grad_weight and weight only for grad_input.
+template <typename T>
+void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_input, T* grad_weight, T* grad_bias,
+                     const Conv2dParams& p) {
+  if (grad_input) {
+    if (p.depthwise())
+      detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
+    else
+      detail::conv2d_backward_input_gemm(grad_output, weight, grad_input, p);
+  }
+  if (grad_weight) {
+    if (p.depthwise())
+      detail::conv2d_backward_weight_depthwise(grad_output, x, grad_weight, p);
+    else
+      detail::conv2d_backward_weight_gemm(grad_output, x, grad_weight, p);
+  }
+  if (grad_bias) {
+    const int64_t plane = p.output_plane();
+    parallel_for(p.out_channels, [&](int64_t begin, int64_t end) {
+      for (int64_t co = begin; co < end; ++co) {
+        T total = 0;
+        for (int64_t n = 0; n < p.batch; ++n) {
+          const T* g = grad_output + (n * p.out_channels + co) * plane;
+          T sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t q = 0; q < plane; ++q) sum += g[q];
+          total += sum;
+        }
+        grad_bias[co] = total;
+      }
+    });
+  }
+}
+
+}  // namespace convpool

@@ -1,0 +1,170 @@
+#pragma once
+// Matrix-multiply micro-kernels on packed panels, compiled for several instruction sets and
+// chosen once at run time from the CPU's features, so one binary runs on any x86-64 CPU and
+// still uses AVX2 or AVX-512 where present. Convolution is built on these (conv.hpp).
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CONVPOOL_X86 1
+#endif
+
+namespace convpool {
+
+enum class Isa { baseline, avx2, avx512 };
+
+inline const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "baseline";
+  }
+}
+
+namespace detail {
+
+inline Isa detect_isa() {
+  Isa best = Isa::baseline;
+#ifdef CONVPOOL_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::avx2;
+  if (best == Isa::avx2 && __builtin_cpu_supports("avx512f")) best = Isa::avx512;
+#endif
+  // CONVPOOL_ISA lowers the level (to compare paths on one machine); it never raises it.
+  if (const char* forced = std::getenv("CONVPOOL_ISA")) {
+    Isa wanted = best;
+    if (std::strcmp(forced, "baseline") == 0) wanted = Isa::baseline;
+    if (std::strcmp(forced, "avx2") == 0) wanted = Isa::avx2;
+    if (static_cast<int>(wanted) < static_cast<int>(best)) best = wanted;
+  }
+  return best;
+}
+
+}  // namespace detail
+
+// The instruction set the kernels use on this CPU, detected once.
+inline Isa active_isa() {
+  static const Isa isa = detail::detect_isa();
+  return isa;
+}
+
+// A micro-kernel and its register tile: C (mr x nr, row stride ldc) from an mr-wide packed panel
+// of A and an nr-wide packed panel of B. See detail/gemm_microkernel.inl for the contract.
+template <typename T>
+struct GemmMicroKernel {
+  int mr, nr;
+  void (*run)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, int m_valid, int n_valid, bool accumulate,
+              const T* row_init);
+};
+
+namespace detail {
+
+// Portable fallback: GCC vector extensions of 16 bytes (SSE2 on x86-64), multiply then add.
+namespace isa_baseline {
+template <typename Scalar>
+struct Ops {
+  using T = Scalar;
+  typedef Scalar V __attribute__((vector_size(16)));
+  static constexpr int lanes = 16 / sizeof(Scalar);
+  static V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(T* p, V v) { std::memcpy(p, &v, sizeof v); }
+  static V broadcast(T x) { return V{} + x; }
+  static V zero() { return V{}; }
+  static V add(V a, V b) { return a + b; }
+  static V fma(V a, V b, V c) { return a * b + c; }
+};
+#include "detail/gemm_microkernel.inl"
+}  // namespace isa_baseline
+
+#ifdef CONVPOOL_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace isa_avx2 {
+template <typename Scalar>
+struct Ops;
+template <>
+struct Ops<float> {
+  using T = float;
+  using V = __m256;
+  static constexpr int lanes = 8;
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static V broadcast(T x) { return _mm256_set1_ps(x); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+};
+template <>
+struct Ops<double> {
+  using T = double;
+  using V = __m256d;
+  static constexpr int lanes = 4;
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static V broadcast(T x) { return _mm256_set1_pd(x); }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+};
+#include "detail/gemm_microkernel.inl"
+}  // namespace isa_avx2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+namespace isa_avx512 {
+template <typename Scalar>
+struct Ops;
+template <>
+struct Ops<float> {
+  using T = float;
+  using V = __m512;
+  static constexpr int lanes = 16;
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static V broadcast(T x) { return _mm512_set1_ps(x); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+};
+template <>
+struct Ops<double> {
+  using T = double;
+  using V = __m512d;
+  static constexpr int lanes = 8;
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static V broadcast(T x) { return _mm512_set1_pd(x); }
+  static V zero() { return _mm512_setzero_pd(); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+};
+#include "detail/gemm_microkernel.inl"
+}  // namespace isa_avx512
+#pragma GCC pop_options
+#endif  // CONVPOOL_X86
+
+}  // namespace detail
+
+// Register tiles: 12 x 2 vectors leaves AVX-512's 32 registers room for the B loads and the
+// broadcast; 6 x 2 does the same with 16 registers.
+template <typename T>
+const GemmMicroKernel<T>& gemm_micro_kernel() {
+  static const GemmMicroKernel<T> kernel = [] {
+#ifdef CONVPOOL_X86
+    if (active_isa() == Isa::avx512) return detail::isa_avx512::make_micro_kernel<detail::isa_avx512::Ops<T>, 12, 2>();
+    if (active_isa() == Isa::avx2) return detail::isa_avx2::make_micro_kernel<detail::isa_avx2::Ops<T>, 6, 2>();
+#endif
+    return detail::isa_baseline::make_micro_kernel<detail::isa_baseline::Ops<T>, 6, 2>();
+  }();
+  return kernel;
+}
+
+}  // namespace convpool

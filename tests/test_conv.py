@@ -1,0 +1,147 @@
+"""conv2d against the NumPy reference: random configurations, finite differences in float64,
+PyTorch's 'same' rule, 3-D input, tiles larger than one cache block, the `needs` selection and
+bitwise identity across thread counts."""
+
+import numpy as np
+import pytest
+
+import convpool as cp
+import reference as ref
+from configs import conv_args, conv_config_id, random_conv_configs
+
+CONFIGS = random_conv_configs(seed=61, count=60)
+
+
+def random_inputs(config, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(config["shape"]).astype(dtype)
+    weight = rng.standard_normal(config["weight"]).astype(dtype)
+    bias = rng.standard_normal(config["weight"][0]).astype(dtype)
+    return x, weight, bias
+
+
+def assert_close(actual, expected, dtype, what=""):
+    # Absolute error scaled by the result's magnitude: sums of many terms cancel.
+    scale = 1 + np.abs(expected).max(initial=0)
+    rtol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("config", CONFIGS, ids=conv_config_id)
+def test_matches_reference(config, dtype):
+    x, weight, bias = random_inputs(config, dtype, seed=62)
+    args = conv_args(config)
+    out = cp.conv2d(x, weight, bias, **args)
+    expected = ref.conv2d(x, weight, bias, **args)
+    assert out.dtype == dtype and out.shape == expected.shape
+    assert_close(out, expected, dtype)
+
+    grad_output = np.cos(np.arange(out.size)).reshape(out.shape).astype(dtype)
+    grads = cp.conv2d_backward(grad_output, x, weight, **args)
+    expected_grads = ref.conv2d_backward(grad_output, x, weight, **args)
+    for name, actual, wanted in zip(("input", "weight", "bias"), grads, expected_grads):
+        assert actual.dtype == dtype and actual.shape == wanted.shape, name
+        assert_close(actual, wanted, dtype, name)
+
+
+@pytest.mark.parametrize("config", CONFIGS[:12], ids=conv_config_id)
+def test_gradients_match_finite_differences(config):
+    x, weight, bias = random_inputs(config, np.float64, seed=63)
+    args = conv_args(config)
+    out = cp.conv2d(x, weight, bias, **args)
+    probe = np.random.default_rng(64).standard_normal(out.shape)
+    grad_input, grad_weight, grad_bias = cp.conv2d_backward(probe, x, weight, **args)
+
+    def loss(x_, weight_, bias_):
+        return float(np.sum(cp.conv2d(x_, weight_, bias_, **args) * probe))
+
+    rng = np.random.default_rng(65)
+    eps = 1e-6
+    inputs = (x, weight, bias)
+    for position, grad in enumerate((grad_input, grad_weight, grad_bias)):
+        array = inputs[position]
+        for flat in rng.choice(array.size, size=min(array.size, 8), replace=False):
+            index = np.unravel_index(flat, array.shape)
+            up, down = list(inputs), list(inputs)
+            up[position], down[position] = array.copy(), array.copy()
+            up[position][index] += eps
+            down[position][index] -= eps
+            numeric = (loss(*up) - loss(*down)) / (2 * eps)
+            assert grad[index] == pytest.approx(numeric, rel=1e-6, abs=1e-6), (position, index)
+
+
+def test_same_padding_puts_the_extra_element_after():
+    # An even kernel: total padding 3 (dilation 3, kernel 2) is 1 before and 2 after, as PyTorch.
+    x = np.arange(2 * 7 * 6, dtype=np.float64).reshape(1, 2, 7, 6)
+    weight = np.random.default_rng(66).standard_normal((3, 2, 2, 4))
+    out = cp.conv2d(x, weight, padding="same", dilation=(3, 1))
+    assert out.shape == (1, 3, 7, 6)
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 2), (1, 2)))
+    np.testing.assert_allclose(out, ref.conv2d(padded, weight, dilation=(3, 1)), rtol=1e-12)
+
+
+def test_three_dimensional_input_is_one_image():
+    x, weight, bias = random_inputs(dict(shape=(3, 9, 8), weight=(4, 3, 3, 3)), np.float32, seed=67)
+    out = cp.conv2d(x, weight, bias, padding=1)
+    assert out.shape == (4, 9, 8)
+    np.testing.assert_array_equal(out, cp.conv2d(x[None], weight, bias, padding=1)[0])
+    grads = cp.conv2d_backward(np.ones_like(out), x, weight, padding=1)
+    assert grads[0].shape == x.shape
+
+
+@pytest.mark.parametrize("shape, weight, args", [
+    ((2, 40, 30, 31), (13, 40, 3, 3), dict(padding=1)),           # several column tiles, deep reduction
+    ((3, 64, 17, 19), (70, 64, 1, 1), dict()),                      # 1x1
+    ((2, 24, 25, 26), (24, 1, 3, 3), dict(padding=1, groups=24)),   # depthwise
+    ((2, 8, 28, 27), (16, 1, 5, 5), dict(stride=2, groups=8)),      # depthwise, multiplier 2
+    ((5, 3, 40, 38), (16, 3, 7, 7), dict(stride=2, padding=3)),     # a stem
+])
+def test_larger_shapes_match_reference(shape, weight, args):
+    x, w, b = random_inputs(dict(shape=shape, weight=weight), np.float32, seed=68)
+    out = cp.conv2d(x, w, b, **args)
+    assert_close(out, ref.conv2d(x, w, b, **args), np.float32)
+    g = np.sin(np.arange(out.size)).reshape(out.shape).astype(np.float32)
+    for actual, wanted in zip(cp.conv2d_backward(g, x, w, **args), ref.conv2d_backward(g, x, w, **args)):
+        assert_close(actual, wanted, np.float32)
+
+
+def test_needs_selects_the_gradients():
+    x, weight, _ = random_inputs(dict(shape=(2, 3, 6, 6), weight=(4, 3, 3, 3)), np.float64, seed=69)
+    g = np.ones((2, 4, 4, 4))
+    full = cp.conv2d_backward(g, x, weight)
+    only_weight = cp.conv2d_backward(g, x, weight, needs=("weight",))
+    assert only_weight[0] is None and only_weight[2] is None
+    np.testing.assert_array_equal(only_weight[1], full[1])
+    nothing = cp.conv2d_backward(g, x, weight, needs=[])
+    assert nothing == (None, None, None)
+
+
+def test_empty_batch_gives_empty_results():
+    out = cp.conv2d(np.zeros((0, 3, 5, 5), np.float32), np.ones((2, 3, 3, 3), np.float32))
+    assert out.shape == (0, 2, 3, 3)
+    gx, gw, gb = cp.conv2d_backward(out, np.zeros((0, 3, 5, 5), np.float32), np.ones((2, 3, 3, 3), np.float32))
+    assert gx.shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(gw, 0)
+    np.testing.assert_array_equal(gb, 0)
+
+
+@pytest.mark.parametrize("config", CONFIGS[:20] + [
+    dict(shape=(1, 32, 33, 35), weight=(20, 32, 3, 3), stride=1, padding=1, dilation=1, groups=1),
+    dict(shape=(3, 6, 20, 20), weight=(6, 1, 3, 3), stride=2, padding=1, dilation=1, groups=6),
+    dict(shape=(9, 1, 12, 12), weight=(6, 1, 5, 5), stride=1, padding=0, dilation=1, groups=1),
+], ids=conv_config_id)
+def test_bitwise_identical_for_any_thread_count(config, threads):
+    x, weight, bias = random_inputs(config, np.float32, seed=70)
+    args = conv_args(config)
+
+    def run():
+        out = cp.conv2d(x, weight, bias, **args)
+        return (out,) + cp.conv2d_backward(np.cos(out), x, weight, **args)
+
+    threads(1)
+    single = run()
+    for n in (2, 3):
+        threads(n)
+        for a, b in zip(single, run()):
+            assert a.tobytes() == b.tobytes()
