@@ -1,10 +1,12 @@
 """Times convpool against PyTorch in the same process with the same thread count.
 
-    python bench/compare_torch.py [--threads 2] [--repeats 15]
+    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|all]
 
-Prints a Markdown table: median time per call of each, the speed-up (PyTorch time / convpool
-time) and convpool's effective bandwidth, counting the bytes a kernel must move at least (inputs
-read once, outputs written once; indices are int64).
+Prints Markdown tables: median time per call of each, the speed-up (PyTorch time / convpool
+time) and convpool's rate. Pooling is rated in GB/s, counting the bytes a kernel must move at
+least (inputs read once, outputs written once; indices are int64); convolution in GFLOP/s
+(2 flops per multiply-add; the backward computes the input, weight and bias gradients, twice
+the forward's flops, except for a network's first layer, which needs no input gradient).
 """
 
 import argparse
@@ -22,12 +24,26 @@ except ImportError:  # the table then has convpool's columns only
     torch = None
 
 # (label, shape, kernel, stride, padding) from real networks.
-SHAPES = [
+POOL_SHAPES = [
     ("ResNet/VGG k3 s2 p1", (32, 64, 112, 112), 3, 2, 1),
     ("VGG k2 s2", (32, 64, 112, 112), 2, 2, 0),
     ("LeNet k2 s2", (64, 6, 28, 28), 2, 2, 0),
     ("large window k7 s1 p3", (8, 16, 64, 64), 7, 1, 3),
 ]
+
+# (label, x shape, weight shape, stride, padding, groups) from real networks. A network's first
+# layer needs no input gradient: there "bwd" is the weight and bias gradients, in both libraries.
+CONV_SHAPES = [
+    ("ResNet 3x3", (16, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1),
+    ("CIFAR 3x3", (64, 32, 32, 32), (64, 32, 3, 3), 1, 1, 1),
+    ("1x1", (16, 256, 28, 28), (64, 256, 1, 1), 1, 0, 1),
+    ("LeNet conv1", (64, 1, 28, 28), (6, 1, 5, 5), 1, 0, 1),
+    ("LeNet conv2", (64, 6, 12, 12), (16, 6, 5, 5), 1, 0, 1),
+    ("CIFAR first layer", (64, 3, 32, 32), (32, 3, 3, 3), 1, 1, 1),
+    ("depthwise 3x3", (16, 128, 28, 28), (128, 1, 3, 3), 1, 1, 128),
+    ("ResNet stem 7x7 s2", (8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1),
+]
+FIRST_LAYERS = {"LeNet conv1", "CIFAR first layer", "ResNet stem 7x7 s2"}
 
 
 def median_seconds(fn, repeats, min_block_seconds=0.02):
@@ -112,34 +128,97 @@ def cases(x, k, s, p):
     ], torch_cases
 
 
+def conv_cases(x, weight, stride, padding, groups, first_layer):
+    """For one shape: (op, convpool callable, flops) and a dict op -> PyTorch callable."""
+    bias = np.zeros(weight.shape[0], np.float32)
+    args = dict(stride=stride, padding=padding, groups=groups)
+    out = cp.conv2d(x, weight, bias, **args)
+    forward_flops = 2 * out.size * weight[0].size
+    backward_flops = (1 if first_layer else 2) * forward_flops
+    needs = ("weight", "bias") if first_layer else ("input", "weight", "bias")
+    g = np.ones_like(out)
+
+    def train():
+        cp.conv2d(x, weight, bias, **args)
+        cp.conv2d_backward(g, x, weight, needs=needs, **args)
+
+    ours = [
+        ("conv fwd", lambda: cp.conv2d(x, weight, bias, **args), forward_flops),
+        ("conv bwd", lambda: cp.conv2d_backward(g, x, weight, needs=needs, **args), backward_flops),
+        ("conv fwd+bwd", train, forward_flops + backward_flops),
+    ]
+    theirs = {}
+    if torch is not None:
+        tx = torch.from_numpy(x).requires_grad_(not first_layer)
+        tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (weight, bias))
+        wrt = (tw, tb) if first_layer else (tx, tw, tb)
+        tg = torch.from_numpy(g)
+        t_out = F.conv2d(tx, tw, tb, **args)
+
+        def torch_backward():
+            torch.autograd.grad(t_out, wrt, tg, retain_graph=True)
+
+        def torch_train():
+            torch.autograd.grad(F.conv2d(tx, tw, tb, **args), wrt, tg)
+
+        theirs = {
+            "conv fwd": lambda: F.conv2d(tx.detach(), tw.detach(), tb.detach(), **args),
+            "conv bwd": torch_backward,
+            "conv fwd+bwd": torch_train,
+        }
+    return ours, theirs
+
+
+def print_table(title, unit, rows, repeats, name_filter):
+    """rows: (op, shape label, convpool callable, PyTorch callable or None, amount per call in unit * 1e9)."""
+    print(f"\n| op | {title} | convpool ms | PyTorch ms | speed-up | convpool {unit} |")
+    print("|---|---|---:|---:|---:|---:|")
+    for op, label, fn, torch_fn, amount in rows:
+        if name_filter not in op:
+            continue
+        t_ours = median_seconds(fn, repeats)
+        t_torch = median_seconds(torch_fn, repeats) if torch_fn else None
+        ratio = f"{t_torch / t_ours:.1f}x" if t_torch else "-"
+        torch_ms = f"{t_torch * 1e3:.3f}" if t_torch else "-"
+        print(f"| {op} | {label} | {t_ours * 1e3:.3f} | {torch_ms} | {ratio} | {amount / t_ours / 1e9:.1f} |", flush=True)
+
+
+def pool_rows(rng):
+    for label, shape, k, s, p in POOL_SHAPES:
+        x = rng.standard_normal(shape, dtype=np.float32)
+        ours, theirs = cases(x, k, s, p)
+        for op, fn, nbytes in ours:
+            yield op, f"{label} {shape}", fn, theirs.get(op), nbytes
+
+
+def conv_rows(rng):
+    for label, shape, weight_shape, stride, padding, groups in CONV_SHAPES:
+        x = rng.standard_normal(shape, dtype=np.float32)
+        weight = rng.standard_normal(weight_shape, dtype=np.float32)
+        ours, theirs = conv_cases(x, weight, stride, padding, groups, label in FIRST_LAYERS)
+        for op, fn, flops in ours:
+            yield op, f"{label} {shape}->{weight_shape[0]}", fn, theirs.get(op), flops
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--filter", default="", help="only ops whose name contains this")
+    parser.add_argument("--suite", choices=("pool", "conv", "all"), default="all")
     args = parser.parse_args()
 
     cp.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
     version = torch.__version__ if torch is not None else "not installed"
-    print(f"threads={args.threads}, repeats={args.repeats} (medians), torch {version}\n")
-    print("| op | shape | convpool ms | PyTorch ms | speed-up | convpool GB/s |")
-    print("|---|---|---:|---:|---:|---:|")
+    print(f"threads={args.threads}, repeats={args.repeats} (medians), torch {version}, "
+          f"convpool ISA {cp.build_info()['isa']}")
     rng = np.random.default_rng(0)
-    for label, shape, k, s, p in SHAPES:
-        x = rng.standard_normal(shape, dtype=np.float32)
-        ours, theirs = cases(x, k, s, p)
-        for op, fn, nbytes in ours:
-            if args.filter not in op:
-                continue
-            t_ours = median_seconds(fn, args.repeats)
-            t_torch = median_seconds(theirs[op], args.repeats) if op in theirs else None
-            ratio = f"{t_torch / t_ours:.1f}x" if t_torch else "-"
-            torch_ms = f"{t_torch * 1e3:.3f}" if t_torch else "-"
-            print(f"| {op} | {label} {shape} | {t_ours * 1e3:.3f} | {torch_ms} | {ratio} | {nbytes / t_ours / 1e9:.1f} |",
-                  flush=True)
-
+    if args.suite in ("pool", "all"):
+        print_table("pooling shape", "GB/s", pool_rows(rng), args.repeats, args.filter)
+    if args.suite in ("conv", "all"):
+        print_table("convolution", "GFLOP/s", conv_rows(rng), args.repeats, args.filter)
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@
 // Layouts: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out), y (N, C_out,
 // OH, OW), all C-contiguous. Every kernel is an implicit matrix product: panels of the im2col
 // matrix are gathered tile by tile into a per-thread buffer sized for the caches (never the whole
-// batch) and multiplied by the register-tiled micro-kernels of gemm.hpp. Depthwise convolutions
+// batch) and multiplied by the register-tiled micro-kernels of simd.hpp. Depthwise convolutions
 // (one input channel per group) run a direct kernel instead, since they have no reduction over
 // channels to feed a matrix product.
 //
@@ -19,7 +19,7 @@
 #include <cstring>
 #include <vector>
 
-#include "gemm.hpp"
+#include "simd.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
 
@@ -231,6 +231,61 @@ void conv2d_backward_input_gemm(const T* grad_output, const T* weight, T* grad_i
   });
 }
 
+// The same gradient for strided convolutions or few input channels, where the transposed product
+// above would multiply mostly zeros or run a nearly empty register tile: per image and group,
+// columns = weight^T * grad_output (rows (ci, kh, kw), one column per output position), each
+// column then added into the input positions its taps read. One thread owns each image and
+// group, and adds in a fixed order.
+template <typename T>
+void conv2d_backward_input_col2im(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
+  const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
+  const WindowDim& h = p.h;
+  const WindowDim& w = p.w;
+  const int64_t groups = p.groups, ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps();
+  const int64_t m = ins * taps, plane = p.input_plane(), out_plane = p.output_plane();
+  const int64_t group_size = round_up(m, kernel.mr) * outs;
+  std::vector<T> packed(groups * group_size);
+  parallel_for(groups, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g)
+      pack_row_panels<T>(m, outs, kernel.mr, [&](int64_t r, int64_t co) { return weight[(g * outs + co) * m + r]; },
+                         packed.data() + g * group_size);
+  });
+  const int64_t tile = std::min(column_block<T>(kernel.nr), out_plane);
+  parallel_for(p.batch * groups, [&](int64_t begin, int64_t end) {
+    TileWorkspace<T> ws(tile, kernel.nr);
+    std::vector<T> columns(m * tile);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / groups, g = item % groups;
+      const T* grad_group = grad_output + (n * p.out_channels + g * outs) * out_plane;
+      T* grad_in = grad_input + (n * p.in_channels + g * ins) * plane;
+      std::fill(grad_in, grad_in + ins * plane, T(0));
+      for (int64_t q0 = 0; q0 < out_plane; q0 += tile) {
+        const int64_t q1 = std::min(out_plane, q0 + tile);
+        auto fill = [&](int64_t co, T* out) { std::copy(grad_group + co * out_plane + q0, grad_group + co * out_plane + q1, out); };
+        multiply_tile(kernel, packed.data() + g * group_size, m, outs, q1 - q0, fill, columns.data(), tile,
+                      static_cast<const T*>(nullptr), ws);
+        for (int64_t r = 0; r < m; ++r) {
+          const int64_t kh = r % taps / w.kernel, kw = r % w.kernel;
+          const int64_t first = w.first_output(kw), end = w.end_output(kw), offset = kw * w.dilation - w.padding;
+          T* in_plane = grad_in + r / taps * plane;
+          const T* column = columns.data() + r * tile;  // column[q - q0] for q in [q0, q1)
+          for (int64_t q = q0; q < q1;) {
+            const int64_t oh = q / w.output, ow0 = q % w.output, ow1 = std::min(w.output, ow0 + (q1 - q));
+            const int64_t ih = h.start(oh) + kh * h.dilation;
+            if (ih >= 0 && ih < h.input) {
+              T* in_row = in_plane + ih * w.input;
+              const T* src = column + (q - q0);  // src[ow - ow0]
+              for (int64_t ow = std::max(first, ow0); ow < std::min(end, ow1); ++ow)
+                in_row[ow * w.stride + offset] += src[ow - ow0];
+            }
+            q += ow1 - ow0;
+          }
+        }
+      }
+    }
+  });
+}
+
 // The weight gradient's reduction runs over every image and output position. When the weight is
 // too small to keep the threads busy, the images are cut into this many chunks (a function of the
 // shapes only), reduced separately and added in chunk order.
@@ -305,72 +360,124 @@ void conv2d_backward_weight_gemm(const T* grad_output, const T* x, T* grad_weigh
 
 // --- depthwise paths (one input channel per group) -----------------------------------------
 
+// dst (dst_rows x dst_cols) = src (rows x cols) shifted down by `top` and right by `left` (either
+// may be negative), zeros elsewhere.
+template <typename T>
+void pad_plane(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
+               int64_t dst_cols) {
+  const int64_t c0 = std::clamp<int64_t>(left, 0, dst_cols), c1 = std::clamp(left + cols, c0, dst_cols);
+  for (int64_t r = 0; r < dst_rows; ++r) {
+    T* out = dst + r * dst_cols;
+    const int64_t source_row = r - top;
+    if (source_row < 0 || source_row >= rows) {
+      std::fill(out, out + dst_cols, T(0));
+      continue;
+    }
+    std::fill(out, out + c0, T(0));
+    std::copy(src + source_row * cols + (c0 - left), src + source_row * cols + (c1 - left), out + c0);
+    std::fill(out + c1, out + dst_cols, T(0));
+  }
+}
+
+inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.stride == 1; }
+
+// Stride 1: each input plane is zero-padded once into a per-thread buffer, so every tap reads
+// whole rows and the vector kernels run without bounds checks.
 template <typename T>
 void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
-  parallel_for(p.batch * p.out_channels, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / p.out_channels, co = item % p.out_channels;
-      const T* in = x + (n * p.in_channels + co / multiplier) * p.input_plane();
-      const T* kernel = weight + co * taps;
-      T* out = y + item * p.output_plane();
-      for (int64_t oh = 0; oh < h.output; ++oh) {
-        T* out_row = out + oh * w.output;
-        std::fill(out_row, out_row + w.output, bias ? bias[co] : T(0));
-        for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
-          const T* in_row = in + (h.start(oh) + kh * h.dilation) * w.input;
-          for (int64_t kw = 0; kw < w.kernel; ++kw) {
-            const T tap = kernel[kh * w.kernel + kw];
-            const int64_t lo = w.first_output(kw), hi = w.end_output(kw), offset = kw * w.dilation - w.padding;
-            if (w.stride == 1) {
-              const T* src = in_row + (lo + offset);
-              T* dst = out_row + lo;
-#pragma omp simd
-              for (int64_t i = 0; i < hi - lo; ++i) dst[i] += tap * src[i];
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) out_row[ow] += tap * in_row[ow * w.stride + offset];
+  if (!unit_stride(p)) {
+    parallel_for(p.batch * p.out_channels, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t n = item / p.out_channels, co = item % p.out_channels;
+        const T* in = x + (n * p.in_channels + co / multiplier) * p.input_plane();
+        const T* kernel = weight + co * taps;
+        T* out = y + item * p.output_plane();
+        std::fill(out, out + p.output_plane(), bias ? bias[co] : T(0));
+        for (int64_t oh = 0; oh < h.output; ++oh)
+          for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
+            const T* in_row = in + (h.start(oh) + kh * h.dilation) * w.input;
+            for (int64_t kw = 0; kw < w.kernel; ++kw) {
+              const T tap = kernel[kh * w.kernel + kw];
+              const int64_t offset = kw * w.dilation - w.padding;
+              for (int64_t ow = w.first_output(kw); ow < w.end_output(kw); ++ow)
+                out[oh * w.output + ow] += tap * in_row[ow * w.stride + offset];
             }
           }
-        }
+      }
+    });
+    return;
+  }
+  const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
+  const int64_t out_stride = round_up(w.output, kernels.lanes);
+  const int64_t padded_h = h.output + h.dilation * (h.kernel - 1), padded_w = out_stride + w.dilation * (w.kernel - 1);
+  parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
+    std::vector<T> padded(padded_h * padded_w), result(h.output * out_stride);
+    for (int64_t item = begin; item < end; ++item) {
+      pad_plane(x + item * p.input_plane(), h.input, w.input, h.padding, w.padding, padded.data(), padded_h, padded_w);
+      const int64_t n = item / p.in_channels, ci = item % p.in_channels;
+      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
+        kernels.plane(padded.data(), padded_w, weight + co * taps, h.kernel, w.kernel, h.dilation, w.dilation, false,
+                      bias ? bias[co] : T(0), result.data(), h.output, out_stride);
+        T* out = y + (n * p.out_channels + co) * p.output_plane();
+        for (int64_t oh = 0; oh < h.output; ++oh)
+          std::copy(result.data() + oh * out_stride, result.data() + oh * out_stride + w.output, out + oh * w.output);
       }
     }
   });
 }
 
+// Stride 1: the input gradient is a depthwise convolution of the padded output gradient with the
+// flipped kernel, summed over the channel multiplier.
 template <typename T>
 void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
-  parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / p.in_channels, ci = item % p.in_channels;
-      T* grad_in = grad_input + item * p.input_plane();
-      std::fill(grad_in, grad_in + p.input_plane(), T(0));
-      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
-        const T* grad_out = grad_output + (n * p.out_channels + co) * p.output_plane();
-        const T* kernel = weight + co * taps;
-        for (int64_t oh = 0; oh < h.output; ++oh) {
-          const T* grad_row = grad_out + oh * w.output;
-          for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
-            T* in_row = grad_in + (h.start(oh) + kh * h.dilation) * w.input;
-            for (int64_t kw = 0; kw < w.kernel; ++kw) {
-              const T tap = kernel[kh * w.kernel + kw];
-              const int64_t lo = w.first_output(kw), hi = w.end_output(kw), offset = kw * w.dilation - w.padding;
-              if (w.stride == 1) {
-                T* dst = in_row + (lo + offset);
-                const T* src = grad_row + lo;
-#pragma omp simd
-                for (int64_t i = 0; i < hi - lo; ++i) dst[i] += tap * src[i];
-              } else {
-                for (int64_t ow = lo; ow < hi; ++ow) in_row[ow * w.stride + offset] += tap * grad_row[ow];
+  if (!unit_stride(p)) {
+    parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t n = item / p.in_channels, ci = item % p.in_channels;
+        T* grad_in = grad_input + item * p.input_plane();
+        std::fill(grad_in, grad_in + p.input_plane(), T(0));
+        for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
+          const T* grad_out = grad_output + (n * p.out_channels + co) * p.output_plane();
+          const T* kernel = weight + co * taps;
+          for (int64_t oh = 0; oh < h.output; ++oh)
+            for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
+              T* in_row = grad_in + (h.start(oh) + kh * h.dilation) * w.input;
+              for (int64_t kw = 0; kw < w.kernel; ++kw) {
+                const T tap = kernel[kh * w.kernel + kw];
+                const int64_t offset = kw * w.dilation - w.padding;
+                for (int64_t ow = w.first_output(kw); ow < w.end_output(kw); ++ow)
+                  in_row[ow * w.stride + offset] += tap * grad_out[oh * w.output + ow];
               }
             }
-          }
         }
       }
+    });
+    return;
+  }
+  const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
+  const int64_t span_h = h.dilation * (h.kernel - 1), span_w = w.dilation * (w.kernel - 1);
+  const int64_t out_stride = round_up(w.input, kernels.lanes);
+  const int64_t padded_h = h.input + span_h, padded_w = out_stride + span_w;
+  parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
+    std::vector<T> padded(padded_h * padded_w), flipped(taps), result(h.input * out_stride);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / p.in_channels, ci = item % p.in_channels;
+      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
+        pad_plane(grad_output + (n * p.out_channels + co) * p.output_plane(), h.output, w.output, span_h - h.padding,
+                  span_w - w.padding, padded.data(), padded_h, padded_w);
+        std::reverse_copy(weight + co * taps, weight + (co + 1) * taps, flipped.begin());
+        kernels.plane(padded.data(), padded_w, flipped.data(), h.kernel, w.kernel, h.dilation, w.dilation,
+                      co > ci * multiplier, T(0), result.data(), h.input, out_stride);
+      }
+      T* grad_in = grad_input + item * p.input_plane();
+      for (int64_t ih = 0; ih < h.input; ++ih)
+        std::copy(result.data() + ih * out_stride, result.data() + ih * out_stride + w.input, grad_in + ih * w.input);
     }
   });
 }
@@ -380,34 +487,36 @@ void conv2d_backward_weight_depthwise(const T* grad_output, const T* x, T* grad_
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
+  const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
+  // At stride 1 the output gradient is copied into rows of whole vectors.
+  const int64_t grad_stride = unit_stride(p) ? round_up(w.output, kernels.lanes) : w.output;
+  const int64_t padded_h = (h.output - 1) * h.stride + h.dilation * (h.kernel - 1) + 1;
+  const int64_t padded_w = (grad_stride - 1) * w.stride + w.dilation * (w.kernel - 1) + 1;
   parallel_for(p.out_channels, [&](int64_t begin, int64_t end) {
-    std::vector<T> sums(taps);
+    std::vector<T> padded(padded_h * padded_w), grad(unit_stride(p) ? h.output * grad_stride : 0);
     for (int64_t co = begin; co < end; ++co) {
-      std::fill(sums.begin(), sums.end(), T(0));
+      T* sums = grad_weight + co * taps;
+      std::fill(sums, sums + taps, T(0));
       for (int64_t n = 0; n < p.batch; ++n) {
-        const T* in = x + (n * p.in_channels + co / multiplier) * p.input_plane();
+        pad_plane(x + (n * p.in_channels + co / multiplier) * p.input_plane(), h.input, w.input, h.padding, w.padding,
+                  padded.data(), padded_h, padded_w);
         const T* grad_out = grad_output + (n * p.out_channels + co) * p.output_plane();
-        for (int64_t oh = 0; oh < h.output; ++oh) {
-          const T* grad_row = grad_out + oh * w.output;
-          for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
-            const T* in_row = in + (h.start(oh) + kh * h.dilation) * w.input;
-            for (int64_t kw = 0; kw < w.kernel; ++kw) {
-              const int64_t lo = w.first_output(kw), hi = w.end_output(kw), offset = kw * w.dilation - w.padding;
-              T dot = 0;
-              if (w.stride == 1) {
-                const T* src = in_row + (lo + offset);
-                const T* grad = grad_row + lo;
-#pragma omp simd reduction(+ : dot)
-                for (int64_t i = 0; i < hi - lo; ++i) dot += grad[i] * src[i];
-              } else {
-                for (int64_t ow = lo; ow < hi; ++ow) dot += grad_row[ow] * in_row[ow * w.stride + offset];
-              }
-              sums[kh * w.kernel + kw] += dot;
-            }
-          }
+        if (unit_stride(p)) {
+          pad_plane(grad_out, h.output, w.output, 0, 0, grad.data(), h.output, grad_stride);
+          kernels.weight_plane(padded.data(), padded_w, grad.data(), h.output, grad_stride, h.kernel, w.kernel,
+                               h.dilation, w.dilation, sums);
+          continue;
         }
+        for (int64_t kh = 0; kh < h.kernel; ++kh)
+          for (int64_t kw = 0; kw < w.kernel; ++kw) {
+            T dot = 0;
+            for (int64_t oh = 0; oh < h.output; ++oh) {
+              const T* row = padded.data() + (oh * h.stride + kh * h.dilation) * padded_w + kw * w.dilation;
+              for (int64_t ow = 0; ow < w.output; ++ow) dot += grad_out[oh * w.output + ow] * row[ow * w.stride];
+            }
+            sums[kh * w.kernel + kw] += dot;
+          }
       }
-      std::copy(sums.begin(), sums.end(), grad_weight + co * taps);
     }
   });
 }
@@ -431,8 +540,10 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
   if (grad_input) {
     if (p.depthwise())
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
-    else
+    else if (p.h.stride == 1 && p.w.stride == 1 && p.in_per_group() >= gemm_micro_kernel<T>().mr)
       detail::conv2d_backward_input_gemm(grad_output, weight, grad_input, p);
+    else
+      detail::conv2d_backward_input_col2im(grad_output, weight, grad_input, p);
   }
   if (grad_weight) {
     if (p.depthwise())

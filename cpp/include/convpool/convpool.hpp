@@ -2,7 +2,7 @@
 // Everything: include this, or only the header of the kernel family you need.
 #include "avg_pool.hpp"
 #include "conv.hpp"
-#include "gemm.hpp"
+#include "simd.hpp"
 #include "lp_pool.hpp"
 #include "max_pool.hpp"
 #include "parallel.hpp"

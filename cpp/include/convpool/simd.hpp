@@ -1,7 +1,8 @@
 #pragma once
-// Matrix-multiply micro-kernels on packed panels, compiled for several instruction sets and
-// chosen once at run time from the CPU's features, so one binary runs on any x86-64 CPU and
-// still uses AVX2 or AVX-512 where present. Convolution is built on these (conv.hpp).
+// The vectorized inner kernels of convolution (conv.hpp): matrix-multiply micro-kernels on
+// packed panels and depthwise plane kernels, compiled for several instruction sets and chosen
+// once at run time from the CPU's features, so one binary runs on any x86-64 CPU and still uses
+// AVX2 or AVX-512 where present.
 
 #include <cstdint>
 #include <cstdlib>
@@ -52,12 +53,23 @@ inline Isa active_isa() {
 }
 
 // A micro-kernel and its register tile: C (mr x nr, row stride ldc) from an mr-wide packed panel
-// of A and an nr-wide packed panel of B. See detail/gemm_microkernel.inl for the contract.
+// of A and an nr-wide packed panel of B. See detail/simd_kernels.inl for the contract.
 template <typename T>
 struct GemmMicroKernel {
   int mr, nr;
   void (*run)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, int m_valid, int n_valid, bool accumulate,
               const T* row_init);
+};
+
+// Depthwise convolution of one zero-padded plane at stride 1, and its weight gradient; rows are
+// padded to whole vectors (lanes()). See detail/simd_kernels.inl for the contracts.
+template <typename T>
+struct DepthwiseKernels {
+  int lanes;
+  void (*plane)(const T* padded, int64_t padded_width, const T* kernel, int64_t kernel_h, int64_t kernel_w,
+                int64_t dh, int64_t dw, bool accumulate, T init_value, T* out, int64_t out_h, int64_t out_stride);
+  void (*weight_plane)(const T* padded, int64_t padded_width, const T* grad, int64_t out_h, int64_t grad_stride,
+                       int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, T* sums);
 };
 
 namespace detail {
@@ -80,7 +92,7 @@ struct Ops {
   static V add(V a, V b) { return a + b; }
   static V fma(V a, V b, V c) { return a * b + c; }
 };
-#include "detail/gemm_microkernel.inl"
+#include "detail/simd_kernels.inl"
 }  // namespace isa_baseline
 
 #ifdef CONVPOOL_X86
@@ -113,12 +125,12 @@ struct Ops<double> {
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
 };
-#include "detail/gemm_microkernel.inl"
+#include "detail/simd_kernels.inl"
 }  // namespace isa_avx2
 #pragma GCC pop_options
 
 #pragma GCC push_options
-#pragma GCC target("avx512f")
+#pragma GCC target("avx512f,fma")
 namespace isa_avx512 {
 template <typename Scalar>
 struct Ops;
@@ -146,7 +158,7 @@ struct Ops<double> {
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
 };
-#include "detail/gemm_microkernel.inl"
+#include "detail/simd_kernels.inl"
 }  // namespace isa_avx512
 #pragma GCC pop_options
 #endif  // CONVPOOL_X86
@@ -165,6 +177,18 @@ const GemmMicroKernel<T>& gemm_micro_kernel() {
     return detail::isa_baseline::make_micro_kernel<detail::isa_baseline::Ops<T>, 6, 2>();
   }();
   return kernel;
+}
+
+template <typename T>
+const DepthwiseKernels<T>& depthwise_kernels() {
+  static const DepthwiseKernels<T> kernels = [] {
+#ifdef CONVPOOL_X86
+    if (active_isa() == Isa::avx512) return detail::isa_avx512::make_depthwise_kernels<detail::isa_avx512::Ops<T>>();
+    if (active_isa() == Isa::avx2) return detail::isa_avx2::make_depthwise_kernels<detail::isa_avx2::Ops<T>>();
+#endif
+    return detail::isa_baseline::make_depthwise_kernels<detail::isa_baseline::Ops<T>>();
+  }();
+  return kernels;
 }
 
 }  // namespace convpool

@@ -1,0 +1,105 @@
+// Micro-benchmarks of conv2d on shapes from real networks, with a FLOP/s counter (2 flops per
+// multiply-add; the backward computes the input and weight gradients, twice the forward's flops)
+// to set against this machine's peak.
+//
+//   cmake --preset bench && cmake --build --preset bench && ./build/bench/bench/convpool_conv_bench
+
+#include <benchmark/benchmark.h>
+#include <convpool/conv.hpp>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace convpool;
+
+namespace {
+
+struct ConvShape {
+  const char* name;
+  int64_t n, ci, h, w, co, k, stride, padding, groups;
+};
+
+const ConvShape kShapes[] = {
+    {"ResNet 3x3", 16, 64, 56, 56, 64, 3, 1, 1, 1},
+    {"CIFAR 3x3", 64, 32, 32, 32, 64, 3, 1, 1, 1},
+    {"1x1", 16, 256, 28, 28, 64, 1, 1, 0, 1},
+    {"LeNet conv1", 64, 1, 28, 28, 6, 5, 1, 0, 1},
+    {"LeNet conv2", 64, 6, 12, 12, 16, 5, 1, 0, 1},
+    {"CIFAR first layer", 64, 3, 32, 32, 32, 3, 1, 1, 1},
+    {"depthwise 3x3", 16, 128, 28, 28, 128, 3, 1, 1, 128},
+    {"ResNet stem 7x7 s2", 8, 3, 224, 224, 64, 7, 2, 3, 1},
+};
+
+Conv2dParams params_of(const ConvShape& s) {
+  Conv2dParams p;
+  p.batch = s.n;
+  p.in_channels = s.ci;
+  p.out_channels = s.co;
+  p.groups = s.groups;
+  p.h = WindowDim{s.h, conv_output_size(s.h, s.k, s.stride, s.padding, s.padding, 1), s.k, s.stride, s.padding, 1};
+  p.w = WindowDim{s.w, conv_output_size(s.w, s.k, s.stride, s.padding, s.padding, 1), s.k, s.stride, s.padding, 1};
+  return p;
+}
+
+std::vector<float> random_values(int64_t count) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  std::vector<float> v(static_cast<size_t>(count));
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+struct Buffers {
+  std::vector<float> x, weight, bias, y, grad_output, grad_input, grad_weight, grad_bias;
+  explicit Buffers(const Conv2dParams& p)
+      : x(random_values(p.batch * p.in_channels * p.input_plane())),
+        weight(random_values(p.out_channels * p.weight_row())),
+        bias(random_values(p.out_channels)),
+        y(p.batch * p.out_channels * p.output_plane()),
+        grad_output(random_values(p.batch * p.out_channels * p.output_plane())),
+        grad_input(x.size()),
+        grad_weight(weight.size()),
+        grad_bias(bias.size()) {}
+};
+
+void report(benchmark::State& state, const ConvShape& s, double flops_per_call) {
+  state.SetLabel(std::string(s.name) + " threads=" + std::to_string(get_num_threads()) + " isa=" +
+                 isa_name(active_isa()));
+  state.counters["FLOP/s"] = benchmark::Counter(flops_per_call, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+double forward_flops(const Conv2dParams& p) {
+  return 2.0 * p.batch * p.out_channels * p.output_plane() * p.weight_row();
+}
+
+void BM_Conv2dForward(benchmark::State& state) {
+  const ConvShape& s = kShapes[state.range(0)];
+  const Conv2dParams p = params_of(s);
+  Buffers b(p);
+  for (auto _ : state) {
+    conv2d_forward(b.x.data(), b.weight.data(), b.bias.data(), b.y.data(), p);
+    benchmark::DoNotOptimize(b.y.data());
+  }
+  report(state, s, forward_flops(p));
+}
+
+void BM_Conv2dBackward(benchmark::State& state) {
+  const ConvShape& s = kShapes[state.range(0)];
+  const Conv2dParams p = params_of(s);
+  Buffers b(p);
+  for (auto _ : state) {
+    conv2d_backward(b.grad_output.data(), b.x.data(), b.weight.data(), b.grad_input.data(), b.grad_weight.data(),
+                    b.grad_bias.data(), p);
+    benchmark::DoNotOptimize(b.grad_input.data());
+  }
+  report(state, s, 2 * forward_flops(p));
+}
+
+}  // namespace
+
+BENCHMARK(BM_Conv2dForward)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dBackward)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_MAIN();

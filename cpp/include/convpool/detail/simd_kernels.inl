@@ -1,0 +1,127 @@
+// The vectorized kernels, written once against a vector-operations struct `Ops` and included by
+// simd.hpp into one namespace per instruction set, inside a `#pragma GCC target` region: every
+// function here is then compiled for that instruction set, even in an unoptimized build (where a
+// template shared across targets would pass vectors across an ABI boundary).
+//
+// Matrix-multiply micro-kernel:
+// C[m_valid x n_valid] (row stride ldc) = init + A * B over `depth` steps, where A is a packed
+// panel of MR values per step and B a packed panel of NV * Ops::lanes values per step. init is
+// C itself when `accumulate`, else row_init[i] (or zero when row_init is null).
+
+template <class Ops, int MR, int NV>
+void micro_kernel(int64_t depth, const typename Ops::T* a, const typename Ops::T* b, typename Ops::T* c,
+                  int64_t ldc, int m_valid, int n_valid, bool accumulate, const typename Ops::T* row_init) {
+  using T = typename Ops::T;
+  using V = typename Ops::V;
+  constexpr int kLanes = Ops::lanes;
+  constexpr int kNr = NV * kLanes;
+  V acc[MR][NV];
+  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
+  for (int64_t s = 0; s < depth; ++s) {
+    V bv[NV];
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + s * kNr + v * kLanes);
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {
+      const V ai = Ops::broadcast(a[s * MR + i]);
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
+    }
+  }
+  if (m_valid == MR && n_valid == kNr) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {
+      const V init = accumulate ? Ops::zero() : row_init ? Ops::broadcast(row_init[i]) : Ops::zero();
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) {
+        T* dst = c + i * ldc + v * kLanes;
+        Ops::store(dst, Ops::add(accumulate ? Ops::load(dst) : init, acc[i][v]));
+      }
+    }
+    return;
+  }
+  // Edge tile: the same single addition per element as above, through a scratch tile.
+  alignas(64) T tile[MR * kNr];
+  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) Ops::store(tile + i * kNr + v * kLanes, acc[i][v]);
+  for (int i = 0; i < m_valid; ++i) {
+    const T init = row_init ? row_init[i] : T(0);
+    T* dst = c + i * ldc;
+    for (int j = 0; j < n_valid; ++j) dst[j] = (accumulate ? dst[j] : init) + tile[i * kNr + j];
+  }
+}
+
+template <class Ops, int MR, int NV>
+GemmMicroKernel<typename Ops::T> make_micro_kernel() {
+  return {MR, NV * Ops::lanes, &micro_kernel<Ops, MR, NV>};
+}
+
+// Depthwise plane, stride 1, on buffers padded to whole vectors: for oh < out_h and
+// ow < out_stride (a multiple of Ops::lanes), out[oh][ow] = init + the sum over taps (kh, kw), in
+// row-major order, of kernel[kh][kw] * padded[oh + kh * dh][ow + kw * dw]; init is out's own value
+// when `accumulate`, else init_value. Several output rows are computed together so that
+// independent accumulators hide the latency of the fused multiply-adds.
+template <class Ops, int R>
+void depthwise_rows(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* kernel,
+                    int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, bool accumulate,
+                    typename Ops::T init_value, typename Ops::T* out, int64_t out_stride) {
+  using V = typename Ops::V;
+  for (int64_t ow = 0; ow < out_stride; ow += Ops::lanes) {
+    V acc[R];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) acc[r] =
+        accumulate ? Ops::load(out + r * out_stride + ow) : Ops::broadcast(init_value);
+    for (int64_t kh = 0; kh < kernel_h; ++kh)
+      for (int64_t kw = 0; kw < kernel_w; ++kw) {
+        const V tap = Ops::broadcast(kernel[kh * kernel_w + kw]);
+        const typename Ops::T* src = padded + kh * dh * padded_width + ow + kw * dw;
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) acc[r] =
+            Ops::fma(tap, Ops::load(src + r * padded_width), acc[r]);
+      }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) Ops::store(out + r * out_stride + ow, acc[r]);
+  }
+}
+
+template <class Ops>
+void depthwise_plane(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* kernel,
+                     int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, bool accumulate,
+                     typename Ops::T init_value, typename Ops::T* out, int64_t out_h, int64_t out_stride) {
+  int64_t oh = 0;
+  for (; oh + 8 <= out_h; oh += 8)
+    depthwise_rows<Ops, 8>(padded + oh * padded_width, padded_width, kernel, kernel_h, kernel_w, dh, dw, accumulate,
+                           init_value, out + oh * out_stride, out_stride);
+  for (; oh + 2 <= out_h; oh += 2)
+    depthwise_rows<Ops, 2>(padded + oh * padded_width, padded_width, kernel, kernel_h, kernel_w, dh, dw, accumulate,
+                           init_value, out + oh * out_stride, out_stride);
+  if (oh < out_h)
+    depthwise_rows<Ops, 1>(padded + oh * padded_width, padded_width, kernel, kernel_h, kernel_w, dh, dw, accumulate,
+                           init_value, out + oh * out_stride, out_stride);
+}
+
+// Depthwise weight gradient, stride 1: sums[kh][kw] += the sum over (oh, ow) of
+// grad[oh][ow] * padded[oh + kh * dh][ow + kw * dw], where grad is padded with zeros to
+// grad_stride (a multiple of Ops::lanes) columns. Four row accumulators, combined in a fixed
+// order, hide the fused multiply-add latency.
+template <class Ops>
+void depthwise_weight_plane(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* grad,
+                            int64_t out_h, int64_t grad_stride, int64_t kernel_h, int64_t kernel_w, int64_t dh,
+                            int64_t dw, typename Ops::T* sums) {
+  using T = typename Ops::T;
+  using V = typename Ops::V;
+  constexpr int kLanes = Ops::lanes;
+  for (int64_t kh = 0; kh < kernel_h; ++kh)
+    for (int64_t kw = 0; kw < kernel_w; ++kw) {
+      V acc[4] = {Ops::zero(), Ops::zero(), Ops::zero(), Ops::zero()};
+      for (int64_t oh = 0; oh < out_h; ++oh) {
+        const T* row = padded + (oh + kh * dh) * padded_width + kw * dw;
+        const T* g = grad + oh * grad_stride;
+        V& a = acc[oh % 4];
+        for (int64_t ow = 0; ow < grad_stride; ow += kLanes) a = Ops::fma(Ops::load(g + ow), Ops::load(row + ow), a);
+      }
+      alignas(64) T lanes[kLanes];
+      Ops::store(lanes, Ops::add(Ops::add(acc[0], acc[1]), Ops::add(acc[2], acc[3])));
+      T total = 0;
+      for (int i = 0; i < kLanes; ++i) total += lanes[i];
+      sums[kh * kernel_w + kw] += total;
+    }
+}
+
+template <class Ops>
+DepthwiseKernels<typename Ops::T> make_depthwise_kernels() {
+  return {Ops::lanes, &depthwise_plane<Ops>, &depthwise_weight_plane<Ops>};
+}
