@@ -120,6 +120,16 @@ inline CArray<int64_t> to_index_array(py::handle obj, const char* fn, const char
 // could overflow.
 constexpr int64_t kMaxWindowArgument = int64_t{1} << 31;
 
+// An int or a pair of ints, each at least `min` (else "<name>=(h, w) must be <what>") and within
+// kMaxWindowArgument.
+inline Pair bounded_pair(const char* fn, py::handle obj, const char* name, int64_t min, const char* what) {
+  const Pair v = to_pair(obj, fn, name);
+  if (v.h < min || v.w < min) throw py::value_error(concat(fn, ": ", name, "=", v.str(), " must be ", what));
+  if (v.h > kMaxWindowArgument || v.w > kMaxWindowArgument)
+    throw py::value_error(concat(fn, ": ", name, "=", v.str(), " is too large"));
+  return v;
+}
+
 // Calls f(float{}) or f(double{}): one kernel instantiation per dtype.
 template <class F>
 auto dispatch_float(FloatType type, F&& f) {

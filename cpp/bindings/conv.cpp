@@ -40,22 +40,11 @@ Padding parse_padding(const char* fn, py::handle padding, const Pair& kernel, co
     p.right = total_w - p.left;
     return p;
   }
-  const Pair pair = to_pair(padding, fn, "padding");
-  if (pair.h < 0 || pair.w < 0) throw py::value_error(concat(fn, ": padding=", pair.str(), " must be non-negative"));
-  if (pair.h > kMaxWindowArgument || pair.w > kMaxWindowArgument)
-    throw py::value_error(concat(fn, ": padding=", pair.str(), " is too large"));
+  const Pair pair = bounded_pair(fn, padding, "padding", 0, "non-negative");
   p.top = p.bottom = pair.h;
   p.left = p.right = pair.w;
   p.text = pair.str();
   return p;
-}
-
-Pair positive_pair(const char* fn, py::handle obj, const char* name) {
-  const Pair v = to_pair(obj, fn, name);
-  if (v.h < 1 || v.w < 1) throw py::value_error(concat(fn, ": ", name, "=", v.str(), " must be positive"));
-  if (v.h > kMaxWindowArgument || v.w > kMaxWindowArgument)
-    throw py::value_error(concat(fn, ": ", name, "=", v.str(), " is too large"));
-  return v;
 }
 
 // Everything a conv2d call is about, validated: the kernel's params and the Python-side shapes.
@@ -98,8 +87,8 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
   const Pair kernel{weight_shape[2], weight_shape[3]};
   if (kernel.h > kMaxWindowArgument || kernel.w > kMaxWindowArgument)
     throw py::value_error(concat(fn, ": kernel size ", kernel.str(), " is too large"));
-  const Pair s = positive_pair(fn, stride, "stride");
-  const Pair d = positive_pair(fn, dilation, "dilation");
+  const Pair s = bounded_pair(fn, stride, "stride", 1, "positive");
+  const Pair d = bounded_pair(fn, dilation, "dilation", 1, "positive");
   const Padding pad = parse_padding(fn, padding, kernel, s, d);
   const int64_t h = x_shape[x_shape.size() - 2], w = x_shape.back();
 

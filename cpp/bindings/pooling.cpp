@@ -50,21 +50,11 @@ struct WindowArgs {
 WindowArgs window_args(const char* fn, py::handle kernel_size, py::handle stride, py::handle padding,
                        py::handle dilation, bool ceil_mode) {
   WindowArgs a;
-  a.kernel = to_pair(kernel_size, fn, "kernel_size");
-  a.stride = stride.is_none() ? a.kernel : to_pair(stride, fn, "stride");
-  a.padding = to_pair(padding, fn, "padding");
-  a.dilation = to_pair(dilation, fn, "dilation");
+  a.kernel = bounded_pair(fn, kernel_size, "kernel_size", 1, "positive");
+  a.stride = stride.is_none() ? a.kernel : bounded_pair(fn, stride, "stride", 1, "positive");
+  a.padding = bounded_pair(fn, padding, "padding", 0, "non-negative");
+  a.dilation = bounded_pair(fn, dilation, "dilation", 1, "positive");
   a.ceil_mode = ceil_mode;
-  auto require = [&](const Pair& v, const char* name, int64_t min, const char* what) {
-    if (v.h < min || v.w < min)
-      throw py::value_error(concat(fn, ": ", name, "=", v.str(), " must be ", what));
-    if (v.h > kMaxWindowArgument || v.w > kMaxWindowArgument)
-      throw py::value_error(concat(fn, ": ", name, "=", v.str(), " is too large"));
-  };
-  require(a.kernel, "kernel_size", 1, "positive");
-  require(a.stride, "stride", 1, "positive");
-  require(a.padding, "padding", 0, "non-negative");
-  require(a.dilation, "dilation", 1, "positive");
   if (a.padding.h > a.kernel.h / 2 || a.padding.w > a.kernel.w / 2)
     throw py::value_error(concat(fn, ": padding=", a.padding.str(), " must be at most half of kernel_size=",
                                  a.kernel.str()));

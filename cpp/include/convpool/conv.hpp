@@ -167,33 +167,56 @@ void multiply_tile(const GemmMicroKernel<T>& kernel, const T* packed_a, int64_t 
 
 // --- matrix-product paths ------------------------------------------------------------------
 
-template <typename T>
-void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
-  const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
-  const int64_t groups = p.groups, m = p.out_per_group(), depth = p.weight_row(), taps = p.taps();
-  const int64_t plane = p.input_plane(), columns = p.output_plane();
-  const int64_t group_size = round_up(m, kernel.mr) * depth;
-  std::vector<T> packed(groups * group_size);
+// Packs each group's (rows x depth) A matrix, value(g, i, d), into mr-row panels: group g's
+// panels start at g * group_stride(...).
+inline int64_t group_stride(int64_t rows, int64_t depth, int mr) { return round_up(rows, mr) * depth; }
+
+template <typename T, class Value>
+std::vector<T> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, int mr, Value&& value) {
+  const int64_t stride = group_stride(rows, depth, mr);
+  std::vector<T> packed(groups * stride);
   parallel_for(groups, [&](int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g)
-      pack_row_panels<T>(m, depth, kernel.mr, [&](int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; },
-                         packed.data() + g * group_size);
+      pack_row_panels<T>(rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); },
+                         packed.data() + g * stride);
   });
+  return packed;
+}
+
+// For every image n, group g and tile of `columns`: out[n, g*m + i, q] = row_init[g*m + i] +
+// sum over d of A_g[i, d] * B[d, q], with B's rows produced by fill_row(n, g, q0, q1, d, row).
+// `out` has `out_channels` planes of `columns` per image; row_init may be null.
+template <typename T, class FillRow>
+void multiply_column_tiles(const GemmMicroKernel<T>& kernel, const Conv2dParams& p, const std::vector<T>& packed,
+                           int64_t m, int64_t depth, int64_t columns, FillRow&& fill_row, T* out,
+                           int64_t out_channels, const T* row_init) {
+  const int64_t groups = p.groups, stride = group_stride(m, depth, kernel.mr);
   const int64_t tile = column_block<T>(kernel.nr), tiles = ceil_div(columns, tile);
   parallel_for(p.batch * groups * tiles, [&](int64_t begin, int64_t end) {
     TileWorkspace<T> ws(std::min(tile, columns), kernel.nr);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / (groups * tiles), g = item / tiles % groups, q0 = item % tiles * tile;
       const int64_t q1 = std::min(columns, q0 + tile);
-      const T* x_group = x + (n * p.in_channels + g * p.in_per_group()) * plane;
-      auto fill = [&](int64_t d, T* out) {
-        const int64_t tap = d % taps;
-        gather_input_taps(x_group + d / taps * plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, out);
-      };
-      multiply_tile(kernel, packed.data() + g * group_size, m, depth, q1 - q0, fill,
-                    y + (n * p.out_channels + g * m) * columns + q0, columns, bias ? bias + g * m : nullptr, ws);
+      auto fill = [&](int64_t d, T* row) { fill_row(n, g, q0, q1, d, row); };
+      multiply_tile(kernel, packed.data() + g * stride, m, depth, q1 - q0, fill,
+                    out + (n * out_channels + g * m) * columns + q0, columns, row_init ? row_init + g * m : nullptr,
+                    ws);
     }
   });
+}
+
+template <typename T>
+void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+  const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
+  const int64_t m = p.out_per_group(), depth = p.weight_row(), taps = p.taps(), plane = p.input_plane();
+  const std::vector<T> packed = pack_group_panels<T>(
+      p.groups, m, depth, kernel.mr, [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; });
+  auto fill = [&](int64_t n, int64_t g, int64_t q0, int64_t q1, int64_t d, T* row) {
+    const T* x_group = x + (n * p.in_channels + g * p.in_per_group()) * plane;
+    const int64_t tap = d % taps;
+    gather_input_taps(x_group + d / taps * plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, row);
+  };
+  multiply_column_tiles(kernel, p, packed, m, depth, p.output_plane(), fill, y, p.out_channels, bias);
 }
 
 // grad_input[ci] = sum over (co, kh, kw) of weight[co, ci, kh, kw] * (grad_output[co] carried back
@@ -201,34 +224,19 @@ void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const
 template <typename T>
 void conv2d_backward_input_gemm(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
   const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
-  const int64_t groups = p.groups, m = p.in_per_group(), outs = p.out_per_group(), taps = p.taps();
-  const int64_t depth = outs * taps, weight_row = p.weight_row();
-  const int64_t columns = p.input_plane(), out_plane = p.output_plane();
-  const int64_t group_size = round_up(m, kernel.mr) * depth;
-  std::vector<T> packed(groups * group_size);
-  parallel_for(groups, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g)
-      pack_row_panels<T>(
-          m, depth, kernel.mr,
-          [&](int64_t ci, int64_t d) { return weight[(g * outs + d / taps) * weight_row + ci * taps + d % taps]; },
-          packed.data() + g * group_size);
-  });
-  const int64_t tile = column_block<T>(kernel.nr), tiles = ceil_div(columns, tile);
-  parallel_for(p.batch * groups * tiles, [&](int64_t begin, int64_t end) {
-    TileWorkspace<T> ws(std::min(tile, columns), kernel.nr);
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / (groups * tiles), g = item / tiles % groups, q0 = item % tiles * tile;
-      const int64_t q1 = std::min(columns, q0 + tile);
-      const T* grad_group = grad_output + (n * p.out_channels + g * outs) * out_plane;
-      auto fill = [&](int64_t d, T* out) {
-        const int64_t tap = d % taps;
-        gather_output_taps(grad_group + d / taps * out_plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, out);
-      };
-      multiply_tile(kernel, packed.data() + g * group_size, m, depth, q1 - q0, fill,
-                    grad_input + (n * p.in_channels + g * m) * columns + q0, columns, static_cast<const T*>(nullptr),
-                    ws);
-    }
-  });
+  const int64_t m = p.in_per_group(), outs = p.out_per_group(), taps = p.taps();
+  const int64_t depth = outs * taps, weight_row = p.weight_row(), out_plane = p.output_plane();
+  const std::vector<T> packed =
+      pack_group_panels<T>(p.groups, m, depth, kernel.mr, [&](int64_t g, int64_t ci, int64_t d) {
+        return weight[(g * outs + d / taps) * weight_row + ci * taps + d % taps];
+      });
+  auto fill = [&](int64_t n, int64_t g, int64_t q0, int64_t q1, int64_t d, T* row) {
+    const T* grad_group = grad_output + (n * p.out_channels + g * outs) * out_plane;
+    const int64_t tap = d % taps;
+    gather_output_taps(grad_group + d / taps * out_plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, row);
+  };
+  multiply_column_tiles(kernel, p, packed, m, depth, p.input_plane(), fill, grad_input, p.in_channels,
+                        static_cast<const T*>(nullptr));
 }
 
 // The same gradient for strided convolutions or few input channels, where the transposed product
@@ -243,13 +251,9 @@ void conv2d_backward_input_col2im(const T* grad_output, const T* weight, T* grad
   const WindowDim& w = p.w;
   const int64_t groups = p.groups, ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps();
   const int64_t m = ins * taps, plane = p.input_plane(), out_plane = p.output_plane();
-  const int64_t group_size = round_up(m, kernel.mr) * outs;
-  std::vector<T> packed(groups * group_size);
-  parallel_for(groups, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g)
-      pack_row_panels<T>(m, outs, kernel.mr, [&](int64_t r, int64_t co) { return weight[(g * outs + co) * m + r]; },
-                         packed.data() + g * group_size);
-  });
+  const int64_t group_size = group_stride(m, outs, kernel.mr);
+  const std::vector<T> packed = pack_group_panels<T>(
+      groups, m, outs, kernel.mr, [&](int64_t g, int64_t r, int64_t co) { return weight[(g * outs + co) * m + r]; });
   const int64_t tile = std::min(column_block<T>(kernel.nr), out_plane);
   parallel_for(p.batch * groups, [&](int64_t begin, int64_t end) {
     TileWorkspace<T> ws(tile, kernel.nr);
@@ -401,8 +405,8 @@ void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, 
             const T* in_row = in + (h.start(oh) + kh * h.dilation) * w.input;
             for (int64_t kw = 0; kw < w.kernel; ++kw) {
               const T tap = kernel[kh * w.kernel + kw];
-              const int64_t offset = kw * w.dilation - w.padding;
-              for (int64_t ow = w.first_output(kw); ow < w.end_output(kw); ++ow)
+              const int64_t offset = kw * w.dilation - w.padding, end_ow = w.end_output(kw);
+              for (int64_t ow = w.first_output(kw); ow < end_ow; ++ow)
                 out[oh * w.output + ow] += tap * in_row[ow * w.stride + offset];
             }
           }
@@ -450,8 +454,8 @@ void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* g
               T* in_row = grad_in + (h.start(oh) + kh * h.dilation) * w.input;
               for (int64_t kw = 0; kw < w.kernel; ++kw) {
                 const T tap = kernel[kh * w.kernel + kw];
-                const int64_t offset = kw * w.dilation - w.padding;
-                for (int64_t ow = w.first_output(kw); ow < w.end_output(kw); ++ow)
+                const int64_t offset = kw * w.dilation - w.padding, end_ow = w.end_output(kw);
+                for (int64_t ow = w.first_output(kw); ow < end_ow; ++ow)
                   in_row[ow * w.stride + offset] += tap * grad_out[oh * w.output + ow];
               }
             }
