@@ -1,0 +1,123 @@
+"""The ``convpool`` command: ``convpool demo`` trains LeNet-5 on the bundled MNIST digits."""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import _core
+from ._rng import manual_seed
+from .datasets import load_mnist
+from .inspection import feature_maps, occlusion_map, saliency_map
+from .models import POOLING_KINDS, lenet5
+from .nn import CrossEntropyLoss
+from .optim import SGD, CosineAnnealingLR
+from .training import evaluate, fit, load_checkpoint, predict, save_checkpoint
+
+VALIDATION_IMAGES = 2000
+SHOWN_IMAGES = 8
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="convpool", description="convpool's command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo", help="train LeNet-5 on the bundled MNIST digits, report test accuracy, save a checkpoint and plots")
+    demo.add_argument("--epochs", type=int, default=10, help="passes over the training images (default 10)")
+    demo.add_argument("--pool", choices=POOLING_KINDS, default="max", help="pooling layers (default max)")
+    demo.add_argument("--tie-break", choices=("first", "last", "split"), default="first",
+                      help="who gets the gradient of tied maxima in max pooling (default first)")
+    demo.add_argument("--out", default="convpool-demo", help="folder for the checkpoint and plots")
+    demo.add_argument("--batch-size", type=int, default=64)
+    demo.add_argument("--lr", type=float, default=0.05, help="initial learning rate (cosine schedule)")
+    demo.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling")
+    demo.add_argument("--train-images", type=int, default=None,
+                      help="train on only this many images (default: all but the validation ones)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def demo(arguments):
+    if arguments.threads is not None:
+        _core.set_num_threads(arguments.threads)
+    info = _core.build_info()
+    print(f"convpool on {info['isa']} with {_core.get_num_threads()} threads")
+    (train_images, train_labels), (test_images, test_labels) = load_mnist()
+    validation = (train_images[-VALIDATION_IMAGES:], train_labels[-VALIDATION_IMAGES:])
+    training_count = len(train_images) - VALIDATION_IMAGES
+    if arguments.train_images is not None:
+        training_count = min(training_count, arguments.train_images)
+    training = (train_images[:training_count], train_labels[:training_count])
+    print(f"MNIST (bundled): {training_count} training, {VALIDATION_IMAGES} validation, "
+          f"{len(test_images)} test images")
+
+    manual_seed(arguments.seed)
+    model = lenet5(pool=arguments.pool, tie_break=arguments.tie_break)
+    print(model)
+    loss = CrossEntropyLoss()
+    optimizer = SGD(model.parameters(), lr=arguments.lr, momentum=0.9)
+    schedule = CosineAnnealingLR(optimizer, T_max=max(arguments.epochs, 1))
+    started = time.perf_counter()
+    history = fit(model, loss, optimizer, training, epochs=arguments.epochs, batch_size=arguments.batch_size,
+                  val_data=validation, scheduler=schedule, seed=arguments.seed,
+                  progress=not arguments.no_progress)
+    if history.stop_reason is not None:
+        print(history.stop_reason, file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - started
+    rate = np.median(history.images_per_second) if history.images_per_second else 0.0
+    print(f"trained {arguments.epochs} epochs in {seconds:.1f} s ({rate:,.0f} images/s while training)")
+
+    result = evaluate(model, loss, (test_images, test_labels))
+    print(f"test accuracy: {result['accuracy']:.2%} on {len(test_images)} images (loss {result['loss']:.4f})")
+
+    os.makedirs(arguments.out, exist_ok=True)
+    checkpoint = os.path.join(arguments.out, "lenet5.npz")
+    save_checkpoint(checkpoint, model, optimizer,
+                    metadata={"epochs": arguments.epochs, "pool": arguments.pool,
+                              "tie_break": arguments.tie_break, "test_accuracy": result["accuracy"]})
+    restored = lenet5(pool=arguments.pool, tie_break=arguments.tie_break)
+    load_checkpoint(checkpoint, restored)
+    same = np.array_equal(predict(restored, test_images[:500]), predict(model, test_images[:500]))
+    print(f"checkpoint: {checkpoint} (reloaded into a new model: {'same' if same else 'DIFFERENT'} outputs)")
+    if not same:
+        return 1
+    _plots(arguments.out, model, history, test_images[:SHOWN_IMAGES], test_labels[:SHOWN_IMAGES])
+    return 0
+
+
+def _plots(folder, model, history, images, labels):
+    from . import plots
+
+    predicted = predict(model, images).argmax(axis=1)
+    titles = [f"{label} -> {guess}" for label, guess in zip(labels, predicted)]
+    try:
+        written = [
+            plots.plot_training_curves(history, os.path.join(folder, "training_curves.png")),
+            plots.plot_heatmaps(images, saliency_map(model, images), os.path.join(folder, "saliency.png"),
+                                titles, label="saliency: |d class score / d pixel|"),
+            plots.plot_heatmaps(images, occlusion_map(model, images, patch=6, stride=2),
+                                os.path.join(folder, "occlusion.png"), titles,
+                                label="occlusion: drop in class probability when a 6x6 patch is hidden"),
+            plots.plot_feature_maps(feature_maps(model, images[:1], 1)[0],
+                                    os.path.join(folder, "feature_maps.png"),
+                                    title=f"first convolution after ReLU, test image of a {labels[0]}"),
+        ]
+    except ImportError as error:
+        print(f"plots skipped: {error}")
+        return
+    print("plots: " + ", ".join(written))
+
+
+def main(argv=None):
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "demo":
+        return demo(arguments)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

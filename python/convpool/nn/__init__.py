@@ -1,0 +1,44 @@
+"""Layers, losses and the Module protocol, named and initialised as in ``torch.nn``.
+
+Each module's ``forward`` keeps what its ``backward(grad_output)`` needs; ``backward`` adds the
+parameter gradients into ``param.grad`` and returns the gradient of the input.
+"""
+
+from .layers import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    LPPool2d,
+    MaxPool2d,
+    ReLU,
+    StochasticPool2d,
+)
+from .losses import CrossEntropyLoss, MSELoss, log_softmax, softmax
+from .module import Module, Parameter, Sequential
+
+__all__ = [
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BatchNorm2d",
+    "Conv2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "LPPool2d",
+    "LeakyReLU",
+    "Linear",
+    "MSELoss",
+    "MaxPool2d",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "StochasticPool2d",
+    "log_softmax",
+    "softmax",
+]

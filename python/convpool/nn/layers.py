@@ -1,0 +1,455 @@
+"""Layers with PyTorch's names, arguments and default initialisations, on convpool's kernels."""
+
+import math
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from .. import _core
+from .._rng import child_generator, generator
+from .module import Module, Parameter
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _uniform(shape, bound):
+    return generator().uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+class Conv2d(Module):
+    """2-D convolution; weight (out_channels, in_channels / groups, kH, kW).
+
+    Initialised as PyTorch does: weight and bias uniform in ±1/sqrt(fan_in), with
+    fan_in = in_channels / groups * kH * kW. ``padding`` is an int, a pair, "valid" or "same".
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True):
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
+                f"out_channels={out_channels}"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation = _pair(dilation)
+        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
+        bound = 1.0 / math.sqrt(fan_in)
+        self.weight = Parameter(_uniform((out_channels, in_channels // groups, *self.kernel_size), bound))
+        self.bias = Parameter(_uniform((out_channels,), bound)) if bias else None
+        self._needs_with_input = ("input", "weight", "bias") if bias else ("input", "weight")
+        self._needs_without_input = self._needs_with_input[1:]
+
+    def _geometry(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+    def forward(self, x):
+        self._input = x
+        bias = None if self.bias is None else self.bias.data
+        return _core.conv2d(x, self.weight.data, bias, **self._geometry())
+
+    def backward(self, grad_output, need_input_grad=True):
+        needs = self._needs_with_input if need_input_grad else self._needs_without_input
+        grad_input, grad_weight, grad_bias = _core.conv2d_backward(
+            grad_output, self._input, self.weight.data, needs=needs, **self._geometry())
+        self.weight.accumulate(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate(grad_bias)
+        return grad_input
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
+_blas_controller = None
+
+
+def _one_blas_thread():
+    """A context in which NumPy's BLAS runs on the calling thread only.
+
+    A threaded BLAS (OpenBLAS) leaves its worker threads spinning for a long while after each
+    call; they then take the cores from convpool's OpenMP kernels and make the next convolution
+    or pooling several times slower. A CNN's linear layers are too small to gain from threads.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    return _blas_controller.limit(limits=1)
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias over the last axis; weight (out_features, in_features).
+
+    Initialised as PyTorch does: uniform in ±1/sqrt(in_features).
+    """
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = Parameter(_uniform((out_features, in_features), bound))
+        self.bias = Parameter(_uniform((out_features,), bound)) if bias else None
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear: input of shape {x.shape} has {x.shape[-1]} features, "
+                f"expected in_features={self.in_features}"
+            )
+        self._input = x
+        with _one_blas_thread():
+            y = x @ self.weight.data.T
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        rows = grad_output.reshape(-1, self.out_features)
+        with _one_blas_thread():
+            self.weight.accumulate(rows.T @ self._input.reshape(-1, self.in_features))
+            grad_input = grad_output @ self.weight.data if need_input_grad else None
+        if self.bias is not None:
+            self.bias.accumulate(rows.sum(axis=0))
+        return grad_input
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class _Pool(Module):
+    """Shared argument handling of the pooling layers."""
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair(stride)
+
+
+class MaxPool2d(_Pool):
+    """Max pooling; ``tie_break`` ("first", "last" or "split") picks who gets a tied window's gradient."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                 tie_break="first", nan="propagate"):
+        super().__init__(kernel_size, stride)
+        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.ceil_mode, self.tie_break, self.nan = ceil_mode, tie_break, nan
+
+    def _arguments(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    dilation=self.dilation, ceil_mode=self.ceil_mode, tie_break=self.tie_break,
+                    nan=self.nan)
+
+    def forward(self, x):
+        self._input = x
+        y, self._indices = _core.max_pool2d(x, return_indices=True, **self._arguments())
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _core.max_pool2d_backward(grad_output, self._input, self._indices, **self._arguments())
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, tie_break={self.tie_break!r}")
+
+
+class AvgPool2d(_Pool):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__(kernel_size, stride)
+        self.padding, self.ceil_mode = _pair(padding), ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def _arguments(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+                    divisor_override=self.divisor_override)
+
+    def forward(self, x):
+        self._input_shape = x.shape
+        return _core.avg_pool2d(x, **self._arguments())
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _core.avg_pool2d_backward(grad_output, self._input_shape, **self._arguments())
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class LPPool2d(_Pool):
+    """(sum over the window of |x|^p)^(1/p); norm_type=2 is L2 pooling."""
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__(kernel_size, stride)
+        self.norm_type, self.ceil_mode = float(norm_type), ceil_mode
+
+    def forward(self, x):
+        self._input = x
+        return _core.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _core.lp_pool2d_backward(grad_output, self._input, self.norm_type, self.kernel_size,
+                                        self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return f"norm_type={self.norm_type:g}, kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class StochasticPool2d(_Pool):
+    """Stochastic pooling (Zeiler & Fergus, 2013) of non-negative input (put it after a ReLU).
+
+    In training each call samples with a fresh seed drawn from the layer's generator (seeded by
+    ``seed``, or from ``convpool.manual_seed``'s generator); in eval mode it takes the
+    probability-weighted average.
+    """
+
+    def __init__(self, kernel_size, stride=None, seed=None):
+        super().__init__(kernel_size, stride)
+        self._generator = child_generator() if seed is None else np.random.default_rng(seed)
+
+    def forward(self, x):
+        self._input = x
+        self._training_pass = self.training
+        if self.training:
+            seed = int(self._generator.integers(0, 2**63))
+            y, self._indices = _core.stochastic_pool2d(x, self.kernel_size, self.stride, training=True,
+                                                       seed=seed, return_indices=True)
+            return y
+        self._indices = None
+        return _core.stochastic_pool2d(x, self.kernel_size, self.stride, training=False)
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _core.stochastic_pool2d_backward(grad_output, self._input, self._indices, self.kernel_size,
+                                                self.stride, training=self._training_pass)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+def _adaptive_bounds(size, output_size):
+    """PyTorch's adaptive windows: output i averages [floor(i*in/out), ceil((i+1)*in/out))."""
+    return [((i * size) // output_size, -((-(i + 1) * size) // output_size)) for i in range(output_size)]
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size (None keeps that input size); 1 is global pooling."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = _pair(output_size)
+
+    def _sizes(self, x):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"AdaptiveAvgPool2d: input must be (N, C, H, W) or (C, H, W), got {x.shape}")
+        height, width = x.shape[-2:]
+        out_h, out_w = (size if wanted is None else wanted
+                        for size, wanted in zip((height, width), self.output_size))
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"AdaptiveAvgPool2d: output_size={self.output_size} must be positive")
+        return height, width, out_h, out_w
+
+    def forward(self, x):
+        height, width, out_h, out_w = self._sizes(x)
+        self._input_shape = x.shape
+        if height % out_h == 0 and width % out_w == 0:
+            kernel = (height // out_h, width // out_w)
+            return _core.avg_pool2d(x, kernel, kernel)
+        y = np.empty(x.shape[:-2] + (out_h, out_w), dtype=x.dtype)
+        for oh, (h0, h1) in enumerate(_adaptive_bounds(height, out_h)):
+            for ow, (w0, w1) in enumerate(_adaptive_bounds(width, out_w)):
+                y[..., oh, ow] = x[..., h0:h1, w0:w1].mean(axis=(-2, -1))
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        height, width = self._input_shape[-2:]
+        out_h, out_w = grad_output.shape[-2:]
+        if height % out_h == 0 and width % out_w == 0:
+            kernel = (height // out_h, width // out_w)
+            return _core.avg_pool2d_backward(grad_output, self._input_shape, kernel, kernel)
+        grad_input = np.zeros(self._input_shape, dtype=grad_output.dtype)
+        for oh, (h0, h1) in enumerate(_adaptive_bounds(height, out_h)):
+            for ow, (w0, w1) in enumerate(_adaptive_bounds(width, out_w)):
+                share = grad_output[..., oh, ow] / ((h1 - h0) * (w1 - w0))
+                grad_input[..., h0:h1, w0:w1] += share[..., None, None]
+        return grad_input
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+# The activations use arithmetic masks, not np.where: a masked select branches on every element
+# and post-convolution signs are close to random, so it runs ~20x slower.
+class ReLU(Module):
+    def forward(self, x):
+        self._slope = (x > 0).astype(x.dtype)
+        return np.maximum(x, x.dtype.type(0))
+
+    def backward(self, grad_output, need_input_grad=True):
+        return grad_output * self._slope if need_input_grad else None
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        slope = x.dtype.type(self.negative_slope)
+        positive = (x > 0).astype(x.dtype)
+        self._slope = positive * (1 - slope) + slope
+        return x * self._slope
+
+    def backward(self, grad_output, need_input_grad=True):
+        return grad_output * self._slope if need_input_grad else None
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Flatten(Module):
+    """Flattens axes start_dim..end_dim into one (by default all but the batch axis)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        self._input_shape = x.shape
+        start = self.start_dim % x.ndim
+        end = self.end_dim % x.ndim
+        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+    def backward(self, grad_output, need_input_grad=True):
+        return grad_output.reshape(self._input_shape) if need_input_grad else None
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Dropout(Module):
+    """Zeroes each element with probability p in training and scales the rest by 1/(1-p)."""
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p={p} must be between 0 and 1")
+        self.p = p
+        self._generator = child_generator() if seed is None else np.random.default_rng(seed)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self._scale = None
+            return x
+        if self.p == 1.0:
+            self._scale = np.zeros_like(x)
+        else:
+            keep = self._generator.random(x.shape, dtype=np.float32) >= self.p
+            self._scale = keep * x.dtype.type(1.0 / (1.0 - self.p))
+        return x * self._scale
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return grad_output if self._scale is None else grad_output * self._scale
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation over (N, H, W) per channel, with PyTorch's running statistics.
+
+    Training normalises with the batch's biased variance and updates running_var with the unbiased
+    one; ``momentum=None`` keeps a cumulative average. Eval mode uses the running statistics.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(np.ones(num_features, dtype=np.float32))
+            self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
+        else:
+            self.weight = self.bias = None
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
+            self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
+            self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+
+    def _check(self, x):
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"BatchNorm2d: input must be (N, {self.num_features}, H, W), got {x.shape}"
+            )
+
+    def forward(self, x):
+        self._check(x)
+        use_batch = self.training or not self.track_running_stats
+        if use_batch:
+            count = x.shape[0] * x.shape[2] * x.shape[3]
+            if count < 2:
+                raise ValueError(f"BatchNorm2d: training needs more than one value per channel, got input {x.shape}")
+            mean = x.mean(axis=(0, 2, 3))
+            variance = x.var(axis=(0, 2, 3))
+            if self.training and self.track_running_stats:
+                self._update_running(mean, variance, count)
+        else:
+            mean, variance = self.running_mean, self.running_var
+        inv_std = (1.0 / np.sqrt(variance + self.eps)).astype(x.dtype)
+        normalized = (x - mean.astype(x.dtype)[:, None, None]) * inv_std[:, None, None]
+        self._normalized, self._inv_std, self._batch_statistics = normalized, inv_std, use_batch
+        if not self.affine:
+            return normalized
+        return normalized * self.weight.data[:, None, None] + self.bias.data[:, None, None]
+
+    def _update_running(self, mean, variance, count):
+        self.num_batches_tracked += 1
+        factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        self.running_mean *= 1.0 - factor
+        self.running_mean += factor * mean
+        self.running_var *= 1.0 - factor
+        self.running_var += factor * variance * (count / (count - 1))
+
+    def backward(self, grad_output, need_input_grad=True):
+        normalized = self._normalized
+        if self.affine:
+            self.weight.accumulate((grad_output * normalized).sum(axis=(0, 2, 3)))
+            self.bias.accumulate(grad_output.sum(axis=(0, 2, 3)))
+        if not need_input_grad:
+            return None
+        scale = self._inv_std if not self.affine else self._inv_std * self.weight.data
+        grad_normalized = grad_output * scale[:, None, None]
+        if not self._batch_statistics:
+            return grad_normalized
+        # Batch statistics depend on every input: subtract the mean gradient and its projection
+        # on the normalised values.
+        mean_grad = grad_normalized.mean(axis=(0, 2, 3))
+        mean_projection = (grad_normalized * normalized).mean(axis=(0, 2, 3))
+        return grad_normalized - mean_grad[:, None, None] - normalized * mean_projection[:, None, None]
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"

@@ -1,0 +1,213 @@
+"""The Module protocol: explicit forward and backward, parameters with accumulated gradients."""
+
+from collections import OrderedDict
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array and the gradient accumulated into it by ``backward``.
+
+    ``grad`` is None until a backward pass reaches the parameter (and again after ``zero_grad``).
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data = np.ascontiguousarray(data)
+        self.grad = None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def accumulate(self, grad):
+        # A fresh gradient array from a kernel is adopted as is; only later passes add into it.
+        if self.grad is None:
+            self.grad = grad
+        else:
+            self.grad += grad
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of layers and models, shaped like ``torch.nn.Module`` with an explicit backward.
+
+    Subclasses implement ``forward(x)``, which keeps what its backward needs, and
+    ``backward(grad_output, need_input_grad=True)``, which adds each parameter's gradient into
+    ``param.grad`` and returns the gradient with respect to the input of the last ``forward``
+    (or None when ``need_input_grad`` is False, which lets a network's first layer skip that work).
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        elif name in self._buffers:
+            self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, array):
+        """Keep ``array`` as state saved by ``state_dict`` but not trained (running statistics)."""
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
+
+    def __call__(self, *args):
+        return self.forward(*args)
+
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    def backward(self, grad_output, need_input_grad=True):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def named_parameters(self):
+        for prefix, module in self.named_modules():
+            for name, parameter in module._parameters.items():
+                yield (f"{prefix}.{name}" if prefix else name), parameter
+
+    def parameters(self):
+        return [parameter for _, parameter in self.named_parameters()]
+
+    def named_buffers(self):
+        for prefix, module in self.named_modules():
+            for name, buffer in module._buffers.items():
+                yield (f"{prefix}.{name}" if prefix else name), buffer
+
+    def zero_grad(self):
+        for parameter in self.parameters():
+            parameter.grad = None
+
+    def train(self, mode=True):
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, dtype):
+        """Convert every floating-point parameter and buffer to ``dtype`` (float32 or float64)."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"to: dtype must be float32 or float64, got {dtype}")
+        for module in self.modules():
+            for parameter in module._parameters.values():
+                parameter.data = parameter.data.astype(dtype)
+                parameter.grad = None
+            for name, buffer in list(module._buffers.items()):
+                if buffer.dtype.kind == "f":
+                    setattr(module, name, buffer.astype(dtype))
+        return self
+
+    def double(self):
+        return self.to(np.float64)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def state_dict(self):
+        """Copies of every parameter and buffer, keyed by dotted name (``features.0.weight``)."""
+        state = OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        state.update((name, b.copy()) for name, b in self.named_buffers())
+        return state
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays from ``state_dict`` into this model's parameters and buffers.
+
+        Every array must have the shape the model expects; with ``strict`` the names must match
+        exactly. Nothing is changed unless the whole state is accepted.
+        """
+        targets = OrderedDict((name, p.data) for name, p in self.named_parameters())
+        targets.update(self.named_buffers())
+        missing = [name for name in targets if name not in state_dict]
+        unexpected = [name for name in state_dict if name not in targets]
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"load_state_dict: the state does not match {type(self).__name__}: "
+                f"missing {missing}, unexpected {unexpected}"
+            )
+        updates = []
+        for name, target in targets.items():
+            if name not in state_dict:
+                continue
+            value = np.asarray(state_dict[name])
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"load_state_dict: '{name}' has shape {value.shape} in the state but "
+                    f"{target.shape} in the model"
+                )
+            updates.append((target, value))
+        for target, value in updates:
+            np.copyto(target, value, casting="unsafe")
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        if self._modules:
+            for name, child in self._modules.items():
+                child_lines = repr(child).split("\n")
+                lines.append(f"  ({name}): " + "\n  ".join(child_lines))
+            lines.append(")")
+            return "\n".join(lines)
+        return lines[0] + ")"
+
+
+class Sequential(Module):
+    """Modules applied in order; backward runs them in reverse."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for index, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: argument {index} is {type(module).__name__}, not a Module")
+            setattr(self, str(index), module)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        layers = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*layers[index])
+        return layers[index]
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def backward(self, grad_output, need_input_grad=True):
+        layers = list(self._modules.values())
+        for position in range(len(layers) - 1, -1, -1):
+            grad_output = layers[position].backward(grad_output, need_input_grad or position > 0)
+        return grad_output
