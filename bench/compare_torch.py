@@ -1,12 +1,14 @@
 """Times convpool against PyTorch in the same process with the same thread count.
 
-    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|all]
+    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|train|all]
 
 Prints Markdown tables: median time per call of each, the speed-up (PyTorch time / convpool
 time) and convpool's rate. Pooling is rated in GB/s, counting the bytes a kernel must move at
 least (inputs read once, outputs written once; indices are int64); convolution in GFLOP/s
 (2 flops per multiply-add; the backward computes the input, weight and bias gradients, twice
-the forward's flops, except for a network's first layer, which needs no input gradient).
+the forward's flops, except for a network's first layer, which needs no input gradient);
+training in images/s (LeNet-5 on the bundled MNIST, batch 64, SGD with momentum: forward,
+cross-entropy, backward and update, the whole step).
 """
 
 import argparse
@@ -169,6 +171,72 @@ def conv_cases(x, weight, stride, padding, groups, first_layer):
     return ours, theirs
 
 
+TRAIN_BATCH = 64
+# (label, convpool pooling, tie_break, PyTorch pooling layer or None where PyTorch has no such rule)
+TRAIN_NETWORKS = [
+    ("LeNet-5, max pooling", "max", "first", "max"),
+    ("LeNet-5, average pooling", "avg", "first", "avg"),
+    ("LeNet-5, max pooling, split ties", "max", "split", None),
+    ("LeNet-5, stochastic pooling", "stochastic", "first", None),
+]
+
+
+def training_steps(images, labels):
+    """(convpool step, PyTorch step factory) for each of TRAIN_NETWORKS; each call trains one batch."""
+    batches = len(images) // TRAIN_BATCH
+
+    def batch(counter):
+        start = (counter % batches) * TRAIN_BATCH
+        return images[start:start + TRAIN_BATCH], labels[start:start + TRAIN_BATCH]
+
+    for label, pool, tie_break, torch_pool in TRAIN_NETWORKS:
+        cp.manual_seed(0)
+        model = cp.models.lenet5(pool=pool, tie_break=tie_break)
+        loss_fn = cp.nn.CrossEntropyLoss()
+        optimizer = cp.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        counter = [0]
+
+        def ours(model=model, loss_fn=loss_fn, optimizer=optimizer, counter=counter):
+            x, y = batch(counter[0])
+            counter[0] += 1
+            loss_fn(model(x), y)
+            model.zero_grad()
+            model.backward(loss_fn.backward(), need_input_grad=False)
+            optimizer.step()
+
+        theirs = None
+        if torch is not None and torch_pool is not None:
+            tnn = torch.nn
+            make_pool = (lambda: tnn.MaxPool2d(2)) if torch_pool == "max" else (lambda: tnn.AvgPool2d(2))
+            network = tnn.Sequential(
+                tnn.Conv2d(1, 6, 5), tnn.ReLU(), make_pool(), tnn.Conv2d(6, 16, 5), tnn.ReLU(), make_pool(),
+                tnn.Flatten(), tnn.Linear(256, 120), tnn.ReLU(), tnn.Linear(120, 84), tnn.ReLU(),
+                tnn.Linear(84, 10))
+            torch_optimizer = torch.optim.SGD(network.parameters(), lr=0.01, momentum=0.9)
+            torch_counter = [0]
+
+            def theirs(network=network, torch_optimizer=torch_optimizer, torch_counter=torch_counter):
+                x, y = batch(torch_counter[0])
+                torch_counter[0] += 1
+                loss = F.cross_entropy(network(torch.from_numpy(x)), torch.from_numpy(y))
+                torch_optimizer.zero_grad()
+                loss.backward()
+                torch_optimizer.step()
+        yield label, ours, theirs
+
+
+def print_training_table(repeats):
+    (images, labels), _ = cp.datasets.load_mnist()
+    print("\n| network (batch 64, SGD momentum) | convpool images/s | PyTorch images/s | speed-up |")
+    print("|---|---:|---:|---:|")
+    for label, ours, theirs in training_steps(images, labels):
+        t_ours = median_seconds(ours, repeats, min_block_seconds=0.2)
+        t_theirs = median_seconds(theirs, repeats, min_block_seconds=0.2) if theirs else None
+        torch_rate = f"{TRAIN_BATCH / t_theirs:,.0f}" if t_theirs else "-"
+        ratio = f"{t_theirs / t_ours:.2f}x" if t_theirs else "-"
+        print(f"| {label} | {TRAIN_BATCH / t_ours:,.0f} | {torch_rate} | {ratio} |", flush=True)
+
+
 def print_table(title, unit, rows, repeats, name_filter):
     """rows: (op, shape label, convpool callable, PyTorch callable or None, amount per call in unit * 1e9)."""
     print(f"\n| op | {title} | convpool ms | PyTorch ms | speed-up | convpool {unit} |")
@@ -205,7 +273,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--filter", default="", help="only ops whose name contains this")
-    parser.add_argument("--suite", choices=("pool", "conv", "all"), default="all")
+    parser.add_argument("--suite", choices=("pool", "conv", "train", "all"), default="all")
     args = parser.parse_args()
 
     cp.set_num_threads(args.threads)
@@ -219,6 +287,8 @@ def main():
         print_table("pooling shape", "GB/s", pool_rows(rng), args.repeats, args.filter)
     if args.suite in ("conv", "all"):
         print_table("convolution", "GFLOP/s", conv_rows(rng), args.repeats, args.filter)
+    if args.suite in ("train", "all"):
+        print_training_table(args.repeats)
 
 if __name__ == "__main__":
     main()

@@ -167,6 +167,26 @@ TEST(Conv2d, LargerThanOneTileMatchesReference) {
   expect_close(actual.grad_weight, expected.grad_weight, "grad_weight");
 }
 
+TEST(Conv2d, FewChannelDirectPathOverSeveralRowTilesMatchesReference) {
+  // Stride 1 with few channels takes the direct path: an image taller than one row tile, an
+  // uneven split of 11 images into chunks, groups, dilation and asymmetric padding.
+  ConvCase c;
+  c.p = make_params(11, 4, 6, 2, 64, 70, 3, 2, 1, 1, 2, 1, 0, 3, 2, 1);
+  std::mt19937 rng(5);
+  std::normal_distribution<double> normal;
+  c.x.resize(c.p.batch * c.p.in_channels * c.p.input_plane());
+  c.weight.resize(c.p.out_channels * c.p.weight_row());
+  c.bias.resize(c.p.out_channels);
+  c.grad_output.resize(c.p.batch * c.p.out_channels * c.p.output_plane());
+  for (auto* v : {&c.x, &c.weight, &c.bias, &c.grad_output})
+    for (auto& e : *v) e = normal(rng);
+  const Reference expected = reference(c);
+  const Result actual = run(c);
+  expect_close(actual.y, expected.y, "y");
+  expect_close(actual.grad_input, expected.grad_input, "grad_input");
+  expect_close(actual.grad_weight, expected.grad_weight, "grad_weight");
+}
+
 TEST(Conv2d, BitwiseIdenticalForAnyThreadCount) {
   for (const ConvCase& c : random_cases(11, 20)) {
     Result one, many;

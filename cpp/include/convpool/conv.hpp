@@ -362,8 +362,6 @@ void conv2d_backward_weight_gemm(const T* grad_output, const T* x, T* grad_weigh
   }
 }
 
-// --- depthwise paths (one input channel per group) -----------------------------------------
-
 // dst (dst_rows x dst_cols) = src (rows x cols) shifted down by `top` and right by `left` (either
 // may be negative), zeros elsewhere.
 template <typename T>
@@ -384,6 +382,194 @@ void pad_plane(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t le
 }
 
 inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.stride == 1; }
+
+// --- direct paths (stride 1, few channels) --------------------------------------------------
+
+// Layers with few channels (a network's first layers) have reductions too short to repay packing
+// im2col panels. At stride 1 they are computed in place instead: each tile of output rows reads a
+// zero-padded copy of its input rows, padded to the output's width plus the kernel's span, so
+// that output position q = oh * padded_w + ow reads input q + offset(c, kh, kw) for every tap.
+// The columns past the output's width are computed and dropped.
+inline bool small_channels(const Conv2dParams& p) {
+  return unit_stride(p) && !p.depthwise() && p.out_per_group() <= 32 && p.in_per_group() <= 16;
+}
+
+// A stride-1 correlation: output (oh, ow) reads source (oh - top + kh * dh, ow - left + kw * dw),
+// zero outside the source.
+struct DirectGeometry {
+  int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, dh, dw, top, left;
+
+  int64_t padded_w() const { return out_w + (kernel_w - 1) * dw; }
+  // Output rows per tile: about 2048 positions, so that a tile's input rows stay in the L1/L2 caches.
+  int64_t tile_rows() const { return std::clamp<int64_t>(2048 / padded_w(), 1, out_h); }
+  int64_t padded_plane() const { return (tile_rows() + (kernel_h - 1) * dh) * padded_w(); }
+};
+
+// Per-thread zero-padded input rows of one tile: `channels` planes of padded_plane(), plus slack
+// for the over-reads of the dropped columns and of the last vector.
+template <typename T>
+struct DirectTile {
+  std::vector<T> padded;
+  std::vector<int64_t> offsets;
+
+  DirectTile(const DirectGeometry& gm, int64_t channels, int nr)
+      : padded(channels * gm.padded_plane() + gm.padded_w() + nr), offsets(channels * gm.kernel_h * gm.kernel_w) {
+    int64_t* offset = offsets.data();
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t kh = 0; kh < gm.kernel_h; ++kh)
+        for (int64_t kw = 0; kw < gm.kernel_w; ++kw)
+          *offset++ = c * gm.padded_plane() + kh * gm.dh * gm.padded_w() + kw * gm.dw;
+  }
+
+  // Rows [oh0, oh0 + rows) of the output need source rows from oh0 - top on.
+  void fill(const T* source, int64_t channels, const DirectGeometry& gm, int64_t oh0, int64_t rows) {
+    const int64_t needed = rows + (gm.kernel_h - 1) * gm.dh;
+    for (int64_t c = 0; c < channels; ++c)
+      pad_plane(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0, gm.left,
+                padded.data() + c * gm.padded_plane(), needed, gm.padded_w());
+  }
+};
+
+// out[n, g*m + i] = row_init[g*m + i] + sum over (c, kh, kw) of A_g[i, (c, kh, kw)] *
+// source[n, g*channels + c] read through gm; A is packed by pack_group_panels for the direct
+// kernels' mr. One thread computes each (image, group, row tile).
+template <typename T>
+void direct_correlate(const T* source, int64_t source_channels, int64_t channels, const std::vector<T>& packed,
+                      int64_t m, int64_t groups, int64_t batch, const DirectGeometry& gm, const T* row_init, T* out,
+                      int64_t out_channels) {
+  const DirectKernels<T>& kernel = direct_kernels<T>();
+  const int64_t depth = channels * gm.kernel_h * gm.kernel_w, stride = group_stride(m, depth, kernel.mr);
+  const int64_t tile_rows = gm.tile_rows(), tiles = ceil_div(gm.out_h, tile_rows), padded_w = gm.padded_w();
+  const int64_t ldc = tile_rows * padded_w, out_plane = gm.out_h * gm.out_w;
+  parallel_for(batch * groups * tiles, [&](int64_t begin, int64_t end) {
+    DirectTile<T> tile(gm, channels, kernel.nr);
+    std::vector<T> result(round_up(m, kernel.mr) * ldc);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / (groups * tiles), g = item / tiles % groups, oh0 = item % tiles * tile_rows;
+      const int64_t rows = std::min(tile_rows, gm.out_h - oh0), columns = rows * padded_w;
+      tile.fill(source + (n * source_channels + g * channels) * gm.in_h * gm.in_w, channels, gm, oh0, rows);
+      for (int64_t j0 = 0; j0 < columns; j0 += kernel.nr)
+        for (int64_t i0 = 0; i0 < m; i0 += kernel.mr)
+          kernel.multiply(depth, packed.data() + g * stride + i0 * depth, tile.padded.data() + j0,
+                          tile.offsets.data(), result.data() + i0 * ldc + j0, ldc,
+                          static_cast<int>(std::min<int64_t>(kernel.mr, m - i0)),
+                          static_cast<int>(std::min<int64_t>(kernel.nr, columns - j0)),
+                          row_init ? row_init + g * m + i0 : nullptr);
+      for (int64_t i = 0; i < m; ++i) {
+        T* plane = out + (n * out_channels + g * m + i) * out_plane;
+        for (int64_t r = 0; r < rows; ++r)
+          std::copy(result.data() + i * ldc + r * padded_w, result.data() + i * ldc + r * padded_w + gm.out_w,
+                    plane + (oh0 + r) * gm.out_w);
+      }
+    }
+  });
+}
+
+// The direct weight gradient also multiplies the dropped columns' inputs, by a zero output
+// gradient: exact for finite inputs, but 0 * inf would add a NaN that the definition has not.
+template <typename T>
+bool all_finite(const T* values, int64_t count) {
+  int64_t finite = 0;
+#pragma omp simd reduction(+ : finite)
+  for (int64_t i = 0; i < count; ++i) finite += (values[i] - values[i] == T(0));
+  return finite == count;
+}
+
+inline DirectGeometry forward_geometry(const Conv2dParams& p) {
+  return {p.h.input, p.w.input, p.h.output, p.w.output, p.h.kernel, p.w.kernel,
+          p.h.dilation, p.w.dilation, p.h.padding, p.w.padding};
+}
+
+template <typename T>
+void conv2d_forward_direct(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+  const int64_t m = p.out_per_group(), depth = p.weight_row();
+  const std::vector<T> packed = pack_group_panels<T>(
+      p.groups, m, depth, direct_kernels<T>().mr,
+      [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; });
+  direct_correlate(x, p.in_channels, p.in_per_group(), packed, m, p.groups, p.batch, forward_geometry(p), bias, y,
+                   p.out_channels);
+}
+
+// The input gradient at stride 1 is the correlation of the output gradient with the flipped,
+// transposed kernel.
+template <typename T>
+void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
+  const int64_t ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps(), weight_row = p.weight_row();
+  const int64_t kh_last = p.h.kernel - 1, kw_last = p.w.kernel - 1;
+  const std::vector<T> packed =
+      pack_group_panels<T>(p.groups, ins, outs * taps, direct_kernels<T>().mr, [&](int64_t g, int64_t ci, int64_t d) {
+        const int64_t tap = d % taps, kh = kh_last - tap / p.w.kernel, kw = kw_last - tap % p.w.kernel;
+        return weight[(g * outs + d / taps) * weight_row + ci * taps + kh * p.w.kernel + kw];
+      });
+  const DirectGeometry gm{p.h.output, p.w.output, p.h.input, p.w.input, p.h.kernel, p.w.kernel, p.h.dilation,
+                          p.w.dilation, kh_last * p.h.dilation - p.h.padding, kw_last * p.w.dilation - p.w.padding};
+  direct_correlate(grad_output, p.out_channels, outs, packed, ins, p.groups, p.batch, gm, static_cast<const T*>(nullptr),
+                   grad_input, p.in_channels);
+}
+
+// grad_weight[g*m + i, (c, kh, kw)] = sum over images and output positions of
+// grad_output[n, g*m + i](oh, ow) * x_padded[n, g*ins + c](oh + kh*dh, ow + kw*dw), with the
+// output gradient laid out in rows of padded_w (zeros past the output's width). Each vector lane
+// keeps its own sum over a chunk of images; the images are cut into a fixed number of chunks,
+// and the lanes, then the chunks, are added in a fixed order.
+template <typename T>
+void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_weight, const Conv2dParams& p) {
+  const DirectKernels<T>& kernel = direct_kernels<T>();
+  const DirectGeometry gm = forward_geometry(p);
+  const int64_t groups = p.groups, m = p.out_per_group(), ins = p.in_per_group(), depth = p.weight_row();
+  const int64_t rows_padded = round_up(m, kernel.rows), tile_rows = gm.tile_rows(), padded_w = gm.padded_w();
+  const int64_t length = round_up(tile_rows * padded_w, kernel.nr), out_plane = p.output_plane();
+  const int64_t lanes = kernel.lanes, chunks = std::clamp<int64_t>(p.batch, 1, 8);
+  const int64_t chunk_size = groups * rows_padded * depth;
+  std::vector<T> partial(chunks * chunk_size * lanes, T(0));
+  parallel_for(chunks * groups, [&](int64_t begin, int64_t end) {
+    DirectTile<T> tile(gm, ins, kernel.nr);
+    std::vector<T> grad_rows(rows_padded * length);
+    std::vector<const T*> row_pointers(rows_padded);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t chunk = item / groups, g = item % groups;
+      T* sums = partial.data() + (chunk * chunk_size + g * rows_padded * depth) * lanes;
+      for (int64_t n = p.batch * chunk / chunks; n < p.batch * (chunk + 1) / chunks; ++n) {
+        const T* grad_group = grad_output + (n * p.out_channels + g * m) * out_plane;
+        for (int64_t oh0 = 0; oh0 < gm.out_h; oh0 += tile_rows) {
+          const int64_t rows = std::min(tile_rows, gm.out_h - oh0);
+          tile.fill(x + (n * p.in_channels + g * ins) * p.input_plane(), ins, gm, oh0, rows);
+          std::fill(grad_rows.begin(), grad_rows.end(), T(0));
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t r = 0; r < rows; ++r)
+              std::copy(grad_group + i * out_plane + (oh0 + r) * gm.out_w,
+                        grad_group + i * out_plane + (oh0 + r + 1) * gm.out_w,
+                        grad_rows.data() + i * length + r * padded_w);
+          for (int64_t i0 = 0; i0 < rows_padded; i0 += kernel.rows) {
+            for (int r = 0; r < kernel.rows; ++r) row_pointers[r] = grad_rows.data() + (i0 + r) * length;
+            for (int64_t j0 = 0; j0 < depth; j0 += kernel.cols)
+              kernel.correlate(round_up(rows * padded_w, lanes), row_pointers.data(), tile.padded.data(),
+                               tile.offsets.data() + j0, static_cast<int>(std::min<int64_t>(kernel.cols, depth - j0)),
+                               sums + (i0 * depth + j0) * lanes, depth);
+          }
+        }
+      }
+    }
+  });
+  parallel_for(p.out_channels, [&](int64_t begin, int64_t end) {
+    for (int64_t co = begin; co < end; ++co) {
+      const int64_t row = (co / m * rows_padded + co % m) * depth;
+      for (int64_t d = 0; d < depth; ++d) {
+        T sum = 0;
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+          const T* lane = partial.data() + (chunk * chunk_size + row + d) * lanes;
+          T chunk_sum = 0;
+          for (int64_t l = 0; l < lanes; ++l) chunk_sum += lane[l];
+          sum += chunk_sum;
+        }
+        grad_weight[co * depth + d] = sum;
+      }
+    }
+  });
+}
+
+// --- depthwise paths (one input channel per group) -----------------------------------------
+
 
 // Stride 1: each input plane is zero-padded once into a per-thread buffer, so every tap reads
 // whole rows and the vector kernels run without bounds checks.
@@ -532,6 +718,8 @@ template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
   if (p.depthwise())
     detail::conv2d_forward_depthwise(x, weight, bias, y, p);
+  else if (detail::small_channels(p))
+    detail::conv2d_forward_direct(x, weight, bias, y, p);
   else
     detail::conv2d_forward_gemm(x, weight, bias, y, p);
 }
@@ -544,6 +732,8 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
   if (grad_input) {
     if (p.depthwise())
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
+    else if (detail::small_channels(p))
+      detail::conv2d_backward_input_direct(grad_output, weight, grad_input, p);
     else if (p.h.stride == 1 && p.w.stride == 1 && p.in_per_group() >= gemm_micro_kernel<T>().mr)
       detail::conv2d_backward_input_gemm(grad_output, weight, grad_input, p);
     else
@@ -552,6 +742,8 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
   if (grad_weight) {
     if (p.depthwise())
       detail::conv2d_backward_weight_depthwise(grad_output, x, grad_weight, p);
+    else if (detail::small_channels(p) && detail::all_finite(x, p.batch * p.in_channels * p.input_plane()))
+      detail::conv2d_backward_weight_direct(grad_output, x, grad_weight, p);
     else
       detail::conv2d_backward_weight_gemm(grad_output, x, grad_weight, p);
   }

@@ -72,6 +72,20 @@ struct DepthwiseKernels {
                        int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, T* sums);
 };
 
+// Stride-1 convolutions of few channels, computed directly on zero-padded images (conv.hpp):
+// `multiply` is a register tile of mr output channels by nr output positions whose input rows
+// are read in place at per-step offsets; `correlate` sums products of `rows` output-gradient rows
+// and `cols` shifted input rows, lane by lane, for the weight gradient. See
+// detail/simd_kernels.inl.
+template <typename T>
+struct DirectKernels {
+  int mr, nr, lanes, rows, cols;
+  void (*multiply)(int64_t depth, const T* a, const T* base, const int64_t* offsets, T* c, int64_t ldc, int m_valid,
+                   int n_valid, const T* row_init);
+  void (*correlate)(int64_t length, const T* const* rows, const T* base, const int64_t* offsets, int valid_cols,
+                    T* vector_sums, int64_t ld_sums);
+};
+
 namespace detail {
 
 // Portable fallback: GCC vector extensions of 16 bytes (SSE2 on x86-64), multiply then add.
@@ -177,6 +191,21 @@ const GemmMicroKernel<T>& gemm_micro_kernel() {
     return detail::isa_baseline::make_micro_kernel<detail::isa_baseline::Ops<T>, 6, 2>();
   }();
   return kernel;
+}
+
+// A 6-row tile suits the few output channels of the layers that take the direct path; AVX-512
+// then covers 4 vectors of positions (24 accumulators), AVX2 and the baseline 2 (12).
+template <typename T>
+const DirectKernels<T>& direct_kernels() {
+  static const DirectKernels<T> kernels = [] {
+#ifdef CONVPOOL_X86
+    if (active_isa() == Isa::avx512)
+      return detail::isa_avx512::make_direct_kernels<detail::isa_avx512::Ops<T>, 6, 4, 4, 6>();
+    if (active_isa() == Isa::avx2) return detail::isa_avx2::make_direct_kernels<detail::isa_avx2::Ops<T>, 6, 2, 2, 5>();
+#endif
+    return detail::isa_baseline::make_direct_kernels<detail::isa_baseline::Ops<T>, 6, 2, 2, 5>();
+  }();
+  return kernels;
 }
 
 template <typename T>

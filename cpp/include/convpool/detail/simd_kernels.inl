@@ -52,6 +52,79 @@ GemmMicroKernel<typename Ops::T> make_micro_kernel() {
   return {MR, NV * Ops::lanes, &micro_kernel<Ops, MR, NV>};
 }
 
+// Direct-convolution micro-kernel: as micro_kernel, but row s of B is read in place from
+// base + offsets[s] (NV * Ops::lanes values), not from a packed panel. On a zero-padded image
+// whose rows are as wide as the output's, every tap of a stride-1 convolution is such a row.
+template <class Ops, int MR, int NV>
+void offset_micro_kernel(int64_t depth, const typename Ops::T* a, const typename Ops::T* base, const int64_t* offsets,
+                         typename Ops::T* c, int64_t ldc, int m_valid, int n_valid, const typename Ops::T* row_init) {
+  using T = typename Ops::T;
+  using V = typename Ops::V;
+  constexpr int kLanes = Ops::lanes;
+  constexpr int kNr = NV * kLanes;
+  V acc[MR][NV];
+  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
+  for (int64_t s = 0; s < depth; ++s) {
+    const T* b = base + offsets[s];
+    V bv[NV];
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + v * kLanes);
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {
+      const V ai = Ops::broadcast(a[s * MR + i]);
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
+    }
+  }
+  if (m_valid == MR && n_valid == kNr) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {
+      const V init = row_init ? Ops::broadcast(row_init[i]) : Ops::zero();
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) Ops::store(c + i * ldc + v * kLanes, Ops::add(init, acc[i][v]));
+    }
+    return;
+  }
+  alignas(64) T tile[MR * kNr];
+  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) Ops::store(tile + i * kNr + v * kLanes, acc[i][v]);
+  for (int i = 0; i < m_valid; ++i) {
+    const T init = row_init ? row_init[i] : T(0);
+    for (int j = 0; j < n_valid; ++j) c[i * ldc + j] = init + tile[i * kNr + j];
+  }
+}
+
+// Weight-gradient tile of a direct convolution: for i < R and j < valid_cols, the vector
+// vector_sums[(i * ld_sums + j) * Ops::lanes ...] += the lane-wise sum over q < length (a multiple
+// of Ops::lanes) of rows[i][q] * (base + offsets[j])[q]. The lanes are added only once, by the
+// caller, after the whole reduction (columns past valid_cols read offsets[0] and are dropped).
+template <class Ops, int R, int C>
+void correlate_tile(int64_t length, const typename Ops::T* const* rows, const typename Ops::T* base,
+                    const int64_t* offsets, int valid_cols, typename Ops::T* vector_sums, int64_t ld_sums) {
+  using T = typename Ops::T;
+  using V = typename Ops::V;
+  constexpr int kLanes = Ops::lanes;
+  V acc[R][C];
+  const T* cols[C];
+  _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) cols[j] = base + offsets[j < valid_cols ? j : 0];
+  _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i)
+    _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) acc[i][j] = Ops::zero();
+  for (int64_t q = 0; q < length; q += kLanes) {
+    V rv[R];
+    _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) rv[i] = Ops::load(rows[i] + q);
+    _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) {
+      const V cv = Ops::load(cols[j] + q);
+      _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) acc[i][j] = Ops::fma(rv[i], cv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < valid_cols; ++j) {
+      T* sum = vector_sums + (i * ld_sums + j) * kLanes;
+      Ops::store(sum, Ops::add(Ops::load(sum), acc[i][j]));
+    }
+}
+
+template <class Ops, int MR, int NV, int R, int C>
+DirectKernels<typename Ops::T> make_direct_kernels() {
+  return {MR, NV * Ops::lanes, Ops::lanes, R, C, &offset_micro_kernel<Ops, MR, NV>, &correlate_tile<Ops, R, C>};
+}
+
 // Depthwise plane, stride 1, on buffers padded to whole vectors: for oh < out_h and
 // ow < out_stride (a multiple of Ops::lanes), out[oh][ow] = init + the sum over taps (kh, kw), in
 // row-major order, of kernel[kh][kw] * padded[oh + kh * dh][ow + kw * dw]; init is out's own value
