@@ -159,4 +159,16 @@ Returns:
     The gradients are bitwise identical for any number of threads.
 )doc";
 
+inline constexpr const char* relu = R"doc(max(x, 0) elementwise, for float32/float64 arrays of any shape.
+
+NaN stays NaN, as in PyTorch. Threaded; releases the GIL.
+)doc";
+
+inline constexpr const char* relu_backward = R"doc(Gradient of relu: grad_output where y > 0 (or y is NaN), else 0.
+
+Args:
+    grad_output: gradient of relu's output, same shape and dtype as y.
+    y: relu's output.
+)doc";
+
 }  // namespace convpool::bindings::docs

@@ -8,6 +8,7 @@
 namespace convpool::bindings {
 void register_pooling(py::module_& m);
 void register_conv(py::module_& m);
+void register_activation(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -35,4 +36,5 @@ PYBIND11_MODULE(_core, m) {
       "(the environment variable CONVPOOL_ISA=avx2|baseline lowers it).");
   convpool::bindings::register_pooling(m);
   convpool::bindings::register_conv(m);
+  convpool::bindings::register_activation(m);
 }

@@ -1,5 +1,6 @@
 #pragma once
 // Everything: include this, or only the header of the kernel family you need.
+#include "activation.hpp"
 #include "avg_pool.hpp"
 #include "conv.hpp"
 #include "simd.hpp"

@@ -117,6 +117,37 @@ void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGe
   }
 }
 
+// The most common pooling, 2x2 windows at stride 2 with every window inside the input, needs
+// none of the general row's bound arithmetic: each output compares its four taps in row-major
+// order, starting from the first tap (which the general scan's first comparison would select).
+inline bool disjoint_2x2(const Pool2dGeometry& g) {
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
+  return H.kernel == 2 && W.kernel == 2 && H.stride == 2 && W.stride == 2 && H.dilation == 1 && W.dilation == 1 &&
+         H.padding == 0 && W.padding == 0 && 2 * H.output <= H.input && 2 * W.output <= W.input;
+}
+
+template <typename T, typename Index, bool kLast, bool kIgnoreNan, bool kIndices>
+void max_pool2d_forward_row_2x2(const T* plane, T* out, int64_t* idx, const Pool2dGeometry& g, int64_t oh) {
+  const int64_t width = g.w.input;
+  const T* top = plane + 2 * oh * width;
+  const Index first = static_cast<Index>(2 * oh * width);
+#pragma omp simd
+  for (int64_t ow = 0; ow < g.w.output; ++ow) {
+    T best = max_pool_load<T, kIgnoreNan>(top + 2 * ow);
+    Index arg = first + static_cast<Index>(2 * ow);
+    const Index offsets[3] = {1, static_cast<Index>(width), static_cast<Index>(width + 1)};
+    for (int tap = 0; tap < 3; ++tap) {
+      const T v = max_pool_load<T, kIgnoreNan>(top + 2 * ow + offsets[tap]);
+      const bool take = max_pool_takes<T, kLast, kIgnoreNan>(v, best);
+      best = take ? v : best;
+      arg = take ? static_cast<Index>(first + 2 * ow + offsets[tap]) : arg;
+    }
+    out[ow] = best;
+    if constexpr (kIndices) idx[ow] = arg;
+  }
+}
+
 template <typename T, typename Index, bool kLast, bool kIgnoreNan, bool kIndices>
 void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g,
                              int64_t row_begin, int64_t row_end) {
@@ -135,6 +166,10 @@ void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const 
       continue;
     }
     int64_t* idx = kIndices ? indices + r * OW : nullptr;
+    if (disjoint_2x2(g)) {
+      max_pool2d_forward_row_2x2<T, Index, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
+      continue;
+    }
     switch (g.w.stride) {
       case 1: max_pool2d_forward_row<T, Index, 1, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
       case 2: max_pool2d_forward_row<T, Index, 2, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;

@@ -1,0 +1,50 @@
+// Bindings of activation.hpp.
+
+#include <convpool/activation.hpp>
+
+#include "common.hpp"
+#include "docstrings.hpp"
+
+namespace convpool::bindings {
+
+namespace {
+
+py::array relu(py::handle x) {
+  auto [input, type] = to_float_array(x, "relu", "x");
+  return dispatch_float(type, [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    py::array_t<T> output(shape_of(input));
+    {
+      py::gil_scoped_release release;
+      relu_forward(data_of<T>(input), output.mutable_data(), static_cast<int64_t>(input.size()));
+    }
+    return std::move(output);
+  });
+}
+
+py::array relu_backward(py::handle grad_output, py::handle y) {
+  const char* fn = "relu_backward";
+  auto [output, type] = to_float_array(y, fn, "y");
+  return dispatch_float(type, [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const CArray<T> grad = to_matching_array<T>(grad_output, fn, "grad_output", "y");
+    require_shape(fn, "grad_output", grad, shape_of(output), "y has shape");
+    py::array_t<T> grad_input(shape_of(output));
+    {
+      py::gil_scoped_release release;
+      convpool::relu_backward(grad.data(), data_of<T>(output), grad_input.mutable_data(),
+                              static_cast<int64_t>(output.size()));
+    }
+    return std::move(grad_input);
+  });
+}
+
+}  // namespace
+
+void register_activation(py::module_& m) {
+  using namespace pybind11::literals;
+  m.def("relu", &relu, "x"_a, docs::relu);
+  m.def("relu_backward", &relu_backward, "grad_output"_a, "y"_a, docs::relu_backward);
+}
+
+}  // namespace convpool::bindings
