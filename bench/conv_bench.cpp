@@ -97,9 +97,35 @@ void BM_Conv2dBackward(benchmark::State& state) {
   report(state, s, 2 * forward_flops(p));
 }
 
+// The two halves of the backward pass, to see which one a shape is short of.
+void BM_Conv2dBackwardInput(benchmark::State& state) {
+  const ConvShape& s = kShapes[state.range(0)];
+  const Conv2dParams p = params_of(s);
+  Buffers b(p);
+  for (auto _ : state) {
+    conv2d_backward<float>(b.grad_output.data(), b.x.data(), b.weight.data(), b.grad_input.data(), nullptr, nullptr, p);
+    benchmark::DoNotOptimize(b.grad_input.data());
+  }
+  report(state, s, forward_flops(p));
+}
+
+void BM_Conv2dBackwardWeight(benchmark::State& state) {
+  const ConvShape& s = kShapes[state.range(0)];
+  const Conv2dParams p = params_of(s);
+  Buffers b(p);
+  for (auto _ : state) {
+    conv2d_backward<float>(b.grad_output.data(), b.x.data(), b.weight.data(), nullptr, b.grad_weight.data(), nullptr,
+                           p);
+    benchmark::DoNotOptimize(b.grad_weight.data());
+  }
+  report(state, s, forward_flops(p));
+}
+
 }  // namespace
 
 BENCHMARK(BM_Conv2dForward)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv2dBackward)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dBackwardInput)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dBackwardWeight)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -171,7 +171,7 @@ TEST(Conv2d, FewChannelDirectPathOverSeveralRowTilesMatchesReference) {
   // Stride 1 with few channels takes the direct path: an image taller than one row tile, an
   // uneven split of 11 images into chunks, groups, dilation and asymmetric padding.
   ConvCase c;
-  c.p = make_params(11, 4, 6, 2, 64, 70, 3, 2, 1, 1, 2, 1, 0, 3, 2, 1);
+  c.p = make_params(11, 6, 6, 2, 64, 70, 3, 2, 1, 1, 2, 1, 0, 3, 2, 1);
   std::mt19937 rng(5);
   std::normal_distribution<double> normal;
   c.x.resize(c.p.batch * c.p.in_channels * c.p.input_plane());

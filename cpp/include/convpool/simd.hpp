@@ -75,15 +75,14 @@ struct DepthwiseKernels {
 // Stride-1 convolutions of few channels, computed directly on zero-padded images (conv.hpp):
 // `multiply` is a register tile of mr output channels by nr output positions whose input rows
 // are read in place at per-step offsets; `correlate` sums products of `rows` output-gradient rows
-// and `cols` shifted input rows, lane by lane, for the weight gradient. See
-// detail/simd_kernels.inl.
+// and `cols` shifted input rows for the weight gradient. See detail/simd_kernels.inl.
 template <typename T>
 struct DirectKernels {
   int mr, nr, lanes, rows, cols;
   void (*multiply)(int64_t depth, const T* a, const T* base, const int64_t* offsets, T* c, int64_t ldc, int m_valid,
                    int n_valid, const T* row_init);
-  void (*correlate)(int64_t length, const T* const* rows, const T* base, const int64_t* offsets, int valid_cols,
-                    T* vector_sums, int64_t ld_sums);
+  void (*correlate)(int64_t images, int64_t length, const T* const* rows, int64_t rows_stride, const T* base,
+                    int64_t base_stride, const int64_t* offsets, int valid_cols, T* sums, int64_t ld_sums);
 };
 
 namespace detail {

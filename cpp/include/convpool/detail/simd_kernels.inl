@@ -90,33 +90,43 @@ void offset_micro_kernel(int64_t depth, const typename Ops::T* a, const typename
   }
 }
 
-// Weight-gradient tile of a direct convolution: for i < R and j < valid_cols, the vector
-// vector_sums[(i * ld_sums + j) * Ops::lanes ...] += the lane-wise sum over q < length (a multiple
-// of Ops::lanes) of rows[i][q] * (base + offsets[j])[q]. The lanes are added only once, by the
-// caller, after the whole reduction (columns past valid_cols read offsets[0] and are dropped).
+// Weight-gradient tile of a direct convolution, over `images` images whose rows and inputs lie
+// at fixed strides: for i < R and j < valid_cols, sums[i * ld_sums + j] += the sum over images b
+// and q < length (a multiple of Ops::lanes) of (rows[i] + b * rows_stride)[q] *
+// (base + b * base_stride + offsets[j])[q]. The accumulators stay in registers across the
+// images; their lanes are added in a fixed order at the end (columns past valid_cols read
+// offsets[0] and are dropped).
 template <class Ops, int R, int C>
-void correlate_tile(int64_t length, const typename Ops::T* const* rows, const typename Ops::T* base,
-                    const int64_t* offsets, int valid_cols, typename Ops::T* vector_sums, int64_t ld_sums) {
+void correlate_tile(int64_t images, int64_t length, const typename Ops::T* const* rows, int64_t rows_stride,
+                    const typename Ops::T* base, int64_t base_stride, const int64_t* offsets, int valid_cols,
+                    typename Ops::T* sums, int64_t ld_sums) {
   using T = typename Ops::T;
   using V = typename Ops::V;
   constexpr int kLanes = Ops::lanes;
   V acc[R][C];
-  const T* cols[C];
-  _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) cols[j] = base + offsets[j < valid_cols ? j : 0];
   _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i)
     _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) acc[i][j] = Ops::zero();
-  for (int64_t q = 0; q < length; q += kLanes) {
-    V rv[R];
-    _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) rv[i] = Ops::load(rows[i] + q);
-    _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) {
-      const V cv = Ops::load(cols[j] + q);
-      _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) acc[i][j] = Ops::fma(rv[i], cv, acc[i][j]);
+  for (int64_t b = 0; b < images; ++b) {
+    const T* row[R];
+    const T* cols[C];
+    _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) row[i] = rows[i] + b * rows_stride;
+    _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) cols[j] = base + b * base_stride + offsets[j < valid_cols ? j : 0];
+    for (int64_t q = 0; q < length; q += kLanes) {
+      V rv[R];
+      _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) rv[i] = Ops::load(row[i] + q);
+      _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) {
+        const V cv = Ops::load(cols[j] + q);
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) acc[i][j] = Ops::fma(rv[i], cv, acc[i][j]);
+      }
     }
   }
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < valid_cols; ++j) {
-      T* sum = vector_sums + (i * ld_sums + j) * kLanes;
-      Ops::store(sum, Ops::add(Ops::load(sum), acc[i][j]));
+      alignas(64) T lanes[kLanes];
+      Ops::store(lanes, acc[i][j]);
+      T total = 0;
+      for (int l = 0; l < kLanes; ++l) total += lanes[l];
+      sums[i * ld_sums + j] += total;
     }
 }
 
