@@ -72,3 +72,21 @@ def test_stride_one_separable_sums_match_reference(shape, k, p):
         np.testing.assert_allclose(cp.avg_pool2d(x, k, 1, p, False, count_include_pad),
                                    ref.avg_pool2d(x, k, 1, p, False, count_include_pad), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(cp.lp_pool2d(x, 2, k, 1), ref.lp_pool2d(x, 2, k, 1), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 1, 7, 9), (3, 2, 2, 3)])
+@pytest.mark.parametrize("divisor_override", [None, 3])
+def test_disjoint_2x2_windows_for_any_thread_count(shape, divisor_override, threads):
+    # 2x2 windows at stride 2 take a path of their own; one plane is cut into row bands.
+    x = np.random.default_rng(14).standard_normal(shape)
+    x[..., 0, 0] = -0.0
+    args = (2, 2, 0, False, True, divisor_override)
+    expected = ref.avg_pool2d(x, *args)
+    grad_output = np.random.default_rng(15).standard_normal(expected.shape)
+    expected_grad = ref.avg_pool2d_backward(grad_output, x.shape, *args)
+    for n in (1, 2, 3):
+        threads(n)
+        np.testing.assert_allclose(cp.avg_pool2d(x, *args), expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(cp.avg_pool2d_backward(grad_output, x.shape, *args), expected_grad,
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(cp.lp_pool2d(x, 2, 2), ref.lp_pool2d(x, 2, 2), rtol=1e-12, atol=1e-12)

@@ -117,16 +117,8 @@ void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGe
   }
 }
 
-// The most common pooling, 2x2 windows at stride 2 with every window inside the input, needs
-// none of the general row's bound arithmetic: each output compares its four taps in row-major
-// order, starting from the first tap (which the general scan's first comparison would select).
-inline bool disjoint_2x2(const Pool2dGeometry& g) {
-  const WindowDim& H = g.h;
-  const WindowDim& W = g.w;
-  return H.kernel == 2 && W.kernel == 2 && H.stride == 2 && W.stride == 2 && H.dilation == 1 && W.dilation == 1 &&
-         H.padding == 0 && W.padding == 0 && 2 * H.output <= H.input && 2 * W.output <= W.input;
-}
-
+// Disjoint 2x2 windows (window.hpp): each output compares its four taps in row-major order,
+// starting from the first tap (which the general scan's first comparison would select).
 template <typename T, typename Index, bool kLast, bool kIgnoreNan, bool kIndices>
 void max_pool2d_forward_row_2x2(const T* plane, T* out, int64_t* idx, const Pool2dGeometry& g, int64_t oh) {
   const int64_t width = g.w.input;

@@ -2,6 +2,7 @@
 // Window reductions shared by the pooling families: a row of window sums (direct or separable),
 // its transpose for backward passes, and the per-(plane, band) driver of those passes.
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -52,11 +53,37 @@ void separable_window_row(const T* plane, T* out, T* column, const Pool2dGeometr
   }
 }
 
+// The most common pooling, 2x2 windows at stride 2 with every window inside the input, needs
+// none of the general row's bound arithmetic.
+inline bool disjoint_2x2(const Pool2dGeometry& g) {
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
+  return H.kernel == 2 && W.kernel == 2 && H.stride == 2 && W.stride == 2 && H.dilation == 1 && W.dilation == 1 &&
+         H.padding == 0 && W.padding == 0 && 2 * H.output <= H.input && 2 * W.output <= W.input;
+}
+
+// window_sum_row for disjoint_2x2 geometries, with the same summation order (from 0).
+template <typename T, class Transform>
+void window_sum_row_2x2(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh, Transform f) {
+  const int64_t width = g.w.input;
+  const T* top = plane + 2 * oh * width;
+#pragma omp simd
+  for (int64_t ow = 0; ow < g.w.output; ++ow) {
+    T sum = T(0);
+    sum += f(top[2 * ow]);
+    sum += f(top[2 * ow + 1]);
+    sum += f(top[width + 2 * ow]);
+    sum += f(top[width + 2 * ow + 1]);
+    out[ow] = sum;
+  }
+}
+
 // `column` (IW elements) may be null when the caller has no scratch: the direct path is taken.
 template <typename T, class Transform>
 void window_sum_row_dispatch(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, Transform f) {
   if (column && g.separable())
     return separable_window_row(plane, out, column, g, oh, T(0), f, [](T a, T b) { return a + b; });
+  if (disjoint_2x2(g)) return window_sum_row_2x2(plane, out, g, oh, f);
   switch (g.w.stride) {
     case 1: window_sum_row<T, 1>(plane, out, g, oh, f); break;
     case 2: window_sum_row<T, 2>(plane, out, g, oh, f); break;
@@ -73,6 +100,18 @@ void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t r
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   for (int64_t i = row_begin * W.input; i < row_end * W.input; ++i) grad_input[i] = T(0);
+  if (disjoint_2x2(g)) {  // each input row lies in one window row: no bound arithmetic
+    for (int64_t ih = row_begin; ih < std::min(row_end, 2 * H.output); ++ih) {
+      if (ih == row_begin || ih % 2 == 0) fill_weights(ih / 2, weights);
+      T* row = grad_input + ih * W.input;
+#pragma omp simd
+      for (int64_t ow = 0; ow < W.output; ++ow) {
+        row[2 * ow] += weights[ow];
+        row[2 * ow + 1] += weights[ow];
+      }
+    }
+    return;
+  }
   const int64_t oh_end = H.end_output_touching(row_end);
   for (int64_t oh = H.first_output_touching(row_begin); oh < oh_end; ++oh) {
     fill_weights(oh, weights);
