@@ -158,10 +158,6 @@ void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const 
       continue;
     }
     int64_t* idx = kIndices ? indices + r * OW : nullptr;
-    if (disjoint_2x2(g)) {
-      max_pool2d_forward_row_2x2<T, Index, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
-      continue;
-    }
     switch (g.w.stride) {
       case 1: max_pool2d_forward_row<T, Index, 1, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
       case 2: max_pool2d_forward_row<T, Index, 2, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
@@ -175,6 +171,21 @@ void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* ind
                                          const Pool2dGeometry& g) {
   const bool narrow_index = g.input_plane() <= std::numeric_limits<int32_t>::max();
   parallel_for(g.planes * g.h.output, [&](int64_t begin, int64_t end) {
+    if (disjoint_2x2(g)) {
+      for (int64_t r = begin; r < end; ++r) {
+        const T* plane = input + r / g.h.output * g.input_plane();
+        if (!indices)
+          max_pool2d_forward_row_2x2<T, int32_t, kLast, kIgnoreNan, false>(plane, output + r * g.w.output, nullptr, g,
+                                                                           r % g.h.output);
+        else if (narrow_index)
+          max_pool2d_forward_row_2x2<T, int32_t, kLast, kIgnoreNan, true>(
+              plane, output + r * g.w.output, indices + r * g.w.output, g, r % g.h.output);
+        else
+          max_pool2d_forward_row_2x2<T, int64_t, kLast, kIgnoreNan, true>(
+              plane, output + r * g.w.output, indices + r * g.w.output, g, r % g.h.output);
+      }
+      return;
+    }
     if (!indices)
       max_pool2d_forward_rows<T, int32_t, kLast, kIgnoreNan, false>(input, output, nullptr, g, begin, end);
     else if (narrow_index)

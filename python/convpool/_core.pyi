@@ -1,0 +1,139 @@
+"""Type stubs of the compiled kernels (cpp/bindings/); docstrings live in the module itself."""
+
+from typing import Literal, Optional, Sequence, Tuple, TypedDict, Union, overload
+
+import numpy as np
+import numpy.typing as npt
+
+_Pair = Union[int, Tuple[int, int]]
+_Float = Union[np.float32, np.float64]
+_FloatArray = npt.NDArray[_Float]
+_ArrayLike = npt.ArrayLike
+_TieBreak = Literal["first", "last", "split"]
+_Nan = Literal["propagate", "ignore"]
+_Padding = Union[int, Tuple[int, int], Literal["valid", "same"]]
+_Gradient = Literal["input", "weight", "bias"]
+
+class _BuildInfo(TypedDict):
+    compiler: str
+    openmp: int
+    isa: Literal["avx512", "avx2", "baseline"]
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def build_info() -> _BuildInfo: ...
+@overload
+def max_pool2d(
+    x: _ArrayLike,
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    padding: _Pair = 0,
+    dilation: _Pair = 1,
+    ceil_mode: bool = False,
+    return_indices: Literal[False] = False,
+    tie_break: _TieBreak = "first",
+    nan: _Nan = "propagate",
+) -> _FloatArray: ...
+@overload
+def max_pool2d(
+    x: _ArrayLike,
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    padding: _Pair = 0,
+    dilation: _Pair = 1,
+    ceil_mode: bool = False,
+    *,
+    return_indices: Literal[True],
+    tie_break: _TieBreak = "first",
+    nan: _Nan = "propagate",
+) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
+def max_pool2d_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    indices: Optional[_ArrayLike],
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    padding: _Pair = 0,
+    dilation: _Pair = 1,
+    ceil_mode: bool = False,
+    tie_break: _TieBreak = "first",
+    nan: _Nan = "propagate",
+) -> _FloatArray: ...
+def avg_pool2d(
+    x: _ArrayLike,
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    padding: _Pair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Optional[int] = None,
+) -> _FloatArray: ...
+def avg_pool2d_backward(
+    grad_output: _ArrayLike,
+    input_shape: Sequence[int],
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    padding: _Pair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Optional[int] = None,
+) -> _FloatArray: ...
+def lp_pool2d(
+    x: _ArrayLike, norm_type: float, kernel_size: _Pair, stride: Optional[_Pair] = None, ceil_mode: bool = False
+) -> _FloatArray: ...
+def lp_pool2d_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    norm_type: float,
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    ceil_mode: bool = False,
+) -> _FloatArray: ...
+@overload
+def stochastic_pool2d(
+    x: _ArrayLike,
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    training: bool = True,
+    seed: Optional[int] = None,
+    return_indices: Literal[False] = False,
+) -> _FloatArray: ...
+@overload
+def stochastic_pool2d(
+    x: _ArrayLike,
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    training: bool = True,
+    seed: Optional[int] = None,
+    *,
+    return_indices: Literal[True],
+) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
+def stochastic_pool2d_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    indices: Optional[_ArrayLike],
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    training: bool = True,
+) -> _FloatArray: ...
+def conv2d(
+    x: _ArrayLike,
+    weight: _ArrayLike,
+    bias: Optional[_ArrayLike] = None,
+    stride: _Pair = 1,
+    padding: _Padding = 0,
+    dilation: _Pair = 1,
+    groups: int = 1,
+) -> _FloatArray: ...
+def conv2d_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    weight: _ArrayLike,
+    stride: _Pair = 1,
+    padding: _Padding = 0,
+    dilation: _Pair = 1,
+    groups: int = 1,
+    needs: Sequence[_Gradient] = ("input", "weight", "bias"),
+) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
+def relu(x: _ArrayLike) -> _FloatArray: ...
+def relu_backward(grad_output: _ArrayLike, y: _ArrayLike) -> _FloatArray: ...
