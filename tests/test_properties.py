@@ -10,13 +10,14 @@ from hypothesis import strategies as st
 import convpool as cp
 import reference as ref
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI runs the same examples every time (a failure reproduces).
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 2.0, np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-40, -1e-40]
 
 
 @st.composite
-def arrays(draw, min_side=1, max_side=9, finite=False):
+def arrays(draw, min_side=1, max_side=9, finite=False, largest=3e38):
     shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)),
              draw(st.integers(min_side, max_side)), draw(st.integers(min_side, max_side)))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
@@ -27,7 +28,7 @@ def arrays(draw, min_side=1, max_side=9, finite=False):
     elif kind == "normal":
         values = rng.standard_normal(shape) * 10.0 ** draw(st.integers(-20, 20))
     else:
-        values = rng.choice(SPECIAL, shape)
+        values = np.clip(rng.choice(SPECIAL, shape), -largest, largest)
     with np.errstate(over="ignore"):
         return values.astype(dtype)
 
@@ -65,8 +66,11 @@ def test_max_pool(x, window, data, tie_break, nan):
     np.testing.assert_allclose(grad, ref.max_pool2d_backward(grad_output, x, *args, tie_break, nan), rtol=1e-6)
 
 
+# Sums of float32 values near the largest float overflow or not depending on the order of
+# the additions (row-major windows, or column sums first for dense stride-1 windows), so the
+# values stay below 1e30; NaN, infinities and subnormals remain.
 @SETTINGS
-@given(x=arrays(), window=windows, data=st.data(), count_include_pad=st.booleans(),
+@given(x=arrays(largest=1e30), window=windows, data=st.data(), count_include_pad=st.booleans(),
        divisor_override=st.sampled_from([None, 1, 3, -2]))
 def test_avg_pool(x, window, data, count_include_pad, divisor_override):
     k, s = window["kernel"], window["stride"]
@@ -77,10 +81,12 @@ def test_avg_pool(x, window, data, count_include_pad, divisor_override):
             cp.avg_pool2d(x, *args)
         return
     out = cp.avg_pool2d(x, *args)
-    tolerance = 1e-5 if x.dtype == np.float32 else 1e-12
     with np.errstate(all="ignore"):
-        expected = ref.avg_pool2d(x, *args)
-    np.testing.assert_allclose(out, expected.astype(x.dtype), rtol=tolerance, atol=0)
+        expected = ref.avg_pool2d(x.astype(np.float64), *args)
+    # Rounding of a sum of k values, each at most the largest finite |x|, in any order.
+    finite = np.abs(x[np.isfinite(x)])
+    bound = np.finfo(x.dtype).eps * k[0] * k[1] * finite.max(initial=0)
+    np.testing.assert_allclose(out, expected, rtol=np.finfo(x.dtype).eps * 4, atol=bound)
 
 
 @SETTINGS
