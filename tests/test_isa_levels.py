@@ -1,0 +1,82 @@
+"""The kernel suite at every instruction-set level this CPU supports (CONVPOOL_ISA lowers it):
+bit-for-bit equal where the arithmetic does not depend on it (pooling, relu), within float32
+rounding for the convolutions, whose vector kernels fuse multiply-adds in another order."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+import convpool as cp
+
+LEVELS = ["avx512", "avx2", "baseline"]
+
+SCRIPT = r"""
+import sys
+import numpy as np
+import convpool as cp
+
+rng = np.random.default_rng(5)
+ties = rng.integers(0, 3, (2, 4, 13, 11)).astype(np.float32)
+x = rng.standard_normal((2, 8, 13, 11)).astype(np.float32)
+results = {"isa": np.array(cp.build_info()["isa"])}
+y, idx = cp.max_pool2d(ties, 3, 2, 1, return_indices=True)
+results["max"], results["max_idx"] = y, idx
+results["max_split"] = cp.max_pool2d_backward(np.ones_like(y), ties, None, 3, 2, 1, tie_break="split")
+results["avg"] = cp.avg_pool2d(x, 3, 1, 1)
+results["lp"] = cp.lp_pool2d(np.abs(x), 2, 2)
+results["relu"] = cp.relu(x)
+convolutions = {  # name: (weight shape, arguments)
+    "gemm": ((16, 8, 3, 3), dict(padding=1)),
+    "direct": ((6, 8, 5, 5), dict(padding=2)),
+    "strided": ((12, 8, 3, 3), dict(stride=2)),
+    "depthwise": ((16, 1, 3, 3), dict(padding=1, groups=8)),
+}
+for name, (shape, args) in convolutions.items():
+    weight = rng.standard_normal(shape).astype(np.float32)
+    out = cp.conv2d(x, weight, **args)
+    grads = cp.conv2d_backward(np.cos(out), x, weight, **args)
+    results[f"conv_{name}"] = out
+    for part, grad in zip(("input", "weight", "bias"), grads):
+        results[f"conv_{name}_{part}"] = grad
+np.savez(sys.argv[1], **results)
+"""
+
+
+def run_at(level, folder):
+    path = os.path.join(folder, f"{level}.npz")
+    environment = dict(os.environ, CONVPOOL_ISA=level)
+    subprocess.run([sys.executable, "-c", SCRIPT, path], check=True, env=environment, timeout=120)
+    with np.load(path) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def test_every_supported_level_agrees(tmp_path):
+    best = cp.build_info()["isa"]
+    levels = LEVELS[LEVELS.index(best):]
+    results = {level: run_at(level, str(tmp_path)) for level in levels}
+    reference = results[best]
+    for level in levels:
+        assert str(results[level]["isa"]) == level  # the forced level is the one in use
+        for name, value in results[level].items():
+            if name == "isa":
+                continue
+            if name.startswith("conv_"):
+                scale = 1 + np.abs(reference[name]).max()
+                np.testing.assert_allclose(value, reference[name], rtol=1e-5, atol=1e-5 * scale,
+                                           err_msg=f"{name} at {level}")
+            else:
+                np.testing.assert_array_equal(value, reference[name], err_msg=f"{name} at {level}")
+
+
+def detected_level(**variables):
+    environment = {name: value for name, value in os.environ.items() if name != "CONVPOOL_ISA"}
+    environment.update(variables)
+    result = subprocess.run([sys.executable, "-c", "import convpool; print(convpool.build_info()['isa'])"],
+                            env=environment, capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout.strip()
+
+
+def test_an_unknown_level_keeps_the_detected_one():
+    assert detected_level(CONVPOOL_ISA="not-an-isa") == detected_level()
