@@ -85,41 +85,24 @@ void BM_Conv2dForward(benchmark::State& state) {
   report(state, s, forward_flops(p));
 }
 
-void BM_Conv2dBackward(benchmark::State& state) {
+// The backward pass, or one of its halves (null pointers skip a gradient), to see which one a
+// shape is short of; flops counts one forward's worth per gradient computed.
+void time_backward(benchmark::State& state, bool input, bool weight) {
   const ConvShape& s = kShapes[state.range(0)];
   const Conv2dParams p = params_of(s);
   Buffers b(p);
   for (auto _ : state) {
-    conv2d_backward(b.grad_output.data(), b.x.data(), b.weight.data(), b.grad_input.data(), b.grad_weight.data(),
-                    b.grad_bias.data(), p);
+    conv2d_backward<float>(b.grad_output.data(), b.x.data(), b.weight.data(), input ? b.grad_input.data() : nullptr,
+                           weight ? b.grad_weight.data() : nullptr, input && weight ? b.grad_bias.data() : nullptr, p);
     benchmark::DoNotOptimize(b.grad_input.data());
-  }
-  report(state, s, 2 * forward_flops(p));
-}
-
-// The two halves of the backward pass, to see which one a shape is short of.
-void BM_Conv2dBackwardInput(benchmark::State& state) {
-  const ConvShape& s = kShapes[state.range(0)];
-  const Conv2dParams p = params_of(s);
-  Buffers b(p);
-  for (auto _ : state) {
-    conv2d_backward<float>(b.grad_output.data(), b.x.data(), b.weight.data(), b.grad_input.data(), nullptr, nullptr, p);
-    benchmark::DoNotOptimize(b.grad_input.data());
-  }
-  report(state, s, forward_flops(p));
-}
-
-void BM_Conv2dBackwardWeight(benchmark::State& state) {
-  const ConvShape& s = kShapes[state.range(0)];
-  const Conv2dParams p = params_of(s);
-  Buffers b(p);
-  for (auto _ : state) {
-    conv2d_backward<float>(b.grad_output.data(), b.x.data(), b.weight.data(), nullptr, b.grad_weight.data(), nullptr,
-                           p);
     benchmark::DoNotOptimize(b.grad_weight.data());
   }
-  report(state, s, forward_flops(p));
+  report(state, s, (input + weight) * forward_flops(p));
 }
+
+void BM_Conv2dBackward(benchmark::State& state) { time_backward(state, true, true); }
+void BM_Conv2dBackwardInput(benchmark::State& state) { time_backward(state, true, false); }
+void BM_Conv2dBackwardWeight(benchmark::State& state) { time_backward(state, false, true); }
 
 }  // namespace
 

@@ -119,6 +119,30 @@ void expect_close(const std::vector<double>& actual, const std::vector<double>& 
     ASSERT_NEAR(actual[i], expected[i], 1e-9 * (1 + std::abs(expected[i]))) << what << " element " << i;
 }
 
+// A case of the given shape with normally distributed values.
+ConvCase normal_case(const Conv2dParams& p, unsigned seed) {
+  ConvCase c;
+  c.p = p;
+  c.x.resize(p.batch * p.in_channels * p.input_plane());
+  c.weight.resize(p.out_channels * p.weight_row());
+  c.bias.resize(p.out_channels);
+  c.grad_output.resize(p.batch * p.out_channels * p.output_plane());
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal;
+  for (auto* v : {&c.x, &c.weight, &c.bias, &c.grad_output})
+    for (auto& e : *v) e = normal(rng);
+  return c;
+}
+
+void expect_matches_reference(const ConvCase& c) {
+  const Reference expected = reference(c);
+  const Result actual = run(c);
+  expect_close(actual.y, expected.y, "y");
+  expect_close(actual.grad_input, expected.grad_input, "grad_input");
+  expect_close(actual.grad_weight, expected.grad_weight, "grad_weight");
+  expect_close(actual.grad_bias, expected.grad_bias, "grad_bias");
+}
+
 class ThreadsGuard {
  public:
   explicit ThreadsGuard(int n) : saved_(get_num_threads()) { set_num_threads(n); }
@@ -148,43 +172,13 @@ TEST(Conv2d, MatchesNaiveReferenceOnRandomConfigurations) {
 TEST(Conv2d, LargerThanOneTileMatchesReference) {
   // More columns than a tile, a reduction deeper than a depth block, and a weight gradient whose
   // images are split into chunks.
-  ConvCase c;
-  c.p = make_params(3, 30, 13, 1, 23, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
-  std::mt19937 rng(3);
-  std::normal_distribution<double> normal;
-  for (auto* v : {&c.x, &c.weight, &c.bias, &c.grad_output}) {
-    const int64_t size = v == &c.x ? c.p.batch * c.p.in_channels * c.p.input_plane()
-                         : v == &c.weight ? c.p.out_channels * c.p.weight_row()
-                         : v == &c.bias   ? c.p.out_channels
-                                          : c.p.batch * c.p.out_channels * c.p.output_plane();
-    v->resize(size);
-    for (auto& e : *v) e = normal(rng);
-  }
-  const Reference expected = reference(c);
-  const Result actual = run(c);
-  expect_close(actual.y, expected.y, "y");
-  expect_close(actual.grad_input, expected.grad_input, "grad_input");
-  expect_close(actual.grad_weight, expected.grad_weight, "grad_weight");
+  expect_matches_reference(normal_case(make_params(3, 30, 13, 1, 23, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 3));
 }
 
 TEST(Conv2d, FewChannelDirectPathOverSeveralRowTilesMatchesReference) {
   // Stride 1 with few channels takes the direct path: an image taller than one row tile, an
   // uneven split of 11 images into chunks, groups, dilation and asymmetric padding.
-  ConvCase c;
-  c.p = make_params(11, 6, 6, 2, 64, 70, 3, 2, 1, 1, 2, 1, 0, 3, 2, 1);
-  std::mt19937 rng(5);
-  std::normal_distribution<double> normal;
-  c.x.resize(c.p.batch * c.p.in_channels * c.p.input_plane());
-  c.weight.resize(c.p.out_channels * c.p.weight_row());
-  c.bias.resize(c.p.out_channels);
-  c.grad_output.resize(c.p.batch * c.p.out_channels * c.p.output_plane());
-  for (auto* v : {&c.x, &c.weight, &c.bias, &c.grad_output})
-    for (auto& e : *v) e = normal(rng);
-  const Reference expected = reference(c);
-  const Result actual = run(c);
-  expect_close(actual.y, expected.y, "y");
-  expect_close(actual.grad_input, expected.grad_input, "grad_input");
-  expect_close(actual.grad_weight, expected.grad_weight, "grad_weight");
+  expect_matches_reference(normal_case(make_params(11, 6, 6, 2, 64, 70, 3, 2, 1, 1, 2, 1, 0, 3, 2, 1), 5));
 }
 
 TEST(Conv2d, BitwiseIdenticalForAnyThreadCount) {
