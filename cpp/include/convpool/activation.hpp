@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "parallel.hpp"
+#include "simd.hpp"
 
 namespace convpool {
 
@@ -18,7 +19,7 @@ inline constexpr int64_t kElementwiseChunk = 16384;
 
 template <typename T>
 void relu_forward(const T* x, T* y, int64_t count) {
-  parallel_for((count + kElementwiseChunk - 1) / kElementwiseChunk, [&](int64_t begin, int64_t end) {
+  parallel_for_vectorized((count + kElementwiseChunk - 1) / kElementwiseChunk, [&](int64_t begin, int64_t end) {
     const int64_t first = begin * kElementwiseChunk, last = std::min(count, end * kElementwiseChunk);
 #pragma omp simd
     for (int64_t i = first; i < last; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
@@ -27,7 +28,7 @@ void relu_forward(const T* x, T* y, int64_t count) {
 
 template <typename T>
 void relu_backward(const T* grad_output, const T* y, T* grad_input, int64_t count) {
-  parallel_for((count + kElementwiseChunk - 1) / kElementwiseChunk, [&](int64_t begin, int64_t end) {
+  parallel_for_vectorized((count + kElementwiseChunk - 1) / kElementwiseChunk, [&](int64_t begin, int64_t end) {
     const int64_t first = begin * kElementwiseChunk, last = std::min(count, end * kElementwiseChunk);
     // Both loads unconditional: a load under the condition compiles to a branch per element,
     // which mispredicts on a convolution's random signs (20x slower).

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "parallel.hpp"
+#include "simd.hpp"
 #include "shape.hpp"
 #include "window.hpp"
 
@@ -48,7 +49,7 @@ void avg_pool2d_forward(const T* input, T* output, const AvgPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
   assert(g.h.dilation == 1 && g.w.dilation == 1);
   const int64_t OH = g.h.output, OW = g.w.output;
-  parallel_for(g.planes * OH, [&](int64_t begin, int64_t end) {
+  parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
     const std::vector<int64_t> column_divisors = detail::avg_pool2d_column_divisors(p);
     const int64_t* cd = column_divisors.data();
     std::vector<T> column(static_cast<size_t>(g.w.input));

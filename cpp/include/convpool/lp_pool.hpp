@@ -16,6 +16,7 @@
 
 #include "avg_pool.hpp"
 #include "parallel.hpp"
+#include "simd.hpp"
 #include "shape.hpp"
 
 namespace convpool {
@@ -50,7 +51,7 @@ void lp_pool2d_forward(const T* input, T* output, const LpPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
   assert(g.h.padding == 0 && g.w.padding == 0 && p.norm_type > 0);
   const int64_t OH = g.h.output, OW = g.w.output;
-  parallel_for(g.planes * OH, [&](int64_t begin, int64_t end) {
+  parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
     std::vector<T> column(static_cast<size_t>(g.w.input));
     for (int64_t r = begin; r < end; ++r)
       detail::lp_pool2d_row(input + (r / OH) * g.input_plane(), output + r * OW, column.data(), g, r % OH,

@@ -20,6 +20,7 @@
 
 #include "parallel.hpp"
 #include "shape.hpp"
+#include "simd.hpp"
 #include "window.hpp"
 
 namespace convpool {
@@ -170,7 +171,7 @@ template <typename T, bool kLast, bool kIgnoreNan>
 void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* indices,
                                          const Pool2dGeometry& g) {
   const bool narrow_index = g.input_plane() <= std::numeric_limits<int32_t>::max();
-  parallel_for(g.planes * g.h.output, [&](int64_t begin, int64_t end) {
+  parallel_for_vectorized(g.planes * g.h.output, [&](int64_t begin, int64_t end) {
     if (disjoint_2x2(g)) {
       for (int64_t r = begin; r < end; ++r) {
         const T* plane = input + r / g.h.output * g.input_plane();
@@ -263,7 +264,7 @@ int64_t pool2d_backward_by_indices(const T* grad_output, const int64_t* indices,
   const int64_t in_plane = g.input_plane(), out_plane = g.output_plane(), IW = g.w.input;
   const RowBands bands = RowBands::for_planes(g.planes, g.h.input);
   std::atomic<int64_t> bad_indices{0};
-  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+  parallel_for_vectorized(bands.items(), [&](int64_t item_begin, int64_t item_end) {
     for (int64_t item = item_begin; item < item_end; ++item) {
       const int64_t plane = bands.plane(item);
       const int64_t lo = bands.row_begin(item) * IW, hi = bands.row_end(item) * IW;
@@ -292,7 +293,7 @@ int64_t max_pool2d_backward(const T* grad_output, const T* input, const int64_t*
   const Pool2dGeometry& g = p.geometry;
   if (p.tie_break != TieBreak::split) return pool2d_backward_by_indices(grad_output, indices, grad_input, g);
   const RowBands bands = RowBands::for_planes(g.planes, g.h.input);
-  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+  parallel_for_vectorized(bands.items(), [&](int64_t item_begin, int64_t item_end) {
     for (int64_t item = item_begin; item < item_end; ++item) {
       const int64_t plane = bands.plane(item);
       const int64_t r0 = bands.row_begin(item), r1 = bands.row_end(item);

@@ -15,6 +15,7 @@
 
 #include "max_pool.hpp"
 #include "parallel.hpp"
+#include "simd.hpp"
 #include "shape.hpp"
 #include "window.hpp"
 
@@ -52,7 +53,7 @@ void stochastic_pool2d_forward(const T* input, T* output, int64_t* indices, cons
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   const int64_t OH = H.output, OW = W.output;
-  parallel_for(g.planes * OH, [&](int64_t begin, int64_t end) {
+  parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* in = input + (r / OH) * g.input_plane();
       const int64_t oh = r % OH;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "parallel.hpp"
+#include "simd.hpp"
 #include "shape.hpp"
 
 namespace convpool::detail {
@@ -134,7 +135,7 @@ void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t r
 template <typename T, class BandBody>
 void for_each_input_band(const Pool2dGeometry& g, BandBody&& band_body) {
   const RowBands bands = RowBands::for_planes(g.planes, g.h.input);
-  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+  parallel_for_vectorized(bands.items(), [&](int64_t item_begin, int64_t item_end) {
     std::vector<T> weights(static_cast<size_t>(g.w.output));
     for (int64_t item = item_begin; item < item_end; ++item)
       band_body(bands.plane(item), bands.row_begin(item), bands.row_end(item), weights.data());
