@@ -32,7 +32,7 @@ PYBIND11_MODULE(_core, m) {
         info["isa"] = convpool::isa_name(convpool::active_isa());
         return info;
       },
-      "How the module was built and which instruction set its matrix kernels use on this CPU\n"
+      "How the module was built and which instruction set its kernels use on this CPU\n"
       "(the environment variable CONVPOOL_ISA=avx2|baseline lowers it).");
   convpool::bindings::register_pooling(m);
   convpool::bindings::register_conv(m);
