@@ -205,3 +205,18 @@ def test_disjoint_2x2_windows(shape, tie_break, nan):
     for x in (ties, special, np.full(shape, -np.inf)):
         for dtype in (np.float32, np.float64):
             check_against_reference(x.astype(dtype), config, tie_break, nan)
+
+
+@pytest.mark.parametrize("nan", ["propagate", "ignore"])
+@pytest.mark.parametrize("config", random_pool_configs(seed=10, count=30, dilation=False), ids=config_id)
+def test_values_without_indices_match_reference(config, nan):
+    # Without indices, windows without dilation larger than 2x2 are reduced column-first at any
+    # stride.
+    shape, k, s, p, d, ceil_mode = config
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape)
+    mask = rng.random(shape)
+    x[mask < 0.1] = np.nan
+    x[(mask >= 0.1) & (mask < 0.2)] = -np.inf
+    out = cp.max_pool2d(x, k, s, p, d, ceil_mode, nan=nan)
+    np.testing.assert_array_equal(out, ref.max_pool2d(x, k, s, p, d, ceil_mode, nan=nan)[0])

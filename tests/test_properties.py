@@ -61,6 +61,7 @@ def test_max_pool(x, window, data, tie_break, nan):
     expected_out, expected_idx = ref.max_pool2d(x, *args, "first" if tie_break == "split" else tie_break, nan)
     np.testing.assert_array_equal(out, expected_out)
     np.testing.assert_array_equal(idx, expected_idx)
+    np.testing.assert_array_equal(cp.max_pool2d(x, *args, nan=nan), expected_out)  # the path without indices
     grad_output = np.ones_like(out)
     grad = cp.max_pool2d_backward(grad_output, x, idx, *args, tie_break=tie_break, nan=nan)
     np.testing.assert_allclose(grad, ref.max_pool2d_backward(grad_output, x, *args, tie_break, nan), rtol=1e-6)

@@ -92,9 +92,10 @@ struct Pool2dGeometry {
 
   // Dense stride-1 windows can be reduced separably (over kh, then kw), in kH + kW steps per
   // output instead of kH * kW.
-  bool separable() const {
-    return h.stride == 1 && w.stride == 1 && h.dilation == 1 && w.dilation == 1 && h.kernel * w.kernel > 4;
-  }
+  bool separable() const { return h.stride == 1 && w.stride == 1 && column_first(); }
+  // Windows without dilation, larger than 2x2, can be reduced over each input column first
+  // whatever the stride; that pays where the order does not matter (a maximum without indices).
+  bool column_first() const { return h.dilation == 1 && w.dilation == 1 && h.kernel * w.kernel > 4; }
   int64_t output_plane() const { return h.output * w.output; }
 };
 

@@ -31,14 +31,15 @@ void window_sum_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh,
   }
 }
 
-// Reduces output row oh of a separable geometry: column[iw] = reduce over the window's rows of
-// f(x), then out[ow] = reduce over the window's columns. `column` holds IW elements.
-template <typename T, class Transform, class Reduce>
+// Reduces output row oh of a geometry without dilation column by column: column[iw] = reduce
+// over the window's rows of f(x), then out[ow] = reduce over the window's columns. `column` holds
+// IW elements; kStrideW > 0 makes the column stride a constant (0: read it from g).
+template <typename T, int kStrideW = 0, class Transform, class Reduce>
 void separable_window_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh,
                           T identity, Transform f, Reduce reduce) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
-  const int64_t IW = W.input;
+  const int64_t IW = W.input, sw = kStrideW > 0 ? kStrideW : W.stride;
   for (int64_t iw = 0; iw < IW; ++iw) column[iw] = identity;
   for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
     const T* row = plane + (H.start(oh) + kh) * IW;
@@ -50,7 +51,7 @@ void separable_window_row(const T* plane, T* out, T* column, const Pool2dGeometr
     const T* taps = column + kw - W.padding;
     const int64_t ow_end = W.end_output(kw);
 #pragma omp simd
-    for (int64_t ow = W.first_output(kw); ow < ow_end; ++ow) out[ow] = reduce(out[ow], taps[ow]);
+    for (int64_t ow = W.first_output(kw); ow < ow_end; ++ow) out[ow] = reduce(out[ow], taps[ow * sw]);
   }
 }
 
@@ -83,7 +84,7 @@ void window_sum_row_2x2(const T* plane, T* out, const Pool2dGeometry& g, int64_t
 template <typename T, class Transform>
 void window_sum_row_dispatch(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, Transform f) {
   if (column && g.separable())
-    return separable_window_row(plane, out, column, g, oh, T(0), f, [](T a, T b) { return a + b; });
+    return separable_window_row<T, 1>(plane, out, column, g, oh, T(0), f, [](T a, T b) { return a + b; });
   if (disjoint_2x2(g)) return window_sum_row_2x2(plane, out, g, oh, f);
   switch (g.w.stride) {
     case 1: window_sum_row<T, 1>(plane, out, g, oh, f); break;
