@@ -162,6 +162,15 @@ def test_checkpoint_round_trip_resumes_identically(mnist, tmp_path):
         np.testing.assert_array_equal(a.data, b.data)
 
 
+def test_checkpoint_file_mode_follows_the_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        save_checkpoint(tmp_path / "model.npz", lenet5())
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "model.npz").stat().st_mode & 0o777 == 0o640
+
+
 def test_checkpoint_of_another_shape_is_refused_naming_the_parameter(tmp_path):
     path = tmp_path / "small.npz"
     save_checkpoint(path, lenet5(num_classes=10))

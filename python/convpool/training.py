@@ -3,7 +3,7 @@
 import json
 import math
 import os
-import tempfile
+import secrets
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -173,13 +173,15 @@ def save_checkpoint(path, model, optimizer=None, metadata=None):
     arrays["metadata"] = np.array(json.dumps(metadata or {}))
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    # A fresh name of our own rather than mkstemp's: mkstemp makes the file private (0600), while
+    # opening it with mode 0666 lets the process umask decide, as for any file it writes.
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as file:
             np.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's file is private; a checkpoint need not be
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -190,12 +192,6 @@ def save_checkpoint(path, model, optimizer=None, metadata=None):
             os.fsync(folder)
         finally:
             os.close(folder)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_checkpoint(path, model, optimizer=None):
