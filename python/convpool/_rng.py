@@ -15,6 +15,6 @@ def generator():
     return _generator
 
 
-def child_generator():
-    """An independent generator for one layer, drawn from the package generator."""
-    return np.random.default_rng(_generator.integers(0, 2**63))
+def layer_generator(seed=None):
+    """A layer's own generator: seeded by ``seed``, or else drawn from the package generator."""
+    return np.random.default_rng(_generator.integers(0, 2**63) if seed is None else seed)

@@ -6,7 +6,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .. import _core
-from .._rng import child_generator, generator
+from .._rng import generator, layer_generator
 from .module import Module, Parameter
 
 
@@ -224,7 +224,7 @@ class StochasticPool2d(_Pool):
 
     def __init__(self, kernel_size, stride=None, seed=None):
         super().__init__(kernel_size, stride)
-        self._generator = child_generator() if seed is None else np.random.default_rng(seed)
+        self._generator = layer_generator(seed)
 
     def forward(self, x):
         self._input = x
@@ -357,7 +357,7 @@ class Dropout(Module):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p={p} must be between 0 and 1")
         self.p = p
-        self._generator = child_generator() if seed is None else np.random.default_rng(seed)
+        self._generator = layer_generator(seed)
 
     def forward(self, x):
         if not self.training or self.p == 0.0:
