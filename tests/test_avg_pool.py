@@ -65,8 +65,25 @@ def test_nan_and_infinity_propagate_like_a_sum():
     assert out[0, 0, 0, 1] == 0 and out[0, 0, 1, 0] == 0
 
 
+@pytest.mark.parametrize("stride, padding, start", [(1, 0, 2), (2, 1, 1), (3, 0, 3)])
+def test_summation_order_of_large_windows_is_column_first(stride, padding, start):
+    # README: a window larger than 2x2 sums each column top to bottom, then the column sums left to
+    # right. In float32 that order turns this window into 1 + 3 + 3 = 7; row-major order would
+    # lose both ones of the first row against 1e8 and give 5.
+    x = np.zeros((1, 1, 7, 7), np.float32)
+    x[0, 0, start:start + 3, start:start + 3] = [[1e8, 1, 1], [-1e8, 1, 1], [1, 1, 1]]
+    window = (start + padding) // stride
+    out = cp.avg_pool2d(x, 3, stride, padding)
+    assert out[0, 0, window, window] == np.float32(7) / np.float32(9)
+
+
+def test_summation_order_of_2x2_windows_is_row_major():
+    x = np.array([[[[1e8, 1], [-1e8, 1]]]], np.float32)
+    assert cp.avg_pool2d(x, 2)[0, 0, 0, 0] == np.float32(0.25)
+
+
 @pytest.mark.parametrize("shape, k, p", [((2, 3, 11, 9), 7, 3), ((1, 2, 6, 13), (3, 5), (1, 2)), ((3, 5, 4), (4, 2), (2, 0))])
-def test_stride_one_separable_sums_match_reference(shape, k, p):
+def test_stride_one_column_first_sums_match_reference(shape, k, p):
     x = np.random.default_rng(15).standard_normal(shape)
     for count_include_pad in (True, False):
         np.testing.assert_allclose(cp.avg_pool2d(x, k, 1, p, False, count_include_pad),

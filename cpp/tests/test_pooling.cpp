@@ -103,6 +103,9 @@ TEST(MaxPool, RandomConfigsMatchNaiveScan) {
       reference_max_pool(x, g, last, expected_out, expected_idx);
       EXPECT_EQ(out, expected_out);
       EXPECT_EQ(idx, expected_idx);
+      std::vector<float> values_only(out.size());
+      max_pool2d_forward(x.data(), values_only.data(), nullptr, p);
+      EXPECT_EQ(values_only, expected_out);
     }
   }
 }
@@ -133,6 +136,42 @@ TEST(AvgPool, PyTorchDivisorsAtTheEdges) {
   p.divisor_override = 4;
   avg_pool2d_forward(x.data(), out.data(), p);
   EXPECT_EQ(out, (std::vector<float>{0, 0.75, 0.75}));
+}
+
+// README's summation order: windows of more than 4 taps sum each column top to bottom, then
+// the column sums left to right; smaller ones sum in row-major order. Compared bit for bit.
+TEST(AvgPool, RandomConfigsSumInTheDocumentedOrder) {
+  std::mt19937 rng(4);
+  for (const Config& c : random_configs(3, 60, true, false)) {
+    const auto g = c.geometry();
+    std::vector<float> x(g.planes * g.input_plane());
+    for (auto& v : x) v = std::normal_distribution<float>()(rng);
+    const AvgPool2dParams p{g, false, 0};
+    std::vector<float> out(g.planes * g.output_plane());
+    avg_pool2d_forward(x.data(), out.data(), p);
+    for (int64_t plane = 0; plane < g.planes; ++plane)
+      for (int64_t oh = 0; oh < g.h.output; ++oh)
+        for (int64_t ow = 0; ow < g.w.output; ++ow) {
+          auto tap = [&](int64_t kh, int64_t kw) {
+            const int64_t ih = g.h.start(oh) + kh, iw = g.w.start(ow) + kw;
+            const bool inside = ih >= 0 && ih < g.h.input && iw >= 0 && iw < g.w.input;
+            return inside ? x[plane * g.input_plane() + ih * g.w.input + iw] : 0.0f;
+          };
+          float sum = 0.0f;
+          if (g.h.kernel * g.w.kernel > 4) {
+            for (int64_t kw = 0; kw < g.w.kernel; ++kw) {
+              float column = 0.0f;
+              for (int64_t kh = 0; kh < g.h.kernel; ++kh) column += tap(kh, kw);
+              sum += column;
+            }
+          } else {
+            for (int64_t kh = 0; kh < g.h.kernel; ++kh)
+              for (int64_t kw = 0; kw < g.w.kernel; ++kw) sum += tap(kh, kw);
+          }
+          const float divisor = static_cast<float>(g.h.inside_count(oh) * g.w.inside_count(ow));
+          EXPECT_EQ(out[(plane * g.h.output + oh) * g.w.output + ow], sum / divisor);
+        }
+  }
 }
 
 TEST(LpPool, TrueSumOfAbsolutePowers) {

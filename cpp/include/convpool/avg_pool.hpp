@@ -41,7 +41,8 @@ inline std::vector<int64_t> avg_pool2d_column_divisors(const AvgPool2dParams& p)
 
 }  // namespace detail
 
-// Sums are taken in row-major window order, or column by column for separable geometries.
+// Sums are taken column by column for windows larger than 2x2, else in row-major window order
+// (window_sum_row_dispatch).
 // Every window has a tap inside the input: PyTorch's limits (padding <= kernel / 2, and in
 // ceil_mode a window starts inside the input or the left padding) guarantee it.
 template <typename T>
@@ -52,7 +53,7 @@ void avg_pool2d_forward(const T* input, T* output, const AvgPool2dParams& p) {
   parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
     const std::vector<int64_t> column_divisors = detail::avg_pool2d_column_divisors(p);
     const int64_t* cd = column_divisors.data();
-    std::vector<T> column(static_cast<size_t>(g.w.input));
+    std::vector<T> column = detail::column_scratch(g, T(0));
     for (int64_t r = begin; r < end; ++r) {
       const int64_t oh = r % OH;
       T* out = output + r * OW;

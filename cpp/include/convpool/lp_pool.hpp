@@ -52,7 +52,7 @@ void lp_pool2d_forward(const T* input, T* output, const LpPool2dParams& p) {
   assert(g.h.padding == 0 && g.w.padding == 0 && p.norm_type > 0);
   const int64_t OH = g.h.output, OW = g.w.output;
   parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
-    std::vector<T> column(static_cast<size_t>(g.w.input));
+    std::vector<T> column = detail::column_scratch(g, T(0));
     for (int64_t r = begin; r < end; ++r)
       detail::lp_pool2d_row(input + (r / OH) * g.input_plane(), output + r * OW, column.data(), g, r % OH,
                             p.norm_type);
@@ -67,12 +67,14 @@ void lp_pool2d_backward(const T* grad_output, const T* input, T* grad_input, con
   const double norm = p.norm_type;
   const T p_minus_1 = static_cast<T>(norm - 1.0);
   detail::for_each_input_band<T>(g, [&](int64_t plane, int64_t r0, int64_t r1, T* weights) {
+    // y is recomputed in the forward pass's summation order, so it equals the forward's output.
+    std::vector<T> column = detail::column_scratch(g, T(0));
     const T* in = input + plane * g.input_plane();
     const T* go = grad_output + plane * g.output_plane();
     T* gi = grad_input + plane * g.input_plane();
     // gi = factor(x) * sum over windows of grad_output / y^(p-1)
     detail::window_sum_transpose_band(gi, g, r0, r1, weights, [&](int64_t oh, T* w) {
-      detail::lp_pool2d_row(in, w, static_cast<T*>(nullptr), g, oh, norm);
+      detail::lp_pool2d_row(in, w, column.data(), g, oh, norm);
       for (int64_t ow = 0; ow < OW; ++ow) {
         const T y = w[ow];
         const T scale = norm == 1.0 ? T(1) : norm == 2.0 ? y : std::pow(y, p_minus_1);

@@ -147,20 +147,17 @@ void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const 
   const int64_t OH = g.h.output, OW = g.w.output;
   // The maximum's value does not depend on the scan order, so without indices windows without
   // dilation are reduced column-wise first.
-  std::vector<T> column(!kIndices && g.column_first() ? static_cast<size_t>(g.w.input) : 0);
+  const bool by_columns = !kIndices && g.column_first();
+  const T lowest = -std::numeric_limits<T>::infinity();
+  std::vector<T> column = by_columns ? column_scratch(g, lowest) : std::vector<T>();
   auto load = [](T v) { return max_pool_load<T, kIgnoreNan>(&v); };
   auto reduce = [](T best, T v) { return max_pool_takes<T, false, kIgnoreNan>(v, best) ? v : best; };
-  const T lowest = -std::numeric_limits<T>::infinity();
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t plane = r / OH, oh = r % OH;
     const T* in = input + plane * g.input_plane();
     T* out = output + r * OW;
-    if (!column.empty()) {
-      switch (g.w.stride) {
-        case 1: separable_window_row<T, 1>(in, out, column.data(), g, oh, lowest, load, reduce); break;
-        case 2: separable_window_row<T, 2>(in, out, column.data(), g, oh, lowest, load, reduce); break;
-        default: separable_window_row<T, 0>(in, out, column.data(), g, oh, lowest, load, reduce);
-      }
+    if (by_columns) {
+      column_first_row(in, out, column.data(), g, oh, lowest, load, reduce);
       continue;
     }
     int64_t* idx = kIndices ? indices + r * OW : nullptr;

@@ -90,11 +90,9 @@ struct Pool2dGeometry {
 
   int64_t input_plane() const { return h.input * w.input; }
 
-  // Dense stride-1 windows can be reduced separably (over kh, then kw), in kH + kW steps per
-  // output instead of kH * kW.
-  bool separable() const { return h.stride == 1 && w.stride == 1 && column_first(); }
-  // Windows without dilation, larger than 2x2, can be reduced over each input column first
-  // whatever the stride; that pays where the order does not matter (a maximum without indices).
+  // Windows without dilation, larger than 2x2, are reduced over each input column first, then
+  // across the columns: kH + kW steps per output at stride 1 instead of kH * kW, and contiguous
+  // loads over the rows at any stride.
   bool column_first() const { return h.dilation == 1 && w.dilation == 1 && h.kernel * w.kernel > 4; }
   int64_t output_plane() const { return h.output * w.output; }
 };

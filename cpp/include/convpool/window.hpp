@@ -1,5 +1,5 @@
 #pragma once
-// Window reductions shared by the pooling families: a row of window sums (direct or separable),
+// Window reductions shared by the pooling families: a row of window sums (direct or column-first),
 // its transpose for backward passes, and the per-(plane, band) driver of those passes.
 
 #include <algorithm>
@@ -31,27 +31,79 @@ void window_sum_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh,
   }
 }
 
-// Reduces output row oh of a geometry without dilation column by column: column[iw] = reduce
-// over the window's rows of f(x), then out[ow] = reduce over the window's columns. `column` holds
-// IW elements; kStrideW > 0 makes the column stride a constant (0: read it from g).
-template <typename T, int kStrideW = 0, class Transform, class Reduce>
-void separable_window_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh,
-                          T identity, Transform f, Reduce reduce) {
+// Scratch for column_first_row: one reduced value per input column, framed by `identity` on the
+// left (the padding) and on the right (padding and ceil_mode overhang), so that every window's
+// columns can be read without bound checks.
+template <typename T>
+std::vector<T> column_scratch(const Pool2dGeometry& g, T identity) {
+  const WindowDim& W = g.w;
+  const int64_t width = std::max(W.padding + W.input, (W.output - 1) * W.stride + W.kernel);
+  return std::vector<T>(static_cast<size_t>(width), identity);
+}
+
+// Reduces output row oh of a geometry without dilation column by column: column[iw] = reduce over
+// the window's rows (top to bottom) of f(x), then out[ow] = reduce over the window's columns (left
+// to right); both start from `identity`. `column` comes from column_scratch. Up to three rows are
+// reduced per pass over the columns, in registers. kStrideW / kKernelW > 0 make the column stride /
+// the kernel width constants (0: read them from g).
+template <typename T, int kStrideW, int kKernelW, class Transform, class Reduce>
+void column_first_row_fixed(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh,
+                            T identity, Transform f, Reduce reduce) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   const int64_t IW = W.input, sw = kStrideW > 0 ? kStrideW : W.stride;
-  for (int64_t iw = 0; iw < IW; ++iw) column[iw] = identity;
-  for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
-    const T* row = plane + (H.start(oh) + kh) * IW;
+  const int64_t kw_count = kKernelW > 0 ? kKernelW : W.kernel;
+  T* inside = column + W.padding;
+  const T* row = plane + (H.start(oh) + H.first_tap(oh)) * IW;
+  int64_t rows_left = H.end_tap(oh) - H.first_tap(oh);
+  if (rows_left >= 3) {
 #pragma omp simd
-    for (int64_t iw = 0; iw < IW; ++iw) column[iw] = reduce(column[iw], f(row[iw]));
+    for (int64_t iw = 0; iw < IW; ++iw)
+      inside[iw] = reduce(reduce(reduce(identity, f(row[iw])), f(row[IW + iw])), f(row[2 * IW + iw]));
+    row += 3 * IW;
+    rows_left -= 3;
+  } else {
+#pragma omp simd
+    for (int64_t iw = 0; iw < IW; ++iw) inside[iw] = reduce(identity, f(row[iw]));
+    row += IW;
+    rows_left -= 1;
   }
-  for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = identity;
-  for (int64_t kw = 0; kw < W.kernel; ++kw) {
-    const T* taps = column + kw - W.padding;
-    const int64_t ow_end = W.end_output(kw);
+  for (; rows_left >= 2; rows_left -= 2, row += 2 * IW) {
 #pragma omp simd
-    for (int64_t ow = W.first_output(kw); ow < ow_end; ++ow) out[ow] = reduce(out[ow], taps[ow * sw]);
+    for (int64_t iw = 0; iw < IW; ++iw) inside[iw] = reduce(reduce(inside[iw], f(row[iw])), f(row[IW + iw]));
+  }
+  if (rows_left == 1) {
+#pragma omp simd
+    for (int64_t iw = 0; iw < IW; ++iw) inside[iw] = reduce(inside[iw], f(row[iw]));
+  }
+  if constexpr (kKernelW > 0) {
+#pragma omp simd
+    for (int64_t ow = 0; ow < W.output; ++ow) {
+      T acc = identity;
+      for (int64_t kw = 0; kw < kw_count; ++kw) acc = reduce(acc, column[ow * sw + kw]);
+      out[ow] = acc;
+    }
+  } else {
+    for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = identity;
+    for (int64_t kw = 0; kw < kw_count; ++kw) {
+#pragma omp simd
+      for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = reduce(out[ow], column[ow * sw + kw]);
+    }
+  }
+}
+
+template <typename T, class Transform, class Reduce>
+void column_first_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, T identity,
+                      Transform f, Reduce reduce) {
+  const bool width3 = g.w.kernel == 3;
+  switch (g.w.stride) {
+    case 1:
+      if (width3) return column_first_row_fixed<T, 1, 3>(plane, out, column, g, oh, identity, f, reduce);
+      return column_first_row_fixed<T, 1, 0>(plane, out, column, g, oh, identity, f, reduce);
+    case 2:
+      if (width3) return column_first_row_fixed<T, 2, 3>(plane, out, column, g, oh, identity, f, reduce);
+      return column_first_row_fixed<T, 2, 0>(plane, out, column, g, oh, identity, f, reduce);
+    default: return column_first_row_fixed<T, 0, 0>(plane, out, column, g, oh, identity, f, reduce);
   }
 }
 
@@ -80,11 +132,11 @@ void window_sum_row_2x2(const T* plane, T* out, const Pool2dGeometry& g, int64_t
   }
 }
 
-// `column` (IW elements) may be null when the caller has no scratch: the direct path is taken.
+// The summation order of a window: column by column (column_first_row) where g.column_first(),
+// else row-major. `column` comes from column_scratch(g, T(0)).
 template <typename T, class Transform>
 void window_sum_row_dispatch(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, Transform f) {
-  if (column && g.separable())
-    return separable_window_row<T, 1>(plane, out, column, g, oh, T(0), f, [](T a, T b) { return a + b; });
+  if (g.column_first()) return column_first_row(plane, out, column, g, oh, T(0), f, [](T a, T b) { return a + b; });
   if (disjoint_2x2(g)) return window_sum_row_2x2(plane, out, g, oh, f);
   switch (g.w.stride) {
     case 1: window_sum_row<T, 1>(plane, out, g, oh, f); break;
