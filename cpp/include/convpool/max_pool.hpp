@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "parallel.hpp"
@@ -141,15 +142,138 @@ void max_pool2d_forward_row_2x2(const T* plane, T* out, int64_t* idx, const Pool
   }
 }
 
+// Whether candidate (v, i) beats the running (best, best_i) under the scan rules, i and best_i
+// being flat indices in the plane. Within one window, flat index order is row-major scan order,
+// so candidates may be merged in any order: the result is the scan's.
+template <typename T, typename Index, bool kLast, bool kIgnoreNan>
+inline bool max_pool_beats(T v, Index i, T best, Index best_i) {
+  const bool ordered = v > best || (v == best && (kLast ? i > best_i : i < best_i));
+  if constexpr (kIgnoreNan) return ordered;
+  return std::isnan(v) ? (!std::isnan(best) || i > best_i) : ordered;
+}
+
+// Per-thread scratch of the column-first argmax: each input column's best (value, flat index)
+// over a window's rows, framed like column_scratch by candidates that never win.
+template <typename T, typename Index>
+struct ArgmaxColumns {
+  std::vector<T> values;
+  std::vector<Index> indices;
+  std::vector<Index> running;  // the running argmax of one output row, for a kernel width not fixed at compile time
+
+  ArgmaxColumns(const Pool2dGeometry& g, bool last)
+      : values(column_scratch(g, -std::numeric_limits<T>::infinity())),
+        indices(values.size(), last ? Index(-1) : std::numeric_limits<Index>::max()),
+        running(static_cast<size_t>(g.w.output)) {}
+};
+
+// One output row with indices for windows without dilation: each column's candidate over the
+// window's rows (top to bottom, scan rules), then the candidates merged across the window's
+// columns by max_pool_beats. Every load is contiguous except the merge's strided reads.
+template <typename T, typename Index, int kStrideW, int kKernelW, bool kLast, bool kIgnoreNan>
+void max_pool2d_argmax_row_column_first(const T* plane, T* out, int64_t* idx, ArgmaxColumns<T, Index>& scratch,
+                                        const Pool2dGeometry& g, int64_t oh) {
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
+  const Index IW = static_cast<Index>(W.input);
+  const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
+  const int64_t kw_count = kKernelW > 0 ? kKernelW : W.kernel;
+  T* values = scratch.values.data() + W.padding;
+  Index* indices = scratch.indices.data() + W.padding;
+  const int64_t ih_first = H.start(oh) + H.first_tap(oh);
+  int64_t rows_left = H.end_tap(oh) - H.first_tap(oh);
+  const T* row = plane + ih_first * W.input;
+  Index base = static_cast<Index>(ih_first * W.input);
+  auto take = [](T v, T& best, Index i, Index& best_i) {
+    const bool wins = max_pool_takes<T, kLast, kIgnoreNan>(v, best);
+    best = wins ? v : best;
+    best_i = wins ? i : best_i;
+  };
+  if (rows_left >= 3) {
+#pragma omp simd
+    for (Index iw = 0; iw < IW; ++iw) {
+      T best = max_pool_load<T, kIgnoreNan>(row + iw);
+      Index best_i = base + iw;
+      take(max_pool_load<T, kIgnoreNan>(row + IW + iw), best, base + IW + iw, best_i);
+      take(max_pool_load<T, kIgnoreNan>(row + 2 * IW + iw), best, base + 2 * IW + iw, best_i);
+      values[iw] = best;
+      indices[iw] = best_i;
+    }
+    rows_left -= 3;
+    row += 3 * W.input;
+    base += 3 * IW;
+  } else {
+#pragma omp simd
+    for (Index iw = 0; iw < IW; ++iw) {
+      values[iw] = max_pool_load<T, kIgnoreNan>(row + iw);
+      indices[iw] = base + iw;
+    }
+    rows_left -= 1;
+    row += W.input;
+    base += IW;
+  }
+  for (; rows_left > 0; --rows_left, row += W.input, base += IW) {
+#pragma omp simd
+    for (Index iw = 0; iw < IW; ++iw) take(max_pool_load<T, kIgnoreNan>(row + iw), values[iw], base + iw, indices[iw]);
+  }
+  const T* value_frame = scratch.values.data();
+  const Index* index_frame = scratch.indices.data();
+  auto merge = [](T v, Index i, T& best, Index& best_i) {
+    const bool wins = max_pool_beats<T, Index, kLast, kIgnoreNan>(v, i, best, best_i);
+    best = wins ? v : best;
+    best_i = wins ? i : best_i;
+  };
+  if constexpr (kKernelW > 0) {
+#pragma omp simd
+    for (int64_t ow = 0; ow < W.output; ++ow) {
+      T best = value_frame[ow * sw];
+      Index best_i = index_frame[ow * sw];
+      for (int64_t kw = 1; kw < kw_count; ++kw) merge(value_frame[ow * sw + kw], index_frame[ow * sw + kw], best, best_i);
+      out[ow] = best;
+      idx[ow] = best_i;
+    }
+  } else {
+    Index* running = scratch.running.data();
+    for (int64_t ow = 0; ow < W.output; ++ow) {
+      out[ow] = value_frame[ow * sw];
+      running[ow] = index_frame[ow * sw];
+    }
+    for (int64_t kw = 1; kw < kw_count; ++kw) {
+#pragma omp simd
+      for (int64_t ow = 0; ow < W.output; ++ow)
+        merge(value_frame[ow * sw + kw], index_frame[ow * sw + kw], out[ow], running[ow]);
+    }
+    for (int64_t ow = 0; ow < W.output; ++ow) idx[ow] = running[ow];
+  }
+}
+
+template <typename T, typename Index, bool kLast, bool kIgnoreNan>
+void max_pool2d_argmax_row_column_first_dispatch(const T* plane, T* out, int64_t* idx,
+                                                 ArgmaxColumns<T, Index>& scratch, const Pool2dGeometry& g,
+                                                 int64_t oh) {
+  const bool width3 = g.w.kernel == 3;
+  switch (g.w.stride) {
+    case 1:
+      if (width3) return max_pool2d_argmax_row_column_first<T, Index, 1, 3, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
+      return max_pool2d_argmax_row_column_first<T, Index, 1, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
+    case 2:
+      if (width3) return max_pool2d_argmax_row_column_first<T, Index, 2, 3, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
+      return max_pool2d_argmax_row_column_first<T, Index, 2, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
+    default:
+      return max_pool2d_argmax_row_column_first<T, Index, 0, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
+  }
+}
+
 template <typename T, typename Index, bool kLast, bool kIgnoreNan, bool kIndices>
 void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g,
                              int64_t row_begin, int64_t row_end) {
   const int64_t OH = g.h.output, OW = g.w.output;
-  // The maximum's value does not depend on the scan order, so without indices windows without
-  // dilation are reduced column-wise first.
-  const bool by_columns = !kIndices && g.column_first();
+  // Windows without dilation are reduced column-wise first: without indices because the
+  // maximum's value does not depend on the scan order, with indices by max_pool_beats.
+  const bool by_columns = g.column_first();
   const T lowest = -std::numeric_limits<T>::infinity();
-  std::vector<T> column = by_columns ? column_scratch(g, lowest) : std::vector<T>();
+  std::vector<T> column = by_columns && !kIndices ? column_scratch(g, lowest) : std::vector<T>();
+  std::optional<ArgmaxColumns<T, Index>> argmax_columns;
+  if (by_columns && kIndices) argmax_columns.emplace(g, kLast);
   auto load = [](T v) { return max_pool_load<T, kIgnoreNan>(&v); };
   auto reduce = [](T best, T v) { return max_pool_takes<T, false, kIgnoreNan>(v, best) ? v : best; };
   for (int64_t r = row_begin; r < row_end; ++r) {
@@ -157,7 +281,11 @@ void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const 
     const T* in = input + plane * g.input_plane();
     T* out = output + r * OW;
     if (by_columns) {
-      column_first_row(in, out, column.data(), g, oh, lowest, load, reduce);
+      if constexpr (kIndices)
+        max_pool2d_argmax_row_column_first_dispatch<T, Index, kLast, kIgnoreNan>(in, out, indices + r * OW,
+                                                                                 *argmax_columns, g, oh);
+      else
+        column_first_row(in, out, column.data(), g, oh, lowest, load, reduce);
       continue;
     }
     int64_t* idx = kIndices ? indices + r * OW : nullptr;
