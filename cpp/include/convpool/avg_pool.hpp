@@ -32,12 +32,32 @@ inline int64_t avg_pool2d_divisor_factor(const AvgPool2dParams& p, const WindowD
   return p.count_include_pad ? d.padded_count(o) : d.inside_count(o);
 }
 
-inline std::vector<int64_t> avg_pool2d_column_divisors(const AvgPool2dParams& p) {
-  std::vector<int64_t> factors(static_cast<size_t>(p.geometry.w.output));
-  for (int64_t ow = 0; ow < p.geometry.w.output; ++ow)
-    factors[ow] = avg_pool2d_divisor_factor(p, p.geometry.w, ow, false);
-  return factors;
-}
+// The divisors of one output row as T (each the product of the two integer factors, rounded
+// once), rebuilt only when the row factor changes: at the edge rows.
+template <typename T>
+class AvgPoolRowDivisors {
+ public:
+  explicit AvgPoolRowDivisors(const AvgPool2dParams& p)
+      : params_(p), column_factors_(static_cast<size_t>(p.geometry.w.output)), divisors_(column_factors_.size()) {
+    for (int64_t ow = 0; ow < p.geometry.w.output; ++ow)
+      column_factors_[ow] = avg_pool2d_divisor_factor(p, p.geometry.w, ow, false);
+  }
+
+  const T* row(int64_t oh) {
+    const int64_t factor = avg_pool2d_divisor_factor(params_, params_.geometry.h, oh, true);
+    if (factor != row_factor_) {
+      row_factor_ = factor;
+      for (size_t ow = 0; ow < divisors_.size(); ++ow) divisors_[ow] = static_cast<T>(factor * column_factors_[ow]);
+    }
+    return divisors_.data();
+  }
+
+ private:
+  const AvgPool2dParams& params_;
+  std::vector<int64_t> column_factors_;
+  std::vector<T> divisors_;
+  int64_t row_factor_ = 0;  // no row factor is 0, so the first call fills divisors_
+};
 
 }  // namespace detail
 
@@ -51,17 +71,16 @@ void avg_pool2d_forward(const T* input, T* output, const AvgPool2dParams& p) {
   assert(g.h.dilation == 1 && g.w.dilation == 1);
   const int64_t OH = g.h.output, OW = g.w.output;
   parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
-    const std::vector<int64_t> column_divisors = detail::avg_pool2d_column_divisors(p);
-    const int64_t* cd = column_divisors.data();
+    detail::AvgPoolRowDivisors<T> divisors(p);
     std::vector<T> column = detail::column_scratch(g, T(0));
     for (int64_t r = begin; r < end; ++r) {
       const int64_t oh = r % OH;
       T* out = output + r * OW;
       detail::window_sum_row_dispatch(input + (r / OH) * g.input_plane(), out, column.data(), g, oh,
                                       [](T v) { return v; });
-      const int64_t row_divisor = detail::avg_pool2d_divisor_factor(p, g.h, oh, true);
+      const T* divisor = divisors.row(oh);
 #pragma omp simd
-      for (int64_t ow = 0; ow < OW; ++ow) out[ow] /= static_cast<T>(row_divisor * cd[ow]);
+      for (int64_t ow = 0; ow < OW; ++ow) out[ow] /= divisor[ow];
     }
   });
 }
@@ -71,16 +90,14 @@ template <typename T>
 void avg_pool2d_backward(const T* grad_output, T* grad_input, const AvgPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
   const int64_t OW = g.w.output;
-  const std::vector<int64_t> column_divisors = detail::avg_pool2d_column_divisors(p);
-  const int64_t* cd = column_divisors.data();
   detail::for_each_input_band<T>(g, [&](int64_t plane, int64_t r0, int64_t r1, T* weights) {
+    detail::AvgPoolRowDivisors<T> divisors(p);
     const T* go = grad_output + plane * g.output_plane();
     detail::window_sum_transpose_band(grad_input + plane * g.input_plane(), g, r0, r1, weights,
                                       [&](int64_t oh, T* w) {
-                                        const int64_t row_divisor = detail::avg_pool2d_divisor_factor(p, g.h, oh, true);
+                                        const T* divisor = divisors.row(oh);
 #pragma omp simd
-                                        for (int64_t ow = 0; ow < OW; ++ow)
-                                          w[ow] = go[oh * OW + ow] / static_cast<T>(row_divisor * cd[ow]);
+                                        for (int64_t ow = 0; ow < OW; ++ow) w[ow] = go[oh * OW + ow] / divisor[ow];
                                       });
   });
 }

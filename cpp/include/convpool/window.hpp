@@ -145,14 +145,83 @@ void window_sum_row_dispatch(const T* plane, T* out, T* column, const Pool2dGeom
   }
 }
 
+// frame (from column_scratch, zeroed) += the transpose of column_first_row's reduction across
+// columns: each column (padded ones too) receives the weights of the windows covering it, added
+// in kernel-column order.
+template <typename T, int kStrideW>
+void spread_across_columns(const T* weights, T* frame, const Pool2dGeometry& g) {
+  const int64_t sw = kStrideW > 0 ? kStrideW : g.w.stride;
+  for (int64_t kw = 0; kw < g.w.kernel; ++kw) {
+    T* taps = frame + kw;
+#pragma omp simd
+    for (int64_t ow = 0; ow < g.w.output; ++ow) taps[ow * sw] += weights[ow];
+  }
+}
+
+// spread_across_columns for 3-wide windows at stride 2, as a gather with the same order: column
+// 2m takes window m (kw = 0), then window m - 1 (kw = 2); column 2m + 1 takes window m (kw = 1).
+// `weights` is framed: weights[-1] and weights[OW] are 0. Writes frame[0, 2 * pairs).
+template <typename T>
+void spread_across_columns_3_by_2(const T* weights, T* frame, int64_t pairs) {
+#pragma omp simd
+  for (int64_t m = 0; m < pairs; ++m) {
+    frame[2 * m] = (T(0) + weights[m]) + weights[m - 1];
+    frame[2 * m + 1] = T(0) + weights[m];
+  }
+}
+
 // The transpose of a window sum, restricted to input rows [row_begin, row_end) of one plane:
 // grad_input[tap] = sum over the windows containing tap of weight(window). `fill_weights(oh, w)`
-// writes the OW weights of output row oh. Contributions arrive in row-major output order.
+// writes the OW weights of output row oh. Contributions arrive in row-major output order; for
+// column_first geometries each row of windows is first spread across its columns, then added to
+// each of its input rows (so an element adds one partial sum per row of windows).
 template <typename T, class FillWeights>
 void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t row_begin,
                                int64_t row_end, T* weights, FillWeights&& fill_weights) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
+  if (g.column_first()) {
+    const bool three_by_two = W.kernel == 3 && W.stride == 2;
+    const int64_t pairs = (W.padding + W.input + 1) / 2;
+    std::vector<T> frame(column_scratch(g, T(0)).size() + 1, T(0));
+    std::vector<T> framed_weights(static_cast<size_t>(W.output + 2), T(0));
+    T* row_weights = framed_weights.data() + 1;
+    const T* columns = frame.data() + W.padding;
+    // Rows below `initialized` hold a value: the first window to reach a row stores its
+    // columns (0 + c, as every column sum starts from 0, equals c); rows no window reaches are 0.
+    int64_t initialized = row_begin;
+    auto zero_rows_until = [&](int64_t ih) {
+      for (; initialized < ih; ++initialized)
+        std::fill(grad_input + initialized * W.input, grad_input + (initialized + 1) * W.input, T(0));
+    };
+    const int64_t oh_end = H.end_output_touching(row_end);
+    for (int64_t oh = H.first_output_touching(row_begin); oh < oh_end; ++oh) {
+      const int64_t ih_begin = std::max(H.start(oh) + H.first_tap(oh), row_begin);
+      const int64_t ih_end = std::min(H.start(oh) + H.end_tap(oh), row_end);
+      if (ih_begin >= ih_end) continue;
+      fill_weights(oh, row_weights);
+      if (three_by_two) {
+        spread_across_columns_3_by_2(row_weights, frame.data(), pairs);
+      } else {
+        std::fill(frame.begin(), frame.end(), T(0));
+        if (W.stride == 2) spread_across_columns<T, 2>(row_weights, frame.data(), g);
+        else spread_across_columns<T, 0>(row_weights, frame.data(), g);
+      }
+      zero_rows_until(ih_begin);
+      for (int64_t ih = ih_begin; ih < ih_end; ++ih) {
+        T* row = grad_input + ih * W.input;
+        if (ih < initialized) {
+#pragma omp simd
+          for (int64_t iw = 0; iw < W.input; ++iw) row[iw] += columns[iw];
+        } else {
+          std::copy(columns, columns + W.input, row);
+        }
+      }
+      initialized = std::max(initialized, ih_end);
+    }
+    zero_rows_until(row_end);
+    return;
+  }
   for (int64_t i = row_begin * W.input; i < row_end * W.input; ++i) grad_input[i] = T(0);
   if (disjoint_2x2(g)) {  // each input row lies in one window row: no bound arithmetic
     for (int64_t ih = row_begin; ih < std::min(row_end, 2 * H.output); ++ih) {
