@@ -28,20 +28,52 @@ struct LpPool2dParams {
 
 namespace detail {
 
-// Computes one output row of y, specialised for the common p = 1 and p = 2. `column`: see
-// window_sum_row_dispatch.
-template <typename T>
-void lp_pool2d_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, double norm_type) {
-  if (norm_type == 2.0) {
-    window_sum_row_dispatch(plane, out, column, g, oh, [](T v) { return v * v; });
-    for (int64_t ow = 0; ow < g.w.output; ++ow) out[ow] = std::sqrt(out[ow]);
-  } else if (norm_type == 1.0) {
-    window_sum_row_dispatch(plane, out, column, g, oh, [](T v) { return std::abs(v); });
-  } else {
-    const T p = static_cast<T>(norm_type), inv_p = static_cast<T>(1.0 / norm_type);
-    window_sum_row_dispatch(plane, out, column, g, oh, [p](T v) { return std::pow(std::abs(v), p); });
-    for (int64_t ow = 0; ow < g.w.output; ++ow) out[ow] = std::pow(out[ow], inv_p);
+// The per-element functions of Lp pooling, with p = 1 and p = 2 (kNorm) free of pow so that
+// their loops vectorize; kNorm = 0 is any other p.
+template <typename T, int kNorm>
+struct LpNorm {
+  T p, inv_p, p_minus_1;
+
+  explicit LpNorm(double norm_type)
+      : p(static_cast<T>(norm_type)), inv_p(static_cast<T>(1.0 / norm_type)), p_minus_1(static_cast<T>(norm_type - 1.0)) {}
+
+  T power(T x) const {  // |x|^p
+    if constexpr (kNorm == 1) return std::abs(x);
+    if constexpr (kNorm == 2) return x * x;
+    return std::pow(std::abs(x), p);
   }
+  T root(T sum) const {  // sum^(1/p)
+    if constexpr (kNorm == 1) return sum;
+    if constexpr (kNorm == 2) return std::sqrt(sum);
+    return std::pow(sum, inv_p);
+  }
+  T output_scale(T y) const {  // y^(p-1)
+    if constexpr (kNorm == 1) return T(1);
+    if constexpr (kNorm == 2) return y;
+    return std::pow(y, p_minus_1);
+  }
+  T input_factor(T x) const {  // sign(x) |x|^(p-1), 0 at x == 0
+    if (x == T(0)) return T(0);
+    if constexpr (kNorm == 1) return x > T(0) ? T(1) : T(-1);
+    if constexpr (kNorm == 2) return x;
+    return std::copysign(std::pow(std::abs(x), p_minus_1), x);
+  }
+};
+
+// Calls body(LpNorm<T, k>) for the k that fits norm_type.
+template <typename T, class Body>
+void with_lp_norm(double norm_type, Body&& body) {
+  if (norm_type == 1.0) body(LpNorm<T, 1>(norm_type));
+  else if (norm_type == 2.0) body(LpNorm<T, 2>(norm_type));
+  else body(LpNorm<T, 0>(norm_type));
+}
+
+// Computes one output row of y. `column`: see window_sum_row_dispatch.
+template <typename T, class Norm>
+void lp_pool2d_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, const Norm& norm) {
+  window_sum_row_dispatch(plane, out, column, g, oh, [&norm](T v) { return norm.power(v); });
+#pragma omp simd
+  for (int64_t ow = 0; ow < g.w.output; ++ow) out[ow] = norm.root(out[ow]);
 }
 
 }  // namespace detail
@@ -53,9 +85,10 @@ void lp_pool2d_forward(const T* input, T* output, const LpPool2dParams& p) {
   const int64_t OH = g.h.output, OW = g.w.output;
   parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
     std::vector<T> column = detail::column_scratch(g, T(0));
-    for (int64_t r = begin; r < end; ++r)
-      detail::lp_pool2d_row(input + (r / OH) * g.input_plane(), output + r * OW, column.data(), g, r % OH,
-                            p.norm_type);
+    detail::with_lp_norm<T>(p.norm_type, [&](const auto& norm) {
+      for (int64_t r = begin; r < end; ++r)
+        detail::lp_pool2d_row(input + (r / OH) * g.input_plane(), output + r * OW, column.data(), g, r % OH, norm);
+    });
   });
 }
 
@@ -64,31 +97,25 @@ template <typename T>
 void lp_pool2d_backward(const T* grad_output, const T* input, T* grad_input, const LpPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
   const int64_t OW = g.w.output;
-  const double norm = p.norm_type;
-  const T p_minus_1 = static_cast<T>(norm - 1.0);
   detail::for_each_input_band<T>(g, [&](int64_t plane, int64_t r0, int64_t r1, T* weights) {
     // y is recomputed in the forward pass's summation order, so it equals the forward's output.
     std::vector<T> column = detail::column_scratch(g, T(0));
     const T* in = input + plane * g.input_plane();
     const T* go = grad_output + plane * g.output_plane();
     T* gi = grad_input + plane * g.input_plane();
-    // gi = factor(x) * sum over windows of grad_output / y^(p-1)
-    detail::window_sum_transpose_band(gi, g, r0, r1, weights, [&](int64_t oh, T* w) {
-      detail::lp_pool2d_row(in, w, column.data(), g, oh, norm);
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const T y = w[ow];
-        const T scale = norm == 1.0 ? T(1) : norm == 2.0 ? y : std::pow(y, p_minus_1);
-        w[ow] = y > T(0) ? go[oh * OW + ow] / scale : T(0);
-      }
+    detail::with_lp_norm<T>(p.norm_type, [&](const auto& norm) {
+      // gi = input_factor(x) * sum over windows of grad_output / y^(p-1)
+      detail::window_sum_transpose_band(gi, g, r0, r1, weights, [&](int64_t oh, T* w) {
+        detail::lp_pool2d_row(in, w, column.data(), g, oh, norm);
+#pragma omp simd
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const T y = w[ow];
+          w[ow] = y > T(0) ? go[oh * OW + ow] / norm.output_scale(y) : T(0);
+        }
+      });
+#pragma omp simd
+      for (int64_t i = r0 * g.w.input; i < r1 * g.w.input; ++i) gi[i] *= norm.input_factor(in[i]);
     });
-    for (int64_t i = r0 * g.w.input; i < r1 * g.w.input; ++i) {
-      const T x = in[i];
-      const T factor = x == T(0) ? T(0)
-                       : norm == 1.0 ? (x > T(0) ? T(1) : T(-1))
-                       : norm == 2.0 ? x
-                                     : std::copysign(std::pow(std::abs(x), p_minus_1), x);
-      gi[i] *= factor;
-    }
   });
 }
 
