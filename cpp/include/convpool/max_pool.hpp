@@ -326,45 +326,89 @@ void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* ind
   });
 }
 
-// TieBreak::split: the maximum of one window recomputed from the input with the forward rules,
-// then its tied taps (equal values; under NanPolicy::propagate a NaN maximum ties with every NaN).
-template <typename T, bool kIgnoreNan>
-void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* grad_input,
-                                    const Pool2dGeometry& g, int64_t row_begin, int64_t row_end) {
+// Calls tap(kh, offset, ow_begin, ow_end) for every (kh, kw) of output row oh whose input row lies
+// inside the input, kw in the order asked for: tap (kh, kw) of output ow reads column
+// ow * stride + offset of input row H.start(oh) + kh * H.dilation, inside the input for ow in
+// [ow_begin, ow_end).
+template <bool kDescendingColumns, class Tap>
+void for_each_tap_row(const Pool2dGeometry& g, int64_t oh, Tap&& tap) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
-  const int64_t oh_begin = H.first_output_touching(row_begin), oh_end = H.end_output_touching(row_end);
-  for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
-    const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);
-    for (int64_t ow = 0; ow < W.output; ++ow) {
-      const int64_t kw_begin = W.first_tap(ow), kw_end = W.end_tap(ow);
-      T best = -std::numeric_limits<T>::infinity();
-      for (int64_t kh = kh_begin; kh < kh_end; ++kh)
-        for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
-          const T v = max_pool_load<T, kIgnoreNan>(
-              input + (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation);
-          if (max_pool_takes<T, false, kIgnoreNan>(v, best)) best = v;
-        }
-      const bool nan_best = std::isnan(best);
-      auto ties = [&](int64_t offset) {
-        const T v = max_pool_load<T, kIgnoreNan>(input + offset);
-        return nan_best ? std::isnan(v) : v == best;
-      };
-      int64_t count = 0;
-      for (int64_t kh = kh_begin; kh < kh_end; ++kh)
-        for (int64_t kw = kw_begin; kw < kw_end; ++kw)
-          count += ties((H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation);
-      if (count == 0) continue;
-      const T share = grad_output[oh * W.output + ow] / static_cast<T>(count);
-      for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
-        const int64_t ih = H.start(oh) + kh * H.dilation;
-        if (ih < row_begin || ih >= row_end) continue;
-        for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
-          const int64_t offset = ih * W.input + W.start(ow) + kw * W.dilation;
-          if (ties(offset)) grad_input[offset] += share;
-        }
-      }
+  for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh)
+    for (int64_t step = 0; step < W.kernel; ++step) {
+      const int64_t kw = kDescendingColumns ? W.kernel - 1 - step : step;
+      tap(kh, kw * W.dilation - W.padding, W.first_output(kw), W.end_output(kw));
     }
+}
+
+// TieBreak::split over input rows [row_begin, row_end) of one plane, one output row at a time
+// and vectorized across it: the windows' maxima (with the forward rules), the number of tied
+// taps of each window (equal values; under NanPolicy::propagate a NaN maximum ties with every
+// NaN), then each tied tap receives grad_output / count. Within an output row the kernel columns
+// run right to left, so every element receives its windows' shares in row-major output order;
+// untied taps add 0, which changes nothing (the sums start at +0 and never become -0).
+template <typename T, int kStrideW, bool kIgnoreNan>
+void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* grad_input, const Pool2dGeometry& g,
+                                    int64_t row_begin, int64_t row_end) {
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
+  const int64_t OW = W.output, sw = kStrideW > 0 ? kStrideW : W.stride;
+  std::vector<T> maxima(static_cast<size_t>(OW)), shares(maxima.size());
+  T* const maximum = maxima.data();
+  T* const share = shares.data();
+  const T lowest = -std::numeric_limits<T>::infinity();
+  std::vector<T> column = g.column_first() ? column_scratch(g, lowest) : std::vector<T>();
+  auto load = [](const T* p) { return max_pool_load<T, kIgnoreNan>(p); };
+  // Bitwise operators, not a branch: whether a tap ties is data-dependent and unpredictable.
+  auto ties = [](T v, T m) { return (v == m) | (std::isnan(v) & std::isnan(m)); };
+  for (int64_t i = row_begin * W.input; i < row_end * W.input; ++i) grad_input[i] = T(0);
+  const int64_t oh_end = H.end_output_touching(row_end);
+  for (int64_t oh = H.first_output_touching(row_begin); oh < oh_end; ++oh) {
+    const int64_t ih_first = H.start(oh);
+    bool touches_band = false;
+    for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
+      const int64_t ih = ih_first + kh * H.dilation;
+      touches_band = touches_band || (ih >= row_begin && ih < row_end);
+    }
+    if (!touches_band) continue;
+    if (!column.empty()) {
+      column_first_row(input, maximum, column.data(), g, oh, lowest, [](T v) { return max_pool_load<T, kIgnoreNan>(&v); },
+                       [](T m, T v) { return max_pool_takes<T, false, kIgnoreNan>(v, m) ? v : m; });
+    } else {
+      for (int64_t ow = 0; ow < OW; ++ow) maximum[ow] = lowest;
+      for_each_tap_row<false>(g, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
+        const T* row = input + (ih_first + kh * H.dilation) * W.input + offset;
+#pragma omp simd
+        for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+          const T v = load(row + ow * sw);
+          maximum[ow] = max_pool_takes<T, false, kIgnoreNan>(v, maximum[ow]) ? v : maximum[ow];
+        }
+      });
+    }
+    T* const count = share;
+    for (int64_t ow = 0; ow < OW; ++ow) count[ow] = T(0);
+    for_each_tap_row<false>(g, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
+      const T* row = input + (ih_first + kh * H.dilation) * W.input + offset;
+#pragma omp simd
+      for (int64_t ow = ow_begin; ow < ow_end; ++ow) count[ow] += ties(load(row + ow * sw), maximum[ow]) ? T(1) : T(0);
+    });
+    const T* go = grad_output + oh * OW;
+#pragma omp simd
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const T divisor = count[ow] > T(1) ? count[ow] : T(1);  // no tap takes a share when count is 0
+      share[ow] = go[ow] / divisor;
+    }
+    for_each_tap_row<true>(g, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
+      const int64_t ih = ih_first + kh * H.dilation;
+      if (ih < row_begin || ih >= row_end) return;
+      const T* row = input + ih * W.input + offset;
+      T* grad_row = grad_input + ih * W.input + offset;
+#pragma omp simd
+      for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+        const T v = load(row + ow * sw), m = maximum[ow], s = share[ow];
+        grad_row[ow * sw] += ties(v, m) ? s : T(0);
+      }
+    });
   }
 }
 
@@ -428,13 +472,19 @@ int64_t max_pool2d_backward(const T* grad_output, const T* input, const int64_t*
       const int64_t plane = bands.plane(item);
       const int64_t r0 = bands.row_begin(item), r1 = bands.row_end(item);
       T* gi = grad_input + plane * g.input_plane();
-      for (int64_t i = r0 * g.w.input; i < r1 * g.w.input; ++i) gi[i] = T(0);
       const T* go = grad_output + plane * g.output_plane();
       const T* in = input + plane * g.input_plane();
-      if (p.nan == NanPolicy::ignore)
-        detail::max_pool2d_backward_split_band<T, true>(go, in, gi, g, r0, r1);
-      else
-        detail::max_pool2d_backward_split_band<T, false>(go, in, gi, g, r0, r1);
+      const bool ignore = p.nan == NanPolicy::ignore;
+      if (g.w.stride == 2) {
+        if (ignore) detail::max_pool2d_backward_split_band<T, 2, true>(go, in, gi, g, r0, r1);
+        else detail::max_pool2d_backward_split_band<T, 2, false>(go, in, gi, g, r0, r1);
+      } else if (g.w.stride == 1) {
+        if (ignore) detail::max_pool2d_backward_split_band<T, 1, true>(go, in, gi, g, r0, r1);
+        else detail::max_pool2d_backward_split_band<T, 1, false>(go, in, gi, g, r0, r1);
+      } else {
+        if (ignore) detail::max_pool2d_backward_split_band<T, 0, true>(go, in, gi, g, r0, r1);
+        else detail::max_pool2d_backward_split_band<T, 0, false>(go, in, gi, g, r0, r1);
+      }
     }
   });
   return 0;
