@@ -44,6 +44,7 @@ CONV_SHAPES = [
     ("CIFAR first layer", (64, 3, 32, 32), (32, 3, 3, 3), 1, 1, 1),
     ("depthwise 3x3", (16, 128, 28, 28), (128, 1, 3, 3), 1, 1, 128),
     ("ResNet stem 7x7 s2", (8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1),
+    ("ResNet 3x3 s2", (16, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1),
 ]
 FIRST_LAYERS = {"LeNet conv1", "CIFAR first layer", "ResNet stem 7x7 s2"}
 

@@ -30,6 +30,7 @@ const ConvShape kShapes[] = {
     {"CIFAR first layer", 64, 3, 32, 32, 32, 3, 1, 1, 1},
     {"depthwise 3x3", 16, 128, 28, 28, 128, 3, 1, 1, 128},
     {"ResNet stem 7x7 s2", 8, 3, 224, 224, 64, 7, 2, 3, 1},
+    {"ResNet 3x3 s2", 16, 64, 56, 56, 128, 3, 2, 1, 1},
 };
 
 Conv2dParams params_of(const ConvShape& s) {

@@ -147,16 +147,19 @@ def test_bitwise_identical_for_any_thread_count(config, threads):
             assert a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("shape, weight", [((3, 2, 9, 11), (4, 2, 3, 3)), ((2, 1, 12, 12), (6, 1, 5, 5))])
-def test_infinite_input_reaches_only_the_weights_that_read_it(shape, weight):
-    # Few-channel stride-1 layers compute padded rows past the output's width; a 0 * inf there
-    # must not leak a NaN into weights that never read the infinite value.
+@pytest.mark.parametrize(
+    "shape, weight, stride",
+    [((3, 2, 9, 11), (4, 2, 3, 3), 1), ((2, 1, 12, 12), (6, 1, 5, 5), 1), ((2, 3, 15, 17), (5, 3, 5, 5), 2)],
+)
+def test_infinite_input_reaches_only_the_weights_that_read_it(shape, weight, stride):
+    # The direct paths compute padded rows past the output's width; a 0 * inf there must not leak
+    # a NaN into weights that never read the infinite value.
     rng = np.random.default_rng(70)
     x = rng.standard_normal(shape)
     x[0, 0, 4, 0] = np.inf
     w = rng.standard_normal(weight)
-    grad_output = rng.standard_normal(ref.conv2d(x, w, padding=1).shape)
-    expected = ref.conv2d_backward(grad_output, x, w, padding=1)
-    actual = cp.conv2d_backward(grad_output, x, w, padding=1)
+    grad_output = rng.standard_normal(ref.conv2d(x, w, stride=stride, padding=1).shape)
+    expected = ref.conv2d_backward(grad_output, x, w, stride=stride, padding=1)
+    actual = cp.conv2d_backward(grad_output, x, w, stride=stride, padding=1)
     np.testing.assert_allclose(actual[1], expected[1], rtol=1e-11, atol=1e-11)
     assert np.isfinite(actual[1]).sum() == np.isfinite(expected[1]).sum() > 0

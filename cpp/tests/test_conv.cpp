@@ -185,6 +185,12 @@ TEST(Conv2d, FewChannelDirectPathOverSeveralRowTilesMatchesReference) {
   expect_matches_reference(normal_case(make_params(11, 6, 6, 2, 64, 70, 3, 2, 1, 1, 2, 1, 0, 3, 2, 1), 5));
 }
 
+TEST(Conv2d, StridedDirectPathOverSeveralRowTilesMatchesReference) {
+  // Strides (3, 2) split each tile into six phase planes: several row tiles, dilation and
+  // asymmetric padding, with taps reading every phase.
+  expect_matches_reference(normal_case(make_params(2, 40, 7, 1, 230, 41, 5, 3, 3, 2, 2, 1, 0, 2, 2, 1), 8));
+}
+
 TEST(Conv2d, BitwiseIdenticalForAnyThreadCount) {
   for (const ConvCase& c : random_cases(11, 20)) {
     Result one, many;

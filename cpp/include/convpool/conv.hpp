@@ -363,49 +363,67 @@ void conv2d_backward_weight_gemm(const T* grad_output, const T* x, T* grad_weigh
   }
 }
 
-// dst (dst_rows x dst_cols) = src (rows x cols) shifted down by `top` and right by `left` (either
-// may be negative), zeros elsewhere.
+// dst (dst_rows x dst_cols)[r][c] = src (rows x cols)[r * row_step - top][c * col_step - left]
+// where that is inside src, zero elsewhere: with unit steps, src shifted down by `top` and right
+// by `left` (either may be negative); with larger steps, one phase of a strided convolution's input.
 template <typename T>
 void pad_plane(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
-               int64_t dst_cols) {
-  const int64_t c0 = std::clamp<int64_t>(left, 0, dst_cols), c1 = std::clamp(left + cols, c0, dst_cols);
+               int64_t dst_cols, int64_t row_step = 1, int64_t col_step = 1) {
+  const int64_t c0 = std::clamp<int64_t>(ceil_div(left, col_step), 0, dst_cols);
+  const int64_t c1 = std::clamp<int64_t>(ceil_div(left + cols, col_step), c0, dst_cols);
   for (int64_t r = 0; r < dst_rows; ++r) {
     T* out = dst + r * dst_cols;
-    const int64_t source_row = r - top;
+    const int64_t source_row = r * row_step - top;
     if (source_row < 0 || source_row >= rows) {
       std::fill(out, out + dst_cols, T(0));
       continue;
     }
     std::fill(out, out + c0, T(0));
-    std::copy(src + source_row * cols + (c0 - left), src + source_row * cols + (c1 - left), out + c0);
+    const T* in = src + source_row * cols - left;
+    if (col_step == 1)
+      std::copy(in + c0, in + c1, out + c0);
+    else
+      for (int64_t c = c0; c < c1; ++c) out[c] = in[c * col_step];
     std::fill(out + c1, out + dst_cols, T(0));
   }
 }
 
 inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.stride == 1; }
 
-// --- direct paths (stride 1) ----------------------------------------------------------------
+// --- direct paths --------------------------------------------------------------------------
 
-// At stride 1 no im2col panel is packed: each tile of output rows reads a zero-padded copy of its
-// input rows, padded to the output's width plus the kernel's span, so that output position
+// No im2col panel is packed: each tile of output rows reads a zero-padded copy of its input rows,
+// padded to the output's width plus the kernel's span, so that output position
 // q = oh * padded_w + ow reads input q + offset(c, kh, kw) for every tap. The columns past the
-// output's width are computed and dropped. This beats gathering panels on every stride-1 shape
-// measured (ResNet 3x3 (16,64,56,56)->64 forward 27.5 -> 19.3 ms, CIFAR (64,32,32,32)->64 27.9 ->
-// 13.4 ms), except the forward and input gradient of 1x1 convolutions with many channels, whose
-// panels are plain copies (16x256x28x28 -> 64: 3.7 against 4.5 ms).
+// output's width are computed and dropped. At stride (sh, sw) the copy is split into sh * sw
+// phase planes, phase (a, b) holding the input rows a, a + sh, ... and columns b, b + sw, ...,
+// so that every tap again reads whole rows of one phase at unit stride.
+//
+// This beats gathering panels on every shape measured (forward: ResNet 3x3 (16,64,56,56)->64
+// 27.5 -> 19.3 ms, CIFAR (64,32,32,32)->64 27.9 -> 13.4 ms, stem 7x7 s2 16.1 -> 10.3 ms, 3x3 s2
+// ->128 13.7 -> 10.5 ms), except the forward and input gradient of 1x1 convolutions with many
+// channels, whose panels are plain copies (16x256x28x28 -> 64: 3.7 against 4.5 ms), and strided
+// 1x1 convolutions, which would copy phases no tap reads.
 inline bool direct_applies(const Conv2dParams& p) {
   const bool few_channels = p.out_per_group() <= 32 && p.in_per_group() <= 16;
-  return unit_stride(p) && !p.depthwise() && (p.taps() > 1 || few_channels);
+  return !p.depthwise() && (p.taps() > 1 || (unit_stride(p) && few_channels));
 }
 
-// A stride-1 correlation: output (oh, ow) reads source (oh - top + kh * dh, ow - left + kw * dw),
+// A correlation: output (oh, ow) reads source (oh * sh - top + kh * dh, ow * sw - left + kw * dw),
 // zero outside the source; a tile covers about tile_positions output positions.
 struct DirectGeometry {
-  int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, dh, dw, top, left, tile_positions;
+  int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, sh, sw, dh, dw, top, left, tile_positions;
 
-  int64_t padded_w() const { return out_w + (kernel_w - 1) * dw; }
+  int64_t padded_w() const { return out_w + (kernel_w - 1) * dw / sw; }
   int64_t tile_rows() const { return std::clamp<int64_t>(tile_positions / padded_w(), 1, out_h); }
-  int64_t padded_plane() const { return (tile_rows() + (kernel_h - 1) * dh) * padded_w(); }
+  // Rows of a phase plane that the output rows [oh0, oh0 + rows) read.
+  int64_t phase_rows(int64_t rows) const { return rows + (kernel_h - 1) * dh / sh; }
+  int64_t phase_plane() const { return phase_rows(tile_rows()) * padded_w(); }
+  int64_t padded_plane() const { return sh * sw * phase_plane(); }
+  int64_t tap_offset(int64_t kh, int64_t kw) const {
+    const int64_t phase = kh * dh % sh * sw + kw * dw % sw;
+    return phase * phase_plane() + kh * dh / sh * padded_w() + kw * dw / sw;
+  }
 };
 
 // Output positions per tile of `channels` source planes: up to 4096 (a whole 56x56 image), fewer
@@ -434,16 +452,18 @@ struct DirectTile {
     for (int64_t c = 0; c < channels; ++c)
       for (int64_t kh = 0; kh < gm.kernel_h; ++kh)
         for (int64_t kw = 0; kw < gm.kernel_w; ++kw)
-          *offset++ = c * gm.padded_plane() + kh * gm.dh * gm.padded_w() + kw * gm.dw;
+          *offset++ = c * gm.padded_plane() + gm.tap_offset(kh, kw);
   }
 
-  // Rows [oh0, oh0 + rows) of the output need source rows from oh0 - top on.
+  // Rows [oh0, oh0 + rows) of the output need source rows from oh0 * sh - top on.
   void fill(const T* source, int64_t channels, const DirectGeometry& gm, int64_t oh0, int64_t rows,
             int64_t image = 0) {
-    const int64_t needed = rows + (gm.kernel_h - 1) * gm.dh;
     for (int64_t c = 0; c < channels; ++c)
-      pad_plane(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0, gm.left,
-                padded.data() + image * image_stride + c * gm.padded_plane(), needed, gm.padded_w());
+      for (int64_t a = 0; a < gm.sh; ++a)
+        for (int64_t b = 0; b < gm.sw; ++b)
+          pad_plane(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0 * gm.sh - a, gm.left - b,
+                    padded.data() + image * image_stride + c * gm.padded_plane() + (a * gm.sw + b) * gm.phase_plane(),
+                    gm.phase_rows(rows), gm.padded_w(), gm.sh, gm.sw);
   }
 };
 
@@ -494,9 +514,9 @@ bool all_finite(const T* values, int64_t count) {
 
 template <typename T>
 DirectGeometry forward_geometry(const Conv2dParams& p) {
-  return {p.h.input,    p.w.input,    p.h.output,  p.w.output,  p.h.kernel,
-          p.w.kernel,   p.h.dilation, p.w.dilation, p.h.padding, p.w.padding,
-          direct_tile_positions<T>(p.in_per_group())};
+  return {p.h.input,    p.w.input,    p.h.output,   p.w.output,   p.h.kernel,
+          p.w.kernel,   p.h.stride,   p.w.stride,   p.h.dilation, p.w.dilation,
+          p.h.padding,  p.w.padding,  direct_tile_positions<T>(p.in_per_group() * p.h.stride * p.w.stride)};
 }
 
 template <typename T>
@@ -520,8 +540,18 @@ void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad
         const int64_t tap = d % taps, kh = kh_last - tap / p.w.kernel, kw = kw_last - tap % p.w.kernel;
         return weight[(g * outs + d / taps) * weight_row + ci * taps + kh * p.w.kernel + kw];
       });
-  const DirectGeometry gm{p.h.output, p.w.output, p.h.input, p.w.input, p.h.kernel, p.w.kernel, p.h.dilation,
-                          p.w.dilation, kh_last * p.h.dilation - p.h.padding, kw_last * p.w.dilation - p.w.padding,
+  const DirectGeometry gm{p.h.output,
+                          p.w.output,
+                          p.h.input,
+                          p.w.input,
+                          p.h.kernel,
+                          p.w.kernel,
+                          1,
+                          1,
+                          p.h.dilation,
+                          p.w.dilation,
+                          kh_last * p.h.dilation - p.h.padding,
+                          kw_last * p.w.dilation - p.w.padding,
                           direct_tile_positions<T>(outs)};
   direct_correlate(grad_output, p.out_channels, outs, packed, ins, p.groups, p.batch, gm, static_cast<const T*>(nullptr),
                    grad_input, p.in_channels);
@@ -759,7 +789,7 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
     // With one or two input channels the direct path's 6-row tile is mostly empty; col2im is
     // faster there (LeNet conv1: 0.39 against 0.55 ms; CIFAR's 3 channels: 1.5 against 2.2 ms).
-    else if (detail::direct_applies(p) && p.in_per_group() >= 3)
+    else if (detail::unit_stride(p) && detail::direct_applies(p) && p.in_per_group() >= 3)
       detail::conv2d_backward_input_direct(grad_output, weight, grad_input, p);
     else if (p.h.stride == 1 && p.w.stride == 1 && p.in_per_group() >= gemm_micro_kernel<T>().mr)
       detail::conv2d_backward_input_gemm(grad_output, weight, grad_input, p);
@@ -770,7 +800,8 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
     if (p.depthwise())
       detail::conv2d_backward_weight_depthwise(grad_output, x, grad_weight, p);
     // Direct for 1x1 too (16x256x28x28 -> 64: 5.0 against 7.4 ms).
-    else if (detail::unit_stride(p) && detail::all_finite(x, p.batch * p.in_channels * p.input_plane()))
+    else if ((detail::unit_stride(p) || detail::direct_applies(p)) &&
+             detail::all_finite(x, p.batch * p.in_channels * p.input_plane()))
       detail::conv2d_backward_weight_direct(grad_output, x, grad_weight, p);
     else
       detail::conv2d_backward_weight_gemm(grad_output, x, grad_weight, p);
