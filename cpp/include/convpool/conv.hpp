@@ -467,17 +467,17 @@ struct DirectTile {
   }
 };
 
-// out[n, g*m + i] = row_init[g*m + i] + sum over (c, kh, kw) of A_g[i, (c, kh, kw)] *
-// source[n, g*channels + c] read through gm; A is packed by pack_group_panels for the direct
-// kernels' mr. One thread computes each (image, group, row tile).
-template <typename T>
-void direct_correlate(const T* source, int64_t source_channels, int64_t channels, const std::vector<T>& packed,
-                      int64_t m, int64_t groups, int64_t batch, const DirectGeometry& gm, const T* row_init, T* out,
+// out[n, g*m + i] = row_init[g*m + i] + sum over (c, kh, kw) of a(g, i, (c, kh, kw)) *
+// source[n, g*channels + c] read through gm. One thread computes each (image, group, row tile).
+template <typename T, typename Coefficient>
+void direct_correlate(const T* source, int64_t source_channels, int64_t channels, Coefficient a, int64_t m,
+                      int64_t groups, int64_t batch, const DirectGeometry& gm, const T* row_init, T* out,
                       int64_t out_channels) {
-  const DirectKernels<T>& kernel = direct_kernels<T>();
-  const int64_t depth = channels * gm.kernel_h * gm.kernel_w, stride = group_stride(m, depth, kernel.mr);
   const int64_t tile_rows = gm.tile_rows(), tiles = ceil_div(gm.out_h, tile_rows), padded_w = gm.padded_w();
   const int64_t ldc = tile_rows * padded_w, out_plane = gm.out_h * gm.out_w;
+  const DirectKernels<T>& kernel = direct_kernels_for<T>(m, ldc);
+  const int64_t depth = channels * gm.kernel_h * gm.kernel_w, stride = group_stride(m, depth, kernel.mr);
+  const std::vector<T> packed = pack_group_panels<T>(groups, m, depth, kernel.mr, a);
   parallel_for(batch * groups * tiles, [&](int64_t begin, int64_t end) {
     DirectTile<T> tile(gm, channels, kernel.nr);
     std::vector<T> result(round_up(m, kernel.mr) * ldc);
@@ -522,11 +522,9 @@ DirectGeometry forward_geometry(const Conv2dParams& p) {
 template <typename T>
 void conv2d_forward_direct(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
   const int64_t m = p.out_per_group(), depth = p.weight_row();
-  const std::vector<T> packed = pack_group_panels<T>(
-      p.groups, m, depth, direct_kernels<T>().mr,
-      [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; });
-  direct_correlate(x, p.in_channels, p.in_per_group(), packed, m, p.groups, p.batch, forward_geometry<T>(p), bias, y,
-                   p.out_channels);
+  const auto coefficient = [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; };
+  direct_correlate(x, p.in_channels, p.in_per_group(), coefficient, m, p.groups, p.batch, forward_geometry<T>(p), bias,
+                   y, p.out_channels);
 }
 
 // The input gradient at stride 1 is the correlation of the output gradient with the flipped,
@@ -535,11 +533,10 @@ template <typename T>
 void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
   const int64_t ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps(), weight_row = p.weight_row();
   const int64_t kh_last = p.h.kernel - 1, kw_last = p.w.kernel - 1;
-  const std::vector<T> packed =
-      pack_group_panels<T>(p.groups, ins, outs * taps, direct_kernels<T>().mr, [&](int64_t g, int64_t ci, int64_t d) {
-        const int64_t tap = d % taps, kh = kh_last - tap / p.w.kernel, kw = kw_last - tap % p.w.kernel;
-        return weight[(g * outs + d / taps) * weight_row + ci * taps + kh * p.w.kernel + kw];
-      });
+  const auto flipped = [&](int64_t g, int64_t ci, int64_t d) {
+    const int64_t tap = d % taps, kh = kh_last - tap / p.w.kernel, kw = kw_last - tap % p.w.kernel;
+    return weight[(g * outs + d / taps) * weight_row + ci * taps + kh * p.w.kernel + kw];
+  };
   const DirectGeometry gm{p.h.output,
                           p.w.output,
                           p.h.input,
@@ -553,7 +550,7 @@ void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad
                           kh_last * p.h.dilation - p.h.padding,
                           kw_last * p.w.dilation - p.w.padding,
                           direct_tile_positions<T>(outs)};
-  direct_correlate(grad_output, p.out_channels, outs, packed, ins, p.groups, p.batch, gm, static_cast<const T*>(nullptr),
+  direct_correlate(grad_output, p.out_channels, outs, flipped, ins, p.groups, p.batch, gm, static_cast<const T*>(nullptr),
                    grad_input, p.in_channels);
 }
 
