@@ -363,6 +363,18 @@ void conv2d_backward_weight_gemm(const T* grad_output, const T* x, T* grad_weigh
   }
 }
 
+// dst[r * dst_stride + c] = src[r * src_stride + c] for r < rows, c < cols. Convolution rows are
+// often too short (a CIFAR row is 128 bytes) to repay a library call per row.
+template <typename T>
+void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* in = src + r * src_stride;
+    T* out = dst + r * dst_stride;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) out[c] = in[c];
+  }
+}
+
 // dst (dst_rows x dst_cols)[r][c] = src (rows x cols)[r * row_step - top][c * col_step - left]
 // where that is inside src, zero elsewhere: with unit steps, src shifted down by `top` and right
 // by `left` (either may be negative); with larger steps, one phase of a strided convolution's input.
@@ -381,7 +393,7 @@ void pad_plane(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t le
     std::fill(out, out + c0, T(0));
     const T* in = src + source_row * cols - left;
     if (col_step == 1)
-      std::copy(in + c0, in + c1, out + c0);
+      copy_rows(in + c0, cols, out + c0, dst_cols, 1, c1 - c0);
     else
       for (int64_t c = c0; c < c1; ++c) out[c] = in[c * col_step];
     std::fill(out + c1, out + dst_cols, T(0));
@@ -492,12 +504,9 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
                           static_cast<int>(std::min<int64_t>(kernel.mr, m - i0)),
                           static_cast<int>(std::min<int64_t>(kernel.nr, columns - j0)),
                           row_init ? row_init + g * m + i0 : nullptr);
-      for (int64_t i = 0; i < m; ++i) {
-        T* plane = out + (n * out_channels + g * m + i) * out_plane;
-        for (int64_t r = 0; r < rows; ++r)
-          std::copy(result.data() + i * ldc + r * padded_w, result.data() + i * ldc + r * padded_w + gm.out_w,
-                    plane + (oh0 + r) * gm.out_w);
-      }
+      for (int64_t i = 0; i < m; ++i)
+        copy_rows(result.data() + i * ldc, padded_w, out + (n * out_channels + g * m + i) * out_plane + oh0 * gm.out_w,
+                  gm.out_w, rows, gm.out_w);
     }
   });
 }
@@ -585,16 +594,19 @@ void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_wei
         const int64_t images = std::min(images_per_pass, n_end - n0);
         for (int64_t oh0 = 0; oh0 < gm.out_h; oh0 += tile_rows) {
           const int64_t rows = std::min(tile_rows, gm.out_h - oh0);
-          std::fill(grad_rows.begin(), grad_rows.end(), T(0));
+          // Only rows [0, rows) of the output gradient are copied: the columns past the output's
+          // width and the padding rows of the register tile stay zero from the allocation, and the
+          // vector's worth past a short last tile is zeroed here.
+          const int64_t used = rows * padded_w;
           for (int64_t b = 0; b < images; ++b) {
             const int64_t n = n0 + b;
             tile.fill(x + (n * p.in_channels + g * ins) * p.input_plane(), ins, gm, oh0, rows, b);
-            const T* grad_group = grad_output + (n * p.out_channels + g * m) * out_plane;
-            for (int64_t i = 0; i < m; ++i)
-              for (int64_t r = 0; r < rows; ++r)
-                std::copy(grad_group + i * out_plane + (oh0 + r) * gm.out_w,
-                          grad_group + i * out_plane + (oh0 + r + 1) * gm.out_w,
-                          grad_rows.data() + b * rows_stride + i * length + r * padded_w);
+            const T* grad_group = grad_output + (n * p.out_channels + g * m) * out_plane + oh0 * gm.out_w;
+            for (int64_t i = 0; i < m; ++i) {
+              T* dst = grad_rows.data() + b * rows_stride + i * length;
+              copy_rows(grad_group + i * out_plane, gm.out_w, dst, padded_w, rows, gm.out_w);
+              std::fill(dst + used, dst + round_up(used, lanes), T(0));
+            }
           }
           for (int64_t i0 = 0; i0 < rows_padded; i0 += kernel.rows) {
             for (int r = 0; r < kernel.rows; ++r) row_pointers[r] = grad_rows.data() + (i0 + r) * length;
@@ -664,8 +676,7 @@ void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, 
         kernels.plane(padded.data(), padded_w, weight + co * taps, h.kernel, w.kernel, h.dilation, w.dilation, false,
                       bias ? bias[co] : T(0), result.data(), h.output, out_stride);
         T* out = y + (n * p.out_channels + co) * p.output_plane();
-        for (int64_t oh = 0; oh < h.output; ++oh)
-          std::copy(result.data() + oh * out_stride, result.data() + oh * out_stride + w.output, out + oh * w.output);
+        copy_rows(result.data(), out_stride, out, w.output, h.output, w.output);
       }
     }
   });
@@ -718,8 +729,7 @@ void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* g
                       co > ci * multiplier, T(0), result.data(), h.input, out_stride);
       }
       T* grad_in = grad_input + item * p.input_plane();
-      for (int64_t ih = 0; ih < h.input; ++ih)
-        std::copy(result.data() + ih * out_stride, result.data() + ih * out_stride + w.input, grad_in + ih * w.input);
+      copy_rows(result.data(), out_stride, grad_in, w.input, h.input, w.input);
     }
   });
 }
