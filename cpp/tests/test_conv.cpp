@@ -180,8 +180,8 @@ TEST(Conv2d, LargerThanOneTileMatchesReference) {
 }
 
 TEST(Conv2d, FewChannelDirectPathOverSeveralRowTilesMatchesReference) {
-  // Stride 1 with few channels takes the direct path: an image taller than one row tile, an
-  // uneven split of 11 images into chunks, groups, dilation and asymmetric padding.
+  // Stride 1, direct for the input gradient too: an image taller than one row tile, an uneven
+  // split of 11 images into chunks, groups, dilation and asymmetric padding.
   expect_matches_reference(normal_case(make_params(11, 6, 6, 2, 64, 70, 3, 2, 1, 1, 2, 1, 0, 3, 2, 1), 5));
 }
 

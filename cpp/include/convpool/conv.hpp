@@ -5,9 +5,9 @@
 // Layouts: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out), y (N, C_out,
 // OH, OW), all C-contiguous. Every kernel is a matrix product run by the register-tiled
 // micro-kernels of simd.hpp on per-thread buffers sized for the caches (never the whole batch).
-// At stride 1 (except for 1x1 forward and input gradients) the micro-kernels read zero-padded
-// input rows in place ("direct" paths); otherwise panels of the im2col matrix are gathered tile by
-// tile. Depthwise convolutions (one input channel per group) run a kernel of their own, since
+// Except for 1x1 convolutions with many channels or a stride, the forward and weight gradient
+// read zero-padded input rows in place ("direct" paths), and so does the input gradient at
+// stride 1; otherwise panels of the im2col matrix are gathered tile by tile. Depthwise convolutions (one input channel per group) run a kernel of their own, since
 // they have no reduction over channels to feed a matrix product.
 //
 // Determinism: every output element is computed by one thread, from contributions added in an

@@ -108,7 +108,7 @@ struct DepthwiseKernels {
                        int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, T* sums);
 };
 
-// Stride-1 convolutions of few channels, computed directly on zero-padded images (conv.hpp):
+// Convolutions computed directly on zero-padded row tiles (conv.hpp):
 // `multiply` is a register tile of mr output channels by nr output positions whose input rows
 // are read in place at per-step offsets; `correlate` sums products of `rows` output-gradient rows
 // and `cols` shifted input rows for the weight gradient. See detail/simd_kernels.inl.
