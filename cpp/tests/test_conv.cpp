@@ -171,12 +171,12 @@ TEST(Conv2d, MatchesNaiveReferenceOnRandomConfigurations) {
 
 TEST(Conv2d, LargerThanOneTileMatchesReference) {
   // Each path with more positions than a tile, a reduction deeper than a depth block and a weight
-  // gradient whose images are split into chunks: stride 1 3x3 (direct), stride 2 (im2col panels),
-  // and 1x1 with many channels (panels for the forward and the input gradient, direct for the
-  // weight gradient).
+  // gradient whose images are split into chunks: 3x3 at strides 1 and 2 (direct), 1x1 with many
+  // channels (direct) and the same at stride 2 (im2col panels).
   expect_matches_reference(normal_case(make_params(3, 30, 13, 1, 23, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 3));
   expect_matches_reference(normal_case(make_params(3, 30, 13, 1, 45, 57, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), 4));
   expect_matches_reference(normal_case(make_params(2, 300, 40, 1, 13, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1), 6));
+  expect_matches_reference(normal_case(make_params(2, 300, 40, 1, 25, 33, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1), 7));
 }
 
 TEST(Conv2d, FewChannelDirectPathOverSeveralRowTilesMatchesReference) {

@@ -5,9 +5,9 @@
 // Layouts: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out), y (N, C_out,
 // OH, OW), all C-contiguous. Every kernel is a matrix product run by the register-tiled
 // micro-kernels of simd.hpp on per-thread buffers sized for the caches (never the whole batch).
-// Except for 1x1 convolutions with many channels or a stride, the forward and weight gradient
-// read zero-padded input rows in place ("direct" paths), and so does the input gradient at
-// stride 1; otherwise panels of the im2col matrix are gathered tile by tile. Depthwise convolutions (one input channel per group) run a kernel of their own, since
+// Except for strided 1x1 convolutions, the forward and weight gradient read zero-padded input
+// rows in place ("direct" paths), and so does the input gradient at stride 1; otherwise panels
+// of the im2col matrix are gathered tile by tile. Depthwise convolutions (one input channel per group) run a kernel of their own, since
 // they have no reduction over channels to feed a matrix product.
 //
 // Determinism: every output element is computed by one thread, from contributions added in an
@@ -82,37 +82,6 @@ void gather_input_taps(const T* plane, const Conv2dParams& p, int64_t kh, int64_
       std::fill(out + (hi - ow0), out + (ow1 - ow0), T(0));
     }
     q += ow1 - ow0;
-  }
-}
-
-// One row of the transposed im2col matrix used by the input gradient: for input positions q in
-// [q0, q1), the output gradient that tap (kh, kw) carries back to them, or 0 where no output
-// reads that input through that tap.
-template <typename T>
-void gather_output_taps(const T* grad_plane, const Conv2dParams& p, int64_t kh, int64_t kw, int64_t q0, int64_t q1,
-                        T* row) {
-  const WindowDim& h = p.h;
-  const WindowDim& w = p.w;
-  // Input column iw meets output column (iw - column_base) / stride through tap kw.
-  const int64_t column_base = kw * w.dilation - w.padding;
-  for (int64_t q = q0; q < q1;) {
-    const int64_t ih = q / w.input, iw0 = q % w.input, iw1 = std::min(w.input, iw0 + (q1 - q));
-    T* out = row + (q - q0);  // out[iw - iw0] for iw in [iw0, iw1)
-    const int64_t t = ih + h.padding - kh * h.dilation;
-    std::fill(out, out + (iw1 - iw0), T(0));
-    if (t >= 0 && t % h.stride == 0 && t / h.stride < h.output) {
-      const T* src = grad_plane + (t / h.stride) * w.output;
-      if (w.stride == 1) {
-        const int64_t lo = std::clamp(column_base, iw0, iw1), hi = std::clamp(column_base + w.output, lo, iw1);
-        if (hi > lo) std::memcpy(out + (lo - iw0), src + (lo - column_base), (hi - lo) * sizeof(T));
-      } else {
-        int64_t iw = std::max(iw0, column_base);
-        iw += (w.stride - (iw - column_base) % w.stride) % w.stride;
-        for (; iw < iw1 && (iw - column_base) / w.stride < w.output; iw += w.stride)
-          out[iw - iw0] = src[(iw - column_base) / w.stride];
-      }
-    }
-    q += iw1 - iw0;
   }
 }
 
@@ -220,28 +189,9 @@ void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const
   multiply_column_tiles(kernel, p, packed, m, depth, p.output_plane(), fill, y, p.out_channels, bias);
 }
 
-// grad_input[ci] = sum over (co, kh, kw) of weight[co, ci, kh, kw] * (grad_output[co] carried back
-// through tap (kh, kw)): a matrix product with the transposed weight.
-template <typename T>
-void conv2d_backward_input_gemm(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
-  const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
-  const int64_t m = p.in_per_group(), outs = p.out_per_group(), taps = p.taps();
-  const int64_t depth = outs * taps, weight_row = p.weight_row(), out_plane = p.output_plane();
-  const std::vector<T> packed =
-      pack_group_panels<T>(p.groups, m, depth, kernel.mr, [&](int64_t g, int64_t ci, int64_t d) {
-        return weight[(g * outs + d / taps) * weight_row + ci * taps + d % taps];
-      });
-  auto fill = [&](int64_t n, int64_t g, int64_t q0, int64_t q1, int64_t d, T* row) {
-    const T* grad_group = grad_output + (n * p.out_channels + g * outs) * out_plane;
-    const int64_t tap = d % taps;
-    gather_output_taps(grad_group + d / taps * out_plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, row);
-  };
-  multiply_column_tiles(kernel, p, packed, m, depth, p.input_plane(), fill, grad_input, p.in_channels,
-                        static_cast<const T*>(nullptr));
-}
-
-// The same gradient for strided convolutions or few input channels, where the transposed product
-// above would multiply mostly zeros or run a nearly empty register tile: per image and group,
+// grad_input for strided convolutions (where a stride-1 correlation of the output gradient would
+// multiply mostly zeros) and for one or two input channels (a nearly empty register tile for the
+// direct path's correlation): per image and group,
 // columns = weight^T * grad_output (rows (ci, kh, kw), one column per output position), each
 // column then added into the input positions its taps read. One thread owns each image and
 // group, and adds in a fixed order.
@@ -413,12 +363,10 @@ inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.s
 //
 // This beats gathering panels on every shape measured (forward: ResNet 3x3 (16,64,56,56)->64
 // 27.5 -> 19.3 ms, CIFAR (64,32,32,32)->64 27.9 -> 13.4 ms, stem 7x7 s2 16.1 -> 10.3 ms, 3x3 s2
-// ->128 13.7 -> 10.5 ms), except the forward and input gradient of 1x1 convolutions with many
-// channels, whose panels are plain copies (16x256x28x28 -> 64: 3.7 against 4.5 ms), and strided
-// 1x1 convolutions, which would copy phases no tap reads.
+// ->128 13.7 -> 10.5 ms, 1x1 (16,256,28,28)->64 4.0 -> 2.8 ms), except strided 1x1
+// convolutions, which would copy phases no tap reads.
 inline bool direct_applies(const Conv2dParams& p) {
-  const bool few_channels = p.out_per_group() <= 32 && p.in_per_group() <= 16;
-  return !p.depthwise() && (p.taps() > 1 || (unit_stride(p) && few_channels));
+  return !p.depthwise() && (p.taps() > 1 || unit_stride(p));
 }
 
 // A correlation: output (oh, ow) reads source (oh * sh - top + kh * dh, ow * sw - left + kw * dw),
@@ -796,19 +744,15 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
     // With one or two input channels the direct path's 6-row tile is mostly empty; col2im is
     // faster there (LeNet conv1: 0.39 against 0.55 ms; CIFAR's 3 channels: 1.5 against 2.2 ms).
-    else if (detail::unit_stride(p) && detail::direct_applies(p) && p.in_per_group() >= 3)
+    else if (detail::unit_stride(p) && p.in_per_group() >= 3)
       detail::conv2d_backward_input_direct(grad_output, weight, grad_input, p);
-    else if (p.h.stride == 1 && p.w.stride == 1 && p.in_per_group() >= gemm_micro_kernel<T>().mr)
-      detail::conv2d_backward_input_gemm(grad_output, weight, grad_input, p);
     else
       detail::conv2d_backward_input_col2im(grad_output, weight, grad_input, p);
   }
   if (grad_weight) {
     if (p.depthwise())
       detail::conv2d_backward_weight_depthwise(grad_output, x, grad_weight, p);
-    // Direct for 1x1 too (16x256x28x28 -> 64: 5.0 against 7.4 ms).
-    else if ((detail::unit_stride(p) || detail::direct_applies(p)) &&
-             detail::all_finite(x, p.batch * p.in_channels * p.input_plane()))
+    else if (detail::direct_applies(p) && detail::all_finite(x, p.batch * p.in_channels * p.input_plane()))
       detail::conv2d_backward_weight_direct(grad_output, x, grad_weight, p);
     else
       detail::conv2d_backward_weight_gemm(grad_output, x, grad_weight, p);
