@@ -7,8 +7,9 @@
 // micro-kernels of simd.hpp on per-thread buffers sized for the caches (never the whole batch).
 // Except for strided 1x1 convolutions, the forward and weight gradient read zero-padded input
 // rows in place ("direct" paths), and so does the input gradient at stride 1; otherwise panels
-// of the im2col matrix are gathered tile by tile. Depthwise convolutions (one input channel per group) run a kernel of their own, since
-// they have no reduction over channels to feed a matrix product.
+// of the im2col matrix are gathered tile by tile. Depthwise convolutions (one input channel per
+// group) run a kernel of their own, since they have no reduction over channels to feed a matrix
+// product.
 //
 // Determinism: every output element is computed by one thread, from contributions added in an
 // order fixed by the shapes alone; the weight gradient of a small layer is split over a fixed
@@ -386,6 +387,23 @@ struct DirectGeometry {
   }
 };
 
+// The direct kernels whose register tiles cover `rows` output channels by `columns` positions
+// with the least waste (the first of equals).
+template <typename T>
+const DirectKernels<T>& direct_kernels_for(int64_t rows, int64_t columns) {
+  const DirectKernels<T>* best = nullptr;
+  double best_fill = 0;
+  for (const DirectKernels<T>& kernels : direct_kernel_variants<T>()) {
+    const double fill = static_cast<double>(rows) / round_up(rows, kernels.mr) * static_cast<double>(columns) /
+                        round_up(columns, kernels.nr);
+    if (!best || fill > best_fill) {
+      best = &kernels;
+      best_fill = fill;
+    }
+  }
+  return *best;
+}
+
 // Output positions per tile of `channels` source planes: up to 4096 (a whole 56x56 image), fewer
 // as the channels grow, so that a tile's padded input rows stay near 1 MB, one core's L2 cache
 // on this project's machine (64 channels: 4096 positions measured 19 ms, 1024 positions 21 ms).
@@ -494,19 +512,10 @@ void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad
     const int64_t tap = d % taps, kh = kh_last - tap / p.w.kernel, kw = kw_last - tap % p.w.kernel;
     return weight[(g * outs + d / taps) * weight_row + ci * taps + kh * p.w.kernel + kw];
   };
-  const DirectGeometry gm{p.h.output,
-                          p.w.output,
-                          p.h.input,
-                          p.w.input,
-                          p.h.kernel,
-                          p.w.kernel,
-                          1,
-                          1,
-                          p.h.dilation,
-                          p.w.dilation,
-                          kh_last * p.h.dilation - p.h.padding,
-                          kw_last * p.w.dilation - p.w.padding,
-                          direct_tile_positions<T>(outs)};
+  const DirectGeometry gm{p.h.output,   p.w.output,   p.h.input,  p.w.input,
+                          p.h.kernel,   p.w.kernel,   1,          1,
+                          p.h.dilation, p.w.dilation, kh_last * p.h.dilation - p.h.padding,
+                          kw_last * p.w.dilation - p.w.padding, direct_tile_positions<T>(outs)};
   direct_correlate(grad_output, p.out_channels, outs, flipped, ins, p.groups, p.batch, gm, static_cast<const T*>(nullptr),
                    grad_input, p.in_channels);
 }
@@ -525,7 +534,8 @@ void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_wei
   const int64_t length = round_up(tile_rows * padded_w, kernel.nr), out_plane = p.output_plane();
   const int64_t lanes = kernel.lanes, chunks = std::clamp<int64_t>(p.batch, 1, 8);
   const int64_t chunk_size = groups * rows_padded * depth;
-  // Images per pass: those of a chunk while the image is one row tile of at most ~2048 positions.
+  // Images per pass: when an image is a single row tile, enough of the chunk's images for ~4096
+  // positions.
   const int64_t images_per_pass =
       tile_rows < gm.out_h ? 1 : std::clamp<int64_t>(4096 / length, 1, ceil_div(p.batch, chunks));
   std::vector<T> partial(chunks * chunk_size, T(0));

@@ -228,10 +228,11 @@ const GemmMicroKernel<T>& gemm_micro_kernel() {
   return kernel;
 }
 
-// Register tiles of the direct paths, the default first. On AVX-512, 6 x 4 vectors suits layers of
-// few output channels; 8 x 3 vectors (the same 24 accumulators) fills its tile when the channels
-// are a multiple of 8 or the rows are short (LeNet conv2, 16 channels by 96 positions: 0.23 ->
-// 0.17 ms). AVX2 and the baseline have one 6 x 2 tile (12 accumulators).
+// Register tiles of the direct paths, the default first; conv.hpp picks one per layer. On
+// AVX-512, 6 x 4 vectors suits layers of few output channels; 8 x 3 vectors (the same 24
+// accumulators) fills its tile when the channels are a multiple of 8 or the rows are short (LeNet
+// conv2, 16 channels by 96 positions: 0.23 -> 0.17 ms). AVX2 and the baseline have one 6 x 2 tile
+// (12 accumulators).
 template <typename T>
 const std::vector<DirectKernels<T>>& direct_kernel_variants() {
   static const std::vector<DirectKernels<T>> variants = []() -> std::vector<DirectKernels<T>> {
@@ -249,23 +250,6 @@ const std::vector<DirectKernels<T>>& direct_kernel_variants() {
 template <typename T>
 const DirectKernels<T>& direct_kernels() {
   return direct_kernel_variants<T>().front();
-}
-
-// The variant whose tiles cover `rows` output channels by `columns` positions with the least
-// waste (the first of equals).
-template <typename T>
-const DirectKernels<T>& direct_kernels_for(int64_t rows, int64_t columns) {
-  const DirectKernels<T>* best = nullptr;
-  double best_fill = 0;
-  for (const DirectKernels<T>& kernels : direct_kernel_variants<T>()) {
-    const double fill = static_cast<double>(rows) / ((rows + kernels.mr - 1) / kernels.mr * kernels.mr) *
-                        static_cast<double>(columns) / ((columns + kernels.nr - 1) / kernels.nr * kernels.nr);
-    if (!best || fill > best_fill) {
-      best = &kernels;
-      best_fill = fill;
-    }
-  }
-  return *best;
 }
 
 template <typename T>
