@@ -412,6 +412,18 @@ void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* gra
   }
 }
 
+// The split band with the common column strides as constants, so their loops vectorize.
+template <typename T, bool kIgnoreNan>
+void max_pool2d_backward_split_band_dispatch(const T* grad_output, const T* input, T* grad_input,
+                                             const Pool2dGeometry& g, int64_t row_begin, int64_t row_end) {
+  if (g.w.stride == 2)
+    max_pool2d_backward_split_band<T, 2, kIgnoreNan>(grad_output, input, grad_input, g, row_begin, row_end);
+  else if (g.w.stride == 1)
+    max_pool2d_backward_split_band<T, 1, kIgnoreNan>(grad_output, input, grad_input, g, row_begin, row_end);
+  else
+    max_pool2d_backward_split_band<T, 0, kIgnoreNan>(grad_output, input, grad_input, g, row_begin, row_end);
+}
+
 }  // namespace detail
 
 // output: planes x OH x OW. indices (optional, may be null): flat index within the input plane of
@@ -474,17 +486,10 @@ int64_t max_pool2d_backward(const T* grad_output, const T* input, const int64_t*
       T* gi = grad_input + plane * g.input_plane();
       const T* go = grad_output + plane * g.output_plane();
       const T* in = input + plane * g.input_plane();
-      const bool ignore = p.nan == NanPolicy::ignore;
-      if (g.w.stride == 2) {
-        if (ignore) detail::max_pool2d_backward_split_band<T, 2, true>(go, in, gi, g, r0, r1);
-        else detail::max_pool2d_backward_split_band<T, 2, false>(go, in, gi, g, r0, r1);
-      } else if (g.w.stride == 1) {
-        if (ignore) detail::max_pool2d_backward_split_band<T, 1, true>(go, in, gi, g, r0, r1);
-        else detail::max_pool2d_backward_split_band<T, 1, false>(go, in, gi, g, r0, r1);
-      } else {
-        if (ignore) detail::max_pool2d_backward_split_band<T, 0, true>(go, in, gi, g, r0, r1);
-        else detail::max_pool2d_backward_split_band<T, 0, false>(go, in, gi, g, r0, r1);
-      }
+      if (p.nan == NanPolicy::ignore)
+        detail::max_pool2d_backward_split_band_dispatch<T, true>(go, in, gi, g, r0, r1);
+      else
+        detail::max_pool2d_backward_split_band_dispatch<T, false>(go, in, gi, g, r0, r1);
     }
   });
   return 0;
