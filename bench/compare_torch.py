@@ -243,7 +243,7 @@ def print_table(title, unit, rows, repeats, name_filter):
     print(f"\n| op | {title} | convpool ms | PyTorch ms | speed-up | convpool {unit} |")
     print("|---|---|---:|---:|---:|---:|")
     for op, label, fn, torch_fn, amount in rows:
-        if name_filter not in op:
+        if name_filter not in f"{op} {label}":
             continue
         t_ours = median_seconds(fn, repeats)
         t_torch = median_seconds(torch_fn, repeats) if torch_fn else None
@@ -273,7 +273,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--filter", default="", help="only ops whose name contains this")
+    parser.add_argument("--filter", default="", help="only rows whose op or shape contains this")
     parser.add_argument("--suite", choices=("pool", "conv", "train", "all"), default="all")
     args = parser.parse_args()
 

@@ -148,18 +148,25 @@ def test_bitwise_identical_for_any_thread_count(config, threads):
 
 
 @pytest.mark.parametrize(
-    "shape, weight, stride",
-    [((3, 2, 9, 11), (4, 2, 3, 3), 1), ((2, 1, 12, 12), (6, 1, 5, 5), 1), ((2, 3, 15, 17), (5, 3, 5, 5), 2)],
+    "shape, weight, stride, groups, column",
+    [
+        ((3, 2, 9, 11), (4, 2, 3, 3), 1, 1, 0),
+        ((2, 1, 12, 12), (6, 1, 5, 5), 1, 1, 0),
+        ((2, 3, 15, 17), (5, 3, 5, 5), 2, 1, 0),
+        ((2, 3, 9, 11), (3, 1, 3, 3), 1, 3, 10),  # depthwise, infinity in the last column
+        ((2, 3, 9, 11), (6, 1, 3, 3), 1, 3, 10),  # depthwise, multiplier 2
+    ],
 )
-def test_infinite_input_reaches_only_the_weights_that_read_it(shape, weight, stride):
-    # The direct paths compute padded rows past the output's width; a 0 * inf there must not leak
+def test_infinite_input_reaches_only_the_weights_that_read_it(shape, weight, stride, groups, column):
+    # The vector paths compute padded rows past the output's width; a 0 * inf there must not leak
     # a NaN into weights that never read the infinite value.
     rng = np.random.default_rng(70)
     x = rng.standard_normal(shape)
-    x[0, 0, 4, 0] = np.inf
+    x[0, 0, 4, column] = np.inf
     w = rng.standard_normal(weight)
-    grad_output = rng.standard_normal(ref.conv2d(x, w, stride=stride, padding=1).shape)
-    expected = ref.conv2d_backward(grad_output, x, w, stride=stride, padding=1)
-    actual = cp.conv2d_backward(grad_output, x, w, stride=stride, padding=1)
+    args = dict(stride=stride, padding=1, groups=groups)
+    grad_output = rng.standard_normal(ref.conv2d(x, w, **args).shape)
+    expected = ref.conv2d_backward(grad_output, x, w, **args)
+    actual = cp.conv2d_backward(grad_output, x, w, **args)
     np.testing.assert_allclose(actual[1], expected[1], rtol=1e-11, atol=1e-11)
     assert np.isfinite(actual[1]).sum() == np.isfinite(expected[1]).sum() > 0

@@ -191,6 +191,24 @@ TEST(Conv2d, StridedDirectPathOverSeveralRowTilesMatchesReference) {
   expect_matches_reference(normal_case(make_params(2, 40, 7, 1, 230, 41, 5, 3, 3, 2, 2, 1, 0, 2, 2, 1), 8));
 }
 
+TEST(Conv2d, DepthwiseThreeByThreeMatchesReference) {
+  // The 3x3 depthwise kernels keep rows in registers: planes of 1, 2 and more than 8 output rows
+  // (the row blocks' edges), widths around whole vectors (masked last vectors), channel
+  // multipliers 1 and 2, no padding, column dilation and padding wider than the kernel's reach.
+  unsigned seed = 20;
+  for (int64_t height : {3, 4, 13, 21})
+    for (int64_t width : {3, 17, 18, 33})
+      for (int64_t multiplier : {1, 2}) {
+        SCOPED_TRACE(testing::Message() << "H=" << height << " W=" << width << " multiplier=" << multiplier);
+        expect_matches_reference(
+            normal_case(make_params(2, 3, 3 * multiplier, 3, height, width, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), ++seed));
+        expect_matches_reference(
+            normal_case(make_params(1, 2, 2 * multiplier, 2, height, width, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1), ++seed));
+        expect_matches_reference(normal_case(
+            make_params(1, 2, 2 * multiplier, 2, height, width + 2, 3, 3, 1, 1, 3, 0, 0, 5, 1, 2), ++seed));
+      }
+}
+
 TEST(Conv2d, BitwiseIdenticalForAnyThreadCount) {
   for (const ConvCase& c : random_cases(11, 20)) {
     Result one, many;

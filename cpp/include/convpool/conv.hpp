@@ -351,6 +351,18 @@ void pad_plane(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t le
   }
 }
 
+// What pad_plane rewrites from plane to plane: src, shifted down by `top` and right by `left`
+// (either may be negative) and cropped, is copied into dst, whose other elements keep the zeros
+// they were given once.
+template <typename T>
+void copy_into_zeroed(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
+                      int64_t dst_cols) {
+  const int64_t r0 = std::max<int64_t>(top, 0), r1 = std::min(dst_rows, top + rows);
+  const int64_t c0 = std::max<int64_t>(left, 0), c1 = std::min(dst_cols, left + cols);
+  if (r0 < r1 && c0 < c1)
+    copy_rows(src + (r0 - top) * cols + (c0 - left), cols, dst + r0 * dst_cols + c0, dst_cols, r1 - r0, c1 - c0);
+}
+
 inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.stride == 1; }
 
 // --- direct paths --------------------------------------------------------------------------
@@ -592,9 +604,9 @@ void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_wei
 
 // --- depthwise paths (one input channel per group) -----------------------------------------
 
-
-// Stride 1: each input plane is zero-padded once into a per-thread buffer, so every tap reads
-// whole rows and the vector kernels run without bounds checks.
+// Stride 1: each input plane is copied into the interior of a per-thread buffer whose zero
+// border is written once, so every tap reads whole rows and the vector kernels run without
+// bounds checks; they write the output in place, masking the last vector of each row.
 template <typename T>
 void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
   const WindowDim& h = p.h;
@@ -623,19 +635,18 @@ void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, 
     return;
   }
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
-  const int64_t out_stride = round_up(w.output, kernels.lanes);
-  const int64_t padded_h = h.output + h.dilation * (h.kernel - 1), padded_w = out_stride + w.dilation * (w.kernel - 1);
+  const int64_t padded_h = h.output + h.dilation * (h.kernel - 1);
+  const int64_t padded_w = round_up(w.output, kernels.lanes) + w.dilation * (w.kernel - 1);
   parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
-    std::vector<T> padded(padded_h * padded_w), result(h.output * out_stride);
+    std::vector<T> padded(padded_h * padded_w);
     for (int64_t item = begin; item < end; ++item) {
-      pad_plane(x + item * p.input_plane(), h.input, w.input, h.padding, w.padding, padded.data(), padded_h, padded_w);
+      copy_into_zeroed(x + item * p.input_plane(), h.input, w.input, h.padding, w.padding, padded.data(), padded_h,
+                       padded_w);
       const int64_t n = item / p.in_channels, ci = item % p.in_channels;
-      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
+      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co)
         kernels.plane(padded.data(), padded_w, weight + co * taps, h.kernel, w.kernel, h.dilation, w.dilation, false,
-                      bias ? bias[co] : T(0), result.data(), h.output, out_stride);
-        T* out = y + (n * p.out_channels + co) * p.output_plane();
-        copy_rows(result.data(), out_stride, out, w.output, h.output, w.output);
-      }
+                      bias ? bias[co] : T(0), y + (n * p.out_channels + co) * p.output_plane(), h.output, w.output,
+                      w.output);
     }
   });
 }
@@ -673,21 +684,18 @@ void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* g
   }
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
   const int64_t span_h = h.dilation * (h.kernel - 1), span_w = w.dilation * (w.kernel - 1);
-  const int64_t out_stride = round_up(w.input, kernels.lanes);
-  const int64_t padded_h = h.input + span_h, padded_w = out_stride + span_w;
+  const int64_t padded_h = h.input + span_h, padded_w = round_up(w.input, kernels.lanes) + span_w;
   parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
-    std::vector<T> padded(padded_h * padded_w), flipped(taps), result(h.input * out_stride);
+    std::vector<T> padded(padded_h * padded_w), flipped(taps);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / p.in_channels, ci = item % p.in_channels;
       for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
-        pad_plane(grad_output + (n * p.out_channels + co) * p.output_plane(), h.output, w.output, span_h - h.padding,
-                  span_w - w.padding, padded.data(), padded_h, padded_w);
+        copy_into_zeroed(grad_output + (n * p.out_channels + co) * p.output_plane(), h.output, w.output,
+                         span_h - h.padding, span_w - w.padding, padded.data(), padded_h, padded_w);
         std::reverse_copy(weight + co * taps, weight + (co + 1) * taps, flipped.begin());
         kernels.plane(padded.data(), padded_w, flipped.data(), h.kernel, w.kernel, h.dilation, w.dilation,
-                      co > ci * multiplier, T(0), result.data(), h.input, out_stride);
+                      co > ci * multiplier, T(0), grad_input + item * p.input_plane(), h.input, w.input, w.input);
       }
-      T* grad_in = grad_input + item * p.input_plane();
-      copy_rows(result.data(), out_stride, grad_in, w.input, h.input, w.input);
     }
   });
 }
@@ -698,22 +706,21 @@ void conv2d_backward_weight_depthwise(const T* grad_output, const T* x, T* grad_
   const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
-  // At stride 1 the output gradient is copied into rows of whole vectors.
-  const int64_t grad_stride = unit_stride(p) ? round_up(w.output, kernels.lanes) : w.output;
+  // At stride 1 the vector kernel reads input rows to whole vectors past the output's width.
+  const int64_t read_w = unit_stride(p) ? round_up(w.output, kernels.lanes) : w.output;
   const int64_t padded_h = (h.output - 1) * h.stride + h.dilation * (h.kernel - 1) + 1;
-  const int64_t padded_w = (grad_stride - 1) * w.stride + w.dilation * (w.kernel - 1) + 1;
+  const int64_t padded_w = (read_w - 1) * w.stride + w.dilation * (w.kernel - 1) + 1;
   parallel_for(p.out_channels, [&](int64_t begin, int64_t end) {
-    std::vector<T> padded(padded_h * padded_w), grad(unit_stride(p) ? h.output * grad_stride : 0);
+    std::vector<T> padded(padded_h * padded_w);
     for (int64_t co = begin; co < end; ++co) {
       T* sums = grad_weight + co * taps;
       std::fill(sums, sums + taps, T(0));
       for (int64_t n = 0; n < p.batch; ++n) {
-        pad_plane(x + (n * p.in_channels + co / multiplier) * p.input_plane(), h.input, w.input, h.padding, w.padding,
-                  padded.data(), padded_h, padded_w);
+        copy_into_zeroed(x + (n * p.in_channels + co / multiplier) * p.input_plane(), h.input, w.input, h.padding,
+                         w.padding, padded.data(), padded_h, padded_w);
         const T* grad_out = grad_output + (n * p.out_channels + co) * p.output_plane();
         if (unit_stride(p)) {
-          pad_plane(grad_out, h.output, w.output, 0, 0, grad.data(), h.output, grad_stride);
-          kernels.weight_plane(padded.data(), padded_w, grad.data(), h.output, grad_stride, h.kernel, w.kernel,
+          kernels.weight_plane(padded.data(), padded_w, grad_out, h.output, w.output, w.output, h.kernel, w.kernel,
                                h.dilation, w.dilation, sums);
           continue;
         }

@@ -4,9 +4,12 @@
 // once at run time from the CPU's features, so one binary runs on any x86-64 CPU and still uses
 // AVX2 or AVX-512 where present.
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "parallel.hpp"
@@ -103,9 +106,10 @@ template <typename T>
 struct DepthwiseKernels {
   int lanes;
   void (*plane)(const T* padded, int64_t padded_width, const T* kernel, int64_t kernel_h, int64_t kernel_w,
-                int64_t dh, int64_t dw, bool accumulate, T init_value, T* out, int64_t out_h, int64_t out_stride);
-  void (*weight_plane)(const T* padded, int64_t padded_width, const T* grad, int64_t out_h, int64_t grad_stride,
-                       int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, T* sums);
+                int64_t dh, int64_t dw, bool accumulate, T init_value, T* out, int64_t out_h, int64_t out_w,
+                int64_t out_stride);
+  void (*weight_plane)(const T* padded, int64_t padded_width, const T* grad, int64_t out_h, int64_t out_w,
+                       int64_t grad_stride, int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, T* sums);
 };
 
 // Convolutions computed directly on zero-padded row tiles (conv.hpp):
@@ -123,6 +127,10 @@ struct DirectKernels {
 
 namespace detail {
 
+// Each instruction set's Ops<T> wraps one vector of `lanes` T: unaligned load and store,
+// load_first / store_first touching only the first `count` lanes in memory (the others load as
+// zero; none can fault past the end of a buffer), broadcast, zero, add and fused multiply-add.
+
 // Portable fallback: GCC vector extensions of 16 bytes (SSE2 on x86-64), multiply then add.
 namespace isa_baseline {
 template <typename Scalar>
@@ -136,6 +144,12 @@ struct Ops {
     return v;
   }
   static void store(T* p, V v) { std::memcpy(p, &v, sizeof v); }
+  static V load_first(const T* p, int count) {
+    V v{};
+    std::memcpy(&v, p, count * sizeof(T));
+    return v;
+  }
+  static void store_first(T* p, V v, int count) { std::memcpy(p, &v, count * sizeof(T)); }
   static V broadcast(T x) { return V{} + x; }
   static V zero() { return V{}; }
   static V add(V a, V b) { return a + b; }
@@ -157,6 +171,9 @@ struct Ops<float> {
   static constexpr int lanes = 8;
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static __m256i first(int count) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+  static V load_first(const T* p, int count) { return _mm256_maskload_ps(p, first(count)); }
+  static void store_first(T* p, V v, int count) { _mm256_maskstore_ps(p, first(count), v); }
   static V broadcast(T x) { return _mm256_set1_ps(x); }
   static V zero() { return _mm256_setzero_ps(); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
@@ -169,6 +186,9 @@ struct Ops<double> {
   static constexpr int lanes = 4;
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static __m256i first(int count) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), _mm256_setr_epi64x(0, 1, 2, 3)); }
+  static V load_first(const T* p, int count) { return _mm256_maskload_pd(p, first(count)); }
+  static void store_first(T* p, V v, int count) { _mm256_maskstore_pd(p, first(count), v); }
   static V broadcast(T x) { return _mm256_set1_pd(x); }
   static V zero() { return _mm256_setzero_pd(); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
@@ -190,6 +210,9 @@ struct Ops<float> {
   static constexpr int lanes = 16;
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static __mmask16 first(int count) { return static_cast<__mmask16>((1u << count) - 1); }
+  static V load_first(const T* p, int count) { return _mm512_maskz_loadu_ps(first(count), p); }
+  static void store_first(T* p, V v, int count) { _mm512_mask_storeu_ps(p, first(count), v); }
   static V broadcast(T x) { return _mm512_set1_ps(x); }
   static V zero() { return _mm512_setzero_ps(); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
@@ -202,6 +225,9 @@ struct Ops<double> {
   static constexpr int lanes = 8;
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static __mmask8 first(int count) { return static_cast<__mmask8>((1u << count) - 1); }
+  static V load_first(const T* p, int count) { return _mm512_maskz_loadu_pd(first(count), p); }
+  static void store_first(T* p, V v, int count) { _mm512_mask_storeu_pd(p, first(count), v); }
   static V broadcast(T x) { return _mm512_set1_pd(x); }
   static V zero() { return _mm512_setzero_pd(); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
