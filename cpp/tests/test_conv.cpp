@@ -191,22 +191,45 @@ TEST(Conv2d, StridedDirectPathOverSeveralRowTilesMatchesReference) {
   expect_matches_reference(normal_case(make_params(2, 40, 7, 1, 230, 41, 5, 3, 3, 2, 2, 1, 0, 2, 2, 1), 8));
 }
 
-TEST(Conv2d, DepthwiseThreeByThreeMatchesReference) {
-  // The 3x3 depthwise kernels keep rows in registers: planes of 1, 2 and more than 8 output rows
-  // (the row blocks' edges), widths around whole vectors (masked last vectors), channel
-  // multipliers 1 and 2, no padding, column dilation and padding wider than the kernel's reach.
+TEST(Conv2d, DepthwiseThreeAndFiveSquareMatchesReference) {
+  // The 3x3 and 5x5 depthwise kernels keep rows in registers: planes of 1, 2 and more than 8
+  // output rows (the row blocks' edges), widths around whole vectors (masked last vectors),
+  // channel multipliers 1 and 2, no padding, column dilation and padding wider than the kernel's
+  // reach.
   unsigned seed = 20;
-  for (int64_t height : {3, 4, 13, 21})
-    for (int64_t width : {3, 17, 18, 33})
-      for (int64_t multiplier : {1, 2}) {
-        SCOPED_TRACE(testing::Message() << "H=" << height << " W=" << width << " multiplier=" << multiplier);
-        expect_matches_reference(
-            normal_case(make_params(2, 3, 3 * multiplier, 3, height, width, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), ++seed));
-        expect_matches_reference(
-            normal_case(make_params(1, 2, 2 * multiplier, 2, height, width, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1), ++seed));
-        expect_matches_reference(normal_case(
-            make_params(1, 2, 2 * multiplier, 2, height, width + 2, 3, 3, 1, 1, 3, 0, 0, 5, 1, 2), ++seed));
-      }
+  for (int64_t k : {3, 5})
+    for (int64_t height : {k, k + 1, int64_t{13}, int64_t{21}})
+      for (int64_t width : {k, int64_t{17}, int64_t{18}, int64_t{33}})
+        for (int64_t multiplier : {1, 2}) {
+          SCOPED_TRACE(testing::Message() << "k=" << k << " H=" << height << " W=" << width
+                                          << " multiplier=" << multiplier);
+          const int64_t pad = k / 2;
+          expect_matches_reference(normal_case(
+              make_params(2, 3, 3 * multiplier, 3, height, width, k, k, 1, 1, pad, pad, pad, pad, 1, 1), ++seed));
+          expect_matches_reference(
+              normal_case(make_params(1, 2, 2 * multiplier, 2, height, width, k, k, 1, 1, 0, 0, 0, 0, 1, 1), ++seed));
+          expect_matches_reference(normal_case(
+              make_params(1, 2, 2 * multiplier, 2, height, width + 2, k, k, 1, 1, k, 0, 0, 2 * k, 1, 2), ++seed));
+        }
+}
+
+TEST(Conv2d, StridedDepthwiseMatchesReference) {
+  // Strided depthwise planes are split into phases and the input gradient gathered back: odd and
+  // even left padding (which phase a row starts on), input columns and rows that no window reads,
+  // a phase no tap lands on (1x1 at stride 2), dilation, strides (3, 2) and (1, 2), multiplier 2.
+  unsigned seed = 40;
+  for (int64_t width : {9, 10, 16, 23})
+    for (int64_t padding : {0, 1, 2}) {
+      SCOPED_TRACE(testing::Message() << "W=" << width << " padding=" << padding);
+      expect_matches_reference(normal_case(
+          make_params(2, 3, 3, 3, width + 1, width, 3, 3, 2, 2, padding, padding, padding, padding, 1, 1), ++seed));
+      expect_matches_reference(
+          normal_case(make_params(1, 2, 4, 2, 11, width, 3, 5, 3, 2, padding, 0, padding, 1, 2, 1), ++seed));
+      expect_matches_reference(
+          normal_case(make_params(1, 2, 2, 2, 7, width, 1, 1, 2, 2, 0, 0, padding, 0, 1, 1), ++seed));
+      expect_matches_reference(
+          normal_case(make_params(2, 2, 2, 2, 6, width, 3, 3, 1, 2, padding, padding, 1, 0, 1, 2), ++seed));
+    }
 }
 
 TEST(Conv2d, BitwiseIdenticalForAnyThreadCount) {

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "simd.hpp"
@@ -326,32 +327,41 @@ void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int
   }
 }
 
-// dst (dst_rows x dst_cols)[r][c] = src (rows x cols)[r * row_step - top][c * col_step - left]
-// where that is inside src, zero elsewhere: with unit steps, src shifted down by `top` and right
-// by `left` (either may be negative); with larger steps, one phase of a strided convolution's input.
+// The sh * sw phase planes of src zero-padded: phase (a, b), at dst + (a * sw + b) * phase_stride,
+// holds dst_rows x dst_cols elements [r][c] = src (rows x cols)[r * sh + a - top][c * sw + b - left]
+// where that is inside src, zero elsewhere (top and left may be negative). With unit steps, one
+// plane: src shifted down by `top` and right by `left`. Rows go in source order, so that src is
+// read once, sequentially, however many phases it is split into.
 template <typename T>
-void pad_plane(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
-               int64_t dst_cols, int64_t row_step = 1, int64_t col_step = 1) {
-  const int64_t c0 = std::clamp<int64_t>(ceil_div(left, col_step), 0, dst_cols);
-  const int64_t c1 = std::clamp<int64_t>(ceil_div(left + cols, col_step), c0, dst_cols);
-  for (int64_t r = 0; r < dst_rows; ++r) {
-    T* out = dst + r * dst_cols;
-    const int64_t source_row = r * row_step - top;
-    if (source_row < 0 || source_row >= rows) {
-      std::fill(out, out + dst_cols, T(0));
-      continue;
+void pad_phases(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
+                int64_t dst_cols, int64_t sh = 1, int64_t sw = 1, int64_t phase_stride = 0) {
+  for (int64_t r = 0; r < dst_rows; ++r)
+    for (int64_t a = 0; a < sh; ++a) {
+      const int64_t source_row = r * sh + a - top;
+      for (int64_t b = 0; b < sw; ++b) {
+        T* out = dst + (a * sw + b) * phase_stride + r * dst_cols;
+        if (source_row < 0 || source_row >= rows) {
+          std::fill(out, out + dst_cols, T(0));
+          continue;
+        }
+        const int64_t shift = left - b;
+        const int64_t c0 = std::clamp<int64_t>(ceil_div(shift, sw), 0, dst_cols);
+        const int64_t c1 = std::clamp<int64_t>(ceil_div(shift + cols, sw), c0, dst_cols);
+        const T* in = src + source_row * cols - shift;
+        std::fill(out, out + c0, T(0));
+        if (sw == 1)
+          copy_rows(in + c0, cols, out + c0, dst_cols, 1, c1 - c0);
+        else if (sw == 2)  // a constant step lets the compiler vectorize with shuffles
+#pragma omp simd
+          for (int64_t c = c0; c < c1; ++c) out[c] = in[c * 2];
+        else
+          for (int64_t c = c0; c < c1; ++c) out[c] = in[c * sw];
+        std::fill(out + c1, out + dst_cols, T(0));
+      }
     }
-    std::fill(out, out + c0, T(0));
-    const T* in = src + source_row * cols - left;
-    if (col_step == 1)
-      copy_rows(in + c0, cols, out + c0, dst_cols, 1, c1 - c0);
-    else
-      for (int64_t c = c0; c < c1; ++c) out[c] = in[c * col_step];
-    std::fill(out + c1, out + dst_cols, T(0));
-  }
 }
 
-// What pad_plane rewrites from plane to plane: src, shifted down by `top` and right by `left`
+// What pad_phases rewrites from plane to plane at unit steps: src, shifted down by `top` and right by `left`
 // (either may be negative) and cropped, is copied into dst, whose other elements keep the zeros
 // they were given once.
 template <typename T>
@@ -449,11 +459,9 @@ struct DirectTile {
   void fill(const T* source, int64_t channels, const DirectGeometry& gm, int64_t oh0, int64_t rows,
             int64_t image = 0) {
     for (int64_t c = 0; c < channels; ++c)
-      for (int64_t a = 0; a < gm.sh; ++a)
-        for (int64_t b = 0; b < gm.sw; ++b)
-          pad_plane(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0 * gm.sh - a, gm.left - b,
-                    padded.data() + image * image_stride + c * gm.padded_plane() + (a * gm.sw + b) * gm.phase_plane(),
-                    gm.phase_rows(rows), gm.padded_w(), gm.sh, gm.sw);
+      pad_phases(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0 * gm.sh, gm.left,
+                 padded.data() + image * image_stride + c * gm.padded_plane(), gm.phase_rows(rows), gm.padded_w(),
+                 gm.sh, gm.sw, gm.phase_plane());
   }
 };
 
@@ -604,49 +612,130 @@ void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_wei
 
 // --- depthwise paths (one input channel per group) -----------------------------------------
 
-// Stride 1: each input plane is copied into the interior of a per-thread buffer whose zero
-// border is written once, so every tap reads whole rows and the vector kernels run without
-// bounds checks; they write the output in place, masking the last vector of each row.
+// Each input plane goes whole into a per-thread DirectTile of one channel (at stride > 1 split
+// into phase planes), so that every tap reads whole rows at unit stride and the vector kernels
+// run without bounds checks; they write the output in place, masking the last vector of a row.
+template <typename T>
+struct DepthwisePlane {
+  DirectGeometry gm;
+  DirectTile<T> tile;
+
+  DepthwisePlane(DirectGeometry geometry, int lanes)
+      : gm(whole(geometry)), tile(gm, 1, lanes) {}
+
+  static DirectGeometry whole(DirectGeometry geometry) {
+    geometry.tile_positions = std::numeric_limits<int64_t>::max();
+    return geometry;
+  }
+  int64_t row_stride() const { return gm.padded_w(); }
+  const int64_t* offsets() const { return tile.offsets.data(); }
+
+  // At stride 1 the zero border is the same for every plane and is written once.
+  void fill(const T* source) {
+    if (gm.sh == 1 && gm.sw == 1)
+      copy_into_zeroed(source, gm.in_h, gm.in_w, gm.top, gm.left, tile.padded.data(), gm.phase_rows(gm.out_h),
+                       gm.padded_w());
+    else
+      tile.fill(source, 1, gm, 0, gm.out_h);
+  }
+
+  // The transpose of fill: source (in_h x in_w) receives the phase planes' values at the
+  // positions fill took them from; positions no window reads get zero.
+  void gather(T* source) const {
+    const int64_t rows = gm.phase_rows(gm.out_h), cols = gm.padded_w();
+    // Source columns [0, first) lie inside the phase planes' columns.
+    const int64_t first = std::clamp<int64_t>(gm.sw * cols - gm.left, 0, gm.in_w);
+    for (int64_t ih = 0; ih < gm.in_h; ++ih) {
+      T* out = source + ih * gm.in_w;
+      const int64_t padded_row = ih + gm.top, r = padded_row / gm.sh;
+      if (r >= rows) {
+        std::fill(out, out + gm.in_w, T(0));
+        continue;
+      }
+      const T* phases = tile.padded.data() + padded_row % gm.sh * gm.sw * gm.phase_plane() + r * cols;
+      // Column iw comes from phase (iw + left) % sw, column (iw + left) / sw.
+      if (gm.sw == 2) {  // a constant step lets the compiler vectorize with shuffles
+        const T* even = phases + gm.left % 2 * gm.phase_plane() + gm.left / 2;
+        const T* odd = phases + (gm.left + 1) % 2 * gm.phase_plane() + (gm.left + 1) / 2;
+        const int64_t pairs = first / 2;
+#pragma omp simd
+        for (int64_t j = 0; j < pairs; ++j) {
+          out[2 * j] = even[j];
+          out[2 * j + 1] = odd[j];
+        }
+        if (first % 2) out[first - 1] = even[pairs];
+      } else {
+        for (int64_t iw = 0; iw < first; ++iw)
+          out[iw] = phases[(iw + gm.left) % gm.sw * gm.phase_plane() + (iw + gm.left) / gm.sw];
+      }
+      std::fill(out + first, out + gm.in_w, T(0));
+    }
+  }
+};
+
 template <typename T>
 void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
-  const WindowDim& h = p.h;
-  const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
-  if (!unit_stride(p)) {
-    parallel_for(p.batch * p.out_channels, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t n = item / p.out_channels, co = item % p.out_channels;
-        const T* in = x + (n * p.in_channels + co / multiplier) * p.input_plane();
-        const T* kernel = weight + co * taps;
-        T* out = y + item * p.output_plane();
-        std::fill(out, out + p.output_plane(), bias ? bias[co] : T(0));
-        for (int64_t oh = 0; oh < h.output; ++oh)
-          for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
-            const T* in_row = in + (h.start(oh) + kh * h.dilation) * w.input;
-            for (int64_t kw = 0; kw < w.kernel; ++kw) {
-              const T tap = kernel[kh * w.kernel + kw];
-              const int64_t offset = kw * w.dilation - w.padding, end_ow = w.end_output(kw);
-              for (int64_t ow = w.first_output(kw); ow < end_ow; ++ow)
-                out[oh * w.output + ow] += tap * in_row[ow * w.stride + offset];
-            }
-          }
-      }
-    });
-    return;
-  }
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
-  const int64_t padded_h = h.output + h.dilation * (h.kernel - 1);
-  const int64_t padded_w = round_up(w.output, kernels.lanes) + w.dilation * (w.kernel - 1);
   parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
-    std::vector<T> padded(padded_h * padded_w);
+    DepthwisePlane<T> plane(forward_geometry<T>(p), kernels.lanes);
     for (int64_t item = begin; item < end; ++item) {
-      copy_into_zeroed(x + item * p.input_plane(), h.input, w.input, h.padding, w.padding, padded.data(), padded_h,
-                       padded_w);
+      plane.fill(x + item * p.input_plane());
+
       const int64_t n = item / p.in_channels, ci = item % p.in_channels;
       for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co)
-        kernels.plane(padded.data(), padded_w, weight + co * taps, h.kernel, w.kernel, h.dilation, w.dilation, false,
-                      bias ? bias[co] : T(0), y + (n * p.out_channels + co) * p.output_plane(), h.output, w.output,
-                      w.output);
+        kernels.plane(plane.tile.padded.data(), plane.row_stride(), weight + co * taps, p.h.kernel, p.w.kernel,
+                      plane.offsets(), false, bias ? bias[co] : T(0), y + (n * p.out_channels + co) * p.output_plane(),
+                      p.h.output, p.w.output, p.w.output);
+    }
+  });
+}
+
+// Phase (a, b) of the padded input gradient, the positions (r * sh + a, c * sw + b), is a
+// stride-1 correlation of the output gradient with the taps that land on that phase, tap
+// (kh, kw) shifted by (kh * dh / sh, kw * dw / sw): every phase element is written once, the
+// vector kernels accumulating in registers, and the phases are then gathered into place.
+template <typename T>
+void conv2d_backward_input_depthwise_strided(const T* grad_output, const T* weight, T* grad_input,
+                                             const Conv2dParams& p) {
+  const WindowDim& h = p.h;
+  const WindowDim& w = p.w;
+  const int64_t multiplier = p.out_per_group(), taps = p.taps(), phases = h.stride * w.stride;
+  const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
+  const DirectGeometry gm = DepthwisePlane<T>::whole(forward_geometry<T>(p));
+  // The output gradient padded by the taps' reach, so that each phase's correlation reads whole rows.
+  const int64_t reach_h = (h.kernel - 1) * h.dilation / h.stride, reach_w = (w.kernel - 1) * w.dilation / w.stride;
+  const int64_t grad_rows = gm.phase_rows(h.output) + reach_h;
+  const int64_t grad_cols = round_up(gm.padded_w(), kernels.lanes) + reach_w;
+  std::vector<int64_t> phase_taps(phases + 1), tap_order, offsets;  // phase ph's taps: [phase_taps[ph], phase_taps[ph + 1])
+  for (int64_t a = 0; a < h.stride; ++a)
+    for (int64_t b = 0; b < w.stride; ++b) {
+      for (int64_t kh = 0; kh < h.kernel; ++kh)
+        for (int64_t kw = 0; kw < w.kernel; ++kw)
+          if (kh * h.dilation % h.stride == a && kw * w.dilation % w.stride == b) {
+            tap_order.push_back(kh * w.kernel + kw);
+            offsets.push_back((reach_h - kh * h.dilation / h.stride) * grad_cols + reach_w - kw * w.dilation / w.stride);
+          }
+      phase_taps[a * w.stride + b + 1] = static_cast<int64_t>(tap_order.size());
+    }
+  parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
+    DepthwisePlane<T> plane(gm, kernels.lanes);
+    std::vector<T> padded_grad(grad_rows * grad_cols + kernels.lanes), coefficients(taps);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / p.in_channels, ci = item % p.in_channels;
+      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
+        copy_into_zeroed(grad_output + (n * p.out_channels + co) * p.output_plane(), h.output, w.output, reach_h,
+                         reach_w, padded_grad.data(), grad_rows, grad_cols);
+        for (int64_t t = 0; t < taps; ++t) coefficients[t] = weight[co * taps + tap_order[t]];
+        for (int64_t phase = 0; phase < phases; ++phase) {
+          // A phase no tap lands on (a 1x1 kernel's odd columns at stride 2) gets zeros.
+          const int64_t first = phase_taps[phase], count = phase_taps[phase + 1] - first;
+          kernels.plane(padded_grad.data(), grad_cols, coefficients.data() + first, 1, count, offsets.data() + first,
+                        co > ci * multiplier, T(0), plane.tile.padded.data() + phase * gm.phase_plane(),
+                        gm.phase_rows(h.output), gm.padded_w(), gm.padded_w());
+        }
+      }
+      plane.gather(grad_input + item * p.input_plane());
     }
   });
 }
@@ -658,43 +747,22 @@ void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* g
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
-  if (!unit_stride(p)) {
-    parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t n = item / p.in_channels, ci = item % p.in_channels;
-        T* grad_in = grad_input + item * p.input_plane();
-        std::fill(grad_in, grad_in + p.input_plane(), T(0));
-        for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
-          const T* grad_out = grad_output + (n * p.out_channels + co) * p.output_plane();
-          const T* kernel = weight + co * taps;
-          for (int64_t oh = 0; oh < h.output; ++oh)
-            for (int64_t kh = h.first_tap(oh); kh < h.end_tap(oh); ++kh) {
-              T* in_row = grad_in + (h.start(oh) + kh * h.dilation) * w.input;
-              for (int64_t kw = 0; kw < w.kernel; ++kw) {
-                const T tap = kernel[kh * w.kernel + kw];
-                const int64_t offset = kw * w.dilation - w.padding, end_ow = w.end_output(kw);
-                for (int64_t ow = w.first_output(kw); ow < end_ow; ++ow)
-                  in_row[ow * w.stride + offset] += tap * grad_out[oh * w.output + ow];
-              }
-            }
-        }
-      }
-    });
-    return;
-  }
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
-  const int64_t span_h = h.dilation * (h.kernel - 1), span_w = w.dilation * (w.kernel - 1);
-  const int64_t padded_h = h.input + span_h, padded_w = round_up(w.input, kernels.lanes) + span_w;
+  if (!unit_stride(p)) return conv2d_backward_input_depthwise_strided(grad_output, weight, grad_input, p);
+  const int64_t kh_last = h.kernel - 1, kw_last = w.kernel - 1;
+  const DirectGeometry gm{h.output, w.output, h.input,  w.input, h.kernel, w.kernel, 1, 1, h.dilation, w.dilation,
+                          kh_last * h.dilation - h.padding, kw_last * w.dilation - w.padding, 0};
   parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
-    std::vector<T> padded(padded_h * padded_w), flipped(taps);
+    DepthwisePlane<T> plane(gm, kernels.lanes);
+    std::vector<T> flipped(taps);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / p.in_channels, ci = item % p.in_channels;
       for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
-        copy_into_zeroed(grad_output + (n * p.out_channels + co) * p.output_plane(), h.output, w.output,
-                         span_h - h.padding, span_w - w.padding, padded.data(), padded_h, padded_w);
+        plane.fill(grad_output + (n * p.out_channels + co) * p.output_plane());
         std::reverse_copy(weight + co * taps, weight + (co + 1) * taps, flipped.begin());
-        kernels.plane(padded.data(), padded_w, flipped.data(), h.kernel, w.kernel, h.dilation, w.dilation,
-                      co > ci * multiplier, T(0), grad_input + item * p.input_plane(), h.input, w.input, w.input);
+        kernels.plane(plane.tile.padded.data(), plane.row_stride(), flipped.data(), h.kernel, w.kernel,
+                      plane.offsets(), co > ci * multiplier, T(0), grad_input + item * p.input_plane(), h.input,
+                      w.input, w.input);
       }
     }
   });
@@ -702,37 +770,18 @@ void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* g
 
 template <typename T>
 void conv2d_backward_weight_depthwise(const T* grad_output, const T* x, T* grad_weight, const Conv2dParams& p) {
-  const WindowDim& h = p.h;
-  const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
-  // At stride 1 the vector kernel reads input rows to whole vectors past the output's width.
-  const int64_t read_w = unit_stride(p) ? round_up(w.output, kernels.lanes) : w.output;
-  const int64_t padded_h = (h.output - 1) * h.stride + h.dilation * (h.kernel - 1) + 1;
-  const int64_t padded_w = (read_w - 1) * w.stride + w.dilation * (w.kernel - 1) + 1;
   parallel_for(p.out_channels, [&](int64_t begin, int64_t end) {
-    std::vector<T> padded(padded_h * padded_w);
+    DepthwisePlane<T> plane(forward_geometry<T>(p), kernels.lanes);
     for (int64_t co = begin; co < end; ++co) {
       T* sums = grad_weight + co * taps;
       std::fill(sums, sums + taps, T(0));
       for (int64_t n = 0; n < p.batch; ++n) {
-        copy_into_zeroed(x + (n * p.in_channels + co / multiplier) * p.input_plane(), h.input, w.input, h.padding,
-                         w.padding, padded.data(), padded_h, padded_w);
-        const T* grad_out = grad_output + (n * p.out_channels + co) * p.output_plane();
-        if (unit_stride(p)) {
-          kernels.weight_plane(padded.data(), padded_w, grad_out, h.output, w.output, w.output, h.kernel, w.kernel,
-                               h.dilation, w.dilation, sums);
-          continue;
-        }
-        for (int64_t kh = 0; kh < h.kernel; ++kh)
-          for (int64_t kw = 0; kw < w.kernel; ++kw) {
-            T dot = 0;
-            for (int64_t oh = 0; oh < h.output; ++oh) {
-              const T* row = padded.data() + (oh * h.stride + kh * h.dilation) * padded_w + kw * w.dilation;
-              for (int64_t ow = 0; ow < w.output; ++ow) dot += grad_out[oh * w.output + ow] * row[ow * w.stride];
-            }
-            sums[kh * w.kernel + kw] += dot;
-          }
+        plane.fill(x + (n * p.in_channels + co / multiplier) * p.input_plane());
+        kernels.weight_plane(plane.tile.padded.data(), plane.row_stride(),
+                             grad_output + (n * p.out_channels + co) * p.output_plane(), p.h.output, p.w.output,
+                             p.w.output, p.h.kernel, p.w.kernel, plane.offsets(), sums);
       }
     }
   });

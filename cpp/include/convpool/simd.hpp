@@ -100,16 +100,17 @@ struct GemmMicroKernel {
               const T* row_init);
 };
 
-// Depthwise convolution of one zero-padded plane at stride 1, and its weight gradient; rows are
-// padded to whole vectors (lanes()). See detail/simd_kernels.inl for the contracts.
+// Depthwise convolution of one plane read through per-tap offsets (tap t of output (oh, ow)
+// reads base[oh * row_stride + ow + offsets[t]], rows readable to whole vectors of `lanes` past
+// the output's width) and its weight gradient. See detail/simd_kernels.inl.
 template <typename T>
 struct DepthwiseKernels {
   int lanes;
-  void (*plane)(const T* padded, int64_t padded_width, const T* kernel, int64_t kernel_h, int64_t kernel_w,
-                int64_t dh, int64_t dw, bool accumulate, T init_value, T* out, int64_t out_h, int64_t out_w,
+  void (*plane)(const T* base, int64_t row_stride, const T* kernel, int64_t kernel_h, int64_t kernel_w,
+                const int64_t* offsets, bool accumulate, T init_value, T* out, int64_t out_h, int64_t out_w,
                 int64_t out_stride);
-  void (*weight_plane)(const T* padded, int64_t padded_width, const T* grad, int64_t out_h, int64_t out_w,
-                       int64_t grad_stride, int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, T* sums);
+  void (*weight_plane)(const T* base, int64_t row_stride, const T* grad, int64_t out_h, int64_t out_w,
+                       int64_t grad_stride, int64_t kernel_h, int64_t kernel_w, const int64_t* offsets, T* sums);
 };
 
 // Convolutions computed directly on zero-padded row tiles (conv.hpp):

@@ -135,29 +135,39 @@ DirectKernels<typename Ops::T> make_direct_kernels() {
   return {MR, NV * Ops::lanes, Ops::lanes, R, C, &offset_micro_kernel<Ops, MR, NV>, &correlate_tile<Ops, R, C>};
 }
 
-// Depthwise plane, stride 1: for oh < out_h and ow < out_w, out[oh * out_stride + ow] = init +
-// the sum over taps (kh, kw), in row-major order, of kernel[kh][kw] * padded[oh + kh * dh][ow + kw * dw],
-// where init is out's own value when `accumulate`, else init_value. Rows of `padded` are read up to
-// ow = out_w rounded up to whole vectors (those lanes are dropped), and out is written only
-// inside its out_w columns. Several output rows are computed together so that independent
-// accumulators hide the latency of the fused multiply-adds.
+// Depthwise kernels on one plane read through per-tap offsets: tap t of output (oh, ow) reads
+// base[oh * row_stride + ow + offsets[t]]. Rows are read up to ow = out_w rounded up to whole
+// vectors (those lanes are dropped); outputs are written only inside their out_w columns.
+
+// Whether the offsets are a K x K kernel's on consecutive rows (stride 1, row dilation 1), so
+// that input rows can be shared between output rows; *dw is then the column step.
+template <int K>
+bool consecutive_rows(int64_t kernel_h, int64_t kernel_w, const int64_t* offsets, int64_t row_stride, int64_t* dw) {
+  if (kernel_h != K || kernel_w != K) return false;
+  *dw = offsets[1] - offsets[0];
+  for (int t = 0; t < K * K; ++t)
+    if (offsets[t] != offsets[0] + t / K * row_stride + t % K * *dw) return false;
+  return true;
+}
+
+// out[oh * out_stride + ow] = init + the sum over taps t, in order, of kernel[t] * the input tap t
+// reads, for R rows at once so that independent accumulators hide the latency of the fused
+// multiply-adds; init is out's own value when `accumulate`, else init_value.
 template <class Ops, int R>
-void depthwise_rows(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* kernel,
-                    int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, bool accumulate,
-                    typename Ops::T init_value, typename Ops::T* out, int64_t out_w, int64_t out_stride) {
+void depthwise_rows(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* kernel, int64_t taps,
+                    const int64_t* offsets, bool accumulate, typename Ops::T init_value, typename Ops::T* out,
+                    int64_t out_w, int64_t out_stride) {
   using V = typename Ops::V;
   for (int64_t ow = 0; ow < out_w; ow += Ops::lanes) {
     const int valid = static_cast<int>(std::min<int64_t>(Ops::lanes, out_w - ow));
     V acc[R];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) acc[r] =
         accumulate ? Ops::load_first(out + r * out_stride + ow, valid) : Ops::broadcast(init_value);
-    for (int64_t kh = 0; kh < kernel_h; ++kh)
-      for (int64_t kw = 0; kw < kernel_w; ++kw) {
-        const V tap = Ops::broadcast(kernel[kh * kernel_w + kw]);
-        const typename Ops::T* src = padded + kh * dh * padded_width + ow + kw * dw;
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) acc[r] =
-            Ops::fma(tap, Ops::load(src + r * padded_width), acc[r]);
-      }
+    for (int64_t t = 0; t < taps; ++t) {
+      const V tap = Ops::broadcast(kernel[t]);
+      const typename Ops::T* src = base + ow + offsets[t];
+      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) acc[r] = Ops::fma(tap, Ops::load(src + r * row_stride), acc[r]);
+    }
     if (valid == Ops::lanes) {
       _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) Ops::store(out + r * out_stride + ow, acc[r]);
     } else {
@@ -166,13 +176,13 @@ void depthwise_rows(const typename Ops::T* padded, int64_t padded_width, const t
   }
 }
 
-// depthwise_rows for a KH x KW kernel at row dilation 1, the taps held in registers: each input
+// depthwise_rows for a KH x KW kernel on consecutive rows, the taps held in registers: each input
 // row vector is loaded once and serves every output row that reads it (3x3, 8 rows: 30 loads for
-// 72 fused multiply-adds instead of 72), in the same row-major order of taps.
+// 72 fused multiply-adds instead of 72), in the same order of taps.
 template <class Ops, int R, int KH, int KW>
-void depthwise_rows_fixed(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* kernel,
-                          int64_t dw, bool accumulate, typename Ops::T init_value, typename Ops::T* out,
-                          int64_t out_w, int64_t out_stride) {
+void depthwise_rows_fixed(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* kernel, int64_t dw,
+                          bool accumulate, typename Ops::T init_value, typename Ops::T* out, int64_t out_w,
+                          int64_t out_stride) {
   using V = typename Ops::V;
   V taps[KH * KW];
   _Pragma("GCC unroll 32") for (int t = 0; t < KH * KW; ++t) taps[t] = Ops::broadcast(kernel[t]);
@@ -183,7 +193,7 @@ void depthwise_rows_fixed(const typename Ops::T* padded, int64_t padded_width, c
         accumulate ? Ops::load_first(out + r * out_stride + ow, valid) : Ops::broadcast(init_value);
     _Pragma("GCC unroll 16") for (int i = 0; i < R + KH - 1; ++i)
       _Pragma("GCC unroll 8") for (int kw = 0; kw < KW; ++kw) {
-        const V in = Ops::load(padded + i * padded_width + ow + kw * dw);
+        const V in = Ops::load(base + i * row_stride + ow + kw * dw);
         _Pragma("GCC unroll 8") for (int kh = 0; kh < KH; ++kh) if (i - kh >= 0 && i - kh < R) acc[i - kh] =
             Ops::fma(taps[kh * KW + kw], in, acc[i - kh]);
       }
@@ -196,42 +206,48 @@ void depthwise_rows_fixed(const typename Ops::T* padded, int64_t padded_width, c
 }
 
 template <class Ops>
-void depthwise_plane(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* kernel,
-                     int64_t kernel_h, int64_t kernel_w, int64_t dh, int64_t dw, bool accumulate,
-                     typename Ops::T init_value, typename Ops::T* out, int64_t out_h, int64_t out_w,
-                     int64_t out_stride) {
-  int64_t oh = 0;
-  if (kernel_h == 3 && kernel_w == 3 && dh == 1) {
-    // 9 taps, the rows' accumulators and the loaded row fill AVX-512's 32 registers or the others' 16.
-    constexpr int kRows = sizeof(typename Ops::V) == 64 ? 8 : 4;
+void depthwise_plane(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* kernel, int64_t kernel_h,
+                     int64_t kernel_w, const int64_t* offsets, bool accumulate, typename Ops::T init_value,
+                     typename Ops::T* out, int64_t out_h, int64_t out_w, int64_t out_stride) {
+  int64_t oh = 0, dw = 0;
+  const auto fixed = [&](auto rows, auto k) {
+    constexpr int kRows = decltype(rows)::value, kK = decltype(k)::value;
+    const typename Ops::T* first = base + offsets[0];
     for (; oh + kRows <= out_h; oh += kRows)
-      depthwise_rows_fixed<Ops, kRows, 3, 3>(padded + oh * padded_width, padded_width, kernel, dw, accumulate,
-                                             init_value, out + oh * out_stride, out_w, out_stride);
+      depthwise_rows_fixed<Ops, kRows, kK, kK>(first + oh * row_stride, row_stride, kernel, dw, accumulate,
+                                               init_value, out + oh * out_stride, out_w, out_stride);
     for (; oh + 2 <= out_h; oh += 2)
-      depthwise_rows_fixed<Ops, 2, 3, 3>(padded + oh * padded_width, padded_width, kernel, dw, accumulate,
-                                         init_value, out + oh * out_stride, out_w, out_stride);
+      depthwise_rows_fixed<Ops, 2, kK, kK>(first + oh * row_stride, row_stride, kernel, dw, accumulate, init_value,
+                                           out + oh * out_stride, out_w, out_stride);
     if (oh < out_h)
-      depthwise_rows_fixed<Ops, 1, 3, 3>(padded + oh * padded_width, padded_width, kernel, dw, accumulate,
-                                         init_value, out + oh * out_stride, out_w, out_stride);
-    return;
-  }
+      depthwise_rows_fixed<Ops, 1, kK, kK>(first + oh * row_stride, row_stride, kernel, dw, accumulate, init_value,
+                                           out + oh * out_stride, out_w, out_stride);
+  };
+  // 3x3: 9 taps, the rows' accumulators and the loaded row fill AVX-512's 32 registers or the
+  // others' 16. 5x5: 25 taps and 4 rows fill AVX-512's; elsewhere some taps are reloaded.
+  constexpr bool kWide = sizeof(typename Ops::V) == 64;
+  if (consecutive_rows<3>(kernel_h, kernel_w, offsets, row_stride, &dw))
+    return fixed(std::integral_constant<int, kWide ? 8 : 4>(), std::integral_constant<int, 3>());
+  if (consecutive_rows<5>(kernel_h, kernel_w, offsets, row_stride, &dw))
+    return fixed(std::integral_constant<int, 4>(), std::integral_constant<int, 5>());
+  const int64_t taps = kernel_h * kernel_w;
   for (; oh + 8 <= out_h; oh += 8)
-    depthwise_rows<Ops, 8>(padded + oh * padded_width, padded_width, kernel, kernel_h, kernel_w, dh, dw, accumulate,
-                           init_value, out + oh * out_stride, out_w, out_stride);
+    depthwise_rows<Ops, 8>(base + oh * row_stride, row_stride, kernel, taps, offsets, accumulate, init_value,
+                           out + oh * out_stride, out_w, out_stride);
   for (; oh + 2 <= out_h; oh += 2)
-    depthwise_rows<Ops, 2>(padded + oh * padded_width, padded_width, kernel, kernel_h, kernel_w, dh, dw, accumulate,
-                           init_value, out + oh * out_stride, out_w, out_stride);
+    depthwise_rows<Ops, 2>(base + oh * row_stride, row_stride, kernel, taps, offsets, accumulate, init_value,
+                           out + oh * out_stride, out_w, out_stride);
   if (oh < out_h)
-    depthwise_rows<Ops, 1>(padded + oh * padded_width, padded_width, kernel, kernel_h, kernel_w, dh, dw, accumulate,
-                           init_value, out + oh * out_stride, out_w, out_stride);
+    depthwise_rows<Ops, 1>(base + oh * row_stride, row_stride, kernel, taps, offsets, accumulate, init_value,
+                           out + oh * out_stride, out_w, out_stride);
 }
 
-// sums[t] += the sum over oh < out_h, ow < out_w of grad[oh * grad_stride + ow] *
-// padded[oh * padded_width + ow + offsets[t]] for t < NT: one accumulator per tap, so each
-// output-gradient vector is loaded once for all NT taps. Past out_w both factors load as zero,
-// so an infinity outside the window cannot turn into a NaN.
+// sums[t] += the sum over oh < out_h, ow < out_w of grad[oh * grad_stride + ow] times the input
+// tap t reads, for t < NT: one accumulator per tap, so each output-gradient vector is loaded once
+// for all NT taps. Past out_w both factors load as zero, so an infinity outside the window cannot
+// turn into a NaN.
 template <class Ops, int NT>
-void depthwise_weight_taps(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* grad,
+void depthwise_weight_taps(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad,
                            int64_t out_h, int64_t out_w, int64_t grad_stride, const int64_t* offsets,
                            typename Ops::T* sums) {
   using T = typename Ops::T;
@@ -240,7 +256,7 @@ void depthwise_weight_taps(const typename Ops::T* padded, int64_t padded_width, 
   _Pragma("GCC unroll 16") for (int t = 0; t < NT; ++t) acc[t] = Ops::zero();
   for (int64_t oh = 0; oh < out_h; ++oh) {
     const T* g = grad + oh * grad_stride;
-    const T* row = padded + oh * padded_width;
+    const T* row = base + oh * row_stride;
     int64_t ow = 0;
     for (; ow + Ops::lanes <= out_w; ow += Ops::lanes) {
       const V gv = Ops::load(g + ow);
@@ -263,12 +279,12 @@ void depthwise_weight_taps(const typename Ops::T* padded, int64_t padded_width, 
   }
 }
 
-// depthwise_weight_taps for a KH x KW kernel at row dilation 1: input row i serves output rows
+// depthwise_weight_taps for a KH x KW kernel on consecutive rows: input row i serves output rows
 // i - kh for every kh, so each input vector is loaded once for KH taps and the last KH
 // output-gradient rows stay in registers (3x3: 4 loads for 9 fused multiply-adds instead of 10).
 // Rows at the plane's top and bottom, where some kh have no output row, take the checked step.
 template <class Ops, int KH, int KW>
-void depthwise_weight_fixed(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* grad,
+void depthwise_weight_fixed(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad,
                             int64_t out_h, int64_t out_w, int64_t grad_stride, int64_t dw, typename Ops::T* sums) {
   using T = typename Ops::T;
   using V = typename Ops::V;
@@ -283,7 +299,7 @@ void depthwise_weight_fixed(const typename Ops::T* padded, int64_t padded_width,
         _Pragma("GCC unroll 8") for (int kh = KH - 1; kh > 0; --kh) g[kh] = g[kh - 1];
         if (!checked || i < out_h) g[0] = load(grad + i * grad_stride + ow);
         _Pragma("GCC unroll 8") for (int kw = 0; kw < KW; ++kw) {
-          const V in = load(padded + i * padded_width + ow + kw * dw);
+          const V in = load(base + i * row_stride + ow + kw * dw);
           _Pragma("GCC unroll 8") for (int kh = 0; kh < KH; ++kh) if (!checked || (i - kh >= 0 && i - kh < out_h))
               acc[kh * KW + kw] = Ops::fma(g[kh], in, acc[kh * KW + kw]);
         }
@@ -313,25 +329,23 @@ constexpr auto depthwise_weight_taps_table(std::integer_sequence<int, Counts...>
   return std::array{&depthwise_weight_taps<Ops, Counts + 1>...};
 }
 
-// Depthwise weight gradient, stride 1: sums[kh][kw] += the sum over oh < out_h, ow < out_w of
-// grad[oh][ow] * padded[oh + kh * dh][ow + kw * dw]. The taps go in near-equal groups of at most
-// kMaxTaps, one accumulator register each (3x3: one group of 9 on AVX-512, 5 + 4 elsewhere).
+// Depthwise weight gradient: sums[t] += the sum over oh < out_h, ow < out_w of grad[oh][ow]
+// times the input tap t reads. The taps go in near-equal groups of at most kMaxTaps, one
+// accumulator register each.
 template <class Ops>
-void depthwise_weight_plane(const typename Ops::T* padded, int64_t padded_width, const typename Ops::T* grad,
+void depthwise_weight_plane(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad,
                             int64_t out_h, int64_t out_w, int64_t grad_stride, int64_t kernel_h, int64_t kernel_w,
-                            int64_t dh, int64_t dw, typename Ops::T* sums) {
+                            const int64_t* offsets, typename Ops::T* sums) {
   // AVX-512 has 32 vector registers, the others 16.
   constexpr int kMaxTaps = sizeof(typename Ops::V) == 64 ? 12 : 8;
   static constexpr auto by_count = depthwise_weight_taps_table<Ops>(std::make_integer_sequence<int, kMaxTaps>());
-  if (kernel_h == 3 && kernel_w == 3 && dh == 1)
-    return depthwise_weight_fixed<Ops, 3, 3>(padded, padded_width, grad, out_h, out_w, grad_stride, dw, sums);
+  int64_t dw = 0;
+  if (consecutive_rows<3>(kernel_h, kernel_w, offsets, row_stride, &dw))
+    return depthwise_weight_fixed<Ops, 3, 3>(base + offsets[0], row_stride, grad, out_h, out_w, grad_stride, dw, sums);
   const int64_t taps = kernel_h * kernel_w, groups = (taps + kMaxTaps - 1) / kMaxTaps;
-  int64_t offsets[kMaxTaps];
   for (int64_t group = 0, first = 0; group < groups; ++group) {
     const int64_t count = taps / groups + (group < taps % groups);
-    for (int64_t t = 0; t < count; ++t)
-      offsets[t] = (first + t) / kernel_w * dh * padded_width + (first + t) % kernel_w * dw;
-    by_count[count - 1](padded, padded_width, grad, out_h, out_w, grad_stride, offsets, sums + first);
+    by_count[count - 1](base, row_stride, grad, out_h, out_w, grad_stride, offsets + first, sums + first);
     first += count;
   }
 }
