@@ -185,6 +185,20 @@ TEST(Conv2d, FewChannelDirectPathOverSeveralRowTilesMatchesReference) {
   expect_matches_reference(normal_case(make_params(11, 6, 6, 2, 64, 70, 3, 2, 1, 1, 2, 1, 0, 3, 2, 1), 5));
 }
 
+TEST(Conv2d, ChannelVectorPathMatchesReference) {
+  // Narrow outputs and deep reductions put the output channels in the vector lanes: partial last
+  // vectors of channels, partial register tiles of rows and columns, groups, dilation, padding.
+  const Conv2dParams shapes[] = {make_params(3, 8, 31, 1, 11, 11, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1),
+                                 make_params(2, 12, 34, 2, 9, 12, 5, 4, 1, 1, 1, 2, 0, 1, 1, 2),
+                                 make_params(2, 6, 16, 1, 12, 12, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1)};
+  unsigned seed = 20;
+  for (const Conv2dParams& p : shapes) {
+    ASSERT_TRUE(detail::uses_channel_vectors<double>(p.out_per_group(), p.weight_row(),
+                                                     detail::forward_geometry<double>(p)));
+    expect_matches_reference(normal_case(p, seed++));
+  }
+}
+
 TEST(Conv2d, StridedDirectPathOverSeveralRowTilesMatchesReference) {
   // Strides (3, 2) split each tile into six phase planes: several row tiles, dilation and
   // asymmetric padding, with taps reading every phase.

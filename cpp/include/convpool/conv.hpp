@@ -319,6 +319,10 @@ void conv2d_backward_weight_gemm(const T* grad_output, const T* x, T* grad_weigh
 // often too short (a CIFAR row is 128 bytes) to repay a library call per row.
 template <typename T>
 void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
+  if (src_stride == cols && dst_stride == cols) {  // one contiguous block
+    cols *= rows;
+    rows = 1;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     const T* in = src + r * src_stride;
     T* out = dst + r * dst_stride;
@@ -379,8 +383,10 @@ inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.s
 
 // No im2col panel is packed: each tile of output rows reads a zero-padded copy of its input rows,
 // padded to the output's width plus the kernel's span, so that output position
-// q = oh * padded_w + ow reads input q + offset(c, kh, kw) for every tap. The columns past the
-// output's width are computed and dropped. At stride (sh, sw) the copy is split into sh * sw
+// q = oh * padded_w + ow reads input q + offset(c, kh, kw) for every tap. Kernels with output
+// positions in the vector lanes compute the columns past the output's width and drop them;
+// where those are many (narrow outputs), a kernel with output channels in the lanes, which
+// broadcasts each input, wastes fewer (LeNet conv2 forward 0.17 -> 0.11 ms). At stride (sh, sw) the copy is split into sh * sw
 // phase planes, phase (a, b) holding the input rows a, a + sh, ... and columns b, b + sw, ...,
 // so that every tap again reads whole rows of one phase at unit stride.
 //
@@ -436,16 +442,16 @@ int64_t direct_tile_positions(int64_t channels) {
 }
 
 // Per-thread zero-padded input rows of one tile of `images` images: each image holds `channels`
-// planes of padded_plane(), plus slack for the over-reads of the dropped columns and of the last
-// vector.
+// planes of padded_plane(), plus slack for the over-reads of the dropped columns and of a
+// kernel reading `over_read` elements past the last row (the last vector, or register tile).
 template <typename T>
 struct DirectTile {
   int64_t image_stride;
   std::vector<T> padded;
   std::vector<int64_t> offsets;
 
-  DirectTile(const DirectGeometry& gm, int64_t channels, int nr, int64_t images = 1)
-      : image_stride(channels * gm.padded_plane() + gm.padded_w() + nr),
+  DirectTile(const DirectGeometry& gm, int64_t channels, int64_t over_read, int64_t images = 1)
+      : image_stride(channels * gm.padded_plane() + gm.padded_w() + over_read),
         padded(images * image_stride),
         offsets(channels * gm.kernel_h * gm.kernel_w) {
     int64_t* offset = offsets.data();
@@ -455,15 +461,40 @@ struct DirectTile {
           *offset++ = c * gm.padded_plane() + gm.tap_offset(kh, kw);
   }
 
-  // Rows [oh0, oh0 + rows) of the output need source rows from oh0 * sh - top on.
+  // Rows [oh0, oh0 + rows) of the output need source rows from oh0 * sh - top on. A tile holding
+  // whole images at unit stride is filled with whole images every time, so its zero border,
+  // written by the allocation, never changes: only the source is copied.
   void fill(const T* source, int64_t channels, const DirectGeometry& gm, int64_t oh0, int64_t rows,
             int64_t image = 0) {
-    for (int64_t c = 0; c < channels; ++c)
-      pad_phases(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0 * gm.sh, gm.left,
-                 padded.data() + image * image_stride + c * gm.padded_plane(), gm.phase_rows(rows), gm.padded_w(),
-                 gm.sh, gm.sw, gm.phase_plane());
+    const bool whole_image = gm.sh == 1 && gm.sw == 1 && oh0 == 0 && rows == gm.out_h;
+    for (int64_t c = 0; c < channels; ++c) {
+      T* plane = padded.data() + image * image_stride + c * gm.padded_plane();
+      if (whole_image)
+        copy_into_zeroed(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top, gm.left, plane, gm.phase_rows(rows),
+                         gm.padded_w());
+      else
+        pad_phases(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0 * gm.sh, gm.left, plane,
+                   gm.phase_rows(rows), gm.padded_w(), gm.sh, gm.sw, gm.phase_plane());
+    }
   }
 };
+
+// Whether the channel-vector kernel leaves fewer lanes idle than the position-vector one, whose
+// vectors also run over the padded_w - out_w dropped columns of every row (LeNet conv2: 8 of 12),
+// counting the channel kernel's transpose of each tile into the channel planes as 8 more steps of
+// its reduction (its cost measured on the CIFAR first layer, 27 steps: forward 0.77 -> 0.84 ms).
+template <typename T>
+bool uses_channel_vectors(int64_t m, int64_t depth, const DirectGeometry& gm) {
+  constexpr double kTransposeSteps = 8;
+  const DirectKernels<T>& positions = direct_kernels_for<T>(m, gm.tile_rows() * gm.padded_w());
+  const ChannelVectorKernel<T>& channels = channel_vector_kernel<T>();
+  const auto fill = [](int64_t used, int64_t tile) { return static_cast<double>(used) / round_up(used, tile); };
+  const int64_t tile_rows = gm.tile_rows(), columns = tile_rows * gm.padded_w();
+  const double position_fill = fill(m, positions.mr) * fill(columns, positions.nr) * gm.out_w / gm.padded_w();
+  const double channel_fill = fill(m, channels.channels) * fill(gm.out_w, channels.cols) *
+                              fill(tile_rows, channels.rows) * depth / (depth + kTransposeSteps);
+  return channel_fill > position_fill;
+}
 
 // out[n, g*m + i] = row_init[g*m + i] + sum over (c, kh, kw) of a(g, i, (c, kh, kw)) *
 // source[n, g*channels + c] read through gm. One thread computes each (image, group, row tile).
@@ -474,15 +505,35 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
   const int64_t tile_rows = gm.tile_rows(), tiles = ceil_div(gm.out_h, tile_rows), padded_w = gm.padded_w();
   const int64_t ldc = tile_rows * padded_w, out_plane = gm.out_h * gm.out_w;
   const DirectKernels<T>& kernel = direct_kernels_for<T>(m, ldc);
-  const int64_t depth = channels * gm.kernel_h * gm.kernel_w, stride = group_stride(m, depth, kernel.mr);
-  const std::vector<T> packed = pack_group_panels<T>(groups, m, depth, kernel.mr, a);
+  const ChannelVectorKernel<T>& channel_kernel = channel_vector_kernel<T>();
+  const int64_t depth = channels * gm.kernel_h * gm.kernel_w;
+  const bool by_channels = uses_channel_vectors<T>(m, depth, gm);
+  const int panel_rows = by_channels ? channel_kernel.channels : kernel.mr;
+  const int64_t stride = group_stride(m, depth, panel_rows);
+  const std::vector<T> packed = pack_group_panels<T>(groups, m, depth, panel_rows, a);
+  // Past a tile's last row and column, the channel kernel reads up to a register tile further.
+  const int64_t over_read = by_channels ? (channel_kernel.rows - 1) * padded_w + channel_kernel.cols : kernel.nr;
   parallel_for(batch * groups * tiles, [&](int64_t begin, int64_t end) {
-    DirectTile<T> tile(gm, channels, kernel.nr);
-    std::vector<T> result(round_up(m, kernel.mr) * ldc);
+    DirectTile<T> tile(gm, channels, over_read);
+    std::vector<T> result(by_channels ? 0 : round_up(m, kernel.mr) * ldc);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / (groups * tiles), g = item / tiles % groups, oh0 = item % tiles * tile_rows;
       const int64_t rows = std::min(tile_rows, gm.out_h - oh0), columns = rows * padded_w;
       tile.fill(source + (n * source_channels + g * channels) * gm.in_h * gm.in_w, channels, gm, oh0, rows);
+      T* const out_tile = out + (n * out_channels + g * m) * out_plane + oh0 * gm.out_w;
+      if (by_channels) {
+        for (int64_t i0 = 0; i0 < m; i0 += panel_rows)
+          for (int64_t r0 = 0; r0 < rows; r0 += channel_kernel.rows)
+            for (int64_t c0 = 0; c0 < gm.out_w; c0 += channel_kernel.cols)
+              channel_kernel.multiply(depth, packed.data() + g * stride + i0 * depth,
+                                      tile.padded.data() + r0 * padded_w + c0, padded_w, tile.offsets.data(),
+                                      out_tile + i0 * out_plane + r0 * gm.out_w + c0, gm.out_w, out_plane,
+                                      static_cast<int>(std::min<int64_t>(panel_rows, m - i0)),
+                                      static_cast<int>(std::min<int64_t>(channel_kernel.rows, rows - r0)),
+                                      static_cast<int>(std::min<int64_t>(channel_kernel.cols, gm.out_w - c0)),
+                                      row_init ? row_init + g * m + i0 : nullptr);
+        continue;
+      }
       for (int64_t j0 = 0; j0 < columns; j0 += kernel.nr)
         for (int64_t i0 = 0; i0 < m; i0 += kernel.mr)
           kernel.multiply(depth, packed.data() + g * stride + i0 * depth, tile.padded.data() + j0,
@@ -491,8 +542,7 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
                           static_cast<int>(std::min<int64_t>(kernel.nr, columns - j0)),
                           row_init ? row_init + g * m + i0 : nullptr);
       for (int64_t i = 0; i < m; ++i)
-        copy_rows(result.data() + i * ldc, padded_w, out + (n * out_channels + g * m + i) * out_plane + oh0 * gm.out_w,
-                  gm.out_w, rows, gm.out_w);
+        copy_rows(result.data() + i * ldc, padded_w, out_tile + i * out_plane, gm.out_w, rows, gm.out_w);
     }
   });
 }
@@ -630,14 +680,7 @@ struct DepthwisePlane {
   int64_t row_stride() const { return gm.padded_w(); }
   const int64_t* offsets() const { return tile.offsets.data(); }
 
-  // At stride 1 the zero border is the same for every plane and is written once.
-  void fill(const T* source) {
-    if (gm.sh == 1 && gm.sw == 1)
-      copy_into_zeroed(source, gm.in_h, gm.in_w, gm.top, gm.left, tile.padded.data(), gm.phase_rows(gm.out_h),
-                       gm.padded_w());
-    else
-      tile.fill(source, 1, gm, 0, gm.out_h);
-  }
+  void fill(const T* source) { tile.fill(source, 1, gm, 0, gm.out_h); }
 
   // The transpose of fill: source (in_h x in_w) receives the phase planes' values at the
   // positions fill took them from; positions no window reads get zero.

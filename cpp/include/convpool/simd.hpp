@@ -1,6 +1,7 @@
 #pragma once
 // The vectorized inner kernels of convolution (conv.hpp): matrix-multiply micro-kernels on
-// packed panels and depthwise plane kernels, compiled for several instruction sets and chosen
+// packed panels, direct-convolution tiles (output positions or output channels in the vector
+// lanes) and depthwise plane kernels, compiled for several instruction sets and chosen
 // once at run time from the CPU's features, so one binary runs on any x86-64 CPU and still uses
 // AVX2 or AVX-512 where present.
 
@@ -124,6 +125,16 @@ struct DirectKernels {
                    int n_valid, const T* row_init);
   void (*correlate)(int64_t images, int64_t length, const T* const* rows, int64_t rows_stride, const T* base,
                     int64_t base_stride, const int64_t* offsets, int valid_cols, T* sums, int64_t ld_sums);
+};
+
+// Direct convolution with the output channels in the vector lanes: `multiply` computes `rows` x
+// `cols` output positions by `channels` output channels. See detail/simd_kernels.inl.
+template <typename T>
+struct ChannelVectorKernel {
+  int rows, cols, channels;
+  void (*multiply)(int64_t depth, const T* a, const T* base, int64_t row_stride, const int64_t* offsets, T* out,
+                   int64_t out_row_stride, int64_t channel_stride, int m_valid, int rows_valid, int cols_valid,
+                   const T* row_init);
 };
 
 namespace detail {
@@ -272,6 +283,22 @@ const std::vector<DirectKernels<T>>& direct_kernel_variants() {
     return {detail::isa_baseline::make_direct_kernels<detail::isa_baseline::Ops<T>, 6, 2, 2, 5>()};
   }();
   return variants;
+}
+
+// 2 x 8 positions by one vector of channels: 16 accumulators, 16 fused multiply-adds per loaded
+// coefficient vector (3 x 4 positions by two vectors measured no faster on this project's
+// machine, and slower on LeNet conv2, whose 16 channels fill one vector); 8 positions on 16
+// registers.
+template <typename T>
+const ChannelVectorKernel<T>& channel_vector_kernel() {
+  static const ChannelVectorKernel<T> kernel = [] {
+#ifdef CONVPOOL_X86
+    if (active_isa() == Isa::avx512) return detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>();
+    if (active_isa() == Isa::avx2) return detail::isa_avx2::make_channel_kernel<detail::isa_avx2::Ops<T>, 1, 8, 1>();
+#endif
+    return detail::isa_baseline::make_channel_kernel<detail::isa_baseline::Ops<T>, 1, 8, 1>();
+  }();
+  return kernel;
 }
 
 template <typename T>

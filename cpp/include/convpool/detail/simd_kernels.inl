@@ -135,6 +135,58 @@ DirectKernels<typename Ops::T> make_direct_kernels() {
   return {MR, NV * Ops::lanes, Ops::lanes, R, C, &offset_micro_kernel<Ops, MR, NV>, &correlate_tile<Ops, R, C>};
 }
 
+// Direct-convolution kernel vectorized over output channels, for outputs too narrow to fill
+// offset_micro_kernel's position vectors: a register tile of RH output rows by P positions by
+// NV * Ops::lanes output channels. Step s reads a packed panel row a[s * NV * lanes ...] of
+// channel coefficients and broadcasts the input of every position, position (r, j) reading
+// base[r * row_stride + j + offsets[s]]. out[i * channel_stride + r * out_row_stride + j] =
+// row_init[i] (or zero) + the sum, for i < m_valid, r < rows_valid, j < cols_valid.
+template <class Ops, int RH, int P, int NV>
+void channel_micro_kernel(int64_t depth, const typename Ops::T* a, const typename Ops::T* base, int64_t row_stride,
+                          const int64_t* offsets, typename Ops::T* out, int64_t out_row_stride, int64_t channel_stride,
+                          int m_valid, int rows_valid, int cols_valid, const typename Ops::T* row_init) {
+  using T = typename Ops::T;
+  using V = typename Ops::V;
+  constexpr int kLanes = Ops::lanes;
+  constexpr int kChannels = NV * kLanes;
+  V acc[RH][P][NV];
+  _Pragma("GCC unroll 4") for (int r = 0; r < RH; ++r) _Pragma("GCC unroll 16") for (int j = 0; j < P; ++j)
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[r][j][v] = Ops::zero();
+  for (int64_t s = 0; s < depth; ++s) {
+    V coefficients[NV];
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) coefficients[v] = Ops::load(a + s * kChannels + v * kLanes);
+    _Pragma("GCC unroll 4") for (int r = 0; r < RH; ++r) {
+      const T* row = base + r * row_stride + offsets[s];
+      _Pragma("GCC unroll 16") for (int j = 0; j < P; ++j) {
+        const V in = Ops::broadcast(row[j]);
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[r][j][v] =
+            Ops::fma(in, coefficients[v], acc[r][j][v]);
+      }
+    }
+  }
+  alignas(64) T tile[RH * P * kChannels];
+  _Pragma("GCC unroll 4") for (int r = 0; r < RH; ++r) _Pragma("GCC unroll 16") for (int j = 0; j < P; ++j)
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) Ops::store(tile + (r * P + j) * kChannels + v * kLanes,
+                                                                      acc[r][j][v]);
+  // The transpose into the output's channel planes; a whole tile has its bounds unrolled.
+  const auto transpose = [&](int channels, int rows, int cols) {
+    for (int i = 0; i < channels; ++i) {
+      const T init = row_init ? row_init[i] : T(0);
+      for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < cols; ++j) out[i * channel_stride + r * out_row_stride + j] = init + tile[(r * P + j) * kChannels + i];
+    }
+  };
+  if (m_valid == kChannels && rows_valid == RH && cols_valid == P)
+    transpose(kChannels, RH, P);
+  else
+    transpose(m_valid, rows_valid, cols_valid);
+}
+
+template <class Ops, int RH, int P, int NV>
+ChannelVectorKernel<typename Ops::T> make_channel_kernel() {
+  return {RH, P, NV * Ops::lanes, &channel_micro_kernel<Ops, RH, P, NV>};
+}
+
 // Depthwise kernels on one plane read through per-tap offsets: tap t of output (oh, ow) reads
 // base[oh * row_stride + ow + offsets[t]]. Rows are read up to ow = out_w rounded up to whole
 // vectors (those lanes are dropped); outputs are written only inside their out_w columns.
