@@ -338,7 +338,7 @@ void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int
 // read once, sequentially, however many phases it is split into.
 template <typename T>
 void pad_phases(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
-                int64_t dst_cols, int64_t sh = 1, int64_t sw = 1, int64_t phase_stride = 0) {
+                int64_t dst_cols, int64_t sh, int64_t sw, int64_t phase_stride) {
   for (int64_t r = 0; r < dst_rows; ++r)
     for (int64_t a = 0; a < sh; ++a) {
       const int64_t source_row = r * sh + a - top;
@@ -386,9 +386,10 @@ inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.s
 // q = oh * padded_w + ow reads input q + offset(c, kh, kw) for every tap. Kernels with output
 // positions in the vector lanes compute the columns past the output's width and drop them;
 // where those are many (narrow outputs), a kernel with output channels in the lanes, which
-// broadcasts each input, wastes fewer (LeNet conv2 forward 0.17 -> 0.11 ms). At stride (sh, sw) the copy is split into sh * sw
-// phase planes, phase (a, b) holding the input rows a, a + sh, ... and columns b, b + sw, ...,
-// so that every tap again reads whole rows of one phase at unit stride.
+// broadcasts each input, wastes fewer (LeNet conv2 forward 0.17 -> 0.11 ms). At stride (sh, sw)
+// the copy is split into sh * sw phase planes, phase (a, b) holding the input rows a, a + sh, ...
+// and columns b, b + sw, ..., so that every tap again reads whole rows of one phase at unit
+// stride.
 //
 // This beats gathering panels on every shape measured (forward: ResNet 3x3 (16,64,56,56)->64
 // 27.5 -> 19.3 ms, CIFAR (64,32,32,32)->64 27.9 -> 13.4 ms, stem 7x7 s2 16.1 -> 10.3 ms, 3x3 s2
@@ -486,10 +487,10 @@ struct DirectTile {
 template <typename T>
 bool uses_channel_vectors(int64_t m, int64_t depth, const DirectGeometry& gm) {
   constexpr double kTransposeSteps = 8;
-  const DirectKernels<T>& positions = direct_kernels_for<T>(m, gm.tile_rows() * gm.padded_w());
+  const int64_t tile_rows = gm.tile_rows(), columns = tile_rows * gm.padded_w();
+  const DirectKernels<T>& positions = direct_kernels_for<T>(m, columns);
   const ChannelVectorKernel<T>& channels = channel_vector_kernel<T>();
   const auto fill = [](int64_t used, int64_t tile) { return static_cast<double>(used) / round_up(used, tile); };
-  const int64_t tile_rows = gm.tile_rows(), columns = tile_rows * gm.padded_w();
   const double position_fill = fill(m, positions.mr) * fill(columns, positions.nr) * gm.out_w / gm.padded_w();
   const double channel_fill = fill(m, channels.channels) * fill(gm.out_w, channels.cols) *
                               fill(tile_rows, channels.rows) * depth / (depth + kTransposeSteps);
