@@ -90,6 +90,16 @@ void offset_micro_kernel(int64_t depth, const typename Ops::T* a, const typename
   }
 }
 
+// The lanes of v added in lane order, so that a sum's rounding depends on the shapes alone.
+template <class Ops>
+typename Ops::T lane_sum(typename Ops::V v) {
+  alignas(64) typename Ops::T lanes[Ops::lanes];
+  Ops::store(lanes, v);
+  typename Ops::T total = 0;
+  for (int l = 0; l < Ops::lanes; ++l) total += lanes[l];
+  return total;
+}
+
 // Weight-gradient tile of a direct convolution, over `images` images whose rows and inputs lie
 // at fixed strides: for i < R and j < valid_cols, sums[i * ld_sums + j] += the sum over images b
 // and q < length (a multiple of Ops::lanes) of (rows[i] + b * rows_stride)[q] *
@@ -121,13 +131,7 @@ void correlate_tile(int64_t images, int64_t length, const typename Ops::T* const
     }
   }
   for (int i = 0; i < R; ++i)
-    for (int j = 0; j < valid_cols; ++j) {
-      alignas(64) T lanes[kLanes];
-      Ops::store(lanes, acc[i][j]);
-      T total = 0;
-      for (int l = 0; l < kLanes; ++l) total += lanes[l];
-      sums[i * ld_sums + j] += total;
-    }
+    for (int j = 0; j < valid_cols; ++j) sums[i * ld_sums + j] += lane_sum<Ops>(acc[i][j]);
 }
 
 template <class Ops, int MR, int NV, int R, int C>
@@ -322,13 +326,7 @@ void depthwise_weight_taps(const typename Ops::T* base, int64_t row_stride, cons
           Ops::fma(gv, Ops::load_first(row + ow + offsets[t], valid), acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) {
-    alignas(64) T lanes[Ops::lanes];
-    Ops::store(lanes, acc[t]);
-    T total = 0;
-    for (int i = 0; i < Ops::lanes; ++i) total += lanes[i];
-    sums[t] += total;
-  }
+  for (int t = 0; t < NT; ++t) sums[t] += lane_sum<Ops>(acc[t]);
 }
 
 // depthwise_weight_taps for a KH x KW kernel on consecutive rows: input row i serves output rows
@@ -366,13 +364,7 @@ void depthwise_weight_fixed(const typename Ops::T* base, int64_t row_stride, con
     else
       strip(std::true_type());
   }
-  for (int t = 0; t < KH * KW; ++t) {
-    alignas(64) T lanes[Ops::lanes];
-    Ops::store(lanes, acc[t]);
-    T total = 0;
-    for (int l = 0; l < Ops::lanes; ++l) total += lanes[l];
-    sums[t] += total;
-  }
+  for (int t = 0; t < KH * KW; ++t) sums[t] += lane_sum<Ops>(acc[t]);
 }
 
 // depthwise_weight_taps for NT = 1, 2, ..., sizeof...(Counts).
