@@ -344,7 +344,10 @@ void depthwise_weight_fixed(const typename Ops::T* base, int64_t row_stride, con
     const int valid = static_cast<int>(std::min<int64_t>(Ops::lanes, out_w - ow));
     auto strip = [&](auto masked) {
       auto load = [&](const T* p) { return masked ? Ops::load_first(p, valid) : Ops::load(p); };
-      V g[KH];  // g[kh]: output-gradient row i - kh
+      // g[kh]: output-gradient row i - kh. Rows above the plane are never multiplied; zeroing
+      // them keeps the first shifts from copying indeterminate values.
+      V g[KH];
+      _Pragma("GCC unroll 8") for (int kh = 0; kh < KH; ++kh) g[kh] = Ops::zero();
       auto step = [&](int64_t i, auto checked) {
         _Pragma("GCC unroll 8") for (int kh = KH - 1; kh > 0; --kh) g[kh] = g[kh - 1];
         if (!checked || i < out_h) g[0] = load(grad + i * grad_stride + ow);
