@@ -261,23 +261,29 @@ void depthwise_rows_fixed(const typename Ops::T* base, int64_t row_stride, const
   }
 }
 
+// run(rows, oh) over the output rows [0, out_h) in blocks of R rows (a std::integral_constant),
+// then the rest in blocks of 2 and 1.
+template <int R, class Run>
+void in_row_blocks(int64_t out_h, Run&& run) {
+  int64_t oh = 0;
+  for (; oh + R <= out_h; oh += R) run(std::integral_constant<int, R>(), oh);
+  for (; oh + 2 <= out_h; oh += 2) run(std::integral_constant<int, 2>(), oh);
+  if (oh < out_h) run(std::integral_constant<int, 1>(), oh);
+}
+
 template <class Ops>
 void depthwise_plane(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* kernel, int64_t kernel_h,
                      int64_t kernel_w, const int64_t* offsets, bool accumulate, typename Ops::T init_value,
                      typename Ops::T* out, int64_t out_h, int64_t out_w, int64_t out_stride) {
-  int64_t oh = 0, dw = 0;
+  int64_t dw = 0;
   const auto fixed = [&](auto rows, auto k) {
-    constexpr int kRows = decltype(rows)::value, kK = decltype(k)::value;
+    constexpr int kK = decltype(k)::value;
     const typename Ops::T* first = base + offsets[0];
-    for (; oh + kRows <= out_h; oh += kRows)
-      depthwise_rows_fixed<Ops, kRows, kK, kK>(first + oh * row_stride, row_stride, kernel, dw, accumulate,
-                                               init_value, out + oh * out_stride, out_w, out_stride);
-    for (; oh + 2 <= out_h; oh += 2)
-      depthwise_rows_fixed<Ops, 2, kK, kK>(first + oh * row_stride, row_stride, kernel, dw, accumulate, init_value,
-                                           out + oh * out_stride, out_w, out_stride);
-    if (oh < out_h)
-      depthwise_rows_fixed<Ops, 1, kK, kK>(first + oh * row_stride, row_stride, kernel, dw, accumulate, init_value,
-                                           out + oh * out_stride, out_w, out_stride);
+    in_row_blocks<decltype(rows)::value>(out_h, [&](auto block, int64_t oh) {
+      depthwise_rows_fixed<Ops, decltype(block)::value, kK, kK>(first + oh * row_stride, row_stride, kernel, dw,
+                                                                 accumulate, init_value, out + oh * out_stride, out_w,
+                                                                 out_stride);
+    });
   };
   // 3x3: 9 taps, the rows' accumulators and the loaded row fill AVX-512's 32 registers or the
   // others' 16. 5x5: 25 taps and 4 rows fill AVX-512's; elsewhere some taps are reloaded.
