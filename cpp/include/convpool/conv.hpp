@@ -788,11 +788,11 @@ void conv2d_backward_input_depthwise_strided(const T* grad_output, const T* weig
 // flipped kernel, summed over the channel multiplier.
 template <typename T>
 void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
+  if (!unit_stride(p)) return conv2d_backward_input_depthwise_strided(grad_output, weight, grad_input, p);
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
-  if (!unit_stride(p)) return conv2d_backward_input_depthwise_strided(grad_output, weight, grad_input, p);
   const int64_t kh_last = h.kernel - 1, kw_last = w.kernel - 1;
   const DirectGeometry gm{h.output, w.output, h.input,  w.input, h.kernel, w.kernel, 1, 1, h.dilation, w.dilation,
                           kh_last * h.dilation - h.padding, kw_last * w.dilation - w.padding, 0};

@@ -293,15 +293,10 @@ void depthwise_plane(const typename Ops::T* base, int64_t row_stride, const type
   if (consecutive_rows<5>(kernel_h, kernel_w, offsets, row_stride, &dw))
     return fixed(std::integral_constant<int, 4>(), std::integral_constant<int, 5>());
   const int64_t taps = kernel_h * kernel_w;
-  for (; oh + 8 <= out_h; oh += 8)
-    depthwise_rows<Ops, 8>(base + oh * row_stride, row_stride, kernel, taps, offsets, accumulate, init_value,
-                           out + oh * out_stride, out_w, out_stride);
-  for (; oh + 2 <= out_h; oh += 2)
-    depthwise_rows<Ops, 2>(base + oh * row_stride, row_stride, kernel, taps, offsets, accumulate, init_value,
-                           out + oh * out_stride, out_w, out_stride);
-  if (oh < out_h)
-    depthwise_rows<Ops, 1>(base + oh * row_stride, row_stride, kernel, taps, offsets, accumulate, init_value,
-                           out + oh * out_stride, out_w, out_stride);
+  in_row_blocks<8>(out_h, [&](auto block, int64_t oh) {
+    depthwise_rows<Ops, decltype(block)::value>(base + oh * row_stride, row_stride, kernel, taps, offsets, accumulate,
+                                                init_value, out + oh * out_stride, out_w, out_stride);
+  });
 }
 
 // sums[t] += the sum over oh < out_h, ow < out_w of grad[oh * grad_stride + ow] times the input
