@@ -1,5 +1,6 @@
 """Random arguments of random types for every compiled function: each call must return or raise
-ValueError/TypeError, never crash, hang or raise anything else."""
+ValueError/TypeError (MemoryError for a copy that cannot be allocated), never crash, hang or
+raise anything else."""
 
 import zlib
 
@@ -25,6 +26,10 @@ def random_array(rng):
         array = values.astype(dtype)
     if array.ndim >= 2 and rng.random() < 0.3:
         array = array.swapaxes(0, -1)  # non-contiguous
+    if rng.random() < 0.05:  # a huge view of one element, whose contiguous copy cannot be allocated
+        shape = [(2**40,), (2**20, 2**20), (2**14, 2**10, 2**16), (2**10,) * 4][rng.integers(0, 4)]
+        array = np.lib.stride_tricks.as_strided(array.reshape(-1)[:1] if array.size else np.zeros(1, dtype),
+                                                shape, (0,) * len(shape))
     return array
 
 
@@ -33,7 +38,7 @@ def random_value(rng, depth=0):
     if kind == 0:
         return None
     if kind == 1:
-        return int(rng.choice([0, 1, 2, 3, -1, -7, 2**31, 2**40, 2**63 - 1, -(2**63)]))
+        return int(rng.choice([0, 1, 2, 3, -1, -7, 2**31 - 1, 2**31, 2**40, 2**62, 2**63 - 1, -(2**63)]))
     if kind == 2:
         return float(rng.choice([0.0, 0.5, 1.0, 2.0, -1.0, np.nan, np.inf, 1e300]))
     if kind == 3:
@@ -48,6 +53,8 @@ def random_value(rng, depth=0):
         return object()
     if kind == 8:
         return np.int64(rng.integers(-3, 8))
+    if kind == 9:
+        return [np.float32(2.7), np.array(3), np.array(2.5), np.array([2, 2])][rng.integers(0, 4)]
     return random_array(rng)
 
 
@@ -72,7 +79,7 @@ def test_random_arguments_only_raise_value_or_type_errors(name):
                     [random_value(rng) for _ in range(rng.integers(0, arity + 2))])
             try:
                 function(*args)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, MemoryError):
                 pass
     finally:
         cp.set_num_threads(previous_threads)

@@ -42,15 +42,22 @@ struct Pair {
   std::string str() const { return concat("(", h, ", ", w, ")"); }
 };
 
+// Whether obj is an integer: it converts through __index__, which is lossless (Python ints,
+// NumPy integer scalars and 0-d integer arrays; not np.float32(2.7), which int() would truncate).
+// bool is an int subclass in Python but never a sensible size.
 inline bool is_integer(py::handle obj) {
-  // bool is an int subclass in Python but never a sensible size.
-  return !py::isinstance<py::bool_>(obj) &&
-         (py::isinstance<py::int_>(obj) || py::hasattr(obj, "__index__"));
+  if (py::isinstance<py::bool_>(obj)) return false;
+  const auto index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!index) PyErr_Clear();
+  return static_cast<bool>(index);
 }
 
+// obj, which is_integer accepted, as int64.
 inline int64_t to_int64(py::handle obj, const char* fn, const char* name) {
+  const auto index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!index) throw py::error_already_set();
   int overflow = 0;
-  const long long v = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(obj)).ptr(), &overflow);
+  const long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
   if (overflow) throw py::value_error(concat(fn, ": ", name, "=", py::repr(obj).cast<std::string>(), " is out of range"));
   return v;
 }
@@ -72,18 +79,28 @@ inline Pair to_pair(py::handle obj, const char* fn, const char* name) {
 
 enum class FloatType { f32, f64 };
 
+// obj as a NumPy array (no copy when it is one). When NumPy cannot allocate the array it would
+// make (a huge list, say), its MemoryError is raised as is; any other failure means obj is not
+// array-like, and is reported as a TypeError.
+inline py::array as_array(py::handle obj, const char* fn, const char* name, const char* what) {
+  try {
+    return py::array(py::reinterpret_borrow<py::object>(obj));
+  } catch (py::error_already_set& error) {
+    if (error.matches(PyExc_MemoryError)) throw;
+    throw py::type_error(concat(fn, ": ", name, " must be ", what, ", got ",
+                                py::str(py::type::of(obj)).cast<std::string>()));
+  }
+}
+
 // Accepts anything NumPy can turn into an array of float32 or float64 (any layout or byte
 // order: it is made C-contiguous and native); refuses every other dtype.
 inline std::pair<py::array, FloatType> to_float_array(py::handle obj, const char* fn, const char* name) {
-  py::array a = py::array::ensure(obj);
-  if (!a) {
-    PyErr_Clear();
-    throw py::type_error(concat(fn, ": ", name, " must be a float32 or float64 array, got ",
-                                py::str(py::type::of(obj)).cast<std::string>()));
-  }
+  const py::array a = as_array(obj, fn, name, "a float32 or float64 array");
   const py::dtype dt = a.dtype();
-  if (dt.kind() == 'f' && dt.itemsize() == 4) return {CArray<float>::ensure(a), FloatType::f32};
-  if (dt.kind() == 'f' && dt.itemsize() == 8) return {CArray<double>::ensure(a), FloatType::f64};
+  // The converting constructors raise NumPy's own error (MemoryError when the contiguous copy
+  // cannot be allocated) instead of returning a null array.
+  if (dt.kind() == 'f' && dt.itemsize() == 4) return {CArray<float>(a), FloatType::f32};
+  if (dt.kind() == 'f' && dt.itemsize() == 8) return {CArray<double>(a), FloatType::f64};
   throw py::type_error(concat(fn, ": ", name, " must be float32 or float64, got ",
                               py::str(dt).cast<std::string>(), " with shape ", shape_string(shape_of(a))));
 }
@@ -104,16 +121,12 @@ CArray<T> to_matching_array(py::handle obj, const char* fn, const char* name, co
 }
 
 inline CArray<int64_t> to_index_array(py::handle obj, const char* fn, const char* name) {
-  py::array a = py::array::ensure(obj);
-  if (!a) {
-    PyErr_Clear();
-    throw py::type_error(concat(fn, ": ", name, " must be an int64 array"));
-  }
+  const py::array a = as_array(obj, fn, name, "an int64 array");
   const py::dtype dt = a.dtype();
   if (dt.kind() != 'i' || dt.itemsize() != 8)
     throw py::type_error(concat(fn, ": ", name, " must be int64, got ", py::str(dt).cast<std::string>(),
                                 " with shape ", shape_string(shape_of(a))));
-  return CArray<int64_t>::ensure(a);
+  return CArray<int64_t>(a);
 }
 
 // Window sizes, strides and paddings beyond this are refused before any arithmetic on them
@@ -146,11 +159,6 @@ inline void require_shape(const char* fn, const char* name, const py::array& a, 
 template <typename T>
 const T* data_of(const py::array& a) {
   return static_cast<const T*>(a.data());
-}
-
-template <typename T>
-T* mutable_data_of(py::array& a) {
-  return static_cast<T*>(a.mutable_data());
 }
 
 }  // namespace convpool::bindings

@@ -17,11 +17,18 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "convpool's compiled kernels; use the convpool package.";
   m.def(
       "set_num_threads",
-      [](int n) {
-        if (n < 1) throw py::value_error(concat("set_num_threads: n must be at least 1, got ", n));
-        convpool::set_num_threads(n);
+      [](py::handle n) {
+        const char* fn = "set_num_threads";
+        if (!convpool::bindings::is_integer(n))
+          throw py::type_error(concat(fn, ": n must be an int, got ", py::repr(n).cast<std::string>()));
+        const int64_t threads = convpool::bindings::to_int64(n, fn, "n");
+        const int most = convpool::max_threads();
+        if (threads < 1 || threads > most)
+          throw py::value_error(concat(fn, ": n=", threads, " must be between 1 and ", most,
+                                       " (4 threads per core that OpenMP sees)"));
+        convpool::set_num_threads(static_cast<int>(threads));
       },
-      py::arg("n"), "Sets the number of threads every convpool kernel uses.");
+      py::arg("n"), "Sets the number of threads every convpool kernel uses (1 to 4 per core).");
   m.def("get_num_threads", &convpool::get_num_threads, "The number of threads convpool kernels use.");
   m.def(
       "build_info",

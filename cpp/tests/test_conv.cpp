@@ -246,6 +246,37 @@ TEST(Conv2d, StridedDepthwiseMatchesReference) {
     }
 }
 
+TEST(Conv2d, StridesAndDilationsFarPastTheInputTakeTheMatrixProductPaths) {
+  // A phase-split copy of these would hold stride_h * stride_w planes (up to 2^62 of them): the
+  // direct and depthwise paths must not be chosen, and the matrix products must give the
+  // reference values, with no overflow in the geometry arithmetic (UBSan).
+  constexpr int64_t kHuge = int64_t{1} << 31;
+  const Conv2dParams shapes[] = {make_params(2, 3, 4, 1, 8, 8, 3, 3, kHuge, kHuge, 0, 0, 0, 0, 1, 1),
+                                 make_params(1, 3, 4, 1, 8, 8, 3, 3, 10000, 1, 0, 0, 0, 0, 1, 1),
+                                 make_params(2, 3, 3, 3, 8, 8, 3, 3, kHuge - 1, 10000, 0, 0, 0, 0, 1, 1),
+                                 make_params(1, 3, 3, 3, 1, 1, 3, 2, 1, 1, 2000, 2000, 1, 1, 2000, 1),
+                                 make_params(1, 4, 4, 1, 1, 1, 2, 2, 1, 1, 5000, 5000, 5000, 5000, 10000, 10000)};
+  unsigned seed = 30;
+  for (const Conv2dParams& p : shapes) {
+    ASSERT_FALSE(detail::forward_correlation(p).copy_bounded());
+    EXPECT_FALSE(detail::direct_applies(p));
+    EXPECT_FALSE(detail::depthwise_applies(p));
+    expect_matches_reference(normal_case(p, seed++));
+  }
+  // The layers of real networks keep the direct paths.
+  EXPECT_TRUE(detail::direct_applies(make_params(8, 3, 64, 1, 224, 224, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1)));
+  EXPECT_TRUE(detail::depthwise_applies(make_params(16, 128, 128, 128, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1)));
+}
+
+TEST(Conv2d, EmptyBatchWritesZeroWeightAndBiasGradients) {
+  const Conv2dParams p = make_params(0, 3, 3, 3, 1 << 20, 1 << 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
+  std::vector<double> weight(p.out_channels * p.weight_row(), 1.0), grad_weight(weight.size(), 5.0);
+  std::vector<double> grad_bias(p.out_channels, 5.0);
+  conv2d_backward<double>(nullptr, nullptr, weight.data(), nullptr, grad_weight.data(), grad_bias.data(), p);
+  for (double v : grad_weight) EXPECT_EQ(v, 0.0);
+  for (double v : grad_bias) EXPECT_EQ(v, 0.0);
+}
+
 TEST(Conv2d, BitwiseIdenticalForAnyThreadCount) {
   for (const ConvCase& c : random_cases(11, 20)) {
     Result one, many;

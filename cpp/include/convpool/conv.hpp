@@ -395,15 +395,21 @@ inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.s
 // 27.5 -> 19.3 ms, CIFAR (64,32,32,32)->64 27.9 -> 13.4 ms, stem 7x7 s2 16.1 -> 10.3 ms, 3x3 s2
 // ->128 13.7 -> 10.5 ms, 1x1 (16,256,28,28)->64 4.0 -> 2.8 ms), except strided 1x1
 // convolutions, which would copy phases no tap reads.
-inline bool direct_applies(const Conv2dParams& p) {
-  return !p.depthwise() && (p.taps() > 1 || unit_stride(p));
-}
-
+//
 // A correlation: output (oh, ow) reads source (oh * sh - top + kh * dh, ow * sw - left + kw * dw),
 // zero outside the source; a tile covers about tile_positions output positions.
 struct DirectGeometry {
   int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, sh, sw, dh, dw, top, left, tile_positions;
 
+  // The zero-padded copy of a whole source plane, all sh * sw phases of it, stays within a small
+  // multiple of the source and output planes unless a stride, a dilation or the padding reaches
+  // far past the source (a 1x1 output at stride 10000 would copy 10^8 phases of one element).
+  // Computed in floating point, which absurd strides cannot overflow.
+  bool copy_bounded() const {
+    const double copy = static_cast<double>(sh) * static_cast<double>(sw) * static_cast<double>(phase_rows(out_h)) *
+                        static_cast<double>(padded_w());
+    return copy <= 4.0 * (static_cast<double>(in_h) * in_w + static_cast<double>(out_h) * out_w) + 4096.0;
+  }
   int64_t padded_w() const { return out_w + (kernel_w - 1) * dw / sw; }
   int64_t tile_rows() const { return std::clamp<int64_t>(tile_positions / padded_w(), 1, out_h); }
   // Rows of a phase plane that the output rows [oh0, oh0 + rows) read.
@@ -415,6 +421,34 @@ struct DirectGeometry {
     return phase * phase_plane() + kh * dh / sh * padded_w() + kw * dw / sw;
   }
 };
+
+// The correlation of the forward pass and of the weight gradient: x read through the layer's
+// geometry, in tiles set by forward_geometry.
+inline DirectGeometry forward_correlation(const Conv2dParams& p) {
+  return {p.h.input,  p.w.input,    p.h.output,   p.w.output,  p.h.kernel, p.w.kernel, p.h.stride,
+          p.w.stride, p.h.dilation, p.w.dilation, p.h.padding, p.w.padding, 0};
+}
+
+// At stride 1 the input gradient is the correlation of the output gradient with the flipped,
+// transposed kernel.
+inline DirectGeometry input_gradient_correlation(const Conv2dParams& p) {
+  const int64_t kh_last = p.h.kernel - 1, kw_last = p.w.kernel - 1;
+  return {p.h.output,   p.w.output,   p.h.input,
+          p.w.input,    p.h.kernel,   p.w.kernel,
+          1,            1,            p.h.dilation,
+          p.w.dilation, kh_last * p.h.dilation - p.h.padding, kw_last * p.w.dilation - p.w.padding,
+          0};
+}
+
+// The direct paths (see above): not strided 1x1 layers, and not where the copy is unbounded.
+inline bool direct_applies(const Conv2dParams& p) {
+  return !p.depthwise() && (p.taps() > 1 || unit_stride(p)) && forward_correlation(p).copy_bounded();
+}
+
+// The depthwise kernels copy whole planes through the same geometry.
+inline bool depthwise_applies(const Conv2dParams& p) {
+  return p.depthwise() && forward_correlation(p).copy_bounded();
+}
 
 // The direct kernels whose register tiles cover `rows` output channels by `columns` positions
 // with the least waste (the first of equals).
@@ -560,9 +594,9 @@ bool all_finite(const T* values, int64_t count) {
 
 template <typename T>
 DirectGeometry forward_geometry(const Conv2dParams& p) {
-  return {p.h.input,    p.w.input,    p.h.output,   p.w.output,   p.h.kernel,
-          p.w.kernel,   p.h.stride,   p.w.stride,   p.h.dilation, p.w.dilation,
-          p.h.padding,  p.w.padding,  direct_tile_positions<T>(p.in_per_group() * p.h.stride * p.w.stride)};
+  DirectGeometry gm = forward_correlation(p);
+  gm.tile_positions = direct_tile_positions<T>(p.in_per_group() * p.h.stride * p.w.stride);
+  return gm;
 }
 
 template <typename T>
@@ -573,8 +607,6 @@ void conv2d_forward_direct(const T* x, const T* weight, const T* bias, T* y, con
                    y, p.out_channels);
 }
 
-// The input gradient at stride 1 is the correlation of the output gradient with the flipped,
-// transposed kernel.
 template <typename T>
 void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
   const int64_t ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps(), weight_row = p.weight_row();
@@ -583,10 +615,8 @@ void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad
     const int64_t tap = d % taps, kh = kh_last - tap / p.w.kernel, kw = kw_last - tap % p.w.kernel;
     return weight[(g * outs + d / taps) * weight_row + ci * taps + kh * p.w.kernel + kw];
   };
-  const DirectGeometry gm{p.h.output,   p.w.output,   p.h.input,  p.w.input,
-                          p.h.kernel,   p.w.kernel,   1,          1,
-                          p.h.dilation, p.w.dilation, kh_last * p.h.dilation - p.h.padding,
-                          kw_last * p.w.dilation - p.w.padding, direct_tile_positions<T>(outs)};
+  DirectGeometry gm = input_gradient_correlation(p);
+  gm.tile_positions = direct_tile_positions<T>(outs);
   direct_correlate(grad_output, p.out_channels, outs, flipped, ins, p.groups, p.batch, gm, static_cast<const T*>(nullptr),
                    grad_input, p.in_channels);
 }
@@ -793,11 +823,8 @@ void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* g
   const WindowDim& w = p.w;
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
-  const int64_t kh_last = h.kernel - 1, kw_last = w.kernel - 1;
-  const DirectGeometry gm{h.output, w.output, h.input,  w.input, h.kernel, w.kernel, 1, 1, h.dilation, w.dilation,
-                          kh_last * h.dilation - h.padding, kw_last * w.dilation - w.padding, 0};
   parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
-    DepthwisePlane<T> plane(gm, kernels.lanes);
+    DepthwisePlane<T> plane(input_gradient_correlation(p), kernels.lanes);
     std::vector<T> flipped(taps);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / p.in_channels, ci = item % p.in_channels;
@@ -863,7 +890,8 @@ void conv2d_backward_bias(const T* grad_output, T* grad_bias, const Conv2dParams
 // y = conv2d(x, weight) + bias; bias may be null.
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
-  if (p.depthwise())
+  if (p.batch == 0) return;
+  if (detail::depthwise_applies(p))
     detail::conv2d_forward_depthwise(x, weight, bias, y, p);
   else if (detail::direct_applies(p))
     detail::conv2d_forward_direct(x, weight, bias, y, p);
@@ -876,18 +904,25 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv
 template <typename T>
 void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_input, T* grad_weight, T* grad_bias,
                      const Conv2dParams& p) {
+  if (p.batch == 0) {  // the sums over no images; nothing else is read or written
+    if (grad_weight) std::fill(grad_weight, grad_weight + p.out_channels * p.weight_row(), T(0));
+    if (grad_bias) std::fill(grad_bias, grad_bias + p.out_channels, T(0));
+    return;
+  }
   if (grad_input) {
-    if (p.depthwise())
+    const bool stride_one_bounded = detail::unit_stride(p) && detail::input_gradient_correlation(p).copy_bounded();
+    // The strided depthwise path splits the forward correlation's copy into phases instead.
+    if (p.depthwise() && (detail::unit_stride(p) ? stride_one_bounded : detail::depthwise_applies(p)))
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
     // With one or two input channels the direct path's 6-row tile is mostly empty; col2im is
     // faster there (LeNet conv1: 0.39 against 0.55 ms; CIFAR's 3 channels: 1.5 against 2.2 ms).
-    else if (detail::unit_stride(p) && p.in_per_group() >= 3)
+    else if (!p.depthwise() && stride_one_bounded && p.in_per_group() >= 3)
       detail::conv2d_backward_input_direct(grad_output, weight, grad_input, p);
     else
       detail::conv2d_backward_input_col2im(grad_output, weight, grad_input, p);
   }
   if (grad_weight) {
-    if (p.depthwise())
+    if (detail::depthwise_applies(p))
       detail::conv2d_backward_weight_depthwise(grad_output, x, grad_weight, p);
     else if (detail::direct_applies(p) && detail::all_finite(x, p.batch * p.in_channels * p.input_plane()))
       detail::conv2d_backward_weight_direct(grad_output, x, grad_weight, p);

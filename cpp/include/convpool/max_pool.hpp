@@ -77,7 +77,7 @@ void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGe
     for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
       const int64_t ih = H.start(oh) + kh * H.dilation;
       const T* row = plane + ih * W.input;
-      for (int64_t kw = 0; kw < W.kernel; ++kw) {
+      for (int64_t kw = W.first_used_tap(); kw < W.end_used_tap(); ++kw) {
         const int64_t offset = kw * W.dilation - W.padding;
         const int64_t ow_begin = std::max(W.first_output(kw), block);
         const int64_t ow_end = std::min(W.end_output(kw), block_end);
@@ -334,9 +334,10 @@ template <bool kDescendingColumns, class Tap>
 void for_each_tap_row(const Pool2dGeometry& g, int64_t oh, Tap&& tap) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
+  const int64_t kw_first = W.first_used_tap(), kw_end = W.end_used_tap();
   for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh)
-    for (int64_t step = 0; step < W.kernel; ++step) {
-      const int64_t kw = kDescendingColumns ? W.kernel - 1 - step : step;
+    for (int64_t step = 0; step < kw_end - kw_first; ++step) {
+      const int64_t kw = kDescendingColumns ? kw_end - 1 - step : kw_first + step;
       tap(kh, kw * W.dilation - W.padding, W.first_output(kw), W.end_output(kw));
     }
 }
@@ -357,7 +358,7 @@ void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* gra
   T* const maximum = maxima.data();
   T* const share = shares.data();
   const T lowest = -std::numeric_limits<T>::infinity();
-  std::vector<T> column = g.column_first() ? column_scratch(g, lowest) : std::vector<T>();
+  std::vector<T> column = column_scratch(g, lowest);
   auto load = [](const T* p) { return max_pool_load<T, kIgnoreNan>(p); };
   // Bitwise operators, not a branch: whether a tap ties is data-dependent and unpredictable.
   auto ties = [](T v, T m) { return (v == m) | (std::isnan(v) & std::isnan(m)); };

@@ -4,10 +4,13 @@
 // results never depend on the number of threads.
 
 #include <omp.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 
 namespace convpool {
 
@@ -15,16 +18,34 @@ namespace detail {
 // Kept here rather than in OpenMP's per-thread ICV so that a setting made from one Python
 // thread applies to kernels launched from any thread. 0 means "OpenMP's default".
 inline std::atomic<int> requested_threads{0};
+
+// libgomp's worker threads do not survive fork(): in a child forked after a parallel region has
+// run, the next region waits for them forever. Such a child runs every kernel on its calling
+// thread, as PyTorch's children do.
+inline std::atomic<bool> team_started{false};
+inline std::atomic<bool> forked_after_team{false};
+inline const bool fork_handler_installed = [] {
+  return pthread_atfork(nullptr, nullptr, [] {
+           if (team_started.load()) forked_after_team.store(true);
+         }) == 0;
+}();
 }  // namespace detail
 
-inline void set_num_threads(int n) { detail::requested_threads.store(std::max(n, 1)); }
+// More threads than this only add scheduling and thread stacks: each OpenMP thread reserves a
+// stack, and libgomp ends the process when it cannot create one.
+inline int max_threads() { return 4 * std::max(omp_get_num_procs(), 1); }
+
+inline void set_num_threads(int n) { detail::requested_threads.store(std::clamp(n, 1, max_threads())); }
 
 inline int get_num_threads() {
+  if (detail::forked_after_team.load()) return 1;
   const int n = detail::requested_threads.load();
-  return n > 0 ? n : omp_get_max_threads();
+  return n > 0 ? n : std::min(omp_get_max_threads(), max_threads());
 }
 
 // Calls body(begin, end) on disjoint contiguous chunks covering [0, count), one per thread.
+// An exception from any chunk (std::bad_alloc from a thread's scratch) cannot leave an OpenMP
+// region, which would terminate the process: the first one is kept and rethrown after the region.
 template <class Body>
 void parallel_for(int64_t count, Body&& body) {
   if (count <= 0) return;
@@ -33,12 +54,21 @@ void parallel_for(int64_t count, Body&& body) {
     body(int64_t{0}, count);
     return;
   }
+  detail::team_started.store(true);
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
 #pragma omp parallel num_threads(threads)
   {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
     const int64_t begin = count * t / n, end = count * (t + 1) / n;
-    if (begin < end) body(begin, end);
+    try {
+      if (begin < end) body(begin, end);
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+    }
   }
+  if (failure) std::rethrow_exception(failure);
 }
 
 // Backward passes scatter into the input, so they are partitioned by input ownership: every

@@ -62,6 +62,12 @@ struct WindowDim {
     return std::clamp<int64_t>(last + 1, first_output(k), output);
   }
 
+  // The taps that some output reads inside the input lie in [first_used_tap(), end_used_tap()),
+  // since first_tap(o) and end_tap(o) only decrease as o grows. Loops over a row's taps keep to
+  // it, so that a kernel far wider than the input (and its padding) costs nothing.
+  int64_t first_used_tap() const { return first_tap(output - 1); }
+  int64_t end_used_tap() const { return end_tap(0); }
+
   // Outputs whose window (dense, dilation 1) touches input rows [lo, hi).
   int64_t first_output_touching(int64_t lo) const {
     return std::clamp<int64_t>(ceil_div(lo + padding - dilation * (kernel - 1), stride), 0, output);
@@ -92,8 +98,13 @@ struct Pool2dGeometry {
 
   // Windows without dilation, larger than 2x2, are reduced over each input column first, then
   // across the columns: kH + kW steps per output at stride 1 instead of kH * kW, and contiguous
-  // loads over the rows at any stride.
-  bool column_first() const { return h.dilation == 1 && w.dilation == 1 && h.kernel * w.kernel > 4; }
+  // loads over the rows at any stride. Not where the scratch row would be far wider than the
+  // input (a (1, 2^28) window padded by 2^27 on a 1-wide input).
+  bool column_first() const {
+    return h.dilation == 1 && w.dilation == 1 && h.kernel * w.kernel > 4 && column_scratch_width() <= 2 * w.input + 64;
+  }
+  // column_first's scratch row: the left padding, the input, and the windows' reach past it.
+  int64_t column_scratch_width() const { return std::max(w.padding + w.input, (w.output - 1) * w.stride + w.kernel); }
   int64_t output_plane() const { return h.output * w.output; }
 };
 

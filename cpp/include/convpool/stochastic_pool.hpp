@@ -7,11 +7,14 @@
 // over the whole output tensor) is a pure function of (seed, e): the same seed gives the same
 // samples whatever the number of threads.
 // Evaluation: the probability-weighted average sum(a_i^2) / sum(a_i) (0 for an all-zero window).
-// Sums are accumulated in double, in row-major window order.
+// Sums are accumulated in double, in row-major window order, over the taps scaled by a power of
+// two that brings the window's largest to [1, 2): exact, so results are those of the unscaled
+// sums wherever those do not overflow (float64 squares beyond 1e154, four taps of 1e308).
 
 #include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include "max_pool.hpp"
 #include "parallel.hpp"
@@ -35,6 +38,49 @@ inline double stochastic_pool_uniform(uint64_t seed, uint64_t counter) {
   z ^= z >> 31;
   return static_cast<double>(z >> 11) * 0x1.0p-53;
 }
+
+namespace detail {
+
+// Multiplication by 2^-e for e = the exponent of a window's largest tap, as two factors that are
+// neither subnormal nor infinite for any double; up(y) multiplies by 2^e.
+class WindowScale {
+ public:
+  explicit WindowScale(double largest) : exponent_(largest > 0 ? std::ilogb(largest) : 0) {
+    high_ = std::ldexp(1.0, -exponent_ / 2);
+    low_ = std::ldexp(1.0, -exponent_ - (-exponent_ / 2));
+  }
+  double down(double a) const { return a * high_ * low_; }
+  double up(double y) const { return std::ldexp(y, exponent_); }
+
+ private:
+  int exponent_;
+  double high_, low_;
+};
+
+// The window's taps (kh in [kh_begin, kh_end), kw in [kw_begin, kw_end)) scaled by WindowScale:
+// their sum and the sum of their squares, in row-major window order.
+template <typename T, class Tap>
+std::pair<double, double> scaled_window_sums(const T* in, int64_t kh_begin, int64_t kh_end, int64_t kw_begin,
+                                             int64_t kw_end, Tap tap, const WindowScale& scale) {
+  double sum = 0, sum_sq = 0;
+  for (int64_t kh = kh_begin; kh < kh_end; ++kh)
+    for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
+      const double a = scale.down(in[tap(kh, kw)]);
+      sum += a;
+      sum_sq += a * a;
+    }
+  return {sum, sum_sq};
+}
+
+template <typename T, class Tap>
+T window_largest(const T* in, int64_t kh_begin, int64_t kh_end, int64_t kw_begin, int64_t kw_end, Tap tap) {
+  T largest = T(0);
+  for (int64_t kh = kh_begin; kh < kh_end; ++kh)
+    for (int64_t kw = kw_begin; kw < kw_end; ++kw) largest = std::max(largest, in[tap(kh, kw)]);
+  return largest;
+}
+
+}  // namespace detail
 
 // Number of elements that are negative, NaN or infinite (stochastic pooling refuses them).
 template <typename T>
@@ -64,15 +110,10 @@ void stochastic_pool2d_forward(const T* input, T* output, int64_t* indices, cons
         auto tap = [&](int64_t kh, int64_t kw) {
           return (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation;
         };
-        double sum = 0, sum_sq = 0;
-        for (int64_t kh = kh_begin; kh < kh_end; ++kh)
-          for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
-            const double a = in[tap(kh, kw)];
-            sum += a;
-            sum_sq += a * a;
-          }
+        const detail::WindowScale scale(detail::window_largest(in, kh_begin, kh_end, kw_begin, kw_end, tap));
+        const auto [sum, sum_sq] = detail::scaled_window_sums(in, kh_begin, kh_end, kw_begin, kw_end, tap, scale);
         if (!p.training) {
-          output[out_index] = sum > 0 ? static_cast<T>(sum_sq / sum) : T(0);
+          output[out_index] = sum > 0 ? static_cast<T>(scale.up(sum_sq / sum)) : T(0);
           continue;
         }
         const double target = stochastic_pool_uniform(p.seed, static_cast<uint64_t>(out_index)) * sum;
@@ -84,7 +125,7 @@ void stochastic_pool2d_forward(const T* input, T* output, int64_t* indices, cons
             const int64_t t = tap(kh, kw);
             if (in[t] <= T(0)) continue;
             last_positive = t;
-            cumulative += in[t];
+            cumulative += scale.down(in[t]);
             if (cumulative > target) {
               chosen = t;
               found = true;
@@ -119,19 +160,21 @@ void stochastic_pool2d_backward_eval(const T* grad_output, const T* input, T* gr
       const int64_t kh_end = std::min(H.end_tap(oh), ceil_div(r1 - H.start(oh), H.dilation));
       for (int64_t ow = 0; ow < W.output; ++ow) {
         const int64_t kw_begin = W.first_tap(ow), kw_end = W.end_tap(ow);
-        double sum = 0, sum_sq = 0;
-        for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh)
-          for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
-            const double a = in[(H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation];
-            sum += a;
-            sum_sq += a * a;
-          }
+        auto tap = [&](int64_t kh, int64_t kw) {
+          return (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation;
+        };
+        const int64_t window_kh_begin = H.first_tap(oh), window_kh_end = H.end_tap(oh);
+        const detail::WindowScale scale(
+            detail::window_largest(in, window_kh_begin, window_kh_end, kw_begin, kw_end, tap));
+        const auto [sum, sum_sq] =
+            detail::scaled_window_sums(in, window_kh_begin, window_kh_end, kw_begin, kw_end, tap, scale);
         if (!(sum > 0)) continue;
-        const double y = sum_sq / sum, scale = go[oh * W.output + ow] / sum;
+        // (2 a_i - y) / sum(a) is the same ratio in scaled units.
+        const double y = sum_sq / sum, factor = go[oh * W.output + ow] / sum;
         for (int64_t kh = kh_begin; kh < kh_end; ++kh)
           for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
-            const int64_t t = (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation;
-            gi[t] += static_cast<T>((2.0 * in[t] - y) * scale);
+            const int64_t t = tap(kh, kw);
+            gi[t] += static_cast<T>((2.0 * scale.down(in[t]) - y) * factor);
           }
       }
     }

@@ -22,7 +22,7 @@ void window_sum_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh,
   for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = T(0);
   for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
     const T* row = plane + (H.start(oh) + kh * H.dilation) * W.input;
-    for (int64_t kw = 0; kw < W.kernel; ++kw) {
+    for (int64_t kw = W.first_used_tap(); kw < W.end_used_tap(); ++kw) {
       const int64_t offset = kw * W.dilation - W.padding;
       const int64_t ow_end = W.end_output(kw);
 #pragma omp simd
@@ -33,12 +33,10 @@ void window_sum_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh,
 
 // Scratch for column_first_row: one reduced value per input column, framed by `identity` on the
 // left (the padding) and on the right (padding and ceil_mode overhang), so that every window's
-// columns can be read without bound checks.
+// columns can be read without bound checks. Empty where the geometry is not column_first.
 template <typename T>
 std::vector<T> column_scratch(const Pool2dGeometry& g, T identity) {
-  const WindowDim& W = g.w;
-  const int64_t width = std::max(W.padding + W.input, (W.output - 1) * W.stride + W.kernel);
-  return std::vector<T>(static_cast<size_t>(width), identity);
+  return std::vector<T>(g.column_first() ? static_cast<size_t>(g.column_scratch_width()) : 0, identity);
 }
 
 // Reduces output row oh of a geometry without dilation column by column: column[iw] = reduce over
@@ -242,7 +240,7 @@ void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t r
       const int64_t ih = H.start(oh) + kh * H.dilation;
       if (ih < row_begin || ih >= row_end) continue;
       T* row = grad_input + ih * W.input;
-      for (int64_t kw = 0; kw < W.kernel; ++kw) {
+      for (int64_t kw = W.first_used_tap(); kw < W.end_used_tap(); ++kw) {
         const int64_t offset = kw * W.dilation - W.padding;
         const int64_t ow_end = W.end_output(kw);
 #pragma omp simd
