@@ -176,7 +176,7 @@ def test_checkpoint_of_another_shape_is_refused_naming_the_parameter(tmp_path):
     save_checkpoint(path, lenet5(num_classes=10))
     model = lenet5(num_classes=5)
     before = model.state_dict()
-    with pytest.raises(ValueError, match=r"'11.weight' has shape \(10, 84\) in the state but \(5, 84\)"):
+    with pytest.raises(ValueError, match=r"'model/11.weight.npy' has shape \(10, 84\) in the checkpoint but \(5, 84\)"):
         load_checkpoint(path, model)
     for expected, actual in zip(before.values(), model.state_dict().values()):
         np.testing.assert_array_equal(actual, expected)

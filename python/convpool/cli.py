@@ -1,8 +1,10 @@
 """The ``convpool`` command: ``convpool demo`` trains LeNet-5 on the bundled MNIST digits."""
 
 import argparse
+import math
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -20,29 +22,68 @@ VALIDATION_IMAGES = 2000
 SHOWN_IMAGES = 8
 
 
+def _at_least(minimum):
+    def parse(text):
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+        return value
+    parse.__name__ = "int"  # argparse names the type in "invalid int value"
+    return parse
+
+
+def _learning_rate(text):
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="convpool", description="convpool's command line")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="train LeNet-5 on the bundled MNIST digits, report test accuracy, save a checkpoint and plots")
-    demo.add_argument("--epochs", type=int, default=10, help="passes over the training images (default 10)")
+    demo.add_argument("--epochs", type=_at_least(1), default=10,
+                      help="passes over the training images (default 10)")
     demo.add_argument("--pool", choices=POOLING_KINDS, default="max", help="pooling layers (default max)")
     demo.add_argument("--tie-break", choices=("first", "last", "split"), default="first",
                       help="who gets the gradient of tied maxima in max pooling (default first)")
     demo.add_argument("--out", default="convpool-demo", help="folder for the checkpoint and plots")
-    demo.add_argument("--batch-size", type=int, default=64)
-    demo.add_argument("--lr", type=float, default=0.05, help="initial learning rate (cosine schedule)")
-    demo.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling")
-    demo.add_argument("--train-images", type=int, default=None,
+    demo.add_argument("--batch-size", type=_at_least(1), default=64)
+    demo.add_argument("--lr", type=_learning_rate, default=0.05, help="initial learning rate (cosine schedule)")
+    demo.add_argument("--threads", type=_at_least(1), default=None, help="kernel threads (default: all cores)")
+    demo.add_argument("--seed", type=_at_least(0), default=0, help="seed of initialisation and shuffling")
+    demo.add_argument("--train-images", type=_at_least(1), default=None,
                       help="train on only this many images (default: all but the validation ones)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
-def demo(arguments):
+def _check_demo_arguments(parser, arguments):
+    """What argparse's types cannot check alone, before any training: the thread count against
+    the machine, and that ``--out`` can hold the results."""
     if arguments.threads is not None:
-        _core.set_num_threads(arguments.threads)
+        try:
+            _core.set_num_threads(arguments.threads)
+        except ValueError as error:
+            parser.error(f"argument --threads: {error}")
+    _prepare_output_folder(parser, arguments.out)
+
+
+def _prepare_output_folder(parser, folder):
+    """Create ``--out`` and check that files can be written in it, before any training."""
+    if not folder:
+        parser.error("argument --out: must not be empty")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        parser.error(f"argument --out: cannot write files in '{folder}': {error.strerror or error}")
+
+
+def demo(arguments):
     info = _core.build_info()
     print(f"convpool on {info['isa']} with {_core.get_num_threads()} threads")
     (train_images, train_labels), (test_images, test_labels) = load_mnist()
@@ -74,7 +115,6 @@ def demo(arguments):
     result = evaluate(model, loss, (test_images, test_labels))
     print(f"test accuracy: {result['accuracy']:.2%} on {len(test_images)} images (loss {result['loss']:.4f})")
 
-    os.makedirs(arguments.out, exist_ok=True)
     checkpoint = os.path.join(arguments.out, "lenet5.npz")
     save_checkpoint(checkpoint, model, optimizer,
                     metadata={"epochs": arguments.epochs, "pool": arguments.pool,
@@ -113,8 +153,10 @@ def _plots(folder, model, history, images, labels):
 
 
 def main(argv=None):
-    arguments = _parser().parse_args(argv)
+    parser = _parser()
+    arguments = parser.parse_args(argv)
     if arguments.command == "demo":
+        _check_demo_arguments(parser, arguments)
         return demo(arguments)
     return 2
 

@@ -5,18 +5,30 @@ None (not reached by the last backward) are left alone, as PyTorch does.
 """
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
+from .nn.module import check_state_array
+
+
+def _check_lr(owner, lr):
+    if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: lr must be a number, got {lr!r}")
+    if not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"{owner}: lr={lr} must be finite and non-negative")
+    return float(lr)
+
 
 class Optimizer:
+    # Per-parameter state arrays this optimizer keeps (saved as "<name>.<index>").
+    buffer_names = ()
+
     def __init__(self, params, lr):
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr={lr} must be non-negative")
-        self.lr = lr
+        self.lr = _check_lr(type(self).__name__, lr)
         # Per-parameter state arrays, created on the first step: name -> list aligned with params.
         self.state = {}
 
@@ -38,29 +50,56 @@ class Optimizer:
                 state[f"{name}.{index}"] = buffer.copy()
         return state
 
+    def state_spec(self):
+        """What ``load_state_dict`` accepts: key -> (shape, dtype kinds). Only ``lr`` is required."""
+        spec = {"lr": ((), "fiu")}
+        spec.update(self._scalar_spec())
+        for name in self.buffer_names:
+            spec.update({f"{name}.{index}": (p.shape, "f") for index, p in enumerate(self.params)})
+        return spec
+
     def load_state_dict(self, state):
+        """Restore a ``state_dict``; nothing changes unless all of it is accepted."""
+        self.apply_state(self.check_state_dict(state))
+
+    def check_state_dict(self, state):
+        """Validate ``state`` without changing anything; returns what ``apply_state`` takes."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{owner}: state must be a mapping of names to arrays, got {type(state).__name__}")
         if "lr" not in state:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state has no 'lr'")
+            raise ValueError(f"{owner}: the state has no 'lr'")
+        spec = self.state_spec()
+        checked = {}
         for key, value in state.items():
-            name, _, index = key.rpartition(".")
-            if name and index.isdigit():
-                index = int(index)
-                if index >= len(self.params) or np.shape(value) != self.params[index].shape:
-                    expected = self.params[index].shape if index < len(self.params) else "no parameter"
-                    raise ValueError(
-                        f"{type(self).__name__}.load_state_dict: '{key}' has shape {np.shape(value)}, "
-                        f"the optimizer's parameter {index} has {expected}"
-                    )
-        self.lr = float(state["lr"])
-        self._load_scalars(state)
+            if key not in spec:
+                raise ValueError(f"{owner}: unexpected entry '{key}' (expected {sorted(spec)})")
+            shape, kinds = spec[key]
+            value = check_state_array(f"{owner}: '{key}'", value, kinds)
+            if value.shape != shape:
+                raise ValueError(f"{owner}: '{key}' has shape {value.shape}, expected {shape}")
+            checked[key] = value
+        checked["lr"] = _check_lr(f"{owner}: 'lr'", checked["lr"][()])
+        self._check_scalars(checked)
+        return checked
+
+    def apply_state(self, checked):
+        self.lr = checked["lr"]
+        self._load_scalars(checked)
         self.state = {}
-        for key, value in state.items():
+        for key, value in checked.items():
             name, _, index = key.rpartition(".")
-            if name and index.isdigit():
+            if name in self.buffer_names:
                 self._buffers(name)[int(index)][...] = value
 
     def _scalars(self):
         return {}
+
+    def _scalar_spec(self):
+        return {}
+
+    def _check_scalars(self, checked):
+        pass
 
     def _load_scalars(self, state):
         pass
@@ -72,6 +111,8 @@ class SGD(Optimizer):
     g = grad + weight_decay * p;  b = momentum * b + (1 - dampening) * g  (b = g on the first step);
     p -= lr * (g + momentum * b if nesterov else b)
     """
+
+    buffer_names = ("momentum_buffer",)
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params, lr)
@@ -106,15 +147,17 @@ class SGD(Optimizer):
     def _scalars(self):
         return {"started": self._started.copy()}
 
+    def _scalar_spec(self):
+        return {"started": ((len(self.params),), "b")}
+
     def _load_scalars(self, state):
-        started = np.asarray(state.get("started", np.zeros(len(self.params), dtype=bool)), dtype=bool)
-        if started.shape != (len(self.params),):
-            raise ValueError(f"SGD.load_state_dict: 'started' has shape {started.shape}, expected ({len(self.params)},)")
-        self._started = started.copy()
+        self._started = np.array(state.get("started", np.zeros(len(self.params), dtype=bool)), dtype=bool)
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) as ``torch.optim.Adam``, with L2 weight decay added to the gradient."""
+
+    buffer_names = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
@@ -144,6 +187,13 @@ class Adam(Optimizer):
 
     def _scalars(self):
         return {"steps": np.asarray(self.steps)}
+
+    def _scalar_spec(self):
+        return {"steps": ((), "iu")}
+
+    def _check_scalars(self, checked):
+        if "steps" in checked and checked["steps"] < 0:
+            raise ValueError(f"Adam.load_state_dict: 'steps'={int(checked['steps'])} must be non-negative")
 
     def _load_scalars(self, state):
         self.steps = int(state.get("steps", 0))

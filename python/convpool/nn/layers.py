@@ -14,6 +14,22 @@ def _pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
+def _count(owner, name, value, minimum=1):
+    """An int argument of a layer that must be at least ``minimum`` (sizes, strides)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}: {name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{owner}: {name}={value} must be at least {minimum}")
+    return int(value)
+
+
+def _count_pair(owner, name, value, minimum=1):
+    pair = _pair(value)
+    if len(pair) != 2:
+        raise ValueError(f"{owner}: {name}={value!r} must be an int or a pair of ints")
+    return tuple(_count(owner, name, v, minimum) for v in pair)
+
+
 def _uniform(shape, bound):
     return generator().uniform(-bound, bound, size=shape).astype(np.float32)
 
@@ -28,15 +44,24 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True):
         super().__init__()
-        if groups < 1 or in_channels % groups or out_channels % groups:
+        in_channels = _count("Conv2d", "in_channels", in_channels)
+        out_channels = _count("Conv2d", "out_channels", out_channels)
+        groups = _count("Conv2d", "groups", groups)
+        if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
                 f"out_channels={out_channels}"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
+        self.kernel_size = _count_pair("Conv2d", "kernel_size", kernel_size)
+        self.stride = _count_pair("Conv2d", "stride", stride)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+            self.padding = padding
+        else:
+            self.padding = _count_pair("Conv2d", "padding", padding, minimum=0)
+        self.dilation = _count_pair("Conv2d", "dilation", dilation)
         fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / math.sqrt(fan_in)
         self.weight = Parameter(_uniform((out_channels, in_channels // groups, *self.kernel_size), bound))
@@ -99,7 +124,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = _count("Linear", "in_features", in_features)
+        self.out_features = _count("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(in_features)
         self.weight = Parameter(_uniform((out_features, in_features), bound))
         self.bias = Parameter(_uniform((out_features,), bound)) if bias else None
@@ -340,7 +366,8 @@ class Flatten(Module):
         self._input_shape = x.shape
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+        # The flattened size spelled out: -1 cannot be inferred for an empty batch.
+        return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
     def backward(self, grad_output, need_input_grad=True):
         return grad_output.reshape(self._input_shape) if need_input_grad else None
@@ -388,6 +415,11 @@ class BatchNorm2d(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
+        num_features = _count("BatchNorm2d", "num_features", num_features)
+        if not eps > 0:
+            raise ValueError(f"BatchNorm2d: eps={eps} must be positive")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm2d: momentum={momentum} must be None or between 0 and 1")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -450,6 +482,10 @@ class BatchNorm2d(Module):
         mean_grad = grad_normalized.mean(axis=(0, 2, 3))
         mean_projection = (grad_normalized * normalized).mean(axis=(0, 2, 3))
         return grad_normalized - mean_grad[:, None, None] - normalized * mean_projection[:, None, None]
+
+    def _check_state_entry(self, name, value, full_name):
+        if name in ("running_var", "num_batches_tracked") and not (value >= 0).all():
+            raise ValueError(f"load_state_dict: '{full_name}' must be non-negative (and not NaN)")
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"

@@ -1,8 +1,37 @@
 """The Module protocol: explicit forward and backward, parameters with accumulated gradients."""
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
+
+# The dtype kinds a loaded array may have, by the kind of the array it replaces: real floating
+# point for float parameters and buffers (no complex, string, object or structured arrays, no
+# booleans or integers standing in for weights), integers for counters.
+LOADABLE_KINDS = {"f": "f", "i": "iu", "u": "iu", "b": "b"}
+_KIND_NAMES = {"f": "real floating-point", "i": "integer", "u": "unsigned integer", "b": "boolean"}
+
+
+def check_state_array(what, value, kinds):
+    """``value`` as an array if its dtype kind is one of ``kinds`` (e.g. "f").
+
+    The kind is checked before any conversion, so that no object or string array is ever
+    turned into numbers; the shape is checked by the caller, which names both.
+    """
+    if not isinstance(value, np.ndarray):
+        if not isinstance(value, (int, float, np.generic, list, tuple)):
+            raise TypeError(f"{what} must be an array, got {type(value).__name__}")
+        value = np.asarray(value)
+    if value.dtype.kind not in kinds or value.dtype.fields is not None:
+        expected = " or ".join(_KIND_NAMES[kind] for kind in kinds)
+        raise TypeError(f"{what} has dtype {value.dtype}, expected {expected} values")
+    return value
+
+
+def apply_state(updates):
+    """Copy validated (target, value) pairs in place; see ``Module.check_state_dict``."""
+    for target, value in updates:
+        np.copyto(target, value, casting="unsafe")
 
 
 class Parameter:
@@ -139,11 +168,28 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into this model's parameters and buffers.
 
-        Every array must have the shape the model expects; with ``strict`` the names must match
-        exactly. Nothing is changed unless the whole state is accepted.
+        Every array must have the shape the model expects and a dtype of the same kind (real
+        floating point for parameters and float buffers, integer for counters); with ``strict``
+        the names must match exactly. Nothing is changed unless the whole state is accepted.
         """
+        apply_state(self.check_state_dict(state_dict, strict))
+
+    def state_targets(self):
+        """The arrays ``load_state_dict`` writes, by dotted name."""
         targets = OrderedDict((name, p.data) for name, p in self.named_parameters())
         targets.update(self.named_buffers())
+        return targets
+
+    def check_state_dict(self, state_dict, strict=True):
+        """Validate ``state_dict`` against this model without changing anything.
+
+        Returns the (target, value) pairs that ``apply_state`` copies; raises TypeError or
+        ValueError naming the entry otherwise.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: state_dict must be a mapping of names to arrays, "
+                            f"got {type(state_dict).__name__}")
+        targets = self.state_targets()
         missing = [name for name in targets if name not in state_dict]
         unexpected = [name for name in state_dict if name not in targets]
         if strict and (missing or unexpected):
@@ -151,19 +197,28 @@ class Module:
                 f"load_state_dict: the state does not match {type(self).__name__}: "
                 f"missing {missing}, unexpected {unexpected}"
             )
+        owners = {}
+        for prefix, module in self.named_modules():
+            for name in (*module._parameters, *module._buffers):
+                owners[f"{prefix}.{name}" if prefix else name] = (module, name)
         updates = []
         for name, target in targets.items():
             if name not in state_dict:
                 continue
-            value = np.asarray(state_dict[name])
+            value = check_state_array(f"load_state_dict: '{name}'", state_dict[name],
+                                      LOADABLE_KINDS[target.dtype.kind])
             if value.shape != target.shape:
                 raise ValueError(
                     f"load_state_dict: '{name}' has shape {value.shape} in the state but "
                     f"{target.shape} in the model"
                 )
+            module, local_name = owners[name]
+            module._check_state_entry(local_name, value, name)
             updates.append((target, value))
-        for target, value in updates:
-            np.copyto(target, value, casting="unsafe")
+        return updates
+
+    def _check_state_entry(self, name, value, full_name):
+        """A layer's own constraints on one of its loaded arrays (a variance must be >= 0)."""
 
     def extra_repr(self):
         return ""
