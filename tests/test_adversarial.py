@@ -229,19 +229,22 @@ def test_empty_batches_with_huge_planes_do_no_work():
 
 
 def test_scratch_that_cannot_be_allocated_inside_threads_raises_memory_error():
-    # Each thread's scratch (a padded copy of a 12,000 x 12,000 plane) fails to allocate inside
-    # the parallel region; the failure must come out as MemoryError, not terminate the process.
+    # The depthwise weight gradient gives each thread a padded copy of a 12,000 x 12,000 plane
+    # (576 MB), allocated inside the parallel region, where it fails; the failure must come out
+    # as MemoryError, not terminate the process. The threads are started before the limit.
     prelude = """
 cp.set_num_threads(2)
 x = np.ones((1, 2, 12000, 12000), np.float32)
 w = np.ones((2, 1, 3, 3), np.float32)
 y = np.ones((1, 2, 11998, 11998), np.float32)
+cp.conv2d_backward(y[:, :, :62, :62], x[:, :, :64, :64], w, groups=2)
 limit_memory(650)
 """
-    cases = {"depthwise conv2d": "cp.conv2d(x, w, groups=2)",
-             "depthwise conv2d_backward": "cp.conv2d_backward(y, x, w, groups=2, needs=('weight',))"}
+    cases = {"depthwise weight gradient": "cp.conv2d_backward(y, x, w, groups=2, needs=('weight',))",
+             "after the failure": "cp.conv2d_backward(y[:, :, :62, :62], x[:, :, :64, :64], w, groups=2)"}
     results, _ = run_cases(cases, prelude)
-    assert_outcomes(results, {name: ("MemoryError",) for name in cases}, seconds=30)
+    assert_outcomes(results, {"depthwise weight gradient": ("MemoryError",), "after the failure": ("ok",)},
+                    seconds=30)
 
 
 # --- threads and fork ------------------------------------------------------------------------

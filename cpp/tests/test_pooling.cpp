@@ -133,6 +133,35 @@ TEST(MaxPool, OutOfPlaneIndicesAreCountedNotWritten) {
   }
 }
 
+TEST(Pooling, WindowsFarWiderThanTheInputCostOnlyTheTapsTheyRead) {
+  // A (1, 2^28) window padded by 2^27 on a 1-wide row: its column-first scratch would be 2^28
+  // wide, so the direct row path runs, over the one tap inside the input.
+  constexpr int64_t kWide = int64_t{1} << 28;
+  const Pool2dGeometry g{1, make_window_dim(1, 1, 1, 0, 1, false), make_window_dim(1, kWide, kWide, kWide / 2, 1, false)};
+  ASSERT_EQ(g.w.output, 1);
+  EXPECT_FALSE(g.column_first());
+  EXPECT_EQ(g.w.end_used_tap() - g.w.first_used_tap(), 1);
+  const double x = 3.5;
+  double y = 0, grad = 0;
+  int64_t index = -2;
+  MaxPool2dParams max;
+  max.geometry = g;
+  max_pool2d_forward(&x, &y, &index, max);
+  EXPECT_EQ(y, 3.5);
+  EXPECT_EQ(index, 0);
+  const double one = 1;
+  max.tie_break = TieBreak::split;
+  max_pool2d_backward(&one, &x, static_cast<const int64_t*>(nullptr), &grad, max);
+  EXPECT_EQ(grad, 1.0);
+  AvgPool2dParams avg;
+  avg.geometry = g;
+  avg.count_include_pad = false;
+  avg_pool2d_forward(&x, &y, avg);
+  EXPECT_EQ(y, 3.5);
+  // Ordinary windows keep the column-first reductions.
+  EXPECT_TRUE((Pool2dGeometry{1, make_window_dim(7, 3, 2, 1, 1, false), make_window_dim(7, 3, 2, 1, 1, false)}.column_first()));
+}
+
 TEST(AvgPool, PyTorchDivisorsAtTheEdges) {
   // Width 4, kernel 2, padding 1: windows [-1,1) [1,3) [3,5).
   const std::vector<float> x{0, 1, 2, 3};

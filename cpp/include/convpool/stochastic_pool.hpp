@@ -7,14 +7,14 @@
 // over the whole output tensor) is a pure function of (seed, e): the same seed gives the same
 // samples whatever the number of threads.
 // Evaluation: the probability-weighted average sum(a_i^2) / sum(a_i) (0 for an all-zero window).
-// Sums are accumulated in double, in row-major window order, over the taps scaled by a power of
-// two that brings the window's largest to [1, 2): exact, so results are those of the unscaled
-// sums wherever those do not overflow (float64 squares beyond 1e154, four taps of 1e308).
+// Sums are accumulated in double, in row-major window order; where float64 squares would overflow
+// or underflow, over the taps scaled by the power of two that brings the window's largest to
+// [1, 2) (exact, so the results do not depend on whether the scaling was needed).
 
 #include <cassert>
 #include <cmath>
 #include <cstdint>
-#include <utility>
+#include <limits>
 
 #include "max_pool.hpp"
 #include "parallel.hpp"
@@ -41,43 +41,56 @@ inline double stochastic_pool_uniform(uint64_t seed, uint64_t counter) {
 
 namespace detail {
 
-// Multiplication by 2^-e for e = the exponent of a window's largest tap, as two factors that are
-// neither subnormal nor infinite for any double; up(y) multiplies by 2^e.
+// Multiplication by 2^-e, e = the exponent of a window's largest tap clamped to [-1000, 1000]:
+// one normal factor (exact), which brings the largest to [1, 2) or, for the extreme exponents,
+// far enough from both ends of the range that no square overflows or underflows. up(y)
+// multiplies by 2^e. The default is e = 0.
 class WindowScale {
  public:
-  explicit WindowScale(double largest) : exponent_(largest > 0 ? std::ilogb(largest) : 0) {
-    high_ = std::ldexp(1.0, -exponent_ / 2);
-    low_ = std::ldexp(1.0, -exponent_ - (-exponent_ / 2));
-  }
-  double down(double a) const { return a * high_ * low_; }
+  WindowScale() = default;
+  explicit WindowScale(double largest)
+      : exponent_(largest > 0 ? std::clamp(std::ilogb(largest), -1000, 1000) : 0), factor_(std::ldexp(1.0, -exponent_)) {}
+  double down(double a) const { return a * factor_; }
+  bool identity() const { return exponent_ == 0; }
   double up(double y) const { return std::ldexp(y, exponent_); }
 
  private:
-  int exponent_;
-  double high_, low_;
+  int exponent_ = 0;
+  double factor_ = 1;
 };
 
-// The window's taps (kh in [kh_begin, kh_end), kw in [kw_begin, kw_end)) scaled by WindowScale:
-// their sum and the sum of their squares, in row-major window order.
-template <typename T, class Tap>
-std::pair<double, double> scaled_window_sums(const T* in, int64_t kh_begin, int64_t kh_end, int64_t kw_begin,
-                                             int64_t kw_end, Tap tap, const WindowScale& scale) {
+// A window's sum and sum of squares (row-major window order) in the units of `scale`.
+struct WindowSums {
   double sum = 0, sum_sq = 0;
+  WindowScale scale;
+};
+
+// The taps kh in [kh_begin, kh_end), kw in [kw_begin, kw_end). float64 squares overflow beyond
+// 1e154 and lose their precision below 1e-154 (squares of float32 inputs never do): only then are
+// the taps scaled, exactly, and summed again.
+template <typename T, class Tap>
+WindowSums window_sums(const T* in, int64_t kh_begin, int64_t kh_end, int64_t kw_begin, int64_t kw_end, Tap tap) {
+  WindowSums window;
   for (int64_t kh = kh_begin; kh < kh_end; ++kh)
     for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
-      const double a = scale.down(in[tap(kh, kw)]);
-      sum += a;
-      sum_sq += a * a;
+      const double a = in[tap(kh, kw)];
+      window.sum += a;
+      window.sum_sq += a * a;
     }
-  return {sum, sum_sq};
-}
-
-template <typename T, class Tap>
-T window_largest(const T* in, int64_t kh_begin, int64_t kh_end, int64_t kw_begin, int64_t kw_end, Tap tap) {
+  const bool overflow = !(window.sum_sq <= std::numeric_limits<double>::max());
+  const bool underflow = window.sum > 0 && window.sum_sq < 0x1p-800;
+  if (!overflow && !underflow) return window;
   T largest = T(0);
   for (int64_t kh = kh_begin; kh < kh_end; ++kh)
     for (int64_t kw = kw_begin; kw < kw_end; ++kw) largest = std::max(largest, in[tap(kh, kw)]);
-  return largest;
+  window = WindowSums{0, 0, WindowScale(largest)};
+  for (int64_t kh = kh_begin; kh < kh_end; ++kh)
+    for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
+      const double a = window.scale.down(in[tap(kh, kw)]);
+      window.sum += a;
+      window.sum_sq += a * a;
+    }
+  return window;
 }
 
 }  // namespace detail
@@ -110,28 +123,35 @@ void stochastic_pool2d_forward(const T* input, T* output, int64_t* indices, cons
         auto tap = [&](int64_t kh, int64_t kw) {
           return (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation;
         };
-        const detail::WindowScale scale(detail::window_largest(in, kh_begin, kh_end, kw_begin, kw_end, tap));
-        const auto [sum, sum_sq] = detail::scaled_window_sums(in, kh_begin, kh_end, kw_begin, kw_end, tap, scale);
+        const detail::WindowSums window = detail::window_sums(in, kh_begin, kh_end, kw_begin, kw_end, tap);
         if (!p.training) {
-          output[out_index] = sum > 0 ? static_cast<T>(scale.up(sum_sq / sum)) : T(0);
+          output[out_index] = window.sum > 0 ? static_cast<T>(window.scale.up(window.sum_sq / window.sum)) : T(0);
           continue;
         }
-        const double target = stochastic_pool_uniform(p.seed, static_cast<uint64_t>(out_index)) * sum;
+        const double target = stochastic_pool_uniform(p.seed, static_cast<uint64_t>(out_index)) * window.sum;
         int64_t chosen = tap(kh_begin, kw_begin), last_positive = -1;
-        double cumulative = 0;
-        bool found = sum <= 0;
-        for (int64_t kh = kh_begin; kh < kh_end && !found; ++kh)
-          for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
-            const int64_t t = tap(kh, kw);
-            if (in[t] <= T(0)) continue;
-            last_positive = t;
-            cumulative += scale.down(in[t]);
-            if (cumulative > target) {
-              chosen = t;
-              found = true;
-              break;
+        bool found = window.sum <= 0;
+        // The running sum in the units of window.sum; unscaled windows skip the multiplication,
+        // which is on the scan's critical path.
+        const auto scan = [&](auto in_sum_units) {
+          double cumulative = 0;
+          for (int64_t kh = kh_begin; kh < kh_end && !found; ++kh)
+            for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
+              const int64_t t = tap(kh, kw);
+              if (in[t] <= T(0)) continue;
+              last_positive = t;
+              cumulative += in_sum_units(in[t]);
+              if (cumulative > target) {
+                chosen = t;
+                found = true;
+                break;
+              }
             }
-          }
+        };
+        if (window.scale.identity())
+          scan([](T a) { return static_cast<double>(a); });
+        else
+          scan([&](T a) { return window.scale.down(a); });
         // Rounding can leave the running sum at or below the target after the last tap.
         if (!found) chosen = last_positive;
         output[out_index] = in[chosen];
@@ -164,10 +184,7 @@ void stochastic_pool2d_backward_eval(const T* grad_output, const T* input, T* gr
           return (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation;
         };
         const int64_t window_kh_begin = H.first_tap(oh), window_kh_end = H.end_tap(oh);
-        const detail::WindowScale scale(
-            detail::window_largest(in, window_kh_begin, window_kh_end, kw_begin, kw_end, tap));
-        const auto [sum, sum_sq] =
-            detail::scaled_window_sums(in, window_kh_begin, window_kh_end, kw_begin, kw_end, tap, scale);
+        const auto [sum, sum_sq, scale] = detail::window_sums(in, window_kh_begin, window_kh_end, kw_begin, kw_end, tap);
         if (!(sum > 0)) continue;
         // (2 a_i - y) / sum(a) is the same ratio in scaled units.
         const double y = sum_sq / sum, factor = go[oh * W.output + ow] / sum;
