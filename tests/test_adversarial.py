@@ -486,10 +486,21 @@ except ValueError as error:
 
 def test_saving_refuses_devices_and_folders_and_writes_through_symlinks(tmp_path):
     model = lenet5()
-    for target in ("/dev/null", str(tmp_path)):
+    # A device of our own, like /dev/null (1, 3): were it replaced, only this copy would be lost.
+    targets = [tmp_path / "pipe", tmp_path / "folder"]
+    os.mkfifo(targets[0])
+    os.mkdir(targets[1])
+    try:
+        os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        targets.append(tmp_path / "null")
+    except PermissionError:  # no device nodes in this sandbox
+        pass
+    for target in targets:
         with pytest.raises(ValueError, match="exists and is not a regular file"):
             save_checkpoint(target, model)
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert all(not os.path.isfile(target) for target in targets)
+    for target in targets:
+        os.rmdir(target) if os.path.isdir(target) else os.unlink(target)
     real = tmp_path / "real.npz"
     save_checkpoint(real, model, metadata={"version": 1})
     link = tmp_path / "link.npz"

@@ -6,7 +6,11 @@
 #include "common.hpp"
 
 namespace convpool::bindings {
-void register_pooling(py::module_& m);
+void register_max_pool(py::module_& m);
+void register_max_pool_backward(py::module_& m);
+void register_avg_pool(py::module_& m);
+void register_lp_pool(py::module_& m);
+void register_stochastic_pool(py::module_& m);
 void register_conv(py::module_& m);
 void register_activation(py::module_& m);
 }
@@ -41,7 +45,11 @@ PYBIND11_MODULE(_core, m) {
       },
       "How the module was built and which instruction set its kernels use on this CPU\n"
       "(the environment variable CONVPOOL_ISA=avx2|baseline lowers it).");
-  convpool::bindings::register_pooling(m);
+  convpool::bindings::register_max_pool(m);
+  convpool::bindings::register_max_pool_backward(m);
+  convpool::bindings::register_avg_pool(m);
+  convpool::bindings::register_lp_pool(m);
+  convpool::bindings::register_stochastic_pool(m);
   convpool::bindings::register_conv(m);
   convpool::bindings::register_activation(m);
 }

@@ -133,7 +133,7 @@ def _plots(folder, model, history, images, labels):
     from . import plots
 
     predicted = predict(model, images).argmax(axis=1)
-    titles = [f"{label} -> {guess}" for label, guess in zip(labels, predicted)]
+    titles = [f"true {label}\npredicted {guess}" for label, guess in zip(labels, predicted)]
     try:
         written = [
             plots.plot_training_curves(history, os.path.join(folder, "training_curves.png")),

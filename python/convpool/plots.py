@@ -17,8 +17,7 @@ def _pyplot():
 
 
 def _save(figure, path):
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     _pyplot().close(figure)
     return path
 
@@ -26,7 +25,7 @@ def _save(figure, path):
 def plot_training_curves(history, path):
     """Batch losses, and per-epoch loss and accuracy (train and validation), from ``fit``'s History."""
     pyplot = _pyplot()
-    figure, (loss_axes, accuracy_axes) = pyplot.subplots(1, 2, figsize=(10, 4))
+    figure, (loss_axes, accuracy_axes) = pyplot.subplots(1, 2, figsize=(10, 4), layout="constrained")
     batches = np.arange(1, len(history.batch_loss) + 1)
     loss_axes.plot(batches, history.batch_loss, color="0.75", linewidth=0.8, label="batch")
     epochs = len(history.train_loss)
@@ -51,33 +50,38 @@ def plot_training_curves(history, path):
 
 
 def plot_heatmaps(images, maps, path, titles=None, label="saliency", colormap="hot"):
-    """Each image (top row) above its map (bottom row): saliency or occlusion sensitivity."""
+    """Each image (top row) above its map (bottom row): saliency or occlusion sensitivity, on one
+    colour scale for all the maps, shown by the colour bar."""
     pyplot = _pyplot()
     count = len(images)
-    figure, axes = pyplot.subplots(2, count, figsize=(1.6 * count, 3.4), squeeze=False)
+    maps = np.asarray(maps)
+    figure, axes = pyplot.subplots(2, count, figsize=(1.6 * count + 0.8, 3.6), squeeze=False, layout="constrained")
     for column in range(count):
         axes[0, column].imshow(np.asarray(images[column]).mean(axis=0), cmap="gray")
-        axes[1, column].imshow(maps[column], cmap=colormap)
+        shown = axes[1, column].imshow(maps[column], cmap=colormap, vmin=maps.min(), vmax=maps.max())
         if titles is not None:
             axes[0, column].set_title(titles[column], fontsize=8)
         for row in (0, 1):
             axes[row, column].axis("off")
+    figure.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.9)
     figure.suptitle(label)
     return _save(figure, path)
 
 
 def plot_feature_maps(maps, path, title="feature maps"):
-    """The channels of one image's feature maps (C, H, W), one panel each."""
+    """The channels of one image's feature maps (C, H, W), one panel each, on one colour scale."""
     pyplot = _pyplot()
     maps = np.asarray(maps)
     channels = len(maps)
     columns = min(channels, 8)
     rows = -(-channels // columns)
-    figure, axes = pyplot.subplots(rows, columns, figsize=(1.5 * columns, 1.5 * rows + 0.4), squeeze=False)
+    figure, axes = pyplot.subplots(rows, columns, figsize=(1.5 * columns + 0.8, 1.5 * rows + 0.4), squeeze=False,
+                                   layout="constrained")
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index < channels:
-            axis.imshow(maps[index], cmap="viridis")
+            shown = axis.imshow(maps[index], cmap="viridis", vmin=maps.min(), vmax=maps.max())
             axis.set_title(f"channel {index}", fontsize=7)
+    figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.9)
     figure.suptitle(title)
     return _save(figure, path)

@@ -1,0 +1,48 @@
+// Python binding of max_pool.hpp's forward pass: convert -> validate -> allocate (with the GIL)
+// -> release the GIL -> kernel. Nothing touches a Python object while the GIL is released.
+
+#include <convpool/max_pool.hpp>
+
+#include "docstrings.hpp"
+#include "max_pool_args.hpp"
+
+namespace convpool::bindings {
+
+namespace {
+
+using namespace pybind11::literals;
+
+py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py::handle padding,
+                      py::handle dilation, bool ceil_mode, bool return_indices, const std::string& tie_break,
+                      const std::string& nan) {
+  const char* fn = "max_pool2d";
+  auto [input, type] = to_float_array(x, fn, "x");
+  const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
+  MaxPool2dParams p;
+  p.tie_break = parse_tie_break(fn, tie_break);
+  p.nan = parse_nan(fn, nan);
+  p.geometry = checked_geometry(fn, in, window_args(fn, kernel_size, stride, padding, dilation, ceil_mode));
+  const auto out_shape = output_shape(in, p.geometry);
+  return dispatch_float(type, [&](auto zero) -> py::object {
+    using T = decltype(zero);
+    py::array_t<T> output(out_shape);
+    py::array_t<int64_t> indices;
+    if (return_indices) indices = py::array_t<int64_t>(out_shape);
+    {
+      py::gil_scoped_release release;
+      max_pool2d_forward(data_of<T>(input), output.mutable_data(), return_indices ? indices.mutable_data() : nullptr, p);
+    }
+    if (return_indices) return py::make_tuple(output, indices);
+    return std::move(output);
+  });
+}
+
+}  // namespace
+
+void register_max_pool(py::module_& m) {
+  m.def("max_pool2d", &max_pool2d, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0,
+        "dilation"_a = 1, "ceil_mode"_a = false, "return_indices"_a = false, "tie_break"_a = "first",
+        "nan"_a = "propagate", docs::max_pool2d);
+}
+
+}  // namespace convpool::bindings

@@ -1,0 +1,81 @@
+#pragma once
+// Argument checks shared by the pooling bindings (one translation unit per family, so that the
+// families' kernels compile in parallel): shapes, window arguments and their geometry.
+
+#include <convpool/shape.hpp>
+
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace convpool::bindings {
+
+// A (C, H, W) or (N, C, H, W) input, with the batch and channels folded into planes.
+struct SpatialShape {
+  std::vector<int64_t> shape;
+  int64_t planes() const { return shape.size() == 4 ? shape[0] * shape[1] : shape[0]; }
+  int64_t height() const { return shape[shape.size() - 2]; }
+  int64_t width() const { return shape.back(); }
+  std::vector<int64_t> with_spatial(int64_t h, int64_t w) const {
+    auto s = shape;
+    s[s.size() - 2] = h;
+    s.back() = w;
+    return s;
+  }
+};
+
+inline SpatialShape spatial_shape(const std::vector<int64_t>& shape, const char* fn, const char* name) {
+  const bool rank_ok = shape.size() == 3 || shape.size() == 4;
+  bool sizes_ok = rank_ok;
+  for (size_t d = shape.size() == 4 ? 1 : 0; rank_ok && d < shape.size(); ++d) sizes_ok &= shape[d] > 0;
+  if (!sizes_ok)
+    throw py::value_error(concat(fn, ": ", name, " must be (C, H, W) or (N, C, H, W) with non-zero C, H, W, got shape ",
+                                 shape_string(shape)));
+  return SpatialShape{shape};
+}
+
+struct WindowArgs {
+  Pair kernel, stride, padding, dilation;
+  bool ceil_mode;
+};
+
+inline WindowArgs window_args(const char* fn, py::handle kernel_size, py::handle stride, py::handle padding,
+                       py::handle dilation, bool ceil_mode) {
+  WindowArgs a;
+  a.kernel = bounded_pair(fn, kernel_size, "kernel_size", 1, "positive");
+  a.stride = stride.is_none() ? a.kernel : bounded_pair(fn, stride, "stride", 1, "positive");
+  a.padding = bounded_pair(fn, padding, "padding", 0, "non-negative");
+  a.dilation = bounded_pair(fn, dilation, "dilation", 1, "positive");
+  a.ceil_mode = ceil_mode;
+  if (a.padding.h > a.kernel.h / 2 || a.padding.w > a.kernel.w / 2)
+    throw py::value_error(concat(fn, ": padding=", a.padding.str(), " must be at most half of kernel_size=",
+                                 a.kernel.str()));
+  return a;
+}
+
+inline Pool2dGeometry checked_geometry(const char* fn, const SpatialShape& in, const WindowArgs& a) {
+  Pool2dGeometry g;
+  g.planes = in.planes();
+  g.h = make_window_dim(in.height(), a.kernel.h, a.stride.h, a.padding.h, a.dilation.h, a.ceil_mode);
+  g.w = make_window_dim(in.width(), a.kernel.w, a.stride.w, a.padding.w, a.dilation.w, a.ceil_mode);
+  if (g.h.output < 1 || g.w.output < 1) {
+    const bool dilated = a.dilation.h != 1 || a.dilation.w != 1;
+    throw py::value_error(concat(fn, ": kernel_size=", a.kernel.str(), " too large for input ", shape_string(in.shape),
+                                 " with padding=", a.padding.str(),
+                                 dilated ? concat(" and dilation=", a.dilation.str()) : std::string()));
+  }
+  return g;
+}
+
+inline std::vector<int64_t> output_shape(const SpatialShape& in, const Pool2dGeometry& g) {
+  return in.with_spatial(g.h.output, g.w.output);
+}
+
+inline void require_valid_indices(const char* fn, int64_t bad, const Pool2dGeometry& g) {
+  if (bad)
+    throw py::value_error(concat(fn, ": indices has ", bad, " value(s) outside [0, ", g.input_plane(),
+                                 ") (the H*W of x) other than -1"));
+}
+
+}  // namespace convpool::bindings
