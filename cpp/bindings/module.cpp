@@ -1,6 +1,6 @@
 // The extension module convpool._core: one register_* function per kernel family.
 
-#include <convpool/simd.hpp>
+#include <convpool/isa.hpp>
 #include <convpool/parallel.hpp>
 
 #include "common.hpp"

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "isa.hpp"
 #include "parallel.hpp"
-#include "simd.hpp"
 
 namespace convpool {
 

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "isa.hpp"
 #include "parallel.hpp"
-#include "simd.hpp"
 #include "shape.hpp"
 #include "window.hpp"
 

@@ -22,9 +22,9 @@
 #include <limits>
 #include <vector>
 
-#include "simd.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
+#include "simd.hpp"
 
 namespace convpool {
 

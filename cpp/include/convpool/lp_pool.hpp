@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "avg_pool.hpp"
+#include "isa.hpp"
 #include "parallel.hpp"
-#include "simd.hpp"
 #include "shape.hpp"
 
 namespace convpool {

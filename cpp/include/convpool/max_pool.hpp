@@ -19,9 +19,9 @@
 #include <optional>
 #include <vector>
 
+#include "isa.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
-#include "simd.hpp"
 #include "window.hpp"
 
 namespace convpool {

@@ -16,9 +16,9 @@
 #include <cstdint>
 #include <limits>
 
+#include "isa.hpp"
 #include "max_pool.hpp"
 #include "parallel.hpp"
-#include "simd.hpp"
 #include "shape.hpp"
 #include "window.hpp"
 

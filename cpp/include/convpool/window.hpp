@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "isa.hpp"
 #include "parallel.hpp"
-#include "simd.hpp"
 #include "shape.hpp"
 
 namespace convpool::detail {
