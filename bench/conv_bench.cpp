@@ -67,8 +67,8 @@ struct Buffers {
 };
 
 void report(benchmark::State& state, const ConvShape& s, double flops_per_call) {
-  state.SetLabel(std::string(s.name) + " threads=" + std::to_string(get_num_threads()) + " isa=" +
-                 isa_name(active_isa()));
+  state.SetLabel(std::string(s.name) + " threads=" + std::to_string(get_num_threads()) +
+                 " isa=" + isa_name(active_isa()));
   state.counters["FLOP/s"] = benchmark::Counter(flops_per_call, benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -108,9 +108,21 @@ void BM_Conv2dBackwardWeight(benchmark::State& state) { time_backward(state, fal
 
 }  // namespace
 
-BENCHMARK(BM_Conv2dForward)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Conv2dBackward)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Conv2dBackwardInput)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Conv2dBackwardWeight)->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dForward)
+    ->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Conv2dBackward)
+    ->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Conv2dBackwardInput)
+    ->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Conv2dBackwardWeight)
+    ->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

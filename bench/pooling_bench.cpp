@@ -23,12 +23,13 @@ struct Shape {
 // (32,64,112,112) k2 s2: VGG-style non-overlapping pooling.
 // (64,6,28,28) k2 s2: LeNet-5 after conv1.
 // (8,16,64,64) k7 s1 p3: a large stride-1 window.
-const Shape kShapes[] = {{32, 64, 112, 112, 3, 2, 1}, {32, 64, 112, 112, 2, 2, 0}, {64, 6, 28, 28, 2, 2, 0},
-                         {8, 16, 64, 64, 7, 1, 3}};
+const Shape kShapes[] = {
+    {32, 64, 112, 112, 3, 2, 1}, {32, 64, 112, 112, 2, 2, 0}, {64, 6, 28, 28, 2, 2, 0}, {8, 16, 64, 64, 7, 1, 3}};
 
 Pool2dGeometry geometry(const Shape& s, bool padded = true) {
   const int64_t pad = padded ? s.p : 0;
-  return Pool2dGeometry{s.n * s.c, make_window_dim(s.h, s.k, s.s, pad, 1, false), make_window_dim(s.w, s.k, s.s, pad, 1, false)};
+  return Pool2dGeometry{s.n * s.c, make_window_dim(s.h, s.k, s.s, pad, 1, false),
+                        make_window_dim(s.w, s.k, s.s, pad, 1, false)};
 }
 
 std::vector<float> random_input(int64_t count, bool non_negative) {
@@ -45,9 +46,7 @@ void label(benchmark::State& state, const Shape& s) {
                  std::to_string(s.p) + " threads=" + std::to_string(get_num_threads()));
 }
 
-void set_bytes(benchmark::State& state, int64_t bytes) {
-  state.SetBytesProcessed(state.iterations() * bytes);
-}
+void set_bytes(benchmark::State& state, int64_t bytes) { state.SetBytesProcessed(state.iterations() * bytes); }
 
 void BM_max_pool2d_forward(benchmark::State& state) {
   const Shape& s = kShapes[state.range(0)];

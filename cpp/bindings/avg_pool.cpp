@@ -49,7 +49,8 @@ py::array avg_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py
 
 std::vector<int64_t> to_shape(py::handle obj, const char* fn, const char* name) {
   auto refuse = [&] {
-    return py::type_error(concat(fn, ": ", name, " must be a sequence of ints, got ", py::repr(obj).cast<std::string>()));
+    return py::type_error(
+        concat(fn, ": ", name, " must be a sequence of ints, got ", py::repr(obj).cast<std::string>()));
   };
   if (!py::isinstance<py::sequence>(obj) || py::isinstance<py::str>(obj)) throw refuse();
   std::vector<int64_t> shape;
@@ -66,9 +67,8 @@ std::vector<int64_t> to_shape(py::handle obj, const char* fn, const char* name) 
   return shape;
 }
 
-py::array avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py::handle kernel_size,
-                              py::handle stride, py::handle padding, bool ceil_mode, bool count_include_pad,
-                              py::handle divisor_override) {
+py::array avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py::handle kernel_size, py::handle stride,
+                              py::handle padding, bool ceil_mode, bool count_include_pad, py::handle divisor_override) {
   const char* fn = "avg_pool2d_backward";
   auto [grad, type] = to_float_array(grad_output, fn, "grad_output");
   const SpatialShape in = spatial_shape(to_shape(input_shape, fn, "input_shape"), fn, "input_shape");

@@ -58,7 +58,8 @@ inline int64_t to_int64(py::handle obj, const char* fn, const char* name) {
   if (!index) throw py::error_already_set();
   int overflow = 0;
   const long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
-  if (overflow) throw py::value_error(concat(fn, ": ", name, "=", py::repr(obj).cast<std::string>(), " is out of range"));
+  if (overflow)
+    throw py::value_error(concat(fn, ": ", name, "=", py::repr(obj).cast<std::string>(), " is out of range"));
   return v;
 }
 
@@ -73,8 +74,8 @@ inline Pair to_pair(py::handle obj, const char* fn, const char* name) {
     if (seq.size() == 2 && is_integer(seq[0]) && is_integer(seq[1]))
       return {to_int64(seq[0], fn, name), to_int64(seq[1], fn, name)};
   }
-  throw py::type_error(concat(fn, ": ", name, " must be an int or a pair of ints, got ",
-                              py::repr(obj).cast<std::string>()));
+  throw py::type_error(
+      concat(fn, ": ", name, " must be an int or a pair of ints, got ", py::repr(obj).cast<std::string>()));
 }
 
 enum class FloatType { f32, f64 };
@@ -87,8 +88,8 @@ inline py::array as_array(py::handle obj, const char* fn, const char* name, cons
     return py::array(py::reinterpret_borrow<py::object>(obj));
   } catch (py::error_already_set& error) {
     if (error.matches(PyExc_MemoryError)) throw;
-    throw py::type_error(concat(fn, ": ", name, " must be ", what, ", got ",
-                                py::str(py::type::of(obj)).cast<std::string>()));
+    throw py::type_error(
+        concat(fn, ": ", name, " must be ", what, ", got ", py::str(py::type::of(obj)).cast<std::string>()));
   }
 }
 
@@ -101,8 +102,8 @@ inline std::pair<py::array, FloatType> to_float_array(py::handle obj, const char
   // cannot be allocated) instead of returning a null array.
   if (dt.kind() == 'f' && dt.itemsize() == 4) return {CArray<float>(a), FloatType::f32};
   if (dt.kind() == 'f' && dt.itemsize() == 8) return {CArray<double>(a), FloatType::f64};
-  throw py::type_error(concat(fn, ": ", name, " must be float32 or float64, got ",
-                              py::str(dt).cast<std::string>(), " with shape ", shape_string(shape_of(a))));
+  throw py::type_error(concat(fn, ": ", name, " must be float32 or float64, got ", py::str(dt).cast<std::string>(),
+                              " with shape ", shape_string(shape_of(a))));
 }
 
 template <typename T>
@@ -115,8 +116,8 @@ template <typename T>
 CArray<T> to_matching_array(py::handle obj, const char* fn, const char* name, const char* like) {
   auto [a, type] = to_float_array(obj, fn, name);
   if ((type == FloatType::f32) != std::is_same_v<T, float>)
-    throw py::type_error(concat(fn, ": ", name, " is ", py::str(a.dtype()).cast<std::string>(), " but ",
-                                like, " is ", dtype_name<T>()));
+    throw py::type_error(
+        concat(fn, ": ", name, " is ", py::str(a.dtype()).cast<std::string>(), " but ", like, " is ", dtype_name<T>()));
   return py::reinterpret_borrow<CArray<T>>(a);
 }
 
@@ -124,8 +125,8 @@ inline CArray<int64_t> to_index_array(py::handle obj, const char* fn, const char
   const py::array a = as_array(obj, fn, name, "an int64 array");
   const py::dtype dt = a.dtype();
   if (dt.kind() != 'i' || dt.itemsize() != 8)
-    throw py::type_error(concat(fn, ": ", name, " must be int64, got ", py::str(dt).cast<std::string>(),
-                                " with shape ", shape_string(shape_of(a))));
+    throw py::type_error(concat(fn, ": ", name, " must be int64, got ", py::str(dt).cast<std::string>(), " with shape ",
+                                shape_string(shape_of(a))));
   return CArray<int64_t>(a);
 }
 
@@ -152,8 +153,8 @@ auto dispatch_float(FloatType type, F&& f) {
 inline void require_shape(const char* fn, const char* name, const py::array& a, const std::vector<int64_t>& expected,
                           const std::string& why) {
   if (shape_of(a) != expected)
-    throw py::value_error(concat(fn, ": ", name, " has shape ", shape_string(shape_of(a)), " but ", why, " ",
-                                 shape_string(expected)));
+    throw py::value_error(
+        concat(fn, ": ", name, " has shape ", shape_string(shape_of(a)), " but ", why, " ", shape_string(expected)));
 }
 
 template <typename T>

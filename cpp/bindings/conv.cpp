@@ -28,7 +28,8 @@ Padding parse_padding(const char* fn, py::handle padding, const Pair& kernel, co
     const auto mode = padding.cast<std::string>();
     p.text = concat("'", mode, "'");
     if (mode == "valid") return p;
-    if (mode != "same") throw py::value_error(concat(fn, ": padding must be an int, a pair, 'valid' or 'same', got '", mode, "'"));
+    if (mode != "same")
+      throw py::value_error(concat(fn, ": padding must be an int, a pair, 'valid' or 'same', got '", mode, "'"));
     if (stride.h != 1 || stride.w != 1)
       throw py::value_error(concat(fn, ": padding='same' requires stride=1, got stride=", stride.str()));
     // PyTorch's rule: the total padding is dilation * (kernel - 1); an odd total puts the extra
@@ -69,7 +70,8 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
     throw py::value_error(
         concat(fn, ": weight must be (C_out, C_in / groups, kH, kW), got shape ", shape_string(weight_shape)));
   for (int64_t d : weight_shape)
-    if (d < 1) throw py::value_error(concat(fn, ": weight has a zero-size dimension: shape ", shape_string(weight_shape)));
+    if (d < 1)
+      throw py::value_error(concat(fn, ": weight has a zero-size dimension: shape ", shape_string(weight_shape)));
   if (!is_integer(groups))
     throw py::type_error(concat(fn, ": groups must be an int, got ", py::repr(groups).cast<std::string>()));
   const int64_t g = to_int64(groups, fn, "groups");
@@ -81,9 +83,9 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
                                  shape_string(x_shape), ") and C_out=", out_channels, " (weight shape ",
                                  shape_string(weight_shape), ")"));
   if (weight_shape[1] != in_channels / g)
-    throw py::value_error(concat(fn, ": weight shape ", shape_string(weight_shape), " needs C_in / groups = ",
-                                 in_channels / g, " in dimension 1 for x shape ", shape_string(x_shape),
-                                 " and groups=", g));
+    throw py::value_error(concat(fn, ": weight shape ", shape_string(weight_shape),
+                                 " needs C_in / groups = ", in_channels / g, " in dimension 1 for x shape ",
+                                 shape_string(x_shape), " and groups=", g));
   const Pair kernel{weight_shape[2], weight_shape[3]};
   if (kernel.h > kMaxWindowArgument || kernel.w > kMaxWindowArgument)
     throw py::value_error(concat(fn, ": kernel size ", kernel.str(), " is too large"));
@@ -123,8 +125,8 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
     CArray<T> b;
     if (!bias.is_none()) {
       b = to_matching_array<T>(bias, fn, "bias", "x");
-      require_shape(fn, "bias", b, {call.params.out_channels}, "weight shape " + shape_string(call.weight_shape) +
-                                                                   " needs (C_out,) =");
+      require_shape(fn, "bias", b, {call.params.out_channels},
+                    "weight shape " + shape_string(call.weight_shape) + " needs (C_out,) =");
     }
     py::array_t<T> output(call.y_shape);
     {
@@ -191,11 +193,10 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
 }  // namespace
 
 void register_conv(py::module_& m) {
-  m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0,
-        "dilation"_a = 1, "groups"_a = 1, docs::conv2d);
+  m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
+        "groups"_a = 1, docs::conv2d);
   m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,
-        "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"),
-        docs::conv2d_backward);
+        "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"), docs::conv2d_backward);
 }
 
 }  // namespace convpool::bindings

@@ -97,7 +97,8 @@ Args:
     norm_type, kernel_size, stride, ceil_mode: as in the forward call.
 )doc";
 
-inline constexpr const char* stochastic_pool2d = R"doc(2-D stochastic pooling (Zeiler & Fergus, 2013) of non-negative input.
+inline constexpr const char* stochastic_pool2d =
+    R"doc(2-D stochastic pooling (Zeiler & Fergus, 2013) of non-negative input.
 
 In training, each window picks one element with probability proportional to its value and
 outputs it (an all-zero window outputs 0 and picks its first element). In evaluation, each
@@ -126,7 +127,8 @@ Args:
     kernel_size, stride, training: as in the forward call.
 )doc";
 
-inline constexpr const char* conv2d = R"doc(2-D convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W) float32/float64 input.
+inline constexpr const char* conv2d =
+    R"doc(2-D convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W) float32/float64 input.
 
 Args:
     x: input array.

@@ -63,8 +63,8 @@ py::array lp_pool2d_backward(py::handle grad_output, py::handle x, double norm_t
 }  // namespace
 
 void register_lp_pool(py::module_& m) {
-  m.def("lp_pool2d", &lp_pool2d, "x"_a, "norm_type"_a, "kernel_size"_a, "stride"_a = py::none(),
-        "ceil_mode"_a = false, docs::lp_pool2d);
+  m.def("lp_pool2d", &lp_pool2d, "x"_a, "norm_type"_a, "kernel_size"_a, "stride"_a = py::none(), "ceil_mode"_a = false,
+        docs::lp_pool2d);
   m.def("lp_pool2d_backward", &lp_pool2d_backward, "grad_output"_a, "x"_a, "norm_type"_a, "kernel_size"_a,
         "stride"_a = py::none(), "ceil_mode"_a = false, docs::lp_pool2d_backward);
 }

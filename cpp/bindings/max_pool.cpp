@@ -12,9 +12,8 @@ namespace {
 
 using namespace pybind11::literals;
 
-py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py::handle padding,
-                      py::handle dilation, bool ceil_mode, bool return_indices, const std::string& tie_break,
-                      const std::string& nan) {
+py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py::handle padding, py::handle dilation,
+                      bool ceil_mode, bool return_indices, const std::string& tie_break, const std::string& nan) {
   const char* fn = "max_pool2d";
   auto [input, type] = to_float_array(x, fn, "x");
   const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
@@ -30,7 +29,8 @@ py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, p
     if (return_indices) indices = py::array_t<int64_t>(out_shape);
     {
       py::gil_scoped_release release;
-      max_pool2d_forward(data_of<T>(input), output.mutable_data(), return_indices ? indices.mutable_data() : nullptr, p);
+      max_pool2d_forward(data_of<T>(input), output.mutable_data(), return_indices ? indices.mutable_data() : nullptr,
+                         p);
     }
     if (return_indices) return py::make_tuple(output, indices);
     return std::move(output);
@@ -40,9 +40,9 @@ py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, p
 }  // namespace
 
 void register_max_pool(py::module_& m) {
-  m.def("max_pool2d", &max_pool2d, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0,
-        "dilation"_a = 1, "ceil_mode"_a = false, "return_indices"_a = false, "tie_break"_a = "first",
-        "nan"_a = "propagate", docs::max_pool2d);
+  m.def("max_pool2d", &max_pool2d, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1,
+        "ceil_mode"_a = false, "return_indices"_a = false, "tie_break"_a = "first", "nan"_a = "propagate",
+        docs::max_pool2d);
 }
 
 }  // namespace convpool::bindings

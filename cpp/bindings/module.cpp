@@ -13,7 +13,7 @@ void register_lp_pool(py::module_& m);
 void register_stochastic_pool(py::module_& m);
 void register_conv(py::module_& m);
 void register_activation(py::module_& m);
-}
+}  // namespace convpool::bindings
 
 PYBIND11_MODULE(_core, m) {
   namespace py = pybind11;
@@ -28,8 +28,8 @@ PYBIND11_MODULE(_core, m) {
         const int64_t threads = convpool::bindings::to_int64(n, fn, "n");
         const int most = convpool::max_threads();
         if (threads < 1 || threads > most)
-          throw py::value_error(concat(fn, ": n=", threads, " must be between 1 and ", most,
-                                       " (4 threads per core that OpenMP sees)"));
+          throw py::value_error(
+              concat(fn, ": n=", threads, " must be between 1 and ", most, " (4 threads per core that OpenMP sees)"));
         convpool::set_num_threads(static_cast<int>(threads));
       },
       py::arg("n"), "Sets the number of threads every convpool kernel uses (1 to 4 per core).");

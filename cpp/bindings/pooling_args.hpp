@@ -41,7 +41,7 @@ struct WindowArgs {
 };
 
 inline WindowArgs window_args(const char* fn, py::handle kernel_size, py::handle stride, py::handle padding,
-                       py::handle dilation, bool ceil_mode) {
+                              py::handle dilation, bool ceil_mode) {
   WindowArgs a;
   a.kernel = bounded_pair(fn, kernel_size, "kernel_size", 1, "positive");
   a.stride = stride.is_none() ? a.kernel : bounded_pair(fn, stride, "stride", 1, "positive");
@@ -49,8 +49,8 @@ inline WindowArgs window_args(const char* fn, py::handle kernel_size, py::handle
   a.dilation = bounded_pair(fn, dilation, "dilation", 1, "positive");
   a.ceil_mode = ceil_mode;
   if (a.padding.h > a.kernel.h / 2 || a.padding.w > a.kernel.w / 2)
-    throw py::value_error(concat(fn, ": padding=", a.padding.str(), " must be at most half of kernel_size=",
-                                 a.kernel.str()));
+    throw py::value_error(
+        concat(fn, ": padding=", a.padding.str(), " must be at most half of kernel_size=", a.kernel.str()));
   return a;
 }
 
@@ -74,8 +74,8 @@ inline std::vector<int64_t> output_shape(const SpatialShape& in, const Pool2dGeo
 
 inline void require_valid_indices(const char* fn, int64_t bad, const Pool2dGeometry& g) {
   if (bad)
-    throw py::value_error(concat(fn, ": indices has ", bad, " value(s) outside [0, ", g.input_plane(),
-                                 ") (the H*W of x) other than -1"));
+    throw py::value_error(
+        concat(fn, ": indices has ", bad, " value(s) outside [0, ", g.input_plane(), ") (the H*W of x) other than -1"));
 }
 
 }  // namespace convpool::bindings

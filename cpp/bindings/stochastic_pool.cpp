@@ -44,8 +44,8 @@ uint64_t to_seed(const char* fn, py::handle seed) {
   return PyLong_AsUnsignedLongLongMask(value.ptr());
 }
 
-py::object stochastic_pool2d(py::handle x, py::handle kernel_size, py::handle stride, bool training,
-                             py::handle seed, bool return_indices) {
+py::object stochastic_pool2d(py::handle x, py::handle kernel_size, py::handle stride, bool training, py::handle seed,
+                             bool return_indices) {
   const char* fn = "stochastic_pool2d";
   auto [input, type] = to_float_array(x, fn, "x");
   const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
@@ -70,8 +70,8 @@ py::object stochastic_pool2d(py::handle x, py::handle kernel_size, py::handle st
   });
 }
 
-py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::handle indices,
-                                     py::handle kernel_size, py::handle stride, bool training) {
+py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::handle indices, py::handle kernel_size,
+                                     py::handle stride, bool training) {
   const char* fn = "stochastic_pool2d_backward";
   auto [input, type] = to_float_array(x, fn, "x");
   const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
@@ -80,8 +80,9 @@ py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::h
   CArray<int64_t> index_array;
   if (training) {
     if (indices.is_none())
-      throw py::value_error(concat(fn, ": indices (from stochastic_pool2d(..., return_indices=True)) are required "
-                                       "when training=True"));
+      throw py::value_error(concat(fn,
+                                   ": indices (from stochastic_pool2d(..., return_indices=True)) are required "
+                                   "when training=True"));
     index_array = to_index_array(indices, fn, "indices");
     require_shape(fn, "indices", index_array, out_shape, "the pooling of x gives");
   }
@@ -107,10 +108,10 @@ py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::h
 }  // namespace
 
 void register_stochastic_pool(py::module_& m) {
-  m.def("stochastic_pool2d", &stochastic_pool2d, "x"_a, "kernel_size"_a, "stride"_a = py::none(),
-        "training"_a = true, "seed"_a = py::none(), "return_indices"_a = false, docs::stochastic_pool2d);
-  m.def("stochastic_pool2d_backward", &stochastic_pool2d_backward, "grad_output"_a, "x"_a, "indices"_a,
-        "kernel_size"_a, "stride"_a = py::none(), "training"_a = true, docs::stochastic_pool2d_backward);
+  m.def("stochastic_pool2d", &stochastic_pool2d, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "training"_a = true,
+        "seed"_a = py::none(), "return_indices"_a = false, docs::stochastic_pool2d);
+  m.def("stochastic_pool2d_backward", &stochastic_pool2d_backward, "grad_output"_a, "x"_a, "indices"_a, "kernel_size"_a,
+        "stride"_a = py::none(), "training"_a = true, docs::stochastic_pool2d_backward);
 }
 
 }  // namespace convpool::bindings

@@ -1,5 +1,5 @@
-#include <convpool/activation.hpp>
 #include <gtest/gtest.h>
+#include <convpool/activation.hpp>
 
 #include <cmath>
 #include <limits>

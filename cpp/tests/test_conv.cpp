@@ -1,8 +1,8 @@
 // conv2d from C++: a naive reference on random configurations (groups, depthwise, stride,
 // dilation, asymmetric padding, tiles larger than one register block), the micro-kernel at every
 // instruction set this CPU has, and thread-count independence. Built under ASan/UBSan in CI.
-#include <convpool/conv.hpp>
 #include <gtest/gtest.h>
+#include <convpool/conv.hpp>
 
 #include <cmath>
 #include <random>
@@ -41,9 +41,9 @@ std::vector<ConvCase> random_cases(unsigned seed, int count) {
     const int64_t co = groups * uniform(1, depthwise ? 2 : 15);
     const int64_t kh = uniform(1, 5), kw = uniform(1, 5);
     ConvCase c;
-    c.p = make_params(uniform(1, 3), ci, co, groups, uniform(1, 19), uniform(1, 40), kh, kw, uniform(1, 3),
-                      uniform(1, 3), uniform(0, 2), uniform(0, 2), uniform(0, 2), uniform(0, 2), uniform(1, 2),
-                      uniform(1, 2));
+    c.p =
+        make_params(uniform(1, 3), ci, co, groups, uniform(1, 19), uniform(1, 40), kh, kw, uniform(1, 3), uniform(1, 3),
+                    uniform(0, 2), uniform(0, 2), uniform(0, 2), uniform(0, 2), uniform(1, 2), uniform(1, 2));
     if (c.p.h.output < 1 || c.p.w.output < 1) continue;
     auto fill = [&](std::vector<double>& v, int64_t size) {
       v.resize(size);
@@ -193,8 +193,8 @@ TEST(Conv2d, ChannelVectorPathMatchesReference) {
                                  make_params(2, 6, 16, 1, 12, 12, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1)};
   unsigned seed = 20;
   for (const Conv2dParams& p : shapes) {
-    ASSERT_TRUE(detail::uses_channel_vectors<double>(p.out_per_group(), p.weight_row(),
-                                                     detail::forward_geometry<double>(p)));
+    ASSERT_TRUE(
+        detail::uses_channel_vectors<double>(p.out_per_group(), p.weight_row(), detail::forward_geometry<double>(p)));
     expect_matches_reference(normal_case(p, seed++));
   }
 }
@@ -215,8 +215,8 @@ TEST(Conv2d, DepthwiseThreeAndFiveSquareMatchesReference) {
     for (int64_t height : {k, k + 1, int64_t{13}, int64_t{21}})
       for (int64_t width : {k, int64_t{17}, int64_t{18}, int64_t{33}})
         for (int64_t multiplier : {1, 2}) {
-          SCOPED_TRACE(testing::Message() << "k=" << k << " H=" << height << " W=" << width
-                                          << " multiplier=" << multiplier);
+          SCOPED_TRACE(testing::Message()
+                       << "k=" << k << " H=" << height << " W=" << width << " multiplier=" << multiplier);
           const int64_t pad = k / 2;
           expect_matches_reference(normal_case(
               make_params(2, 3, 3 * multiplier, 3, height, width, k, k, 1, 1, pad, pad, pad, pad, 1, 1), ++seed));

@@ -1,7 +1,7 @@
 // The headers used directly from C++: pinned semantics, a naive reference on random
 // configurations, and thread-count independence. Built under ASan/UBSan in CI.
-#include <convpool/convpool.hpp>
 #include <gtest/gtest.h>
+#include <convpool/convpool.hpp>
 
 #include <cmath>
 #include <cstring>
@@ -18,7 +18,8 @@ struct Config {
   bool ceil_mode;
 
   Pool2dGeometry geometry() const {
-    return Pool2dGeometry{planes, make_window_dim(h, kh, sh, ph, dh, ceil_mode), make_window_dim(w, kw, sw, pw, dw, ceil_mode)};
+    return Pool2dGeometry{planes, make_window_dim(h, kh, sh, ph, dh, ceil_mode),
+                          make_window_dim(w, kw, sw, pw, dw, ceil_mode)};
   }
 };
 
@@ -27,8 +28,18 @@ std::vector<Config> random_configs(unsigned seed, int count, bool padding, bool 
   auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
   std::vector<Config> configs;
   while (static_cast<int>(configs.size()) < count) {
-    Config c{uniform(1, 3), uniform(1, 13), uniform(1, 13), uniform(1, 7), uniform(1, 7), uniform(1, 3),
-             uniform(1, 3), 0, 0, dilation ? uniform(1, 2) : 1, dilation ? uniform(1, 2) : 1, uniform(0, 1) == 1};
+    Config c{uniform(1, 3),
+             uniform(1, 13),
+             uniform(1, 13),
+             uniform(1, 7),
+             uniform(1, 7),
+             uniform(1, 3),
+             uniform(1, 3),
+             0,
+             0,
+             dilation ? uniform(1, 2) : 1,
+             dilation ? uniform(1, 2) : 1,
+             uniform(0, 1) == 1};
     if (padding) {
       c.ph = uniform(0, c.kh / 2);
       c.pw = uniform(0, c.kw / 2);
@@ -137,7 +148,8 @@ TEST(Pooling, WindowsFarWiderThanTheInputCostOnlyTheTapsTheyRead) {
   // A (1, 2^28) window padded by 2^27 on a 1-wide row: its column-first scratch would be 2^28
   // wide, so the direct row path runs, over the one tap inside the input.
   constexpr int64_t kWide = int64_t{1} << 28;
-  const Pool2dGeometry g{1, make_window_dim(1, 1, 1, 0, 1, false), make_window_dim(1, kWide, kWide, kWide / 2, 1, false)};
+  const Pool2dGeometry g{1, make_window_dim(1, 1, 1, 0, 1, false),
+                         make_window_dim(1, kWide, kWide, kWide / 2, 1, false)};
   ASSERT_EQ(g.w.output, 1);
   EXPECT_FALSE(g.column_first());
   EXPECT_EQ(g.w.end_used_tap() - g.w.first_used_tap(), 1);
@@ -159,7 +171,8 @@ TEST(Pooling, WindowsFarWiderThanTheInputCostOnlyTheTapsTheyRead) {
   avg_pool2d_forward(&x, &y, avg);
   EXPECT_EQ(y, 3.5);
   // Ordinary windows keep the column-first reductions.
-  EXPECT_TRUE((Pool2dGeometry{1, make_window_dim(7, 3, 2, 1, 1, false), make_window_dim(7, 3, 2, 1, 1, false)}.column_first()));
+  EXPECT_TRUE(
+      (Pool2dGeometry{1, make_window_dim(7, 3, 2, 1, 1, false), make_window_dim(7, 3, 2, 1, 1, false)}.column_first()));
 }
 
 TEST(AvgPool, PyTorchDivisorsAtTheEdges) {
@@ -279,7 +292,8 @@ TEST_F(ThreadCount, EveryKernelIsBitwiseIdenticalForAnyThreadCount) {
       const auto parallel = run();
       ASSERT_EQ(serial.second, parallel.second);
       for (size_t i = 0; i < serial.first.size(); ++i)
-        ASSERT_EQ(0, std::memcmp(serial.first[i].data(), parallel.first[i].data(), serial.first[i].size() * sizeof(float)));
+        ASSERT_EQ(
+            0, std::memcmp(serial.first[i].data(), parallel.first[i].data(), serial.first[i].size() * sizeof(float)));
     }
   }
 }

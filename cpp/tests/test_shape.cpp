@@ -1,5 +1,5 @@
-#include <convpool/shape.hpp>
 #include <gtest/gtest.h>
+#include <convpool/shape.hpp>
 
 using convpool::make_window_dim;
 using convpool::pooling_output_size;

@@ -93,12 +93,11 @@ void avg_pool2d_backward(const T* grad_output, T* grad_input, const AvgPool2dPar
   detail::for_each_input_band<T>(g, [&](int64_t plane, int64_t r0, int64_t r1, T* weights) {
     detail::AvgPoolRowDivisors<T> divisors(p);
     const T* go = grad_output + plane * g.output_plane();
-    detail::window_sum_transpose_band(grad_input + plane * g.input_plane(), g, r0, r1, weights,
-                                      [&](int64_t oh, T* w) {
-                                        const T* divisor = divisors.row(oh);
+    detail::window_sum_transpose_band(grad_input + plane * g.input_plane(), g, r0, r1, weights, [&](int64_t oh, T* w) {
+      const T* divisor = divisors.row(oh);
 #pragma omp simd
-                                        for (int64_t ow = 0; ow < OW; ++ow) w[ow] = go[oh * OW + ow] / divisor[ow];
-                                      });
+      for (int64_t ow = 0; ow < OW; ++ow) w[ow] = go[oh * OW + ow] / divisor[ow];
+    });
   });
 }
 

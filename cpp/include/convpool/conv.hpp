@@ -60,8 +60,7 @@ inline int64_t round_up(int64_t value, int64_t multiple) { return ceil_div(value
 // One row of the im2col matrix: for output positions q in [q0, q1) of the plane, the input value
 // under tap (kh, kw), or 0 where the tap falls in the padding.
 template <typename T>
-void gather_input_taps(const T* plane, const Conv2dParams& p, int64_t kh, int64_t kw, int64_t q0, int64_t q1,
-                       T* row) {
+void gather_input_taps(const T* plane, const Conv2dParams& p, int64_t kh, int64_t kw, int64_t q0, int64_t q1, T* row) {
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
   const int64_t first = w.first_output(kw), end = w.end_output(kw);
@@ -149,8 +148,8 @@ std::vector<T> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, in
   std::vector<T> packed(groups * stride);
   parallel_for(groups, [&](int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g)
-      pack_row_panels<T>(rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); },
-                         packed.data() + g * stride);
+      pack_row_panels<T>(
+          rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); }, packed.data() + g * stride);
   });
   return packed;
 }
@@ -160,8 +159,8 @@ std::vector<T> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, in
 // `out` has `out_channels` planes of `columns` per image; row_init may be null.
 template <typename T, class FillRow>
 void multiply_column_tiles(const GemmMicroKernel<T>& kernel, const Conv2dParams& p, const std::vector<T>& packed,
-                           int64_t m, int64_t depth, int64_t columns, FillRow&& fill_row, T* out,
-                           int64_t out_channels, const T* row_init) {
+                           int64_t m, int64_t depth, int64_t columns, FillRow&& fill_row, T* out, int64_t out_channels,
+                           const T* row_init) {
   const int64_t groups = p.groups, stride = group_stride(m, depth, kernel.mr);
   const int64_t tile = column_block<T>(kernel.nr), tiles = ceil_div(columns, tile);
   parallel_for(p.batch * groups * tiles, [&](int64_t begin, int64_t end) {
@@ -218,7 +217,9 @@ void conv2d_backward_input_col2im(const T* grad_output, const T* weight, T* grad
       std::fill(grad_in, grad_in + ins * plane, T(0));
       for (int64_t q0 = 0; q0 < out_plane; q0 += tile) {
         const int64_t q1 = std::min(out_plane, q0 + tile);
-        auto fill = [&](int64_t co, T* out) { std::copy(grad_group + co * out_plane + q0, grad_group + co * out_plane + q1, out); };
+        auto fill = [&](int64_t co, T* out) {
+          std::copy(grad_group + co * out_plane + q0, grad_group + co * out_plane + q1, out);
+        };
         multiply_tile(kernel, packed.data() + g * group_size, m, outs, q1 - q0, fill, columns.data(), tile,
                       static_cast<const T*>(nullptr), ws);
         for (int64_t r = 0; r < m; ++r) {
@@ -270,7 +271,8 @@ void conv2d_backward_weight_gemm(const T* grad_output, const T* x, T* grad_weigh
     for (int64_t item = begin; item < end; ++item) {
       const int64_t chunk = item / (groups * ranges), g = item / ranges % groups, range = item % ranges;
       const int64_t n_begin = p.batch * chunk / chunks, n_end = p.batch * (chunk + 1) / chunks;
-      const int64_t j_begin = panels * range / ranges * nr, j_end = std::min(columns, panels * (range + 1) / ranges * nr);
+      const int64_t j_begin = panels * range / ranges * nr,
+                    j_end = std::min(columns, panels * (range + 1) / ranges * nr);
       T* c = (chunks > 1 ? partial.data() + chunk * weight_size : grad_weight) + g * m * columns;
       if (n_begin == n_end) {
         for (int64_t i = 0; i < m; ++i) std::fill(c + i * columns + j_begin, c + i * columns + j_end, T(0));
@@ -282,8 +284,8 @@ void conv2d_backward_weight_gemm(const T* grad_output, const T* x, T* grad_weigh
         for (int64_t q0 = 0; q0 < out_plane; q0 += kDepthBlock) {
           const int64_t block = std::min(kDepthBlock, out_plane - q0);
           const bool accumulate = n > n_begin || q0 > 0;
-          pack_row_panels<T>(m, block, mr, [&](int64_t i, int64_t s) { return grad_group[i * out_plane + q0 + s]; },
-                             a.data());
+          pack_row_panels<T>(
+              m, block, mr, [&](int64_t i, int64_t s) { return grad_group[i * out_plane + q0 + s]; }, a.data());
           for (int64_t j0 = j_begin; j0 < j_end; j0 += nr) {
             const int n_valid = static_cast<int>(std::min<int64_t>(nr, j_end - j0));
             for (int col = 0; col < nr; ++col) {
@@ -425,7 +427,7 @@ struct DirectGeometry {
 // The correlation of the forward pass and of the weight gradient: x read through the layer's
 // geometry, in tiles set by forward_geometry.
 inline DirectGeometry forward_correlation(const Conv2dParams& p) {
-  return {p.h.input,  p.w.input,    p.h.output,   p.w.output,  p.h.kernel, p.w.kernel, p.h.stride,
+  return {p.h.input,  p.w.input,    p.h.output,   p.w.output,  p.h.kernel,  p.w.kernel, p.h.stride,
           p.w.stride, p.h.dilation, p.w.dilation, p.h.padding, p.w.padding, 0};
 }
 
@@ -433,10 +435,18 @@ inline DirectGeometry forward_correlation(const Conv2dParams& p) {
 // transposed kernel.
 inline DirectGeometry input_gradient_correlation(const Conv2dParams& p) {
   const int64_t kh_last = p.h.kernel - 1, kw_last = p.w.kernel - 1;
-  return {p.h.output,   p.w.output,   p.h.input,
-          p.w.input,    p.h.kernel,   p.w.kernel,
-          1,            1,            p.h.dilation,
-          p.w.dilation, kh_last * p.h.dilation - p.h.padding, kw_last * p.w.dilation - p.w.padding,
+  return {p.h.output,
+          p.w.output,
+          p.h.input,
+          p.w.input,
+          p.h.kernel,
+          p.w.kernel,
+          1,
+          1,
+          p.h.dilation,
+          p.w.dilation,
+          kh_last * p.h.dilation - p.h.padding,
+          kw_last * p.w.dilation - p.w.padding,
           0};
 }
 
@@ -446,9 +456,7 @@ inline bool direct_applies(const Conv2dParams& p) {
 }
 
 // The depthwise kernels copy whole planes through the same geometry.
-inline bool depthwise_applies(const Conv2dParams& p) {
-  return p.depthwise() && forward_correlation(p).copy_bounded();
-}
+inline bool depthwise_applies(const Conv2dParams& p) { return p.depthwise() && forward_correlation(p).copy_bounded(); }
 
 // The direct kernels whose register tiles cover `rows` output channels by `columns` positions
 // with the least waste (the first of equals).
@@ -492,15 +500,13 @@ struct DirectTile {
     int64_t* offset = offsets.data();
     for (int64_t c = 0; c < channels; ++c)
       for (int64_t kh = 0; kh < gm.kernel_h; ++kh)
-        for (int64_t kw = 0; kw < gm.kernel_w; ++kw)
-          *offset++ = c * gm.padded_plane() + gm.tap_offset(kh, kw);
+        for (int64_t kw = 0; kw < gm.kernel_w; ++kw) *offset++ = c * gm.padded_plane() + gm.tap_offset(kh, kw);
   }
 
   // Rows [oh0, oh0 + rows) of the output need source rows from oh0 * sh - top on. A tile holding
   // whole images at unit stride is filled with whole images every time, so its zero border,
   // written by the allocation, never changes: only the source is copied.
-  void fill(const T* source, int64_t channels, const DirectGeometry& gm, int64_t oh0, int64_t rows,
-            int64_t image = 0) {
+  void fill(const T* source, int64_t channels, const DirectGeometry& gm, int64_t oh0, int64_t rows, int64_t image = 0) {
     const bool whole_image = gm.sh == 1 && gm.sw == 1 && oh0 == 0 && rows == gm.out_h;
     for (int64_t c = 0; c < channels; ++c) {
       T* plane = padded.data() + image * image_stride + c * gm.padded_plane();
@@ -571,9 +577,8 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
       }
       for (int64_t j0 = 0; j0 < columns; j0 += kernel.nr)
         for (int64_t i0 = 0; i0 < m; i0 += kernel.mr)
-          kernel.multiply(depth, packed.data() + g * stride + i0 * depth, tile.padded.data() + j0,
-                          tile.offsets.data(), result.data() + i0 * ldc + j0, ldc,
-                          static_cast<int>(std::min<int64_t>(kernel.mr, m - i0)),
+          kernel.multiply(depth, packed.data() + g * stride + i0 * depth, tile.padded.data() + j0, tile.offsets.data(),
+                          result.data() + i0 * ldc + j0, ldc, static_cast<int>(std::min<int64_t>(kernel.mr, m - i0)),
                           static_cast<int>(std::min<int64_t>(kernel.nr, columns - j0)),
                           row_init ? row_init + g * m + i0 : nullptr);
       for (int64_t i = 0; i < m; ++i)
@@ -617,8 +622,8 @@ void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad
   };
   DirectGeometry gm = input_gradient_correlation(p);
   gm.tile_positions = direct_tile_positions<T>(outs);
-  direct_correlate(grad_output, p.out_channels, outs, flipped, ins, p.groups, p.batch, gm, static_cast<const T*>(nullptr),
-                   grad_input, p.in_channels);
+  direct_correlate(grad_output, p.out_channels, outs, flipped, ins, p.groups, p.batch, gm,
+                   static_cast<const T*>(nullptr), grad_input, p.in_channels);
 }
 
 // grad_weight[g*m + i, (c, kh, kw)] = sum over images and output positions of
@@ -672,8 +677,8 @@ void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_wei
             for (int64_t j0 = 0; j0 < depth; j0 += kernel.cols)
               kernel.correlate(images, round_up(rows * padded_w, lanes), row_pointers.data(), rows_stride,
                                tile.padded.data(), tile.image_stride, tile.offsets.data() + j0,
-                               static_cast<int>(std::min<int64_t>(kernel.cols, depth - j0)),
-                               sums + i0 * depth + j0, depth);
+                               static_cast<int>(std::min<int64_t>(kernel.cols, depth - j0)), sums + i0 * depth + j0,
+                               depth);
           }
         }
       }
@@ -701,8 +706,7 @@ struct DepthwisePlane {
   DirectGeometry gm;
   DirectTile<T> tile;
 
-  DepthwisePlane(DirectGeometry geometry, int lanes)
-      : gm(whole(geometry)), tile(gm, 1, lanes) {}
+  DepthwisePlane(DirectGeometry geometry, int lanes) : gm(whole(geometry)), tile(gm, 1, lanes) {}
 
   static DirectGeometry whole(DirectGeometry geometry) {
     geometry.tile_positions = std::numeric_limits<int64_t>::max();
@@ -781,14 +785,16 @@ void conv2d_backward_input_depthwise_strided(const T* grad_output, const T* weig
   const int64_t reach_h = (h.kernel - 1) * h.dilation / h.stride, reach_w = (w.kernel - 1) * w.dilation / w.stride;
   const int64_t grad_rows = gm.phase_rows(h.output) + reach_h;
   const int64_t grad_cols = round_up(gm.padded_w(), kernels.lanes) + reach_w;
-  std::vector<int64_t> phase_taps(phases + 1), tap_order, offsets;  // phase ph's taps: [phase_taps[ph], phase_taps[ph + 1])
+  std::vector<int64_t> phase_taps(phases + 1), tap_order,
+      offsets;  // phase ph's taps: [phase_taps[ph], phase_taps[ph + 1])
   for (int64_t a = 0; a < h.stride; ++a)
     for (int64_t b = 0; b < w.stride; ++b) {
       for (int64_t kh = 0; kh < h.kernel; ++kh)
         for (int64_t kw = 0; kw < w.kernel; ++kw)
           if (kh * h.dilation % h.stride == a && kw * w.dilation % w.stride == b) {
             tap_order.push_back(kh * w.kernel + kw);
-            offsets.push_back((reach_h - kh * h.dilation / h.stride) * grad_cols + reach_w - kw * w.dilation / w.stride);
+            offsets.push_back((reach_h - kh * h.dilation / h.stride) * grad_cols + reach_w -
+                              kw * w.dilation / w.stride);
           }
       phase_taps[a * w.stride + b + 1] = static_cast<int64_t>(tap_order.size());
     }
@@ -831,9 +837,8 @@ void conv2d_backward_input_depthwise(const T* grad_output, const T* weight, T* g
       for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
         plane.fill(grad_output + (n * p.out_channels + co) * p.output_plane());
         std::reverse_copy(weight + co * taps, weight + (co + 1) * taps, flipped.begin());
-        kernels.plane(plane.tile.padded.data(), plane.row_stride(), flipped.data(), h.kernel, w.kernel,
-                      plane.offsets(), co > ci * multiplier, T(0), grad_input + item * p.input_plane(), h.input,
-                      w.input, w.input);
+        kernels.plane(plane.tile.padded.data(), plane.row_stride(), flipped.data(), h.kernel, w.kernel, plane.offsets(),
+                      co > ci * multiplier, T(0), grad_input + item * p.input_plane(), h.input, w.input, w.input);
       }
     }
   });

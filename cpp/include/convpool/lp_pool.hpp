@@ -62,8 +62,10 @@ struct LpNorm {
 // Calls body(LpNorm<T, p>) for p = 1 or 2.
 template <typename T, class Body>
 void with_lp_norm(double norm_type, Body&& body) {
-  if (norm_type == 1.0) body(LpNorm<T, 1>());
-  else body(LpNorm<T, 2>());
+  if (norm_type == 1.0)
+    body(LpNorm<T, 1>());
+  else
+    body(LpNorm<T, 2>());
 }
 
 // Computes one output row of y. `column`: see window_sum_row_dispatch.
@@ -88,7 +90,8 @@ ScaledPowerSum scaled_power_sum(const T* plane, const Pool2dGeometry& g, int64_t
   ScaledPowerSum window;
   for (int64_t kh = kh_begin; kh < kh_end; ++kh)
     for (int64_t kw = kw_begin; kw < kw_end; ++kw)
-      window.largest = std::max(window.largest, std::abs(static_cast<double>(plane[(H.start(oh) + kh) * W.input + W.start(ow) + kw])));
+      window.largest = std::max(window.largest,
+                                std::abs(static_cast<double>(plane[(H.start(oh) + kh) * W.input + W.start(ow) + kw])));
   if (window.largest == 0) return window;
   for (int64_t kh = kh_begin; kh < kh_end; ++kh)
     for (int64_t kw = kw_begin; kw < kw_end; ++kw) {

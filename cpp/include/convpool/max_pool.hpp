@@ -60,8 +60,7 @@ inline constexpr int64_t kMaxPoolBlock = 256;
 // which lets the compiler turn the strided loads into shuffles. The running argmax is kept as
 // Index (int32_t whenever the plane allows), the lane width of float, and widened on store.
 template <typename T, typename Index, int kStrideW, bool kLast, bool kIgnoreNan, bool kIndices>
-void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGeometry& g,
-                            int64_t oh) {
+void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGeometry& g, int64_t oh) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
@@ -227,7 +226,8 @@ void max_pool2d_argmax_row_column_first(const T* plane, T* out, int64_t* idx, Ar
     for (int64_t ow = 0; ow < W.output; ++ow) {
       T best = value_frame[ow * sw];
       Index best_i = index_frame[ow * sw];
-      for (int64_t kw = 1; kw < kw_count; ++kw) merge(value_frame[ow * sw + kw], index_frame[ow * sw + kw], best, best_i);
+      for (int64_t kw = 1; kw < kw_count; ++kw)
+        merge(value_frame[ow * sw + kw], index_frame[ow * sw + kw], best, best_i);
       out[ow] = best;
       idx[ow] = best_i;
     }
@@ -247,16 +247,17 @@ void max_pool2d_argmax_row_column_first(const T* plane, T* out, int64_t* idx, Ar
 }
 
 template <typename T, typename Index, bool kLast, bool kIgnoreNan>
-void max_pool2d_argmax_row_column_first_dispatch(const T* plane, T* out, int64_t* idx,
-                                                 ArgmaxColumns<T, Index>& scratch, const Pool2dGeometry& g,
-                                                 int64_t oh) {
+void max_pool2d_argmax_row_column_first_dispatch(const T* plane, T* out, int64_t* idx, ArgmaxColumns<T, Index>& scratch,
+                                                 const Pool2dGeometry& g, int64_t oh) {
   const bool width3 = g.w.kernel == 3;
   switch (g.w.stride) {
     case 1:
-      if (width3) return max_pool2d_argmax_row_column_first<T, Index, 1, 3, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
+      if (width3)
+        return max_pool2d_argmax_row_column_first<T, Index, 1, 3, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
       return max_pool2d_argmax_row_column_first<T, Index, 1, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
     case 2:
-      if (width3) return max_pool2d_argmax_row_column_first<T, Index, 2, 3, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
+      if (width3)
+        return max_pool2d_argmax_row_column_first<T, Index, 2, 3, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
       return max_pool2d_argmax_row_column_first<T, Index, 2, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
     default:
       return max_pool2d_argmax_row_column_first<T, Index, 0, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
@@ -264,8 +265,8 @@ void max_pool2d_argmax_row_column_first_dispatch(const T* plane, T* out, int64_t
 }
 
 template <typename T, typename Index, bool kLast, bool kIgnoreNan, bool kIndices>
-void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g,
-                             int64_t row_begin, int64_t row_end) {
+void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g, int64_t row_begin,
+                             int64_t row_end) {
   const int64_t OH = g.h.output, OW = g.w.output;
   // Windows without dilation are reduced column-wise first: without indices because the
   // maximum's value does not depend on the scan order, with indices by max_pool_beats.
@@ -290,16 +291,20 @@ void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const 
     }
     int64_t* idx = kIndices ? indices + r * OW : nullptr;
     switch (g.w.stride) {
-      case 1: max_pool2d_forward_row<T, Index, 1, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
-      case 2: max_pool2d_forward_row<T, Index, 2, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh); break;
-      default: max_pool2d_forward_row<T, Index, 0, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
+      case 1:
+        max_pool2d_forward_row<T, Index, 1, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
+        break;
+      case 2:
+        max_pool2d_forward_row<T, Index, 2, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
+        break;
+      default:
+        max_pool2d_forward_row<T, Index, 0, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
     }
   }
 }
 
 template <typename T, bool kLast, bool kIgnoreNan>
-void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* indices,
-                                         const Pool2dGeometry& g) {
+void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g) {
   const bool narrow_index = g.input_plane() <= std::numeric_limits<int32_t>::max();
   parallel_for_vectorized(g.planes * g.h.output, [&](int64_t begin, int64_t end) {
     if (disjoint_2x2(g)) {
@@ -309,11 +314,11 @@ void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* ind
           max_pool2d_forward_row_2x2<T, int32_t, kLast, kIgnoreNan, false>(plane, output + r * g.w.output, nullptr, g,
                                                                            r % g.h.output);
         else if (narrow_index)
-          max_pool2d_forward_row_2x2<T, int32_t, kLast, kIgnoreNan, true>(
-              plane, output + r * g.w.output, indices + r * g.w.output, g, r % g.h.output);
+          max_pool2d_forward_row_2x2<T, int32_t, kLast, kIgnoreNan, true>(plane, output + r * g.w.output,
+                                                                          indices + r * g.w.output, g, r % g.h.output);
         else
-          max_pool2d_forward_row_2x2<T, int64_t, kLast, kIgnoreNan, true>(
-              plane, output + r * g.w.output, indices + r * g.w.output, g, r % g.h.output);
+          max_pool2d_forward_row_2x2<T, int64_t, kLast, kIgnoreNan, true>(plane, output + r * g.w.output,
+                                                                          indices + r * g.w.output, g, r % g.h.output);
       }
       return;
     }
@@ -373,8 +378,9 @@ void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* gra
     }
     if (!touches_band) continue;
     if (!column.empty()) {
-      column_first_row(input, maximum, column.data(), g, oh, lowest, [](T v) { return max_pool_load<T, kIgnoreNan>(&v); },
-                       [](T m, T v) { return max_pool_takes<T, false, kIgnoreNan>(v, m) ? v : m; });
+      column_first_row(
+          input, maximum, column.data(), g, oh, lowest, [](T v) { return max_pool_load<T, kIgnoreNan>(&v); },
+          [](T m, T v) { return max_pool_takes<T, false, kIgnoreNan>(v, m) ? v : m; });
     } else {
       for (int64_t ow = 0; ow < OW; ++ow) maximum[ow] = lowest;
       for_each_tap_row<false>(g, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
@@ -435,10 +441,14 @@ void max_pool2d_forward(const T* input, T* output, int64_t* indices, const MaxPo
   assert(g.h.output > 0 && g.w.output > 0);
   const bool last = p.tie_break == TieBreak::last;
   const bool ignore = p.nan == NanPolicy::ignore;
-  if (last && ignore) detail::max_pool2d_forward_dispatch_indices<T, true, true>(input, output, indices, g);
-  else if (last) detail::max_pool2d_forward_dispatch_indices<T, true, false>(input, output, indices, g);
-  else if (ignore) detail::max_pool2d_forward_dispatch_indices<T, false, true>(input, output, indices, g);
-  else detail::max_pool2d_forward_dispatch_indices<T, false, false>(input, output, indices, g);
+  if (last && ignore)
+    detail::max_pool2d_forward_dispatch_indices<T, true, true>(input, output, indices, g);
+  else if (last)
+    detail::max_pool2d_forward_dispatch_indices<T, true, false>(input, output, indices, g);
+  else if (ignore)
+    detail::max_pool2d_forward_dispatch_indices<T, false, true>(input, output, indices, g);
+  else
+    detail::max_pool2d_forward_dispatch_indices<T, false, false>(input, output, indices, g);
 }
 
 // Routes each output's gradient to the input element its index names (grad_input, planes x IH x
@@ -462,8 +472,10 @@ int64_t pool2d_backward_by_indices(const T* grad_output, const int64_t* indices,
       int64_t bad = 0;
       for (int64_t o = 0; o < out_plane; ++o) {
         const int64_t i = idx[o];
-        if (i >= lo && i < hi) gi[i] += go[o];
-        else if (lo == 0 && i != -1 && (i < 0 || i >= in_plane)) ++bad;
+        if (i >= lo && i < hi)
+          gi[i] += go[o];
+        else if (lo == 0 && i != -1 && (i < 0 || i >= in_plane))
+          ++bad;
       }
       if (bad) bad_indices += bad;
     }
@@ -475,8 +487,8 @@ int64_t pool2d_backward_by_indices(const T* grad_output, const int64_t* indices,
 // recorded index (input is not read; see pool2d_backward_by_indices for the return value);
 // TieBreak::split recomputes the ties from `input` (indices are not read) and returns 0.
 template <typename T>
-int64_t max_pool2d_backward(const T* grad_output, const T* input, const int64_t* indices,
-                            T* grad_input, const MaxPool2dParams& p) {
+int64_t max_pool2d_backward(const T* grad_output, const T* input, const int64_t* indices, T* grad_input,
+                            const MaxPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
   if (p.tie_break != TieBreak::split) return pool2d_backward_by_indices(grad_output, indices, grad_input, g);
   const RowBands bands = RowBands::for_planes(g.planes, g.h.input);

@@ -81,7 +81,8 @@ struct RowBands {
 
   static RowBands for_planes(int64_t planes, int64_t rows) {
     const int64_t threads = get_num_threads();
-    const int64_t bands = planes >= threads ? 1 : std::min<int64_t>(rows, (threads + planes - 1) / std::max<int64_t>(planes, 1));
+    const int64_t bands =
+        planes >= threads ? 1 : std::min<int64_t>(rows, (threads + planes - 1) / std::max<int64_t>(planes, 1));
     return RowBands{planes, rows, std::max<int64_t>(bands, 1)};
   }
   int64_t items() const { return planes * bands; }

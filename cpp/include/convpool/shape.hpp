@@ -18,8 +18,8 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 // PyTorch's pooling output size. In ceil_mode the last window must start inside the input or the
 // left padding; a window starting in the right padding is dropped. May return <= 0: callers
 // validate before running a kernel.
-inline int64_t pooling_output_size(int64_t input_size, int64_t kernel_size, int64_t stride,
-                                   int64_t padding, int64_t dilation, bool ceil_mode) {
+inline int64_t pooling_output_size(int64_t input_size, int64_t kernel_size, int64_t stride, int64_t padding,
+                                   int64_t dilation, bool ceil_mode) {
   const int64_t span = dilation * (kernel_size - 1) + 1;
   int64_t out = floor_div(input_size + 2 * padding - span + (ceil_mode ? stride - 1 : 0), stride) + 1;
   if (ceil_mode && out > 0 && (out - 1) * stride >= input_size + padding) --out;
@@ -108,8 +108,8 @@ struct Pool2dGeometry {
   int64_t output_plane() const { return h.output * w.output; }
 };
 
-inline WindowDim make_window_dim(int64_t input, int64_t kernel, int64_t stride, int64_t padding,
-                             int64_t dilation, bool ceil_mode) {
+inline WindowDim make_window_dim(int64_t input, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
+                                 bool ceil_mode) {
   WindowDim d;
   d.input = input;
   d.kernel = kernel;

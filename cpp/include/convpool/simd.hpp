@@ -113,7 +113,9 @@ struct Ops<float> {
   static constexpr int lanes = 8;
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
-  static __m256i first(int count) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+  static __m256i first(int count) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
   static V load_first(const T* p, int count) { return _mm256_maskload_ps(p, first(count)); }
   static void store_first(T* p, V v, int count) { _mm256_maskstore_ps(p, first(count), v); }
   static V broadcast(T x) { return _mm256_set1_ps(x); }
@@ -128,7 +130,9 @@ struct Ops<double> {
   static constexpr int lanes = 4;
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
-  static __m256i first(int count) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), _mm256_setr_epi64x(0, 1, 2, 3)); }
+  static __m256i first(int count) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
   static V load_first(const T* p, int count) { return _mm256_maskload_pd(p, first(count)); }
   static void store_first(T* p, V v, int count) { _mm256_maskstore_pd(p, first(count), v); }
   static V broadcast(T x) { return _mm256_set1_pd(x); }
@@ -208,7 +212,8 @@ const std::vector<DirectKernels<T>>& direct_kernel_variants() {
     if (active_isa() == Isa::avx512)
       return {detail::isa_avx512::make_direct_kernels<detail::isa_avx512::Ops<T>, 6, 4, 4, 6>(),
               detail::isa_avx512::make_direct_kernels<detail::isa_avx512::Ops<T>, 8, 3, 4, 6>()};
-    if (active_isa() == Isa::avx2) return {detail::isa_avx2::make_direct_kernels<detail::isa_avx2::Ops<T>, 6, 2, 2, 5>()};
+    if (active_isa() == Isa::avx2)
+      return {detail::isa_avx2::make_direct_kernels<detail::isa_avx2::Ops<T>, 6, 2, 2, 5>()};
 #endif
     return {detail::isa_baseline::make_direct_kernels<detail::isa_baseline::Ops<T>, 6, 2, 2, 5>()};
   }();
@@ -223,7 +228,8 @@ template <typename T>
 const ChannelVectorKernel<T>& channel_vector_kernel() {
   static const ChannelVectorKernel<T> kernel = [] {
 #ifdef CONVPOOL_X86
-    if (active_isa() == Isa::avx512) return detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>();
+    if (active_isa() == Isa::avx512)
+      return detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>();
     if (active_isa() == Isa::avx2) return detail::isa_avx2::make_channel_kernel<detail::isa_avx2::Ops<T>, 1, 8, 1>();
 #endif
     return detail::isa_baseline::make_channel_kernel<detail::isa_baseline::Ops<T>, 1, 8, 1>();

@@ -49,7 +49,8 @@ class WindowScale {
  public:
   WindowScale() = default;
   explicit WindowScale(double largest)
-      : exponent_(largest > 0 ? std::clamp(std::ilogb(largest), -1000, 1000) : 0), factor_(std::ldexp(1.0, -exponent_)) {}
+      : exponent_(largest > 0 ? std::clamp(std::ilogb(largest), -1000, 1000) : 0),
+        factor_(std::ldexp(1.0, -exponent_)) {}
   double down(double a) const { return a * factor_; }
   bool identity() const { return exponent_ == 0; }
   double up(double y) const { return std::ldexp(y, exponent_); }
@@ -184,7 +185,8 @@ void stochastic_pool2d_backward_eval(const T* grad_output, const T* input, T* gr
           return (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation;
         };
         const int64_t window_kh_begin = H.first_tap(oh), window_kh_end = H.end_tap(oh);
-        const auto [sum, sum_sq, scale] = detail::window_sums(in, window_kh_begin, window_kh_end, kw_begin, kw_end, tap);
+        const auto [sum, sum_sq, scale] =
+            detail::window_sums(in, window_kh_begin, window_kh_end, kw_begin, kw_end, tap);
         if (!(sum > 0)) continue;
         // (2 a_i - y) / sum(a) is the same ratio in scaled units.
         const double y = sum_sq / sum, factor = go[oh * W.output + ow] / sum;

@@ -45,8 +45,8 @@ std::vector<T> column_scratch(const Pool2dGeometry& g, T identity) {
 // reduced per pass over the columns, in registers. kStrideW / kKernelW > 0 make the column stride /
 // the kernel width constants (0: read them from g).
 template <typename T, int kStrideW, int kKernelW, class Transform, class Reduce>
-void column_first_row_fixed(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh,
-                            T identity, Transform f, Reduce reduce) {
+void column_first_row_fixed(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, T identity,
+                            Transform f, Reduce reduce) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   const int64_t IW = W.input, sw = kStrideW > 0 ? kStrideW : W.stride;
@@ -91,8 +91,8 @@ void column_first_row_fixed(const T* plane, T* out, T* column, const Pool2dGeome
 }
 
 template <typename T, class Transform, class Reduce>
-void column_first_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, T identity,
-                      Transform f, Reduce reduce) {
+void column_first_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, T identity, Transform f,
+                      Reduce reduce) {
   const bool width3 = g.w.kernel == 3;
   switch (g.w.stride) {
     case 1:
@@ -101,7 +101,8 @@ void column_first_row(const T* plane, T* out, T* column, const Pool2dGeometry& g
     case 2:
       if (width3) return column_first_row_fixed<T, 2, 3>(plane, out, column, g, oh, identity, f, reduce);
       return column_first_row_fixed<T, 2, 0>(plane, out, column, g, oh, identity, f, reduce);
-    default: return column_first_row_fixed<T, 0, 0>(plane, out, column, g, oh, identity, f, reduce);
+    default:
+      return column_first_row_fixed<T, 0, 0>(plane, out, column, g, oh, identity, f, reduce);
   }
 }
 
@@ -137,9 +138,14 @@ void window_sum_row_dispatch(const T* plane, T* out, T* column, const Pool2dGeom
   if (g.column_first()) return column_first_row(plane, out, column, g, oh, T(0), f, [](T a, T b) { return a + b; });
   if (disjoint_2x2(g)) return window_sum_row_2x2(plane, out, g, oh, f);
   switch (g.w.stride) {
-    case 1: window_sum_row<T, 1>(plane, out, g, oh, f); break;
-    case 2: window_sum_row<T, 2>(plane, out, g, oh, f); break;
-    default: window_sum_row<T, 0>(plane, out, g, oh, f);
+    case 1:
+      window_sum_row<T, 1>(plane, out, g, oh, f);
+      break;
+    case 2:
+      window_sum_row<T, 2>(plane, out, g, oh, f);
+      break;
+    default:
+      window_sum_row<T, 0>(plane, out, g, oh, f);
   }
 }
 
@@ -174,8 +180,8 @@ void spread_across_columns_3_by_2(const T* weights, T* frame, int64_t pairs) {
 // column_first geometries each row of windows is first spread across its columns, then added to
 // each of its input rows (so an element adds one partial sum per row of windows).
 template <typename T, class FillWeights>
-void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t row_begin,
-                               int64_t row_end, T* weights, FillWeights&& fill_weights) {
+void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t row_begin, int64_t row_end, T* weights,
+                               FillWeights&& fill_weights) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   if (g.column_first()) {
@@ -202,8 +208,10 @@ void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t r
         spread_across_columns_3_by_2(row_weights, frame.data(), pairs);
       } else {
         std::fill(frame.begin(), frame.end(), T(0));
-        if (W.stride == 2) spread_across_columns<T, 2>(row_weights, frame.data(), g);
-        else spread_across_columns<T, 0>(row_weights, frame.data(), g);
+        if (W.stride == 2)
+          spread_across_columns<T, 2>(row_weights, frame.data(), g);
+        else
+          spread_across_columns<T, 0>(row_weights, frame.data(), g);
       }
       zero_rows_until(ih_begin);
       for (int64_t ih = ih_begin; ih < ih_end; ++ih) {

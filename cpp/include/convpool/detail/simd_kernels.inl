@@ -9,27 +9,34 @@
 // C itself when `accumulate`, else row_init[i] (or zero when row_init is null).
 
 template <class Ops, int MR, int NV>
-void micro_kernel(int64_t depth, const typename Ops::T* a, const typename Ops::T* b, typename Ops::T* c,
-                  int64_t ldc, int m_valid, int n_valid, bool accumulate, const typename Ops::T* row_init) {
+void micro_kernel(int64_t depth, const typename Ops::T* a, const typename Ops::T* b, typename Ops::T* c, int64_t ldc,
+                  int m_valid, int n_valid, bool accumulate, const typename Ops::T* row_init) {
   using T = typename Ops::T;
   using V = typename Ops::V;
   constexpr int kLanes = Ops::lanes;
   constexpr int kNr = NV * kLanes;
   V acc[MR][NV];
-  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)
-    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
   for (int64_t s = 0; s < depth; ++s) {
     V bv[NV];
-    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + s * kNr + v * kLanes);
-    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + s * kNr + v * kLanes);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
       const V ai = Ops::broadcast(a[s * MR + i]);
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
     }
   }
   if (m_valid == MR && n_valid == kNr) {
-    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
       const V init = accumulate ? Ops::zero() : row_init ? Ops::broadcast(row_init[i]) : Ops::zero();
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
         T* dst = c + i * ldc + v * kLanes;
         Ops::store(dst, Ops::add(accumulate ? Ops::load(dst) : init, acc[i][v]));
       }
@@ -38,8 +45,10 @@ void micro_kernel(int64_t depth, const typename Ops::T* a, const typename Ops::T
   }
   // Edge tile: the same single addition per element as above, through a scratch tile.
   alignas(64) T tile[MR * kNr];
-  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)
-    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) Ops::store(tile + i * kNr + v * kLanes, acc[i][v]);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) Ops::store(tile + i * kNr + v * kLanes, acc[i][v]);
   for (int i = 0; i < m_valid; ++i) {
     const T init = row_init ? row_init[i] : T(0);
     T* dst = c + i * ldc;
@@ -63,27 +72,36 @@ void offset_micro_kernel(int64_t depth, const typename Ops::T* a, const typename
   constexpr int kLanes = Ops::lanes;
   constexpr int kNr = NV * kLanes;
   V acc[MR][NV];
-  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)
-    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
   for (int64_t s = 0; s < depth; ++s) {
     const T* b = base + offsets[s];
     V bv[NV];
-    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + v * kLanes);
-    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + v * kLanes);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
       const V ai = Ops::broadcast(a[s * MR + i]);
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
     }
   }
   if (m_valid == MR && n_valid == kNr) {
-    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
       const V init = row_init ? Ops::broadcast(row_init[i]) : Ops::zero();
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) Ops::store(c + i * ldc + v * kLanes, Ops::add(init, acc[i][v]));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) Ops::store(c + i * ldc + v * kLanes, Ops::add(init, acc[i][v]));
     }
     return;
   }
   alignas(64) T tile[MR * kNr];
-  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)
-    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) Ops::store(tile + i * kNr + v * kLanes, acc[i][v]);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) Ops::store(tile + i * kNr + v * kLanes, acc[i][v]);
   for (int i = 0; i < m_valid; ++i) {
     const T init = row_init ? row_init[i] : T(0);
     for (int j = 0; j < n_valid; ++j) c[i * ldc + j] = init + tile[i * kNr + j];
@@ -114,19 +132,26 @@ void correlate_tile(int64_t images, int64_t length, const typename Ops::T* const
   using V = typename Ops::V;
   constexpr int kLanes = Ops::lanes;
   V acc[R][C];
-  _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i)
-    _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) acc[i][j] = Ops::zero();
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) acc[i][j] = Ops::zero();
   for (int64_t b = 0; b < images; ++b) {
     const T* row[R];
     const T* cols[C];
-    _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) row[i] = rows[i] + b * rows_stride;
-    _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) cols[j] = base + b * base_stride + offsets[j < valid_cols ? j : 0];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) row[i] = rows[i] + b * rows_stride;
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) cols[j] = base + b * base_stride + offsets[j < valid_cols ? j : 0];
     for (int64_t q = 0; q < length; q += kLanes) {
       V rv[R];
-      _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) rv[i] = Ops::load(row[i] + q);
-      _Pragma("GCC unroll 8") for (int j = 0; j < C; ++j) {
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i) rv[i] = Ops::load(row[i] + q);
+#pragma GCC unroll 8
+      for (int j = 0; j < C; ++j) {
         const V cv = Ops::load(cols[j] + q);
-        _Pragma("GCC unroll 8") for (int i = 0; i < R; ++i) acc[i][j] = Ops::fma(rv[i], cv, acc[i][j]);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; ++i) acc[i][j] = Ops::fma(rv[i], cv, acc[i][j]);
       }
     }
   }
@@ -154,30 +179,41 @@ void channel_micro_kernel(int64_t depth, const typename Ops::T* a, const typenam
   constexpr int kLanes = Ops::lanes;
   constexpr int kChannels = NV * kLanes;
   V acc[RH][P][NV];
-  _Pragma("GCC unroll 4") for (int r = 0; r < RH; ++r) _Pragma("GCC unroll 16") for (int j = 0; j < P; ++j)
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[r][j][v] = Ops::zero();
+#pragma GCC unroll 4
+  for (int r = 0; r < RH; ++r)
+#pragma GCC unroll 16
+    for (int j = 0; j < P; ++j)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][j][v] = Ops::zero();
   for (int64_t s = 0; s < depth; ++s) {
     V coefficients[NV];
-    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) coefficients[v] = Ops::load(a + s * kChannels + v * kLanes);
-    _Pragma("GCC unroll 4") for (int r = 0; r < RH; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) coefficients[v] = Ops::load(a + s * kChannels + v * kLanes);
+#pragma GCC unroll 4
+    for (int r = 0; r < RH; ++r) {
       const T* row = base + r * row_stride + offsets[s];
-      _Pragma("GCC unroll 16") for (int j = 0; j < P; ++j) {
+#pragma GCC unroll 16
+      for (int j = 0; j < P; ++j) {
         const V in = Ops::broadcast(row[j]);
-        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[r][j][v] =
-            Ops::fma(in, coefficients[v], acc[r][j][v]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][j][v] = Ops::fma(in, coefficients[v], acc[r][j][v]);
       }
     }
   }
   alignas(64) T tile[RH * P * kChannels];
-  _Pragma("GCC unroll 4") for (int r = 0; r < RH; ++r) _Pragma("GCC unroll 16") for (int j = 0; j < P; ++j)
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) Ops::store(tile + (r * P + j) * kChannels + v * kLanes,
-                                                                      acc[r][j][v]);
+#pragma GCC unroll 4
+  for (int r = 0; r < RH; ++r)
+#pragma GCC unroll 16
+    for (int j = 0; j < P; ++j)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) Ops::store(tile + (r * P + j) * kChannels + v * kLanes, acc[r][j][v]);
   // The transpose into the output's channel planes; a whole tile has its bounds unrolled.
   const auto transpose = [&](int channels, int rows, int cols) {
     for (int i = 0; i < channels; ++i) {
       const T init = row_init ? row_init[i] : T(0);
       for (int r = 0; r < rows; ++r)
-        for (int j = 0; j < cols; ++j) out[i * channel_stride + r * out_row_stride + j] = init + tile[(r * P + j) * kChannels + i];
+        for (int j = 0; j < cols; ++j)
+          out[i * channel_stride + r * out_row_stride + j] = init + tile[(r * P + j) * kChannels + i];
     }
   };
   if (m_valid == kChannels && rows_valid == RH && cols_valid == P)
@@ -217,17 +253,21 @@ void depthwise_rows(const typename Ops::T* base, int64_t row_stride, const typen
   for (int64_t ow = 0; ow < out_w; ow += Ops::lanes) {
     const int valid = static_cast<int>(std::min<int64_t>(Ops::lanes, out_w - ow));
     V acc[R];
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) acc[r] =
-        accumulate ? Ops::load_first(out + r * out_stride + ow, valid) : Ops::broadcast(init_value);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      acc[r] = accumulate ? Ops::load_first(out + r * out_stride + ow, valid) : Ops::broadcast(init_value);
     for (int64_t t = 0; t < taps; ++t) {
       const V tap = Ops::broadcast(kernel[t]);
       const typename Ops::T* src = base + ow + offsets[t];
-      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) acc[r] = Ops::fma(tap, Ops::load(src + r * row_stride), acc[r]);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r] = Ops::fma(tap, Ops::load(src + r * row_stride), acc[r]);
     }
     if (valid == Ops::lanes) {
-      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) Ops::store(out + r * out_stride + ow, acc[r]);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) Ops::store(out + r * out_stride + ow, acc[r]);
     } else {
-      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) Ops::store_first(out + r * out_stride + ow, acc[r], valid);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) Ops::store_first(out + r * out_stride + ow, acc[r], valid);
     }
   }
 }
@@ -241,22 +281,29 @@ void depthwise_rows_fixed(const typename Ops::T* base, int64_t row_stride, const
                           int64_t out_stride) {
   using V = typename Ops::V;
   V taps[KH * KW];
-  _Pragma("GCC unroll 32") for (int t = 0; t < KH * KW; ++t) taps[t] = Ops::broadcast(kernel[t]);
+#pragma GCC unroll 32
+  for (int t = 0; t < KH * KW; ++t) taps[t] = Ops::broadcast(kernel[t]);
   for (int64_t ow = 0; ow < out_w; ow += Ops::lanes) {
     const int valid = static_cast<int>(std::min<int64_t>(Ops::lanes, out_w - ow));
     V acc[R];
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) acc[r] =
-        accumulate ? Ops::load_first(out + r * out_stride + ow, valid) : Ops::broadcast(init_value);
-    _Pragma("GCC unroll 16") for (int i = 0; i < R + KH - 1; ++i)
-      _Pragma("GCC unroll 8") for (int kw = 0; kw < KW; ++kw) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      acc[r] = accumulate ? Ops::load_first(out + r * out_stride + ow, valid) : Ops::broadcast(init_value);
+#pragma GCC unroll 16
+    for (int i = 0; i < R + KH - 1; ++i)
+#pragma GCC unroll 8
+      for (int kw = 0; kw < KW; ++kw) {
         const V in = Ops::load(base + i * row_stride + ow + kw * dw);
-        _Pragma("GCC unroll 8") for (int kh = 0; kh < KH; ++kh) if (i - kh >= 0 && i - kh < R) acc[i - kh] =
-            Ops::fma(taps[kh * KW + kw], in, acc[i - kh]);
+#pragma GCC unroll 8
+        for (int kh = 0; kh < KH; ++kh)
+          if (i - kh >= 0 && i - kh < R) acc[i - kh] = Ops::fma(taps[kh * KW + kw], in, acc[i - kh]);
       }
     if (valid == Ops::lanes) {
-      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) Ops::store(out + r * out_stride + ow, acc[r]);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) Ops::store(out + r * out_stride + ow, acc[r]);
     } else {
-      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) Ops::store_first(out + r * out_stride + ow, acc[r], valid);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) Ops::store_first(out + r * out_stride + ow, acc[r], valid);
     }
   }
 }
@@ -281,15 +328,15 @@ void depthwise_plane(const typename Ops::T* base, int64_t row_stride, const type
     const typename Ops::T* first = base + offsets[0];
     in_row_blocks<decltype(rows)::value>(out_h, [&](auto block, int64_t oh) {
       depthwise_rows_fixed<Ops, decltype(block)::value, kK, kK>(first + oh * row_stride, row_stride, kernel, dw,
-                                                                 accumulate, init_value, out + oh * out_stride, out_w,
-                                                                 out_stride);
+                                                                accumulate, init_value, out + oh * out_stride, out_w,
+                                                                out_stride);
     });
   };
   // 3x3: 9 taps, the rows' accumulators and the loaded row fill AVX-512's 32 registers or the
   // others' 16. 5x5: 25 taps and 4 rows fill AVX-512's; elsewhere some taps are reloaded.
   constexpr bool kWide = sizeof(typename Ops::V) == 64;
   if (consecutive_rows<3>(kernel_h, kernel_w, offsets, row_stride, &dw))
-    return fixed(std::integral_constant<int, kWide ? 8 : 4>(), std::integral_constant<int, 3>());
+    return fixed(std::integral_constant < int, kWide ? 8 : 4 > (), std::integral_constant<int, 3>());
   if (consecutive_rows<5>(kernel_h, kernel_w, offsets, row_stride, &dw))
     return fixed(std::integral_constant<int, 4>(), std::integral_constant<int, 5>());
   const int64_t taps = kernel_h * kernel_w;
@@ -304,27 +351,27 @@ void depthwise_plane(const typename Ops::T* base, int64_t row_stride, const type
 // for all NT taps. Past out_w both factors load as zero, so an infinity outside the window cannot
 // turn into a NaN.
 template <class Ops, int NT>
-void depthwise_weight_taps(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad,
-                           int64_t out_h, int64_t out_w, int64_t grad_stride, const int64_t* offsets,
-                           typename Ops::T* sums) {
+void depthwise_weight_taps(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad, int64_t out_h,
+                           int64_t out_w, int64_t grad_stride, const int64_t* offsets, typename Ops::T* sums) {
   using T = typename Ops::T;
   using V = typename Ops::V;
   V acc[NT];
-  _Pragma("GCC unroll 16") for (int t = 0; t < NT; ++t) acc[t] = Ops::zero();
+#pragma GCC unroll 16
+  for (int t = 0; t < NT; ++t) acc[t] = Ops::zero();
   for (int64_t oh = 0; oh < out_h; ++oh) {
     const T* g = grad + oh * grad_stride;
     const T* row = base + oh * row_stride;
     int64_t ow = 0;
     for (; ow + Ops::lanes <= out_w; ow += Ops::lanes) {
       const V gv = Ops::load(g + ow);
-      _Pragma("GCC unroll 16") for (int t = 0; t < NT; ++t) acc[t] =
-          Ops::fma(gv, Ops::load(row + ow + offsets[t]), acc[t]);
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t) acc[t] = Ops::fma(gv, Ops::load(row + ow + offsets[t]), acc[t]);
     }
     if (ow < out_w) {
       const int valid = static_cast<int>(out_w - ow);
       const V gv = Ops::load_first(g + ow, valid);
-      _Pragma("GCC unroll 16") for (int t = 0; t < NT; ++t) acc[t] =
-          Ops::fma(gv, Ops::load_first(row + ow + offsets[t], valid), acc[t]);
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t) acc[t] = Ops::fma(gv, Ops::load_first(row + ow + offsets[t], valid), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) sums[t] += lane_sum<Ops>(acc[t]);
@@ -335,12 +382,13 @@ void depthwise_weight_taps(const typename Ops::T* base, int64_t row_stride, cons
 // output-gradient rows stay in registers (3x3: 4 loads for 9 fused multiply-adds instead of 10).
 // Rows at the plane's top and bottom, where some kh have no output row, take the checked step.
 template <class Ops, int KH, int KW>
-void depthwise_weight_fixed(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad,
-                            int64_t out_h, int64_t out_w, int64_t grad_stride, int64_t dw, typename Ops::T* sums) {
+void depthwise_weight_fixed(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad, int64_t out_h,
+                            int64_t out_w, int64_t grad_stride, int64_t dw, typename Ops::T* sums) {
   using T = typename Ops::T;
   using V = typename Ops::V;
   V acc[KH * KW];
-  _Pragma("GCC unroll 32") for (int t = 0; t < KH * KW; ++t) acc[t] = Ops::zero();
+#pragma GCC unroll 32
+  for (int t = 0; t < KH * KW; ++t) acc[t] = Ops::zero();
   for (int64_t ow = 0; ow < out_w; ow += Ops::lanes) {
     const int valid = static_cast<int>(std::min<int64_t>(Ops::lanes, out_w - ow));
     auto strip = [&](auto masked) {
@@ -348,14 +396,18 @@ void depthwise_weight_fixed(const typename Ops::T* base, int64_t row_stride, con
       // g[kh]: output-gradient row i - kh. Rows above the plane are never multiplied; zeroing
       // them keeps the first shifts from copying indeterminate values.
       V g[KH];
-      _Pragma("GCC unroll 8") for (int kh = 0; kh < KH; ++kh) g[kh] = Ops::zero();
+#pragma GCC unroll 8
+      for (int kh = 0; kh < KH; ++kh) g[kh] = Ops::zero();
       auto step = [&](int64_t i, auto checked) {
-        _Pragma("GCC unroll 8") for (int kh = KH - 1; kh > 0; --kh) g[kh] = g[kh - 1];
+#pragma GCC unroll 8
+        for (int kh = KH - 1; kh > 0; --kh) g[kh] = g[kh - 1];
         if (!checked || i < out_h) g[0] = load(grad + i * grad_stride + ow);
-        _Pragma("GCC unroll 8") for (int kw = 0; kw < KW; ++kw) {
+#pragma GCC unroll 8
+        for (int kw = 0; kw < KW; ++kw) {
           const V in = load(base + i * row_stride + ow + kw * dw);
-          _Pragma("GCC unroll 8") for (int kh = 0; kh < KH; ++kh) if (!checked || (i - kh >= 0 && i - kh < out_h))
-              acc[kh * KW + kw] = Ops::fma(g[kh], in, acc[kh * KW + kw]);
+#pragma GCC unroll 8
+          for (int kh = 0; kh < KH; ++kh)
+            if (!checked || (i - kh >= 0 && i - kh < out_h)) acc[kh * KW + kw] = Ops::fma(g[kh], in, acc[kh * KW + kw]);
         }
       };
       int64_t i = 0;
@@ -381,8 +433,8 @@ constexpr auto depthwise_weight_taps_table(std::integer_sequence<int, Counts...>
 // times the input tap t reads. The taps go in near-equal groups of at most kMaxTaps, one
 // accumulator register each.
 template <class Ops>
-void depthwise_weight_plane(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad,
-                            int64_t out_h, int64_t out_w, int64_t grad_stride, int64_t kernel_h, int64_t kernel_w,
+void depthwise_weight_plane(const typename Ops::T* base, int64_t row_stride, const typename Ops::T* grad, int64_t out_h,
+                            int64_t out_w, int64_t grad_stride, int64_t kernel_h, int64_t kernel_w,
                             const int64_t* offsets, typename Ops::T* sums) {
   // AVX-512 has 32 vector registers, the others 16.
   constexpr int kMaxTaps = sizeof(typename Ops::V) == 64 ? 12 : 8;
