@@ -1,6 +1,6 @@
 #pragma once
-// 2-D average pooling, forward and backward, with PyTorch's divisor rules; plus the window-sum
-// building blocks that Lp pooling reuses.
+// 2-D average pooling, forward and backward, with PyTorch's divisor rules, on the window sums of
+// window.hpp.
 //
 // Divisor of output (oh, ow), as PyTorch: divisor_override if non-zero; else with
 // count_include_pad the window clipped to the padded input (a ceil_mode window hanging past the

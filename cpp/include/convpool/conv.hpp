@@ -3,8 +3,8 @@
 // with respect to the input, the weight and the bias.
 //
 // Layouts: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out), y (N, C_out,
-// OH, OW), all C-contiguous. Every kernel is a matrix product run by the register-tiled
-// micro-kernels of simd.hpp on per-thread buffers sized for the caches (never the whole batch).
+// OH, OW), all C-contiguous. The arithmetic runs in the register-tiled micro-kernels of
+// simd.hpp, on per-thread buffers sized for the caches (never the whole batch).
 // Except for strided 1x1 convolutions, the forward and weight gradient read zero-padded input
 // rows in place ("direct" paths), and so does the input gradient at stride 1; otherwise panels
 // of the im2col matrix are gathered tile by tile. Depthwise convolutions (one input channel per
@@ -388,15 +388,14 @@ inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.s
 // q = oh * padded_w + ow reads input q + offset(c, kh, kw) for every tap. Kernels with output
 // positions in the vector lanes compute the columns past the output's width and drop them;
 // where those are many (narrow outputs), a kernel with output channels in the lanes, which
-// broadcasts each input, wastes fewer (LeNet conv2 forward 0.17 -> 0.11 ms). At stride (sh, sw)
+// broadcasts each input, wastes fewer (LeNet conv2's 8-wide rows). At stride (sh, sw)
 // the copy is split into sh * sw phase planes, phase (a, b) holding the input rows a, a + sh, ...
 // and columns b, b + sw, ..., so that every tap again reads whole rows of one phase at unit
 // stride.
 //
-// This beats gathering panels on every shape measured (forward: ResNet 3x3 (16,64,56,56)->64
-// 27.5 -> 19.3 ms, CIFAR (64,32,32,32)->64 27.9 -> 13.4 ms, stem 7x7 s2 16.1 -> 10.3 ms, 3x3 s2
-// ->128 13.7 -> 10.5 ms, 1x1 (16,256,28,28)->64 4.0 -> 2.8 ms), except strided 1x1
-// convolutions, which would copy phases no tap reads.
+// This measured faster than gathering panels on every layer of the benchmarks (the commits that
+// introduced it have the numbers), except strided 1x1 convolutions, which would copy phases no
+// tap reads.
 //
 // A correlation: output (oh, ow) reads source (oh * sh - top + kh * dh, ow * sw - left + kw * dw),
 // zero outside the source; a tile covers about tile_positions output positions.
@@ -477,7 +476,7 @@ const DirectKernels<T>& direct_kernels_for(int64_t rows, int64_t columns) {
 
 // Output positions per tile of `channels` source planes: up to 4096 (a whole 56x56 image), fewer
 // as the channels grow, so that a tile's padded input rows stay near 1 MB, one core's L2 cache
-// on this project's machine (64 channels: 4096 positions measured 19 ms, 1024 positions 21 ms).
+// on this project's machine (at 64 channels, 4096 positions measured faster than 1024).
 template <typename T>
 int64_t direct_tile_positions(int64_t channels) {
   constexpr int64_t kTileBytes = 1 << 20;
@@ -523,7 +522,7 @@ struct DirectTile {
 // Whether the channel-vector kernel leaves fewer lanes idle than the position-vector one, whose
 // vectors also run over the padded_w - out_w dropped columns of every row (LeNet conv2: 8 of 12),
 // counting the channel kernel's transpose of each tile into the channel planes as 8 more steps of
-// its reduction (its cost measured on the CIFAR first layer, 27 steps: forward 0.77 -> 0.84 ms).
+// its reduction (the transpose's cost as measured on the CIFAR first layer's 27-step reduction).
 template <typename T>
 bool uses_channel_vectors(int64_t m, int64_t depth, const DirectGeometry& gm) {
   constexpr double kTransposeSteps = 8;
@@ -866,9 +865,9 @@ void conv2d_backward_weight_depthwise(const T* grad_output, const T* x, T* grad_
 // grad_bias[co] = the sum of grad_output's channel co over the images. Each channel keeps
 // kPartials running sums, element q of every plane going to sum q % kPartials, added in order
 // at the end: independent additions that pipeline (a single running sum waits on every
-// addition: the CIFAR first layer's bias gradient took 0.22 ms, now 0.08; the ResNet stem's
-// 0.85, now 0.23), in an order fixed by the shapes alone and, with only additions, the same at
-// every vector width.
+// addition, which made the bias gradient of the first layers' large planes several times
+// slower), in an order fixed by the shapes alone and, with only additions, the same at every
+// vector width.
 template <typename T>
 void conv2d_backward_bias(const T* grad_output, T* grad_bias, const Conv2dParams& p) {
   constexpr int64_t kPartials = 32;
@@ -920,7 +919,7 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
     if (p.depthwise() && (detail::unit_stride(p) ? stride_one_bounded : detail::depthwise_applies(p)))
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
     // With one or two input channels the direct path's 6-row tile is mostly empty; col2im is
-    // faster there (LeNet conv1: 0.39 against 0.55 ms; CIFAR's 3 channels: 1.5 against 2.2 ms).
+    // faster there (measured on LeNet conv1 and on the CIFAR first layer's 3 channels).
     else if (!p.depthwise() && stride_one_bounded && p.in_per_group() >= 3)
       detail::conv2d_backward_input_direct(grad_output, weight, grad_input, p);
     else

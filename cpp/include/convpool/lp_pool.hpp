@@ -15,15 +15,16 @@
 // order, so that no power overflows: as p grows, y tends to the max norm m (p = 1e300 gives m)
 // and the gradient to grad_output split among the largest taps.
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
-#include "avg_pool.hpp"
 #include "isa.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
+#include "window.hpp"
 
 namespace convpool {
 

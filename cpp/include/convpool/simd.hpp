@@ -203,7 +203,7 @@ const GemmMicroKernel<T>& gemm_micro_kernel() {
 // Register tiles of the direct paths, the default first; conv.hpp picks one per layer. On
 // AVX-512, 6 x 4 vectors suits layers of few output channels; 8 x 3 vectors (the same 24
 // accumulators) fills its tile when the channels are a multiple of 8 or the rows are short (LeNet
-// conv2, 16 channels by 96 positions: 0.23 -> 0.17 ms). AVX2 and the baseline have one 6 x 2 tile
+// conv2, 16 channels by 96 positions). AVX2 and the baseline have one 6 x 2 tile
 // (12 accumulators).
 template <typename T>
 const std::vector<DirectKernels<T>>& direct_kernel_variants() {
