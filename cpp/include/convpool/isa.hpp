@@ -28,15 +28,21 @@ inline const char* isa_name(Isa isa) {
   }
 }
 
-namespace detail {
-
-inline Isa detect_isa() {
+// The best instruction set the CPU supports (the kernel tester runs every level up to it).
+inline Isa hardware_isa() {
   Isa best = Isa::baseline;
 #ifdef CONVPOOL_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::avx2;
   if (best == Isa::avx2 && __builtin_cpu_supports("avx512f")) best = Isa::avx512;
 #endif
+  return best;
+}
+
+namespace detail {
+
+inline Isa detect_isa() {
+  Isa best = hardware_isa();
   // CONVPOOL_ISA lowers the level (to compare paths on one machine); it never raises it.
   if (const char* forced = std::getenv("CONVPOOL_ISA")) {
     Isa wanted = best;

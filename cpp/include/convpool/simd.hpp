@@ -186,38 +186,34 @@ struct Ops<double> {
 
 }  // namespace detail
 
+// Each instruction set's kernel table, built in this one place: the selectors below take the
+// active set's, and the kernel tester (cpp/tests/test_kernels.cpp) every set the CPU has.
+//
 // Register tiles: 12 x 2 vectors leaves AVX-512's 32 registers room for the B loads and the
 // broadcast; 6 x 2 does the same with 16 registers.
 template <typename T>
-const GemmMicroKernel<T>& gemm_micro_kernel() {
-  static const GemmMicroKernel<T> kernel = [] {
+GemmMicroKernel<T> gemm_micro_kernel_for(Isa isa) {
 #ifdef CONVPOOL_X86
-    if (active_isa() == Isa::avx512) return detail::isa_avx512::make_micro_kernel<detail::isa_avx512::Ops<T>, 12, 2>();
-    if (active_isa() == Isa::avx2) return detail::isa_avx2::make_micro_kernel<detail::isa_avx2::Ops<T>, 6, 2>();
+  if (isa == Isa::avx512) return detail::isa_avx512::make_micro_kernel<detail::isa_avx512::Ops<T>, 12, 2>();
+  if (isa == Isa::avx2) return detail::isa_avx2::make_micro_kernel<detail::isa_avx2::Ops<T>, 6, 2>();
 #endif
-    return detail::isa_baseline::make_micro_kernel<detail::isa_baseline::Ops<T>, 6, 2>();
-  }();
-  return kernel;
+  return detail::isa_baseline::make_micro_kernel<detail::isa_baseline::Ops<T>, 6, 2>();
 }
 
 // Register tiles of the direct paths, the default first; conv.hpp picks one per layer. On
 // AVX-512, 6 x 4 vectors suits layers of few output channels; 8 x 3 vectors (the same 24
 // accumulators) fills its tile when the channels are a multiple of 8 or the rows are short (LeNet
-// conv2, 16 channels by 96 positions). AVX2 and the baseline have one 6 x 2 tile
-// (12 accumulators).
+// conv2, 16 channels by 96 positions). AVX2 and the baseline have one 6 x 2 tile (12
+// accumulators).
 template <typename T>
-const std::vector<DirectKernels<T>>& direct_kernel_variants() {
-  static const std::vector<DirectKernels<T>> variants = []() -> std::vector<DirectKernels<T>> {
+std::vector<DirectKernels<T>> direct_kernel_variants_for(Isa isa) {
 #ifdef CONVPOOL_X86
-    if (active_isa() == Isa::avx512)
-      return {detail::isa_avx512::make_direct_kernels<detail::isa_avx512::Ops<T>, 6, 4, 4, 6>(),
-              detail::isa_avx512::make_direct_kernels<detail::isa_avx512::Ops<T>, 8, 3, 4, 6>()};
-    if (active_isa() == Isa::avx2)
-      return {detail::isa_avx2::make_direct_kernels<detail::isa_avx2::Ops<T>, 6, 2, 2, 5>()};
+  if (isa == Isa::avx512)
+    return {detail::isa_avx512::make_direct_kernels<detail::isa_avx512::Ops<T>, 6, 4, 4, 6>(),
+            detail::isa_avx512::make_direct_kernels<detail::isa_avx512::Ops<T>, 8, 3, 4, 6>()};
+  if (isa == Isa::avx2) return {detail::isa_avx2::make_direct_kernels<detail::isa_avx2::Ops<T>, 6, 2, 2, 5>()};
 #endif
-    return {detail::isa_baseline::make_direct_kernels<detail::isa_baseline::Ops<T>, 6, 2, 2, 5>()};
-  }();
-  return variants;
+  return {detail::isa_baseline::make_direct_kernels<detail::isa_baseline::Ops<T>, 6, 2, 2, 5>()};
 }
 
 // 2 x 8 positions by one vector of channels: 16 accumulators, 16 fused multiply-adds per loaded
@@ -225,15 +221,39 @@ const std::vector<DirectKernels<T>>& direct_kernel_variants() {
 // machine, and slower on LeNet conv2, whose 16 channels fill one vector); 8 positions on 16
 // registers.
 template <typename T>
-const ChannelVectorKernel<T>& channel_vector_kernel() {
-  static const ChannelVectorKernel<T> kernel = [] {
+ChannelVectorKernel<T> channel_vector_kernel_for(Isa isa) {
 #ifdef CONVPOOL_X86
-    if (active_isa() == Isa::avx512)
-      return detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>();
-    if (active_isa() == Isa::avx2) return detail::isa_avx2::make_channel_kernel<detail::isa_avx2::Ops<T>, 1, 8, 1>();
+  if (isa == Isa::avx512) return detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>();
+  if (isa == Isa::avx2) return detail::isa_avx2::make_channel_kernel<detail::isa_avx2::Ops<T>, 1, 8, 1>();
 #endif
-    return detail::isa_baseline::make_channel_kernel<detail::isa_baseline::Ops<T>, 1, 8, 1>();
-  }();
+  return detail::isa_baseline::make_channel_kernel<detail::isa_baseline::Ops<T>, 1, 8, 1>();
+}
+
+template <typename T>
+DepthwiseKernels<T> depthwise_kernels_for(Isa isa) {
+#ifdef CONVPOOL_X86
+  if (isa == Isa::avx512) return detail::isa_avx512::make_depthwise_kernels<detail::isa_avx512::Ops<T>>();
+  if (isa == Isa::avx2) return detail::isa_avx2::make_depthwise_kernels<detail::isa_avx2::Ops<T>>();
+#endif
+  return detail::isa_baseline::make_depthwise_kernels<detail::isa_baseline::Ops<T>>();
+}
+
+// The kernels of active_isa(), chosen once.
+template <typename T>
+const GemmMicroKernel<T>& gemm_micro_kernel() {
+  static const GemmMicroKernel<T> kernel = gemm_micro_kernel_for<T>(active_isa());
+  return kernel;
+}
+
+template <typename T>
+const std::vector<DirectKernels<T>>& direct_kernel_variants() {
+  static const std::vector<DirectKernels<T>> variants = direct_kernel_variants_for<T>(active_isa());
+  return variants;
+}
+
+template <typename T>
+const ChannelVectorKernel<T>& channel_vector_kernel() {
+  static const ChannelVectorKernel<T> kernel = channel_vector_kernel_for<T>(active_isa());
   return kernel;
 }
 
@@ -244,13 +264,7 @@ const DirectKernels<T>& direct_kernels() {
 
 template <typename T>
 const DepthwiseKernels<T>& depthwise_kernels() {
-  static const DepthwiseKernels<T> kernels = [] {
-#ifdef CONVPOOL_X86
-    if (active_isa() == Isa::avx512) return detail::isa_avx512::make_depthwise_kernels<detail::isa_avx512::Ops<T>>();
-    if (active_isa() == Isa::avx2) return detail::isa_avx2::make_depthwise_kernels<detail::isa_avx2::Ops<T>>();
-#endif
-    return detail::isa_baseline::make_depthwise_kernels<detail::isa_baseline::Ops<T>>();
-  }();
+  static const DepthwiseKernels<T> kernels = depthwise_kernels_for<T>(active_isa());
   return kernels;
 }
 
