@@ -65,6 +65,7 @@ void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGe
   const WindowDim& W = g.w;
   const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
   const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);
+  const int64_t kw_first = W.first_used_tap(), kw_end = W.end_used_tap();
   for (int64_t block = 0; block < W.output; block += kMaxPoolBlock) {
     const int64_t block_end = std::min(block + kMaxPoolBlock, W.output);
     T best[kMaxPoolBlock];
@@ -76,7 +77,7 @@ void max_pool2d_forward_row(const T* plane, T* out, int64_t* idx, const Pool2dGe
     for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
       const int64_t ih = H.start(oh) + kh * H.dilation;
       const T* row = plane + ih * W.input;
-      for (int64_t kw = W.first_used_tap(); kw < W.end_used_tap(); ++kw) {
+      for (int64_t kw = kw_first; kw < kw_end; ++kw) {
         const int64_t offset = kw * W.dilation - W.padding;
         const int64_t ow_begin = std::max(W.first_output(kw), block);
         const int64_t ow_end = std::min(W.end_output(kw), block_end);
@@ -246,24 +247,6 @@ void max_pool2d_argmax_row_column_first(const T* plane, T* out, int64_t* idx, Ar
   }
 }
 
-template <typename T, typename Index, bool kLast, bool kIgnoreNan>
-void max_pool2d_argmax_row_column_first_dispatch(const T* plane, T* out, int64_t* idx, ArgmaxColumns<T, Index>& scratch,
-                                                 const Pool2dGeometry& g, int64_t oh) {
-  const bool width3 = g.w.kernel == 3;
-  switch (g.w.stride) {
-    case 1:
-      if (width3)
-        return max_pool2d_argmax_row_column_first<T, Index, 1, 3, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
-      return max_pool2d_argmax_row_column_first<T, Index, 1, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
-    case 2:
-      if (width3)
-        return max_pool2d_argmax_row_column_first<T, Index, 2, 3, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
-      return max_pool2d_argmax_row_column_first<T, Index, 2, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
-    default:
-      return max_pool2d_argmax_row_column_first<T, Index, 0, 0, kLast, kIgnoreNan>(plane, out, idx, scratch, g, oh);
-  }
-}
-
 template <typename T, typename Index, bool kLast, bool kIgnoreNan, bool kIndices>
 void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g, int64_t row_begin,
                              int64_t row_end) {
@@ -283,23 +266,18 @@ void max_pool2d_forward_rows(const T* input, T* output, int64_t* indices, const 
     T* out = output + r * OW;
     if (by_columns) {
       if constexpr (kIndices)
-        max_pool2d_argmax_row_column_first_dispatch<T, Index, kLast, kIgnoreNan>(in, out, indices + r * OW,
-                                                                                 *argmax_columns, g, oh);
+        with_column_stride_and_width(g.w, [&](auto stride, auto width) {
+          max_pool2d_argmax_row_column_first<T, Index, decltype(stride)::value, decltype(width)::value, kLast,
+                                             kIgnoreNan>(in, out, indices + r * OW, *argmax_columns, g, oh);
+        });
       else
         column_first_row(in, out, column.data(), g, oh, lowest, load, reduce);
       continue;
     }
     int64_t* idx = kIndices ? indices + r * OW : nullptr;
-    switch (g.w.stride) {
-      case 1:
-        max_pool2d_forward_row<T, Index, 1, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
-        break;
-      case 2:
-        max_pool2d_forward_row<T, Index, 2, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
-        break;
-      default:
-        max_pool2d_forward_row<T, Index, 0, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
-    }
+    with_column_stride(g.w, [&](auto stride) {
+      max_pool2d_forward_row<T, Index, decltype(stride)::value, kLast, kIgnoreNan, kIndices>(in, out, idx, g, oh);
+    });
   }
 }
 
@@ -332,18 +310,16 @@ void max_pool2d_forward_dispatch_indices(const T* input, T* output, int64_t* ind
 }
 
 // Calls tap(kh, offset, ow_begin, ow_end) for every (kh, kw) of output row oh whose input row lies
-// inside the input, kw in the order asked for: tap (kh, kw) of output ow reads column
-// ow * stride + offset of input row H.start(oh) + kh * H.dilation, inside the input for ow in
-// [ow_begin, ow_end).
+// inside the input, the columns (from tap_columns) in the order asked for: tap (kh, kw) reads
+// input row H.start(oh) + kh * H.dilation.
 template <bool kDescendingColumns, class Tap>
-void for_each_tap_row(const Pool2dGeometry& g, int64_t oh, Tap&& tap) {
+void for_each_tap_row(const Pool2dGeometry& g, const std::vector<TapColumn>& columns, int64_t oh, Tap&& tap) {
   const WindowDim& H = g.h;
-  const WindowDim& W = g.w;
-  const int64_t kw_first = W.first_used_tap(), kw_end = W.end_used_tap();
+  const size_t count = columns.size();
   for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh)
-    for (int64_t step = 0; step < kw_end - kw_first; ++step) {
-      const int64_t kw = kDescendingColumns ? kw_end - 1 - step : kw_first + step;
-      tap(kh, kw * W.dilation - W.padding, W.first_output(kw), W.end_output(kw));
+    for (size_t step = 0; step < count; ++step) {
+      const TapColumn& column = columns[kDescendingColumns ? count - 1 - step : step];
+      tap(kh, column.offset, column.ow_begin, column.ow_end);
     }
 }
 
@@ -364,6 +340,7 @@ void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* gra
   T* const share = shares.data();
   const T lowest = -std::numeric_limits<T>::infinity();
   std::vector<T> column = column_scratch(g, lowest);
+  const std::vector<TapColumn> columns = tap_columns(W);
   auto load = [](const T* p) { return max_pool_load<T, kIgnoreNan>(p); };
   // Bitwise operators, not a branch: whether a tap ties is data-dependent and unpredictable.
   auto ties = [](T v, T m) { return (v == m) | (std::isnan(v) & std::isnan(m)); };
@@ -383,7 +360,7 @@ void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* gra
           [](T m, T v) { return max_pool_takes<T, false, kIgnoreNan>(v, m) ? v : m; });
     } else {
       for (int64_t ow = 0; ow < OW; ++ow) maximum[ow] = lowest;
-      for_each_tap_row<false>(g, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
+      for_each_tap_row<false>(g, columns, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
         const T* row = input + (ih_first + kh * H.dilation) * W.input + offset;
 #pragma omp simd
         for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
@@ -394,7 +371,7 @@ void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* gra
     }
     T* const count = share;
     for (int64_t ow = 0; ow < OW; ++ow) count[ow] = T(0);
-    for_each_tap_row<false>(g, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
+    for_each_tap_row<false>(g, columns, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
       const T* row = input + (ih_first + kh * H.dilation) * W.input + offset;
 #pragma omp simd
       for (int64_t ow = ow_begin; ow < ow_end; ++ow) count[ow] += ties(load(row + ow * sw), maximum[ow]) ? T(1) : T(0);
@@ -405,7 +382,7 @@ void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* gra
       const T divisor = count[ow] > T(1) ? count[ow] : T(1);  // no tap takes a share when count is 0
       share[ow] = go[ow] / divisor;
     }
-    for_each_tap_row<true>(g, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
+    for_each_tap_row<true>(g, columns, oh, [&](int64_t kh, int64_t offset, int64_t ow_begin, int64_t ow_end) {
       const int64_t ih = ih_first + kh * H.dilation;
       if (ih < row_begin || ih >= row_end) return;
       const T* row = input + ih * W.input + offset;
@@ -439,16 +416,12 @@ template <typename T>
 void max_pool2d_forward(const T* input, T* output, int64_t* indices, const MaxPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
   assert(g.h.output > 0 && g.w.output > 0);
-  const bool last = p.tie_break == TieBreak::last;
-  const bool ignore = p.nan == NanPolicy::ignore;
-  if (last && ignore)
-    detail::max_pool2d_forward_dispatch_indices<T, true, true>(input, output, indices, g);
-  else if (last)
-    detail::max_pool2d_forward_dispatch_indices<T, true, false>(input, output, indices, g);
-  else if (ignore)
-    detail::max_pool2d_forward_dispatch_indices<T, false, true>(input, output, indices, g);
-  else
-    detail::max_pool2d_forward_dispatch_indices<T, false, false>(input, output, indices, g);
+  detail::with_flag(p.tie_break == TieBreak::last, [&](auto last) {
+    detail::with_flag(p.nan == NanPolicy::ignore, [&](auto ignore) {
+      detail::max_pool2d_forward_dispatch_indices<T, decltype(last)::value, decltype(ignore)::value>(input, output,
+                                                                                                     indices, g);
+    });
+  });
 }
 
 // Routes each output's gradient to the input element its index names (grad_input, planes x IH x
@@ -499,10 +472,9 @@ int64_t max_pool2d_backward(const T* grad_output, const T* input, const int64_t*
       T* gi = grad_input + plane * g.input_plane();
       const T* go = grad_output + plane * g.output_plane();
       const T* in = input + plane * g.input_plane();
-      if (p.nan == NanPolicy::ignore)
-        detail::max_pool2d_backward_split_band_dispatch<T, true>(go, in, gi, g, r0, r1);
-      else
-        detail::max_pool2d_backward_split_band_dispatch<T, false>(go, in, gi, g, r0, r1);
+      detail::with_flag(p.nan == NanPolicy::ignore, [&](auto ignore) {
+        detail::max_pool2d_backward_split_band_dispatch<T, decltype(ignore)::value>(go, in, gi, g, r0, r1);
+      });
     }
   });
   return 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "isa.hpp"
@@ -12,6 +13,60 @@
 
 namespace convpool::detail {
 
+// Run-time choices made compile-time ones, each in one place (like lp_pool.hpp's with_lp_norm).
+
+// Calls body(std::true_type{}) or body(std::false_type{}).
+template <class Body>
+decltype(auto) with_flag(bool flag, Body&& body) {
+  if (flag) return body(std::true_type{});
+  return body(std::false_type{});
+}
+
+template <int kValue>
+using Constant = std::integral_constant<int, kValue>;
+
+// Calls body(Constant<s>{}) with the column stride s as a compile-time constant where it is 1 or
+// 2 (the strides of real networks, whose strided loads the compiler then turns into shuffles),
+// else s = 0: read the stride from the geometry.
+template <class Body>
+decltype(auto) with_column_stride(const WindowDim& w, Body&& body) {
+  switch (w.stride) {
+    case 1:
+      return body(Constant<1>{});
+    case 2:
+      return body(Constant<2>{});
+    default:
+      return body(Constant<0>{});
+  }
+}
+
+// Calls body(Constant<s>{}, Constant<k>{}): the column stride as with_column_stride, and the
+// kernel width k = 3 as a constant where the stride is one (0 otherwise: read from the geometry).
+template <class Body>
+decltype(auto) with_column_stride_and_width(const WindowDim& w, Body&& body) {
+  return with_column_stride(w, [&](auto stride) -> decltype(auto) {
+    if constexpr (decltype(stride)::value != 0) {
+      if (w.kernel == 3) return body(stride, Constant<3>{});
+    }
+    return body(stride, Constant<0>{});
+  });
+}
+
+// A kernel column kw that some output reads inside the input: its taps read column
+// ow * stride + offset, inside the input for the outputs ow in [ow_begin, ow_end).
+struct TapColumn {
+  int64_t offset, ow_begin, ow_end;
+};
+
+// The used kernel columns in kernel order, computed once per band: their bounds cost divisions,
+// which rows as short as LeNet's would otherwise repeat for every row.
+inline std::vector<TapColumn> tap_columns(const WindowDim& W) {
+  std::vector<TapColumn> columns;
+  for (int64_t kw = W.first_used_tap(); kw < W.end_used_tap(); ++kw)
+    columns.push_back({kw * W.dilation - W.padding, W.first_output(kw), W.end_output(kw)});
+  return columns;
+}
+
 // out[ow] = sum of f(x) over the taps of (oh, ow) inside the input, added in row-major window
 // order so that every element has one fixed summation order.
 template <typename T, int kStrideW, class Transform>
@@ -19,10 +74,11 @@ void window_sum_row(const T* plane, T* out, const Pool2dGeometry& g, int64_t oh,
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   const int64_t sw = kStrideW > 0 ? kStrideW : W.stride;
+  const int64_t kw_first = W.first_used_tap(), kw_end = W.end_used_tap();
   for (int64_t ow = 0; ow < W.output; ++ow) out[ow] = T(0);
   for (int64_t kh = H.first_tap(oh); kh < H.end_tap(oh); ++kh) {
     const T* row = plane + (H.start(oh) + kh * H.dilation) * W.input;
-    for (int64_t kw = W.first_used_tap(); kw < W.end_used_tap(); ++kw) {
+    for (int64_t kw = kw_first; kw < kw_end; ++kw) {
       const int64_t offset = kw * W.dilation - W.padding;
       const int64_t ow_end = W.end_output(kw);
 #pragma omp simd
@@ -93,17 +149,10 @@ void column_first_row_fixed(const T* plane, T* out, T* column, const Pool2dGeome
 template <typename T, class Transform, class Reduce>
 void column_first_row(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, T identity, Transform f,
                       Reduce reduce) {
-  const bool width3 = g.w.kernel == 3;
-  switch (g.w.stride) {
-    case 1:
-      if (width3) return column_first_row_fixed<T, 1, 3>(plane, out, column, g, oh, identity, f, reduce);
-      return column_first_row_fixed<T, 1, 0>(plane, out, column, g, oh, identity, f, reduce);
-    case 2:
-      if (width3) return column_first_row_fixed<T, 2, 3>(plane, out, column, g, oh, identity, f, reduce);
-      return column_first_row_fixed<T, 2, 0>(plane, out, column, g, oh, identity, f, reduce);
-    default:
-      return column_first_row_fixed<T, 0, 0>(plane, out, column, g, oh, identity, f, reduce);
-  }
+  with_column_stride_and_width(g.w, [&](auto stride, auto width) {
+    column_first_row_fixed<T, decltype(stride)::value, decltype(width)::value>(plane, out, column, g, oh, identity, f,
+                                                                               reduce);
+  });
 }
 
 // The most common pooling, 2x2 windows at stride 2 with every window inside the input, needs
@@ -137,16 +186,7 @@ template <typename T, class Transform>
 void window_sum_row_dispatch(const T* plane, T* out, T* column, const Pool2dGeometry& g, int64_t oh, Transform f) {
   if (g.column_first()) return column_first_row(plane, out, column, g, oh, T(0), f, [](T a, T b) { return a + b; });
   if (disjoint_2x2(g)) return window_sum_row_2x2(plane, out, g, oh, f);
-  switch (g.w.stride) {
-    case 1:
-      window_sum_row<T, 1>(plane, out, g, oh, f);
-      break;
-    case 2:
-      window_sum_row<T, 2>(plane, out, g, oh, f);
-      break;
-    default:
-      window_sum_row<T, 0>(plane, out, g, oh, f);
-  }
+  with_column_stride(g.w, [&](auto stride) { window_sum_row<T, decltype(stride)::value>(plane, out, g, oh, f); });
 }
 
 // frame (from column_scratch, zeroed) += the transpose of column_first_row's reduction across
@@ -241,6 +281,7 @@ void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t r
     }
     return;
   }
+  const std::vector<TapColumn> columns = tap_columns(W);
   const int64_t oh_end = H.end_output_touching(row_end);
   for (int64_t oh = H.first_output_touching(row_begin); oh < oh_end; ++oh) {
     fill_weights(oh, weights);
@@ -248,11 +289,9 @@ void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t r
       const int64_t ih = H.start(oh) + kh * H.dilation;
       if (ih < row_begin || ih >= row_end) continue;
       T* row = grad_input + ih * W.input;
-      for (int64_t kw = W.first_used_tap(); kw < W.end_used_tap(); ++kw) {
-        const int64_t offset = kw * W.dilation - W.padding;
-        const int64_t ow_end = W.end_output(kw);
+      for (const TapColumn& column : columns) {
 #pragma omp simd
-        for (int64_t ow = W.first_output(kw); ow < ow_end; ++ow) row[ow * W.stride + offset] += weights[ow];
+        for (int64_t ow = column.ow_begin; ow < column.ow_end; ++ow) row[ow * W.stride + column.offset] += weights[ow];
       }
     }
   }
