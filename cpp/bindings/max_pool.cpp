@@ -17,10 +17,7 @@ py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, p
   const char* fn = "max_pool2d";
   auto [input, type] = to_float_array(x, fn, "x");
   const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
-  MaxPool2dParams p;
-  p.tie_break = parse_tie_break(fn, tie_break);
-  p.nan = parse_nan(fn, nan);
-  p.geometry = checked_geometry(fn, in, window_args(fn, kernel_size, stride, padding, dilation, ceil_mode));
+  const MaxPool2dParams p = max_pool_params(fn, in, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan);
   const auto out_shape = output_shape(in, p.geometry);
   return dispatch_float(type, [&](auto zero) -> py::object {
     using T = decltype(zero);

@@ -23,4 +23,14 @@ inline NanPolicy parse_nan(const char* fn, const std::string& s) {
   throw py::value_error(concat(fn, ": nan must be 'propagate' or 'ignore', got '", s, "'"));
 }
 
+inline MaxPool2dParams max_pool_params(const char* fn, const SpatialShape& in, py::handle kernel_size,
+                                       py::handle stride, py::handle padding, py::handle dilation, bool ceil_mode,
+                                       const std::string& tie_break, const std::string& nan) {
+  MaxPool2dParams p;
+  p.tie_break = parse_tie_break(fn, tie_break);
+  p.nan = parse_nan(fn, nan);
+  p.geometry = checked_geometry(fn, in, window_args(fn, kernel_size, stride, padding, dilation, ceil_mode));
+  return p;
+}
+
 }  // namespace convpool::bindings

@@ -18,19 +18,13 @@ py::array max_pool2d_backward(py::handle grad_output, py::handle x, py::handle i
   const char* fn = "max_pool2d_backward";
   auto [input, type] = to_float_array(x, fn, "x");
   const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
-  MaxPool2dParams p;
-  p.tie_break = parse_tie_break(fn, tie_break);
-  p.nan = parse_nan(fn, nan);
-  p.geometry = checked_geometry(fn, in, window_args(fn, kernel_size, stride, padding, dilation, ceil_mode));
+  const MaxPool2dParams p = max_pool_params(fn, in, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan);
   const auto out_shape = output_shape(in, p.geometry);
   const bool needs_indices = p.tie_break != TieBreak::split;
   if (needs_indices && indices.is_none())
     throw py::value_error(concat(fn, ": indices are required for tie_break='", tie_break, "'"));
   CArray<int64_t> index_array;
-  if (!indices.is_none()) {
-    index_array = to_index_array(indices, fn, "indices");
-    require_shape(fn, "indices", index_array, out_shape, "the pooling of x gives");
-  }
+  if (!indices.is_none()) index_array = checked_indices(fn, indices, out_shape);
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");

@@ -72,6 +72,13 @@ inline std::vector<int64_t> output_shape(const SpatialShape& in, const Pool2dGeo
   return in.with_spatial(g.h.output, g.w.output);
 }
 
+// The int64 indices of a pooling whose output has shape out_shape.
+inline CArray<int64_t> checked_indices(const char* fn, py::handle indices, const std::vector<int64_t>& out_shape) {
+  CArray<int64_t> index_array = to_index_array(indices, fn, "indices");
+  require_shape(fn, "indices", index_array, out_shape, "the pooling of x gives");
+  return index_array;
+}
+
 inline void require_valid_indices(const char* fn, int64_t bad, const Pool2dGeometry& g) {
   if (bad)
     throw py::value_error(

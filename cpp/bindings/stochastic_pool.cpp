@@ -83,8 +83,7 @@ py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::h
       throw py::value_error(concat(fn,
                                    ": indices (from stochastic_pool2d(..., return_indices=True)) are required "
                                    "when training=True"));
-    index_array = to_index_array(indices, fn, "indices");
-    require_shape(fn, "indices", index_array, out_shape, "the pooling of x gives");
+    index_array = checked_indices(fn, indices, out_shape);
   }
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
