@@ -88,17 +88,15 @@ ScaledPowerSum scaled_power_sum(const T* plane, const Pool2dGeometry& g, int64_t
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh), kw_begin = W.first_tap(ow), kw_end = W.end_tap(ow);
+  const auto magnitude = [&](int64_t kh, int64_t kw) {
+    return std::abs(static_cast<double>(plane[(H.start(oh) + kh) * W.input + W.start(ow) + kw]));
+  };
   ScaledPowerSum window;
   for (int64_t kh = kh_begin; kh < kh_end; ++kh)
-    for (int64_t kw = kw_begin; kw < kw_end; ++kw)
-      window.largest = std::max(window.largest,
-                                std::abs(static_cast<double>(plane[(H.start(oh) + kh) * W.input + W.start(ow) + kw])));
+    for (int64_t kw = kw_begin; kw < kw_end; ++kw) window.largest = std::max(window.largest, magnitude(kh, kw));
   if (window.largest == 0) return window;
   for (int64_t kh = kh_begin; kh < kh_end; ++kh)
-    for (int64_t kw = kw_begin; kw < kw_end; ++kw) {
-      const double x = plane[(H.start(oh) + kh) * W.input + W.start(ow) + kw];
-      window.sum += std::pow(std::abs(x) / window.largest, p);
-    }
+    for (int64_t kw = kw_begin; kw < kw_end; ++kw) window.sum += std::pow(magnitude(kh, kw) / window.largest, p);
   return window;
 }
 

@@ -21,7 +21,7 @@ inline std::atomic<int> requested_threads{0};
 
 // libgomp's worker threads do not survive fork(): in a child forked after a parallel region has
 // run, the next region waits for them forever. Such a child runs every kernel on its calling
-// thread, as PyTorch's children do.
+// thread.
 inline std::atomic<bool> team_started{false};
 inline std::atomic<bool> forked_after_team{false};
 inline const bool fork_handler_installed = [] {
