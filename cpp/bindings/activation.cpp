@@ -13,12 +13,8 @@ py::array relu(py::handle x) {
   auto [input, type] = to_float_array(x, "relu", "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    py::array_t<T> output(shape_of(input));
-    {
-      py::gil_scoped_release release;
-      relu_forward(data_of<T>(input), output.mutable_data(), static_cast<int64_t>(input.size()));
-    }
-    return std::move(output);
+    return compute_array<T>(shape_of(input),
+                            [&](T* out) { relu_forward(data_of<T>(input), out, static_cast<int64_t>(input.size())); });
   });
 }
 
@@ -29,13 +25,9 @@ py::array relu_backward(py::handle grad_output, py::handle y) {
     using T = decltype(zero);
     const CArray<T> grad = to_matching_array<T>(grad_output, fn, "grad_output", "y");
     require_shape(fn, "grad_output", grad, shape_of(output), "y has shape");
-    py::array_t<T> grad_input(shape_of(output));
-    {
-      py::gil_scoped_release release;
-      convpool::relu_backward(grad.data(), data_of<T>(output), grad_input.mutable_data(),
-                              static_cast<int64_t>(output.size()));
-    }
-    return std::move(grad_input);
+    return compute_array<T>(shape_of(output), [&](T* out) {
+      convpool::relu_backward(grad.data(), data_of<T>(output), out, static_cast<int64_t>(output.size()));
+    });
   });
 }
 

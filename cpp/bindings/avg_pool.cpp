@@ -32,18 +32,13 @@ AvgPool2dParams avg_params(const char* fn, const SpatialShape& in, py::handle ke
 py::array avg_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py::handle padding, bool ceil_mode,
                      bool count_include_pad, py::handle divisor_override) {
   const char* fn = "avg_pool2d";
-  auto [input, type] = to_float_array(x, fn, "x");
-  const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
+  const auto [input, type, in] = pooling_input(x, fn);
   const AvgPool2dParams p =
       avg_params(fn, in, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override);
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    py::array_t<T> output(output_shape(in, p.geometry));
-    {
-      py::gil_scoped_release release;
-      avg_pool2d_forward(data_of<T>(input), output.mutable_data(), p);
-    }
-    return std::move(output);
+    return compute_array<T>(output_shape(in, p.geometry),
+                            [&](T* out) { avg_pool2d_forward(data_of<T>(input), out, p); });
   });
 }
 
@@ -77,12 +72,7 @@ py::array avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py
   require_shape(fn, "grad_output", grad, output_shape(in, p.geometry), "the pooling of input_shape gives");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    py::array_t<T> grad_input(in.shape);
-    {
-      py::gil_scoped_release release;
-      avg_pool2d_backward(data_of<T>(grad), grad_input.mutable_data(), p);
-    }
-    return std::move(grad_input);
+    return compute_array<T>(in.shape, [&](T* out) { avg_pool2d_backward(data_of<T>(grad), out, p); });
   });
 }
 

@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -160,6 +162,50 @@ inline void require_shape(const char* fn, const char* name, const py::array& a, 
 template <typename T>
 const T* data_of(const py::array& a) {
   return static_cast<const T*>(a.data());
+}
+
+// The gradients a backward call is asked for (its `needs` argument).
+struct Needs {
+  bool input = false, weight = false, bias = false;
+};
+
+inline Needs parse_needs(const char* fn, py::handle needs) {
+  const std::set<std::string> known{"input", "weight", "bias"};
+  Needs n;
+  auto bad = [&] {
+    return py::value_error(concat(fn, ": needs must be a collection of 'input', 'weight' and 'bias', got ",
+                                  py::repr(needs).cast<std::string>()));
+  };
+  if (py::isinstance<py::str>(needs) || !py::isinstance<py::iterable>(needs)) throw bad();
+  for (py::handle item : needs) {
+    if (!py::isinstance<py::str>(item)) throw bad();
+    const auto name = item.cast<std::string>();
+    if (!known.count(name)) throw bad();
+    n.input |= name == "input";
+    n.weight |= name == "weight";
+    n.bias |= name == "bias";
+  }
+  return n;
+}
+
+// A new T array of `shape`, allocated with the GIL held, then written by kernel(data) with the GIL
+// released (the kernels never touch a Python object).
+template <typename T, class Kernel>
+py::array compute_array(const std::vector<int64_t>& shape, Kernel&& kernel) {
+  py::array_t<T> result(shape);
+  T* data = result.mutable_data();
+  {
+    py::gil_scoped_release release;
+    kernel(data);
+  }
+  return std::move(result);
+}
+
+// An optional result as a Python object: the array, or None.
+template <typename T>
+py::object array_or_none(std::optional<py::array_t<T>>& a) {
+  if (a) return std::move(*a);
+  return py::none();
 }
 
 }  // namespace convpool::bindings

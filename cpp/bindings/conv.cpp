@@ -4,7 +4,6 @@
 #include <convpool/conv.hpp>
 
 #include <optional>
-#include <set>
 
 #include "common.hpp"
 #include "docstrings.hpp"
@@ -138,29 +137,6 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
   });
 }
 
-struct Needs {
-  bool input = false, weight = false, bias = false;
-};
-
-Needs parse_needs(const char* fn, py::handle needs) {
-  const std::set<std::string> known{"input", "weight", "bias"};
-  Needs n;
-  auto bad = [&] {
-    return py::value_error(concat(fn, ": needs must be a collection of 'input', 'weight' and 'bias', got ",
-                                  py::repr(needs).cast<std::string>()));
-  };
-  if (py::isinstance<py::str>(needs) || !py::isinstance<py::iterable>(needs)) throw bad();
-  for (py::handle item : needs) {
-    if (!py::isinstance<py::str>(item)) throw bad();
-    const auto name = item.cast<std::string>();
-    if (!known.count(name)) throw bad();
-    n.input |= name == "input";
-    n.weight |= name == "weight";
-    n.bias |= name == "bias";
-  }
-  return n;
-}
-
 py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle stride,
                           py::handle padding, py::handle dilation, py::handle groups, py::handle needs) {
   const char* fn = "conv2d_backward";
@@ -182,11 +158,7 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
                       grad_weight ? grad_weight->mutable_data() : nullptr,
                       grad_bias ? grad_bias->mutable_data() : nullptr, call.params);
     }
-    auto or_none = [](std::optional<py::array_t<T>>& a) -> py::object {
-      if (a) return std::move(*a);
-      return py::none();
-    };
-    return py::make_tuple(or_none(grad_input), or_none(grad_weight), or_none(grad_bias));
+    return py::make_tuple(array_or_none(grad_input), array_or_none(grad_weight), array_or_none(grad_bias));
   });
 }
 

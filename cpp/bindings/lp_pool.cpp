@@ -27,36 +27,25 @@ LpPool2dParams lp_params(const char* fn, const SpatialShape& in, double norm_typ
 
 py::array lp_pool2d(py::handle x, double norm_type, py::handle kernel_size, py::handle stride, bool ceil_mode) {
   const char* fn = "lp_pool2d";
-  auto [input, type] = to_float_array(x, fn, "x");
-  const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
+  const auto [input, type, in] = pooling_input(x, fn);
   const LpPool2dParams p = lp_params(fn, in, norm_type, kernel_size, stride, ceil_mode);
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    py::array_t<T> output(output_shape(in, p.geometry));
-    {
-      py::gil_scoped_release release;
-      lp_pool2d_forward(data_of<T>(input), output.mutable_data(), p);
-    }
-    return std::move(output);
+    return compute_array<T>(output_shape(in, p.geometry),
+                            [&](T* out) { lp_pool2d_forward(data_of<T>(input), out, p); });
   });
 }
 
 py::array lp_pool2d_backward(py::handle grad_output, py::handle x, double norm_type, py::handle kernel_size,
                              py::handle stride, bool ceil_mode) {
   const char* fn = "lp_pool2d_backward";
-  auto [input, type] = to_float_array(x, fn, "x");
-  const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
+  const auto [input, type, in] = pooling_input(x, fn);
   const LpPool2dParams p = lp_params(fn, in, norm_type, kernel_size, stride, ceil_mode);
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, output_shape(in, p.geometry), "the pooling of x gives");
-    py::array_t<T> grad_input(in.shape);
-    {
-      py::gil_scoped_release release;
-      lp_pool2d_backward(grad.data(), data_of<T>(input), grad_input.mutable_data(), p);
-    }
-    return std::move(grad_input);
+    return compute_array<T>(in.shape, [&](T* out) { lp_pool2d_backward(grad.data(), data_of<T>(input), out, p); });
   });
 }
 

@@ -15,8 +15,7 @@ using namespace pybind11::literals;
 py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py::handle padding, py::handle dilation,
                       bool ceil_mode, bool return_indices, const std::string& tie_break, const std::string& nan) {
   const char* fn = "max_pool2d";
-  auto [input, type] = to_float_array(x, fn, "x");
-  const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
+  const auto [input, type, in] = pooling_input(x, fn);
   const MaxPool2dParams p = max_pool_params(fn, in, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan);
   const auto out_shape = output_shape(in, p.geometry);
   return dispatch_float(type, [&](auto zero) -> py::object {

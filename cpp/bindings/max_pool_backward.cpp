@@ -16,8 +16,7 @@ py::array max_pool2d_backward(py::handle grad_output, py::handle x, py::handle i
                               py::handle stride, py::handle padding, py::handle dilation, bool ceil_mode,
                               const std::string& tie_break, const std::string& nan) {
   const char* fn = "max_pool2d_backward";
-  auto [input, type] = to_float_array(x, fn, "x");
-  const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
+  const auto [input, type, in] = pooling_input(x, fn);
   const MaxPool2dParams p = max_pool_params(fn, in, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan);
   const auto out_shape = output_shape(in, p.geometry);
   const bool needs_indices = p.tie_break != TieBreak::split;

@@ -35,6 +35,19 @@ inline SpatialShape spatial_shape(const std::vector<int64_t>& shape, const char*
   return SpatialShape{shape};
 }
 
+// The pooled input `x` of `fn`: a float array, its dtype and its shape.
+struct PoolingInput {
+  py::array array;
+  FloatType type;
+  SpatialShape shape;
+};
+
+inline PoolingInput pooling_input(py::handle x, const char* fn) {
+  auto [array, type] = to_float_array(x, fn, "x");
+  SpatialShape shape = spatial_shape(shape_of(array), fn, "x");
+  return {std::move(array), type, std::move(shape)};
+}
+
 struct WindowArgs {
   Pair kernel, stride, padding, dilation;
   bool ceil_mode;

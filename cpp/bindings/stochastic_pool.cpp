@@ -47,8 +47,7 @@ uint64_t to_seed(const char* fn, py::handle seed) {
 py::object stochastic_pool2d(py::handle x, py::handle kernel_size, py::handle stride, bool training, py::handle seed,
                              bool return_indices) {
   const char* fn = "stochastic_pool2d";
-  auto [input, type] = to_float_array(x, fn, "x");
-  const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
+  const auto [input, type, in] = pooling_input(x, fn);
   StochasticPool2dParams p = stochastic_params(fn, in, kernel_size, stride, training);
   if (return_indices && !training)
     throw py::value_error(concat(fn, ": return_indices=True needs training=True (evaluation samples nothing)"));
@@ -73,8 +72,7 @@ py::object stochastic_pool2d(py::handle x, py::handle kernel_size, py::handle st
 py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::handle indices, py::handle kernel_size,
                                      py::handle stride, bool training) {
   const char* fn = "stochastic_pool2d_backward";
-  auto [input, type] = to_float_array(x, fn, "x");
-  const SpatialShape in = spatial_shape(shape_of(input), fn, "x");
+  const auto [input, type, in] = pooling_input(x, fn);
   const StochasticPool2dParams p = stochastic_params(fn, in, kernel_size, stride, training);
   const auto out_shape = output_shape(in, p.geometry);
   CArray<int64_t> index_array;

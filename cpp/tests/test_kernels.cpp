@@ -1,9 +1,9 @@
 // Every vector micro-kernel of every instruction set this CPU supports, called directly and
-// compared with the plain sum its contract states (simd.hpp, detail/simd_kernels.inl): edge
+// compared with the plain sum its contract states (detail/conv_kernels.hpp and .inl): edge
 // tiles, partial vectors, accumulation, and reads past the valid region that must be dropped.
-// Testers in XNNPACK's builder style: GemmTester().depth(5).valid(3, 7).Test(kernel).
+// Testers in XNNPACK's builder style: KernelTester().depth(5).valid(3, 7).Test(kernel).
 #include <gtest/gtest.h>
-#include <convpool/simd.hpp>
+#include <convpool/detail/conv_kernels.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -43,25 +43,54 @@ void expect_sum(T actual, long double expected, long double magnitude, const std
 
 constexpr double kUntouched = 1234.5;
 
-class GemmTester {
+// A sum of products in long double and the sum of their magnitudes, which bounds its rounding.
+struct ExpectedSum {
+  long double sum, magnitude;
+  explicit ExpectedSum(long double start) : sum(start), magnitude(std::abs(start)) {}
+  void add(long double a, long double b) {
+    sum += a * b;
+    magnitude += std::abs(a * b);
+  }
+  template <typename T>
+  void expect(T actual, const std::string& where) const {
+    expect_sum(actual, sum, magnitude, where);
+  }
+};
+
+// Checks a register tile of mr rows stored ldc apart: element (i, j) is expected(i, j) for i < m,
+// j < n, and untouched elsewhere.
+template <typename T, class Expected>
+void check_tile(const std::vector<T>& c, int mr, int64_t ldc, int m, int n, const std::string& name,
+                Expected expected) {
+  for (int i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const std::string where = name + " row " + std::to_string(i) + " column " + std::to_string(j);
+      if (i >= m || j >= n)
+        EXPECT_EQ(c[i * ldc + j], T(kUntouched)) << where;
+      else
+        expected(i, j).expect(c[i * ldc + j], where);
+    }
+}
+
+// One builder for every kernel: each Test reads the settings its kernel has.
+class KernelTester {
  public:
-  GemmTester& depth(int64_t v) {
-    depth_ = v;
-    return *this;
+  KernelTester& depth(int64_t v) { return set(depth_, v); }
+  // The rows and columns of a register tile that are kept.
+  KernelTester& valid(int m, int n) { return set(m_valid_, m).set(n_valid_, n); }
+  // The channel-vector kernel's kept channels, rows and columns.
+  KernelTester& valid_region(int channels, int rows, int cols) {
+    return set(m_valid_, channels).set(rows_valid_, rows).set(n_valid_, cols);
   }
-  GemmTester& valid(int m, int n) {
-    m_valid_ = m;
-    n_valid_ = n;
-    return *this;
-  }
-  GemmTester& accumulate(bool v) {
-    accumulate_ = v;
-    return *this;
-  }
-  GemmTester& row_init(bool v) {
-    row_init_ = v;
-    return *this;
-  }
+  KernelTester& accumulate(bool v) { return set(accumulate_, v); }
+  KernelTester& row_init(bool v) { return set(row_init_, v); }
+  KernelTester& images(int64_t v) { return set(images_, v); }
+  KernelTester& length(int64_t vectors) { return set(length_vectors_, vectors); }
+  KernelTester& kernel(int64_t h, int64_t w) { return set(kernel_h_, h).set(kernel_w_, w); }
+  KernelTester& output(int64_t h, int64_t w) { return set(out_h_, h).set(out_w_, w); }
+  // Taps on consecutive rows, dw columns apart (the fixed 3x3 and 5x5 kernels' pattern), or
+  // scattered (0).
+  KernelTester& dense_taps(int64_t dw) { return set(dw_, dw); }
 
   // C (m_valid x n_valid of an mr x nr tile, row stride ldc) = init + A * B over depth steps.
   template <typename T>
@@ -75,54 +104,11 @@ class GemmTester {
       for (int j = 0; j < n; ++j) c[i * ldc + j] = static_cast<T>(i - j);
     const std::vector<T> before = c;
     kernel.run(depth_, a.data(), b.data(), c.data(), ldc, m, n, accumulate_, row_init_ ? init.data() : nullptr);
-    for (int i = 0; i < mr; ++i)
-      for (int64_t j = 0; j < ldc; ++j) {
-        const std::string where = name + " row " + std::to_string(i) + " column " + std::to_string(j);
-        if (i >= m || j >= n) {
-          EXPECT_EQ(c[i * ldc + j], T(kUntouched)) << where;
-          continue;
-        }
-        long double sum = accumulate_ ? before[i * ldc + j] : row_init_ ? init[i] : 0, magnitude = std::abs(sum);
-        for (int64_t s = 0; s < depth_; ++s) {
-          sum += static_cast<long double>(a[s * mr + i]) * b[s * nr + j];
-          magnitude += std::abs(static_cast<long double>(a[s * mr + i]) * b[s * nr + j]);
-        }
-        expect_sum(c[i * ldc + j], sum, magnitude, where);
-      }
-  }
-
- private:
-  int64_t depth_ = 1;
-  int m_valid_ = -1, n_valid_ = -1;
-  bool accumulate_ = false, row_init_ = false;
-};
-
-class DirectTester {
- public:
-  DirectTester& depth(int64_t v) {
-    depth_ = v;
-    return *this;
-  }
-  DirectTester& valid(int m, int n) {
-    m_valid_ = m;
-    n_valid_ = n;
-    return *this;
-  }
-  DirectTester& row_init(bool v) {
-    row_init_ = v;
-    return *this;
-  }
-  DirectTester& images(int64_t v) {
-    images_ = v;
-    return *this;
-  }
-  DirectTester& length(int64_t vectors) {
-    length_vectors_ = vectors;
-    return *this;
-  }
-  DirectTester& valid_cols(int v) {
-    valid_cols_ = v;
-    return *this;
+    check_tile(c, mr, ldc, m, n, name, [&](int i, int64_t j) {
+      ExpectedSum expected(accumulate_ ? before[i * ldc + j] : row_init_ ? init[i] : 0);
+      for (int64_t s = 0; s < depth_; ++s) expected.add(a[s * mr + i], b[s * nr + j]);
+      return expected;
+    });
   }
 
   // multiply: C[i][j] = init[i] + sum over s of a[s * mr + i] * base[offsets[s] + j], the whole
@@ -138,29 +124,19 @@ class DirectTester {
     std::vector<T> c(mr * ldc, T(kUntouched));
     kernel.multiply(depth_, a.data(), base.data(), offsets.data(), c.data(), ldc, m, n,
                     row_init_ ? init.data() : nullptr);
-    for (int i = 0; i < mr; ++i)
-      for (int64_t j = 0; j < ldc; ++j) {
-        const std::string where = name + " row " + std::to_string(i) + " column " + std::to_string(j);
-        if (i >= m || j >= n) {
-          EXPECT_EQ(c[i * ldc + j], T(kUntouched)) << where;
-          continue;
-        }
-        long double sum = row_init_ ? init[i] : 0, magnitude = std::abs(sum);
-        for (int64_t s = 0; s < depth_; ++s) {
-          const long double term = static_cast<long double>(a[s * mr + i]) * base[offsets[s] + j];
-          sum += term;
-          magnitude += std::abs(term);
-        }
-        expect_sum(c[i * ldc + j], sum, magnitude, where);
-      }
+    check_tile(c, mr, ldc, m, n, name, [&](int i, int64_t j) {
+      ExpectedSum expected(row_init_ ? init[i] : 0);
+      for (int64_t s = 0; s < depth_; ++s) expected.add(a[s * mr + i], base[offsets[s] + j]);
+      return expected;
+    });
   }
 
   // correlate: sums[i][j] += over images b and q < length of rows[i][b * rows_stride + q] *
-  // base[b * base_stride + offsets[j] + q], for i < rows, j < valid_cols (the others untouched).
+  // base[b * base_stride + offsets[j] + q], for i < rows, j < n_valid (the others untouched).
   template <typename T>
   void TestCorrelate(const DirectKernels<T>& kernel, const std::string& name) const {
     const int64_t length = length_vectors_ * kernel.lanes, rows_stride = length + 3, base_stride = length + 40;
-    const int valid = valid_cols_ < 0 ? kernel.cols : valid_cols_;
+    const int valid = n_valid_ < 0 ? kernel.cols : n_valid_;
     const std::vector<T> grad = random_values<T>(kernel.rows * images_ * rows_stride, 7);
     const std::vector<T> base = random_values<T>(images_ * base_stride + 64, 8);
     std::vector<const T*> rows(kernel.rows);
@@ -180,47 +156,20 @@ class DirectTester {
           EXPECT_EQ(sums[i * ld_sums + j], before[i * ld_sums + j]) << where;
           continue;
         }
-        long double sum = before[i * ld_sums + j], magnitude = std::abs(sum);
+        ExpectedSum expected(before[i * ld_sums + j]);
         for (int64_t b = 0; b < images_; ++b)
-          for (int64_t q = 0; q < length; ++q) {
-            const long double term =
-                static_cast<long double>(rows[i][b * rows_stride + q]) * base[b * base_stride + offsets[j] + q];
-            sum += term;
-            magnitude += std::abs(term);
-          }
-        expect_sum(sums[i * ld_sums + j], sum, magnitude, where);
+          for (int64_t q = 0; q < length; ++q)
+            expected.add(rows[i][b * rows_stride + q], base[b * base_stride + offsets[j] + q]);
+        expected.expect(sums[i * ld_sums + j], where);
       }
-  }
-
- private:
-  int64_t depth_ = 1, images_ = 1, length_vectors_ = 1;
-  int m_valid_ = -1, n_valid_ = -1, valid_cols_ = -1;
-  bool row_init_ = false;
-};
-
-class ChannelTester {
- public:
-  ChannelTester& depth(int64_t v) {
-    depth_ = v;
-    return *this;
-  }
-  ChannelTester& valid(int channels, int rows, int cols) {
-    channels_ = channels;
-    rows_ = rows;
-    cols_ = cols;
-    return *this;
-  }
-  ChannelTester& row_init(bool v) {
-    row_init_ = v;
-    return *this;
   }
 
   // out[i * channel_stride + r * out_row_stride + j] = init[i] + sum over s of
   // a[s * channels + i] * base[r * row_stride + j + offsets[s]], inside the valid region only.
   template <typename T>
   void Test(const ChannelVectorKernel<T>& kernel, const std::string& name) const {
-    const int m = channels_ < 0 ? kernel.channels : channels_, rows = rows_ < 0 ? kernel.rows : rows_;
-    const int cols = cols_ < 0 ? kernel.cols : cols_;
+    const int m = m_valid_ < 0 ? kernel.channels : m_valid_, rows = rows_valid_ < 0 ? kernel.rows : rows_valid_;
+    const int cols = n_valid_ < 0 ? kernel.cols : n_valid_;
     const int64_t row_stride = kernel.cols + 11, out_row_stride = kernel.cols + 2;
     const int64_t channel_stride = kernel.rows * out_row_stride + 1;
     const std::vector<T> a = random_values<T>(depth_ * kernel.channels, 9),
@@ -239,46 +188,16 @@ class ChannelTester {
           EXPECT_EQ(out[i * channel_stride + k], T(kUntouched)) << where;
           continue;
         }
-        long double sum = row_init_ ? init[i] : 0, magnitude = std::abs(sum);
-        for (int64_t s = 0; s < depth_; ++s) {
-          const long double term =
-              static_cast<long double>(a[s * kernel.channels + i]) * base[r * row_stride + j + offsets[s]];
-          sum += term;
-          magnitude += std::abs(term);
-        }
-        expect_sum(out[i * channel_stride + k], sum, magnitude, where);
+        ExpectedSum expected(row_init_ ? init[i] : 0);
+        for (int64_t s = 0; s < depth_; ++s)
+          expected.add(a[s * kernel.channels + i], base[r * row_stride + j + offsets[s]]);
+        expected.expect(out[i * channel_stride + k], where);
       }
   }
 
- private:
-  int64_t depth_ = 1;
-  int channels_ = -1, rows_ = -1, cols_ = -1;
-  bool row_init_ = false;
-};
-
-class DepthwiseTester {
- public:
-  DepthwiseTester& kernel(int64_t h, int64_t w) {
-    kernel_h_ = h;
-    kernel_w_ = w;
-    return *this;
-  }
-  DepthwiseTester& output(int64_t h, int64_t w) {
-    out_h_ = h;
-    out_w_ = w;
-    return *this;
-  }
-  // Taps on consecutive rows, dw columns apart (the fixed 3x3 and 5x5 kernels' pattern), or
-  // scattered.
-  DepthwiseTester& dense_taps(int64_t dw) {
-    dw_ = dw;
-    return *this;
-  }
-  DepthwiseTester& accumulate(bool v) {
-    accumulate_ = v;
-    return *this;
-  }
-
+  // plane: out[oh][ow] = init + sum over taps t of weights[t] * base[oh * row_stride + ow + offsets[t]]
+  // for ow < out_w (the row's tail untouched); weight_plane: sums[t] += over (oh, ow) of
+  // grad[oh * grad_stride + ow] * base[oh * row_stride + ow + offsets[t]].
   template <typename T>
   void Test(const DepthwiseKernels<T>& kernels, const std::string& name) const {
     const int64_t taps = kernel_h_ * kernel_w_, reach = kernel_w_ * std::max<int64_t>(dw_, 3);
@@ -303,34 +222,33 @@ class DepthwiseTester {
           EXPECT_EQ(out[oh * out_stride + ow], T(kUntouched)) << where;
           continue;
         }
-        long double sum = accumulate_ ? before[oh * out_stride + ow] : 0.25, magnitude = std::abs(sum);
-        for (int64_t t = 0; t < taps; ++t) {
-          const long double term = static_cast<long double>(weights[t]) * base[oh * row_stride + ow + offsets[t]];
-          sum += term;
-          magnitude += std::abs(term);
-        }
-        expect_sum(out[oh * out_stride + ow], sum, magnitude, where);
+        ExpectedSum expected(accumulate_ ? before[oh * out_stride + ow] : 0.25);
+        for (int64_t t = 0; t < taps; ++t) expected.add(weights[t], base[oh * row_stride + ow + offsets[t]]);
+        expected.expect(out[oh * out_stride + ow], where);
       }
-    // weight_plane: sums[t] += over (oh, ow) of grad[oh * grad_stride + ow] * base[oh * row_stride + ow + offsets[t]].
     std::vector<T> sums(taps, T(1));
     kernels.weight_plane(base.data(), row_stride, grad_values.data(), out_h_, out_w_, out_stride, kernel_h_, kernel_w_,
                          offsets.data(), sums.data());
     for (int64_t t = 0; t < taps; ++t) {
-      long double sum = 1, magnitude = 1;
+      ExpectedSum expected(1);
       for (int64_t oh = 0; oh < out_h_; ++oh)
-        for (int64_t ow = 0; ow < out_w_; ++ow) {
-          const long double term =
-              static_cast<long double>(grad_values[oh * out_stride + ow]) * base[oh * row_stride + ow + offsets[t]];
-          sum += term;
-          magnitude += std::abs(term);
-        }
-      expect_sum(sums[t], sum, magnitude, name + " weight_plane tap " + std::to_string(t));
+        for (int64_t ow = 0; ow < out_w_; ++ow)
+          expected.add(grad_values[oh * out_stride + ow], base[oh * row_stride + ow + offsets[t]]);
+      expected.expect(sums[t], name + " weight_plane tap " + std::to_string(t));
     }
   }
 
  private:
+  template <typename Field>
+  KernelTester& set(Field& field, Field value) {
+    field = value;
+    return *this;
+  }
+
+  int64_t depth_ = 1, images_ = 1, length_vectors_ = 1;
+  int m_valid_ = -1, n_valid_ = -1, rows_valid_ = -1;
+  bool accumulate_ = false, row_init_ = false;
   int64_t kernel_h_ = 3, kernel_w_ = 3, out_h_ = 4, out_w_ = 9, dw_ = 1;
-  bool accumulate_ = false;
 };
 
 template <typename T>
@@ -338,94 +256,83 @@ std::string label(Isa isa, const char* kernel) {
   return std::string(isa_name(isa)) + (std::is_same_v<T, float> ? " float " : " double ") + kernel;
 }
 
+// Calls test(kernel, name) with the kernel make(isa) of every instruction set this CPU has.
+template <typename T, class Make, class Test>
+void at_every_isa(const char* kernel_name, Make make, Test test) {
+  for (Isa isa : supported_isas()) test(make(isa), label<T>(isa, kernel_name));
+}
+
 template <typename T>
-void test_gemm() {
-  for (Isa isa : supported_isas()) {
-    const GemmMicroKernel<T> kernel = gemm_micro_kernel_for<T>(isa);
-    const std::string name = label<T>(isa, "gemm");
-    for (int64_t depth : {1, 5, 300}) {
-      GemmTester().depth(depth).Test(kernel, name);
-      GemmTester().depth(depth).row_init(true).Test(kernel, name);
-      GemmTester().depth(depth).accumulate(true).Test(kernel, name);
-      GemmTester().depth(depth).valid(kernel.mr - 1, kernel.nr - 3).row_init(true).Test(kernel, name);
-      GemmTester().depth(depth).valid(1, 1).accumulate(true).Test(kernel, name);
-    }
+void test_gemm(const GemmMicroKernel<T>& kernel, const std::string& name) {
+  for (int64_t depth : {1, 5, 300}) {
+    KernelTester().depth(depth).Test(kernel, name);
+    KernelTester().depth(depth).row_init(true).Test(kernel, name);
+    KernelTester().depth(depth).accumulate(true).Test(kernel, name);
+    KernelTester().depth(depth).valid(kernel.mr - 1, kernel.nr - 3).row_init(true).Test(kernel, name);
+    KernelTester().depth(depth).valid(1, 1).accumulate(true).Test(kernel, name);
   }
 }
 
 template <typename T>
-void test_direct() {
-  for (Isa isa : supported_isas())
-    for (const DirectKernels<T>& kernel : direct_kernel_variants_for<T>(isa)) {
-      const std::string name = label<T>(isa, "direct ") + std::to_string(kernel.mr) + "x" + std::to_string(kernel.nr);
-      for (int64_t depth : {1, 9, 75}) {
-        DirectTester().depth(depth).TestMultiply(kernel, name);
-        DirectTester().depth(depth).row_init(true).valid(kernel.mr - 1, kernel.nr - 1).TestMultiply(kernel, name);
-        DirectTester().depth(depth).valid(2, 3).TestMultiply(kernel, name);
+void test_direct(const std::vector<DirectKernels<T>>& variants, const std::string& isa_name) {
+  for (const DirectKernels<T>& kernel : variants) {
+    const std::string name = isa_name + " " + std::to_string(kernel.mr) + "x" + std::to_string(kernel.nr);
+    for (int64_t depth : {1, 9, 75}) {
+      KernelTester().depth(depth).TestMultiply(kernel, name);
+      KernelTester().depth(depth).row_init(true).valid(kernel.mr - 1, kernel.nr - 1).TestMultiply(kernel, name);
+      KernelTester().depth(depth).valid(2, 3).TestMultiply(kernel, name);
+    }
+    for (int64_t images : {1, 3})
+      for (int64_t vectors : {1, 4}) {
+        KernelTester().images(images).length(vectors).TestCorrelate(kernel, name);
+        KernelTester().images(images).length(vectors).valid(kernel.rows, kernel.cols - 1).TestCorrelate(kernel, name);
+        KernelTester().images(images).length(vectors).valid(kernel.rows, 1).TestCorrelate(kernel, name);
       }
-      for (int64_t images : {1, 3})
-        for (int64_t vectors : {1, 4}) {
-          DirectTester().images(images).length(vectors).TestCorrelate(kernel, name);
-          DirectTester().images(images).length(vectors).valid_cols(kernel.cols - 1).TestCorrelate(kernel, name);
-          DirectTester().images(images).length(vectors).valid_cols(1).TestCorrelate(kernel, name);
-        }
-    }
-}
-
-template <typename T>
-void test_channel_vectors() {
-  for (Isa isa : supported_isas()) {
-    const ChannelVectorKernel<T> kernel = channel_vector_kernel_for<T>(isa);
-    const std::string name = label<T>(isa, "channel-vector");
-    for (int64_t depth : {1, 27, 150}) {
-      ChannelTester().depth(depth).Test(kernel, name);
-      ChannelTester().depth(depth).row_init(true).Test(kernel, name);
-      ChannelTester().depth(depth).valid(kernel.channels - 3, 1, kernel.cols - 1).row_init(true).Test(kernel, name);
-      ChannelTester().depth(depth).valid(1, kernel.rows, 2).Test(kernel, name);
-    }
   }
 }
 
 template <typename T>
-void test_depthwise() {
-  for (Isa isa : supported_isas()) {
-    const DepthwiseKernels<T> kernels = depthwise_kernels_for<T>(isa);
-    const std::string name = label<T>(isa, "depthwise");
-    for (int64_t k : {3, 5})
-      for (int64_t dw : {1, 2})
-        for (int64_t out_h : {1, 2, 9})
-          for (int64_t out_w : {1, kernels.lanes, kernels.lanes + 3, 3 * kernels.lanes - 1})
-            for (bool accumulate : {false, true})
-              DepthwiseTester()
-                  .kernel(k, k)
-                  .dense_taps(dw)
-                  .output(out_h, out_w)
-                  .accumulate(accumulate)
-                  .Test(kernels, name);
-    DepthwiseTester().kernel(2, 4).dense_taps(1).output(5, 11).Test(kernels, name);
-    DepthwiseTester().kernel(3, 3).dense_taps(0).output(6, 13).accumulate(true).Test(kernels, name);
-    DepthwiseTester().kernel(1, 7).dense_taps(3).output(3, 20).Test(kernels, name);
+void test_channel_vectors(const ChannelVectorKernel<T>& kernel, const std::string& name) {
+  for (int64_t depth : {1, 27, 150}) {
+    KernelTester().depth(depth).Test(kernel, name);
+    KernelTester().depth(depth).row_init(true).Test(kernel, name);
+    KernelTester().depth(depth).valid_region(kernel.channels - 3, 1, kernel.cols - 1).row_init(true).Test(kernel, name);
+    KernelTester().depth(depth).valid_region(1, kernel.rows, 2).Test(kernel, name);
   }
+}
+
+template <typename T>
+void test_depthwise(const DepthwiseKernels<T>& kernels, const std::string& name) {
+  for (int64_t k : {3, 5})
+    for (int64_t dw : {1, 2})
+      for (int64_t out_h : {1, 2, 9})
+        for (int64_t out_w : {1, kernels.lanes, kernels.lanes + 3, 3 * kernels.lanes - 1})
+          for (bool accumulate : {false, true})
+            KernelTester().kernel(k, k).dense_taps(dw).output(out_h, out_w).accumulate(accumulate).Test(kernels, name);
+  KernelTester().kernel(2, 4).dense_taps(1).output(5, 11).Test(kernels, name);
+  KernelTester().kernel(3, 3).dense_taps(0).output(6, 13).accumulate(true).Test(kernels, name);
+  KernelTester().kernel(1, 7).dense_taps(3).output(3, 20).Test(kernels, name);
 }
 
 }  // namespace
 
-TEST(Kernels, GemmMicroKernelAtEveryInstructionSet) {
-  test_gemm<float>();
-  test_gemm<double>();
+template <typename T>
+class Kernels : public ::testing::Test {};
+using FloatTypes = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(Kernels, FloatTypes);
+
+TYPED_TEST(Kernels, GemmMicroKernelAtEveryInstructionSet) {
+  at_every_isa<TypeParam>("gemm", gemm_micro_kernel_for<TypeParam>, test_gemm<TypeParam>);
 }
 
-TEST(Kernels, DirectMultiplyAndCorrelateAtEveryInstructionSet) {
-  test_direct<float>();
-  test_direct<double>();
+TYPED_TEST(Kernels, DirectMultiplyAndCorrelateAtEveryInstructionSet) {
+  at_every_isa<TypeParam>("direct", direct_kernel_variants_for<TypeParam>, test_direct<TypeParam>);
 }
 
-TEST(Kernels, ChannelVectorKernelAtEveryInstructionSet) {
-  test_channel_vectors<float>();
-  test_channel_vectors<double>();
+TYPED_TEST(Kernels, ChannelVectorKernelAtEveryInstructionSet) {
+  at_every_isa<TypeParam>("channel-vector", channel_vector_kernel_for<TypeParam>, test_channel_vectors<TypeParam>);
 }
 
-TEST(Kernels, DepthwisePlaneAndWeightPlaneAtEveryInstructionSet) {
-  test_depthwise<float>();
-  test_depthwise<double>();
+TYPED_TEST(Kernels, DepthwisePlaneAndWeightPlaneAtEveryInstructionSet) {
+  at_every_isa<TypeParam>("depthwise", depthwise_kernels_for<TypeParam>, test_depthwise<TypeParam>);
 }

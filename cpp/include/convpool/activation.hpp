@@ -17,27 +17,21 @@ namespace convpool {
 // Elements per work item: large enough that a thread's share is worth waking it for.
 inline constexpr int64_t kElementwiseChunk = 16384;
 
+}  // namespace convpool
+
+#define CONVPOOL_VECTOR_KERNELS "activation_kernels.inl"
+#include "detail/for_each_vector_isa.hpp"
+
+namespace convpool {
+
 template <typename T>
 void relu_forward(const T* x, T* y, int64_t count) {
-  parallel_for_vectorized((count + kElementwiseChunk - 1) / kElementwiseChunk, [&](int64_t begin, int64_t end) {
-    const int64_t first = begin * kElementwiseChunk, last = std::min(count, end * kElementwiseChunk);
-#pragma omp simd
-    for (int64_t i = first; i < last; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
-  });
+  with_vector_isa([&](auto isa) { relu_forward(isa, x, y, count); });
 }
 
 template <typename T>
 void relu_backward(const T* grad_output, const T* y, T* grad_input, int64_t count) {
-  parallel_for_vectorized((count + kElementwiseChunk - 1) / kElementwiseChunk, [&](int64_t begin, int64_t end) {
-    const int64_t first = begin * kElementwiseChunk, last = std::min(count, end * kElementwiseChunk);
-    // Both loads unconditional: a load under the condition compiles to a branch per element,
-    // which mispredicts on a convolution's random signs (20x slower).
-#pragma omp simd
-    for (int64_t i = first; i < last; ++i) {
-      const T grad = grad_output[i];
-      grad_input[i] = y[i] <= T(0) ? T(0) : grad;
-    }
-  });
+  with_vector_isa([&](auto isa) { relu_backward(isa, grad_output, y, grad_input, count); });
 }
 
 }  // namespace convpool

@@ -61,44 +61,27 @@ class AvgPoolRowDivisors {
 
 }  // namespace detail
 
+}  // namespace convpool
+
+#define CONVPOOL_VECTOR_KERNELS "avg_pool_kernels.inl"
+#include "detail/for_each_vector_isa.hpp"
+
+namespace convpool {
+
 // Sums are taken column by column for windows larger than 2x2, else in row-major window order
 // (window_sum_row_dispatch).
 // Every window has a tap inside the input: PyTorch's limits (padding <= kernel / 2, and in
 // ceil_mode a window starts inside the input or the left padding) guarantee it.
 template <typename T>
 void avg_pool2d_forward(const T* input, T* output, const AvgPool2dParams& p) {
-  const Pool2dGeometry& g = p.geometry;
-  assert(g.h.dilation == 1 && g.w.dilation == 1);
-  const int64_t OH = g.h.output, OW = g.w.output;
-  parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
-    detail::AvgPoolRowDivisors<T> divisors(p);
-    std::vector<T> column = detail::column_scratch(g, T(0));
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t oh = r % OH;
-      T* out = output + r * OW;
-      detail::window_sum_row_dispatch(input + (r / OH) * g.input_plane(), out, column.data(), g, oh,
-                                      [](T v) { return v; });
-      const T* divisor = divisors.row(oh);
-#pragma omp simd
-      for (int64_t ow = 0; ow < OW; ++ow) out[ow] /= divisor[ow];
-    }
-  });
+  assert(p.geometry.h.dilation == 1 && p.geometry.w.dilation == 1);
+  with_vector_isa([&](auto isa) { avg_pool2d_forward(isa, input, output, p); });
 }
 
 // grad_input (planes x IH x IW) is overwritten.
 template <typename T>
 void avg_pool2d_backward(const T* grad_output, T* grad_input, const AvgPool2dParams& p) {
-  const Pool2dGeometry& g = p.geometry;
-  const int64_t OW = g.w.output;
-  detail::for_each_input_band<T>(g, [&](int64_t plane, int64_t r0, int64_t r1, T* weights) {
-    detail::AvgPoolRowDivisors<T> divisors(p);
-    const T* go = grad_output + plane * g.output_plane();
-    detail::window_sum_transpose_band(grad_input + plane * g.input_plane(), g, r0, r1, weights, [&](int64_t oh, T* w) {
-      const T* divisor = divisors.row(oh);
-#pragma omp simd
-      for (int64_t ow = 0; ow < OW; ++ow) w[ow] = go[oh * OW + ow] / divisor[ow];
-    });
-  });
+  with_vector_isa([&](auto isa) { avg_pool2d_backward(isa, grad_output, grad_input, p); });
 }
 
 }  // namespace convpool

@@ -8,6 +8,5 @@
 #include "max_pool.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
-#include "simd.hpp"
 #include "stochastic_pool.hpp"
 #include "window.hpp"

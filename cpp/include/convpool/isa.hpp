@@ -1,13 +1,11 @@
 #pragma once
 // The instruction set of the vector kernels: detected once at run time from the CPU (lowered by
-// CONVPOOL_ISA=avx2|baseline), and with_vector_isa, which runs a loop body compiled for it. One
+// CONVPOOL_ISA=avx2|baseline), and with_vector_isa, which calls the kernels compiled for it. One
 // binary runs on any x86-64 CPU and still uses AVX2 or AVX-512 where present.
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-
-#include "parallel.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CONVPOOL_X86 1
@@ -61,37 +59,30 @@ inline Isa active_isa() {
   return isa;
 }
 
+// The pooling and elementwise kernels are loops the compiler vectorizes: their text is compiled
+// once per instruction set below, each copy in that set's namespace (detail/for_each_vector_isa.hpp),
+// and with_vector_isa calls the copy for active_isa(). Only the baseline and AVX2, without FMA, so
+// that no multiply-add is fused and every level rounds alike; not AVX-512, whose copies of these
+// loops measured slower (README.md, "Portable wheel").
 namespace detail {
-// Each wrapper inlines every call below `body` (flatten) into one copy compiled for its
-// instruction set, so plain loops (`#pragma omp simd`) are vectorized for that set.
-template <class Body>
-__attribute__((flatten)) void run_baseline(Body& body) {
-  body();
-}
+namespace isa_baseline {
+struct VectorIsa {};
+}  // namespace isa_baseline
 #ifdef CONVPOOL_X86
-template <class Body>
-__attribute__((target("avx2"), flatten)) void run_avx2(Body& body) {
-  body();
-}
+namespace isa_avx2 {
+struct VectorIsa {};
+}  // namespace isa_avx2
 #endif
 }  // namespace detail
 
-// Runs body() compiled for AVX2 when active_isa() allows it, else for the baseline: the pooling
-// and elementwise kernels, whose loops the compiler vectorizes, call it inside each thread's
-// share of the work. Without FMA, so that no multiply-add is fused and every level rounds alike;
-// not for AVX-512, whose copies of these loops measured slower (README.md, "Portable wheel").
+// Calls body(tag) with the VectorIsa tag of the set to run: an unqualified call f(tag, ...) in
+// body finds, by argument-dependent lookup, the copy of f in that set's namespace.
 template <class Body>
-void with_vector_isa(Body&& body) {
+decltype(auto) with_vector_isa(Body&& body) {
 #ifdef CONVPOOL_X86
-  if (active_isa() != Isa::baseline) return detail::run_avx2(body);
+  if (active_isa() != Isa::baseline) return body(detail::isa_avx2::VectorIsa{});
 #endif
-  detail::run_baseline(body);
-}
-
-// parallel_for whose body runs under with_vector_isa.
-template <class Body>
-void parallel_for_vectorized(int64_t count, Body&& body) {
-  parallel_for(count, [&](int64_t begin, int64_t end) { with_vector_isa([&] { body(begin, end); }); });
+  return body(detail::isa_baseline::VectorIsa{});
 }
 
 }  // namespace convpool

@@ -15,6 +15,9 @@ inline int64_t floor_div(int64_t a, int64_t b) {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
+// The least multiple of `multiple` that is >= value (value >= 0).
+inline int64_t round_up(int64_t value, int64_t multiple) { return ceil_div(value, multiple) * multiple; }
+
 // PyTorch's pooling output size. In ceil_mode the last window must start inside the input or the
 // left padding; a window starting in the right padding is dropped. May return <= 0: callers
 // validate before running a kernel.
@@ -119,5 +122,23 @@ inline WindowDim make_window_dim(int64_t input, int64_t kernel, int64_t stride, 
   d.output = pooling_output_size(input, kernel, stride, padding, dilation, ceil_mode);
   return d;
 }
+
+// A convolution's geometry, the counterpart of Pool2dGeometry: x (batch, in_channels, h.input,
+// w.input), weight (out_channels, in_channels / groups, h.kernel, w.kernel).
+struct Conv2dParams {
+  int64_t batch = 1, in_channels = 1, out_channels = 1, groups = 1;
+  // h.padding and w.padding are the padding before the input; the padding after it is implied
+  // by h.output and w.output.
+  WindowDim h, w;
+
+  int64_t in_per_group() const { return in_channels / groups; }
+  int64_t out_per_group() const { return out_channels / groups; }
+  int64_t taps() const { return h.kernel * w.kernel; }
+  // The length of one output channel's weight, and of the matrix product's reduction.
+  int64_t weight_row() const { return in_per_group() * taps(); }
+  int64_t input_plane() const { return h.input * w.input; }
+  int64_t output_plane() const { return h.output * w.output; }
+  bool depthwise() const { return groups > 1 && groups == in_channels; }
+};
 
 }  // namespace convpool

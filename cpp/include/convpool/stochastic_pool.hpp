@@ -16,8 +16,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "isa.hpp"
-#include "max_pool.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
 #include "window.hpp"
@@ -113,7 +111,7 @@ void stochastic_pool2d_forward(const T* input, T* output, int64_t* indices, cons
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   const int64_t OH = H.output, OW = W.output;
-  parallel_for_vectorized(g.planes * OH, [&](int64_t begin, int64_t end) {
+  parallel_for(g.planes * OH, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* in = input + (r / OH) * g.input_plane();
       const int64_t oh = r % OH;

@@ -1,5 +1,5 @@
 // The vectorized kernels, written once against a vector-operations struct `Ops` and included by
-// simd.hpp into one namespace per instruction set, inside a `#pragma GCC target` region: every
+// each room of detail/isa/ (ops_<set>.hpp) into its namespace, inside a `#pragma GCC target` region: every
 // function here is then compiled for that instruction set, even in an unoptimized build (where a
 // template shared across targets would pass vectors across an ABI boundary).
 //

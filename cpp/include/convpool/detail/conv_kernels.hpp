@@ -13,17 +13,12 @@
 #include <utility>
 #include <vector>
 
-#include "isa.hpp"
-#include "parallel.hpp"
-
-#ifdef CONVPOOL_X86
-#include <immintrin.h>
-#endif
+#include "../isa.hpp"
 
 namespace convpool {
 
 // A micro-kernel and its register tile: C (mr x nr, row stride ldc) from an mr-wide packed panel
-// of A and an nr-wide packed panel of B. See detail/simd_kernels.inl for the contract.
+// of A and an nr-wide packed panel of B. See detail/conv_kernels.inl for the contract.
 template <typename T>
 struct GemmMicroKernel {
   int mr, nr;
@@ -33,7 +28,7 @@ struct GemmMicroKernel {
 
 // Depthwise convolution of one plane read through per-tap offsets (tap t of output (oh, ow)
 // reads base[oh * row_stride + ow + offsets[t]], rows readable to whole vectors of `lanes` past
-// the output's width) and its weight gradient. See detail/simd_kernels.inl.
+// the output's width) and its weight gradient. See detail/conv_kernels.inl.
 template <typename T>
 struct DepthwiseKernels {
   int lanes;
@@ -47,7 +42,7 @@ struct DepthwiseKernels {
 // Convolutions computed directly on zero-padded row tiles (conv.hpp):
 // `multiply` is a register tile of mr output channels by nr output positions whose input rows
 // are read in place at per-step offsets; `correlate` sums products of `rows` output-gradient rows
-// and `cols` shifted input rows for the weight gradient. See detail/simd_kernels.inl.
+// and `cols` shifted input rows for the weight gradient. See detail/conv_kernels.inl.
 template <typename T>
 struct DirectKernels {
   int mr, nr, lanes, rows, cols;
@@ -58,7 +53,7 @@ struct DirectKernels {
 };
 
 // Direct convolution with the output channels in the vector lanes: `multiply` computes `rows` x
-// `cols` output positions by `channels` output channels. See detail/simd_kernels.inl.
+// `cols` output positions by `channels` output channels. See detail/conv_kernels.inl.
 template <typename T>
 struct ChannelVectorKernel {
   int rows, cols, channels;
@@ -67,124 +62,21 @@ struct ChannelVectorKernel {
                    const T* row_init);
 };
 
-namespace detail {
+}  // namespace convpool
 
-// Each instruction set's Ops<T> wraps one vector of `lanes` T: unaligned load and store,
-// load_first / store_first touching only the first `count` lanes in memory (the others load as
-// zero; none can fault past the end of a buffer), broadcast, zero, add and fused multiply-add.
-
-// Portable fallback: GCC vector extensions of 16 bytes (SSE2 on x86-64), multiply then add.
-namespace isa_baseline {
-template <typename Scalar>
-struct Ops {
-  using T = Scalar;
-  typedef Scalar V __attribute__((vector_size(16)));
-  static constexpr int lanes = 16 / sizeof(Scalar);
-  static V load(const T* p) {
-    V v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-  static void store(T* p, V v) { std::memcpy(p, &v, sizeof v); }
-  static V load_first(const T* p, int count) {
-    V v{};
-    std::memcpy(&v, p, count * sizeof(T));
-    return v;
-  }
-  static void store_first(T* p, V v, int count) { std::memcpy(p, &v, count * sizeof(T)); }
-  static V broadcast(T x) { return V{} + x; }
-  static V zero() { return V{}; }
-  static V add(V a, V b) { return a + b; }
-  static V fma(V a, V b, V c) { return a * b + c; }
-};
-#include "detail/simd_kernels.inl"
-}  // namespace isa_baseline
-
+// One room per instruction set, detail/isa/ops_<set>.hpp, in namespace detail::isa_<set>: its
+// Ops<T>, which wraps one vector of `lanes` T (unaligned load and store, load_first / store_first
+// touching only the first `count` lanes in memory, the others loading as zero, so that none can
+// fault past the end of a buffer; broadcast, zero, add and fused multiply-add), and the kernels of
+// conv_kernels.inl compiled on it. A new instruction set is one more room and one more entry in
+// each table below.
+#include "isa/ops_baseline.hpp"
 #ifdef CONVPOOL_X86
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-namespace isa_avx2 {
-template <typename Scalar>
-struct Ops;
-template <>
-struct Ops<float> {
-  using T = float;
-  using V = __m256;
-  static constexpr int lanes = 8;
-  static V load(const T* p) { return _mm256_loadu_ps(p); }
-  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
-  static __m256i first(int count) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static V load_first(const T* p, int count) { return _mm256_maskload_ps(p, first(count)); }
-  static void store_first(T* p, V v, int count) { _mm256_maskstore_ps(p, first(count), v); }
-  static V broadcast(T x) { return _mm256_set1_ps(x); }
-  static V zero() { return _mm256_setzero_ps(); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-};
-template <>
-struct Ops<double> {
-  using T = double;
-  using V = __m256d;
-  static constexpr int lanes = 4;
-  static V load(const T* p) { return _mm256_loadu_pd(p); }
-  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
-  static __m256i first(int count) {
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), _mm256_setr_epi64x(0, 1, 2, 3));
-  }
-  static V load_first(const T* p, int count) { return _mm256_maskload_pd(p, first(count)); }
-  static void store_first(T* p, V v, int count) { _mm256_maskstore_pd(p, first(count), v); }
-  static V broadcast(T x) { return _mm256_set1_pd(x); }
-  static V zero() { return _mm256_setzero_pd(); }
-  static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-};
-#include "detail/simd_kernels.inl"
-}  // namespace isa_avx2
-#pragma GCC pop_options
+#include "isa/ops_avx2.hpp"
+#include "isa/ops_avx512.hpp"
+#endif
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,fma")
-namespace isa_avx512 {
-template <typename Scalar>
-struct Ops;
-template <>
-struct Ops<float> {
-  using T = float;
-  using V = __m512;
-  static constexpr int lanes = 16;
-  static V load(const T* p) { return _mm512_loadu_ps(p); }
-  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
-  static __mmask16 first(int count) { return static_cast<__mmask16>((1u << count) - 1); }
-  static V load_first(const T* p, int count) { return _mm512_maskz_loadu_ps(first(count), p); }
-  static void store_first(T* p, V v, int count) { _mm512_mask_storeu_ps(p, first(count), v); }
-  static V broadcast(T x) { return _mm512_set1_ps(x); }
-  static V zero() { return _mm512_setzero_ps(); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-};
-template <>
-struct Ops<double> {
-  using T = double;
-  using V = __m512d;
-  static constexpr int lanes = 8;
-  static V load(const T* p) { return _mm512_loadu_pd(p); }
-  static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
-  static __mmask8 first(int count) { return static_cast<__mmask8>((1u << count) - 1); }
-  static V load_first(const T* p, int count) { return _mm512_maskz_loadu_pd(first(count), p); }
-  static void store_first(T* p, V v, int count) { _mm512_mask_storeu_pd(p, first(count), v); }
-  static V broadcast(T x) { return _mm512_set1_pd(x); }
-  static V zero() { return _mm512_setzero_pd(); }
-  static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-};
-#include "detail/simd_kernels.inl"
-}  // namespace isa_avx512
-#pragma GCC pop_options
-#endif  // CONVPOOL_X86
-
-}  // namespace detail
+namespace convpool {
 
 // Each instruction set's kernel table, built in this one place: the selectors below take the
 // active set's, and the kernel tester (cpp/tests/test_kernels.cpp) every set the CPU has.

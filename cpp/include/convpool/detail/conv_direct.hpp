@@ -1,0 +1,403 @@
+#pragma once
+// The direct paths of conv.hpp, and the zero-padded copies the depthwise paths share with them.
+//
+// No im2col panel is packed: each tile of output rows reads a zero-padded copy of its input rows,
+// padded to the output's width plus the kernel's span, so that output position
+// q = oh * padded_w + ow reads input q + offset(c, kh, kw) for every tap. Kernels with output
+// positions in the vector lanes compute the columns past the output's width and drop them;
+// where those are many (narrow outputs), a kernel with output channels in the lanes, which
+// broadcasts each input, wastes fewer (LeNet conv2's 8-wide rows). At stride (sh, sw)
+// the copy is split into sh * sw phase planes, phase (a, b) holding the input rows a, a + sh, ...
+// and columns b, b + sw, ..., so that every tap again reads whole rows of one phase at unit
+// stride.
+//
+// This measured faster than gathering panels on every layer of the benchmarks (the commits that
+// introduced it have the numbers), except strided 1x1 convolutions, which would copy phases no
+// tap reads.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "../parallel.hpp"
+#include "../shape.hpp"
+#include "conv_gemm.hpp"
+#include "conv_kernels.hpp"
+
+namespace convpool::detail {
+
+// dst[r * dst_stride + c] = src[r * src_stride + c] for r < rows, c < cols. Convolution rows are
+// often too short (a CIFAR row is 128 bytes) to repay a library call per row.
+template <typename T>
+void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
+  if (src_stride == cols && dst_stride == cols) {  // one contiguous block
+    cols *= rows;
+    rows = 1;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* in = src + r * src_stride;
+    T* out = dst + r * dst_stride;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) out[c] = in[c];
+  }
+}
+
+// The sh * sw phase planes of src zero-padded: phase (a, b), at dst + (a * sw + b) * phase_stride,
+// holds dst_rows x dst_cols elements [r][c] = src (rows x cols)[r * sh + a - top][c * sw + b - left]
+// where that is inside src, zero elsewhere (top and left may be negative). With unit steps, one
+// plane: src shifted down by `top` and right by `left`. Rows go in source order, so that src is
+// read once, sequentially, however many phases it is split into.
+template <typename T>
+void pad_phases(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
+                int64_t dst_cols, int64_t sh, int64_t sw, int64_t phase_stride) {
+  for (int64_t r = 0; r < dst_rows; ++r)
+    for (int64_t a = 0; a < sh; ++a) {
+      const int64_t source_row = r * sh + a - top;
+      for (int64_t b = 0; b < sw; ++b) {
+        T* out = dst + (a * sw + b) * phase_stride + r * dst_cols;
+        if (source_row < 0 || source_row >= rows) {
+          std::fill(out, out + dst_cols, T(0));
+          continue;
+        }
+        const int64_t shift = left - b;
+        const int64_t c0 = std::clamp<int64_t>(ceil_div(shift, sw), 0, dst_cols);
+        const int64_t c1 = std::clamp<int64_t>(ceil_div(shift + cols, sw), c0, dst_cols);
+        const T* in = src + source_row * cols - shift;
+        std::fill(out, out + c0, T(0));
+        if (sw == 1)
+          copy_rows(in + c0, cols, out + c0, dst_cols, 1, c1 - c0);
+        else if (sw == 2)  // a constant step lets the compiler vectorize with shuffles
+#pragma omp simd
+          for (int64_t c = c0; c < c1; ++c) out[c] = in[c * 2];
+        else
+          for (int64_t c = c0; c < c1; ++c) out[c] = in[c * sw];
+        std::fill(out + c1, out + dst_cols, T(0));
+      }
+    }
+}
+
+// What pad_phases rewrites from plane to plane at unit steps: src, shifted down by `top` and right by `left`
+// (either may be negative) and cropped, is copied into dst, whose other elements keep the zeros
+// they were given once.
+template <typename T>
+void copy_into_zeroed(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
+                      int64_t dst_cols) {
+  const int64_t r0 = std::max<int64_t>(top, 0), r1 = std::min(dst_rows, top + rows);
+  const int64_t c0 = std::max<int64_t>(left, 0), c1 = std::min(dst_cols, left + cols);
+  if (r0 < r1 && c0 < c1)
+    copy_rows(src + (r0 - top) * cols + (c0 - left), cols, dst + r0 * dst_cols + c0, dst_cols, r1 - r0, c1 - c0);
+}
+
+inline bool unit_stride(const Conv2dParams& p) { return p.h.stride == 1 && p.w.stride == 1; }
+
+// A correlation: output (oh, ow) reads source (oh * sh - top + kh * dh, ow * sw - left + kw * dw),
+// zero outside the source; a tile covers about tile_positions output positions.
+struct DirectGeometry {
+  int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, sh, sw, dh, dw, top, left, tile_positions;
+
+  // The zero-padded copy of a whole source plane, all sh * sw phases of it, stays within a small
+  // multiple of the source and output planes unless a stride, a dilation or the padding reaches
+  // far past the source (a 1x1 output at stride 10000 would copy 10^8 phases of one element).
+  // Computed in floating point, which absurd strides cannot overflow.
+  bool copy_bounded() const {
+    const double copy = static_cast<double>(sh) * static_cast<double>(sw) * static_cast<double>(phase_rows(out_h)) *
+                        static_cast<double>(padded_w());
+    return copy <= 4.0 * (static_cast<double>(in_h) * in_w + static_cast<double>(out_h) * out_w) + 4096.0;
+  }
+  int64_t padded_w() const { return out_w + (kernel_w - 1) * dw / sw; }
+  int64_t tile_rows() const { return std::clamp<int64_t>(tile_positions / padded_w(), 1, out_h); }
+  // Rows of a phase plane that the output rows [oh0, oh0 + rows) read.
+  int64_t phase_rows(int64_t rows) const { return rows + (kernel_h - 1) * dh / sh; }
+  int64_t phase_plane() const { return phase_rows(tile_rows()) * padded_w(); }
+  int64_t padded_plane() const { return sh * sw * phase_plane(); }
+  int64_t tap_offset(int64_t kh, int64_t kw) const {
+    const int64_t phase = kh * dh % sh * sw + kw * dw % sw;
+    return phase * phase_plane() + kh * dh / sh * padded_w() + kw * dw / sw;
+  }
+};
+
+// The correlation of the forward pass and of the weight gradient: x read through the layer's
+// geometry, in tiles set by forward_geometry.
+inline DirectGeometry forward_correlation(const Conv2dParams& p) {
+  return {p.h.input,  p.w.input,    p.h.output,   p.w.output,  p.h.kernel,  p.w.kernel, p.h.stride,
+          p.w.stride, p.h.dilation, p.w.dilation, p.h.padding, p.w.padding, 0};
+}
+
+// At stride 1 the input gradient is the correlation of the output gradient with the flipped,
+// transposed kernel.
+inline DirectGeometry input_gradient_correlation(const Conv2dParams& p) {
+  const int64_t kh_last = p.h.kernel - 1, kw_last = p.w.kernel - 1;
+  return {p.h.output,
+          p.w.output,
+          p.h.input,
+          p.w.input,
+          p.h.kernel,
+          p.w.kernel,
+          1,
+          1,
+          p.h.dilation,
+          p.w.dilation,
+          kh_last * p.h.dilation - p.h.padding,
+          kw_last * p.w.dilation - p.w.padding,
+          0};
+}
+
+// The direct paths (see above): not strided 1x1 layers, and not where the copy is unbounded.
+inline bool direct_applies(const Conv2dParams& p) {
+  return !p.depthwise() && (p.taps() > 1 || unit_stride(p)) && forward_correlation(p).copy_bounded();
+}
+
+template <typename T>
+bool all_finite(const T* values, int64_t count) {
+  int64_t finite = 0;
+#pragma omp simd reduction(+ : finite)
+  for (int64_t i = 0; i < count; ++i) finite += (values[i] - values[i] == T(0));
+  return finite == count;
+}
+
+// The direct input gradient: stride 1 with a bounded copy, and three input channels per group or
+// more (with one or two, the 6-row tile is mostly empty and col2im is faster: LeNet conv1, the
+// CIFAR first layer).
+inline bool direct_input_gradient_applies(const Conv2dParams& p) {
+  return !p.depthwise() && unit_stride(p) && input_gradient_correlation(p).copy_bounded() && p.in_per_group() >= 3;
+}
+
+// The direct weight gradient also multiplies the dropped columns' inputs, by a zero output
+// gradient: exact for finite inputs, but 0 * inf would add a NaN that the definition has not.
+// So it applies where the direct paths do and every element of x is finite (one read of x).
+template <typename T>
+bool direct_weight_gradient_applies(const Conv2dParams& p, const T* x) {
+  return direct_applies(p) && all_finite(x, p.batch * p.in_channels * p.input_plane());
+}
+
+// The direct kernels whose register tiles cover `rows` output channels by `columns` positions
+// with the least waste (the first of equals).
+template <typename T>
+const DirectKernels<T>& direct_kernels_for(int64_t rows, int64_t columns) {
+  const DirectKernels<T>* best = nullptr;
+  double best_fill = 0;
+  for (const DirectKernels<T>& kernels : direct_kernel_variants<T>()) {
+    const double fill = static_cast<double>(rows) / round_up(rows, kernels.mr) * static_cast<double>(columns) /
+                        round_up(columns, kernels.nr);
+    if (!best || fill > best_fill) {
+      best = &kernels;
+      best_fill = fill;
+    }
+  }
+  return *best;
+}
+
+// Output positions per tile of `channels` source planes: up to 4096 (a whole 56x56 image), fewer
+// as the channels grow, so that a tile's padded input rows stay near 1 MB, one core's L2 cache
+// on this project's machine (at 64 channels, 4096 positions measured faster than 1024).
+template <typename T>
+int64_t direct_tile_positions(int64_t channels) {
+  constexpr int64_t kTileBytes = 1 << 20;
+  return std::clamp<int64_t>(kTileBytes / (channels * static_cast<int64_t>(sizeof(T))), 256, 4096);
+}
+
+// Per-thread zero-padded input rows of one tile of `images` images: each image holds `channels`
+// planes of padded_plane(), plus slack for the over-reads of the dropped columns and of a
+// kernel reading `over_read` elements past the last row (the last vector, or register tile).
+template <typename T>
+struct DirectTile {
+  int64_t image_stride;
+  std::vector<T> padded;
+  std::vector<int64_t> offsets;
+
+  DirectTile(const DirectGeometry& gm, int64_t channels, int64_t over_read, int64_t images = 1)
+      : image_stride(channels * gm.padded_plane() + gm.padded_w() + over_read),
+        padded(images * image_stride),
+        offsets(channels * gm.kernel_h * gm.kernel_w) {
+    int64_t* offset = offsets.data();
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t kh = 0; kh < gm.kernel_h; ++kh)
+        for (int64_t kw = 0; kw < gm.kernel_w; ++kw) *offset++ = c * gm.padded_plane() + gm.tap_offset(kh, kw);
+  }
+
+  // Rows [oh0, oh0 + rows) of the output need source rows from oh0 * sh - top on. A tile holding
+  // whole images at unit stride is filled with whole images every time, so its zero border,
+  // written by the allocation, never changes: only the source is copied.
+  void fill(const T* source, int64_t channels, const DirectGeometry& gm, int64_t oh0, int64_t rows, int64_t image = 0) {
+    const bool whole_image = gm.sh == 1 && gm.sw == 1 && oh0 == 0 && rows == gm.out_h;
+    for (int64_t c = 0; c < channels; ++c) {
+      T* plane = padded.data() + image * image_stride + c * gm.padded_plane();
+      if (whole_image)
+        copy_into_zeroed(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top, gm.left, plane, gm.phase_rows(rows),
+                         gm.padded_w());
+      else
+        pad_phases(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0 * gm.sh, gm.left, plane,
+                   gm.phase_rows(rows), gm.padded_w(), gm.sh, gm.sw, gm.phase_plane());
+    }
+  }
+};
+
+// Whether the channel-vector kernel leaves fewer lanes idle than the position-vector one, whose
+// vectors also run over the padded_w - out_w dropped columns of every row (LeNet conv2: 8 of 12),
+// counting the channel kernel's transpose of each tile into the channel planes as 8 more steps of
+// its reduction (the transpose's cost as measured on the CIFAR first layer's 27-step reduction).
+template <typename T>
+bool uses_channel_vectors(int64_t m, int64_t depth, const DirectGeometry& gm) {
+  constexpr double kTransposeSteps = 8;
+  const int64_t tile_rows = gm.tile_rows(), columns = tile_rows * gm.padded_w();
+  const DirectKernels<T>& positions = direct_kernels_for<T>(m, columns);
+  const ChannelVectorKernel<T>& channels = channel_vector_kernel<T>();
+  const auto fill = [](int64_t used, int64_t tile) { return static_cast<double>(used) / round_up(used, tile); };
+  const double position_fill = fill(m, positions.mr) * fill(columns, positions.nr) * gm.out_w / gm.padded_w();
+  const double channel_fill = fill(m, channels.channels) * fill(gm.out_w, channels.cols) *
+                              fill(tile_rows, channels.rows) * depth / (depth + kTransposeSteps);
+  return channel_fill > position_fill;
+}
+
+// out[n, g*m + i] = row_init[g*m + i] + sum over (c, kh, kw) of a(g, i, (c, kh, kw)) *
+// source[n, g*channels + c] read through gm. One thread computes each (image, group, row tile).
+template <typename T, typename Coefficient>
+void direct_correlate(const T* source, int64_t source_channels, int64_t channels, Coefficient a, int64_t m,
+                      int64_t groups, int64_t batch, const DirectGeometry& gm, const T* row_init, T* out,
+                      int64_t out_channels) {
+  const int64_t tile_rows = gm.tile_rows(), tiles = ceil_div(gm.out_h, tile_rows), padded_w = gm.padded_w();
+  const int64_t ldc = tile_rows * padded_w, out_plane = gm.out_h * gm.out_w;
+  const DirectKernels<T>& kernel = direct_kernels_for<T>(m, ldc);
+  const ChannelVectorKernel<T>& channel_kernel = channel_vector_kernel<T>();
+  const int64_t depth = channels * gm.kernel_h * gm.kernel_w;
+  const bool by_channels = uses_channel_vectors<T>(m, depth, gm);
+  const int panel_rows = by_channels ? channel_kernel.channels : kernel.mr;
+  const int64_t stride = group_stride(m, depth, panel_rows);
+  const std::vector<T> packed = pack_group_panels<T>(groups, m, depth, panel_rows, a);
+  // Past a tile's last row and column, the channel kernel reads up to a register tile further.
+  const int64_t over_read = by_channels ? (channel_kernel.rows - 1) * padded_w + channel_kernel.cols : kernel.nr;
+  parallel_for(batch * groups * tiles, [&](int64_t begin, int64_t end) {
+    DirectTile<T> tile(gm, channels, over_read);
+    std::vector<T> result(by_channels ? 0 : round_up(m, kernel.mr) * ldc);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / (groups * tiles), g = item / tiles % groups, oh0 = item % tiles * tile_rows;
+      const int64_t rows = std::min(tile_rows, gm.out_h - oh0), columns = rows * padded_w;
+      tile.fill(source + (n * source_channels + g * channels) * gm.in_h * gm.in_w, channels, gm, oh0, rows);
+      T* const out_tile = out + (n * out_channels + g * m) * out_plane + oh0 * gm.out_w;
+      if (by_channels) {
+        for (int64_t i0 = 0; i0 < m; i0 += panel_rows)
+          for (int64_t r0 = 0; r0 < rows; r0 += channel_kernel.rows)
+            for (int64_t c0 = 0; c0 < gm.out_w; c0 += channel_kernel.cols)
+              channel_kernel.multiply(depth, packed.data() + g * stride + i0 * depth,
+                                      tile.padded.data() + r0 * padded_w + c0, padded_w, tile.offsets.data(),
+                                      out_tile + i0 * out_plane + r0 * gm.out_w + c0, gm.out_w, out_plane,
+                                      static_cast<int>(std::min<int64_t>(panel_rows, m - i0)),
+                                      static_cast<int>(std::min<int64_t>(channel_kernel.rows, rows - r0)),
+                                      static_cast<int>(std::min<int64_t>(channel_kernel.cols, gm.out_w - c0)),
+                                      row_init ? row_init + g * m + i0 : nullptr);
+        continue;
+      }
+      for (int64_t j0 = 0; j0 < columns; j0 += kernel.nr)
+        for (int64_t i0 = 0; i0 < m; i0 += kernel.mr)
+          kernel.multiply(depth, packed.data() + g * stride + i0 * depth, tile.padded.data() + j0, tile.offsets.data(),
+                          result.data() + i0 * ldc + j0, ldc, static_cast<int>(std::min<int64_t>(kernel.mr, m - i0)),
+                          static_cast<int>(std::min<int64_t>(kernel.nr, columns - j0)),
+                          row_init ? row_init + g * m + i0 : nullptr);
+      for (int64_t i = 0; i < m; ++i)
+        copy_rows(result.data() + i * ldc, padded_w, out_tile + i * out_plane, gm.out_w, rows, gm.out_w);
+    }
+  });
+}
+
+template <typename T>
+DirectGeometry forward_geometry(const Conv2dParams& p) {
+  DirectGeometry gm = forward_correlation(p);
+  gm.tile_positions = direct_tile_positions<T>(p.in_per_group() * p.h.stride * p.w.stride);
+  return gm;
+}
+
+template <typename T>
+void conv2d_forward_direct(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+  const int64_t m = p.out_per_group(), depth = p.weight_row();
+  const auto coefficient = [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; };
+  direct_correlate(x, p.in_channels, p.in_per_group(), coefficient, m, p.groups, p.batch, forward_geometry<T>(p), bias,
+                   y, p.out_channels);
+}
+
+template <typename T>
+void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
+  const int64_t ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps(), weight_row = p.weight_row();
+  const int64_t kh_last = p.h.kernel - 1, kw_last = p.w.kernel - 1;
+  const auto flipped = [&](int64_t g, int64_t ci, int64_t d) {
+    const int64_t tap = d % taps, kh = kh_last - tap / p.w.kernel, kw = kw_last - tap % p.w.kernel;
+    return weight[(g * outs + d / taps) * weight_row + ci * taps + kh * p.w.kernel + kw];
+  };
+  DirectGeometry gm = input_gradient_correlation(p);
+  gm.tile_positions = direct_tile_positions<T>(outs);
+  direct_correlate(grad_output, p.out_channels, outs, flipped, ins, p.groups, p.batch, gm,
+                   static_cast<const T*>(nullptr), grad_input, p.in_channels);
+}
+
+// grad_weight[g*m + i, (c, kh, kw)] = sum over images and output positions of
+// grad_output[n, g*m + i](oh, ow) * x_padded[n, g*ins + c](oh + kh*dh, ow + kw*dw), with the
+// output gradient laid out in rows of padded_w (zeros past the output's width). Small images are
+// taken several at a time, so that the register tile runs a long reduction. The images are cut
+// into a fixed number of chunks whose sums are added in chunk order.
+template <typename T>
+void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_weight, const Conv2dParams& p) {
+  const DirectKernels<T>& kernel = direct_kernels<T>();
+  const DirectGeometry gm = forward_geometry<T>(p);
+  const int64_t groups = p.groups, m = p.out_per_group(), ins = p.in_per_group(), depth = p.weight_row();
+  const int64_t rows_padded = round_up(m, kernel.rows), tile_rows = gm.tile_rows(), padded_w = gm.padded_w();
+  const int64_t length = round_up(tile_rows * padded_w, kernel.nr), out_plane = p.output_plane();
+  const int64_t lanes = kernel.lanes, chunks = std::clamp<int64_t>(p.batch, 1, 8);
+  const int64_t chunk_size = groups * rows_padded * depth;
+  // Images per pass: when an image is a single row tile, enough of the chunk's images for ~4096
+  // positions.
+  const int64_t images_per_pass =
+      tile_rows < gm.out_h ? 1 : std::clamp<int64_t>(4096 / length, 1, ceil_div(p.batch, chunks));
+  std::vector<T> partial(chunks * chunk_size, T(0));
+  parallel_for(chunks * groups, [&](int64_t begin, int64_t end) {
+    DirectTile<T> tile(gm, ins, kernel.nr, images_per_pass);
+    const int64_t rows_stride = rows_padded * length;
+    std::vector<T> grad_rows(images_per_pass * rows_stride);
+    std::vector<const T*> row_pointers(rows_padded);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t chunk = item / groups, g = item % groups;
+      const int64_t n_end = p.batch * (chunk + 1) / chunks;
+      T* sums = partial.data() + chunk * chunk_size + g * rows_padded * depth;
+      for (int64_t n0 = p.batch * chunk / chunks; n0 < n_end; n0 += images_per_pass) {
+        const int64_t images = std::min(images_per_pass, n_end - n0);
+        for (int64_t oh0 = 0; oh0 < gm.out_h; oh0 += tile_rows) {
+          const int64_t rows = std::min(tile_rows, gm.out_h - oh0);
+          // Only rows [0, rows) of the output gradient are copied: the columns past the output's
+          // width and the padding rows of the register tile stay zero from the allocation, and the
+          // vector's worth past a short last tile is zeroed here.
+          const int64_t used = rows * padded_w;
+          for (int64_t b = 0; b < images; ++b) {
+            const int64_t n = n0 + b;
+            tile.fill(x + (n * p.in_channels + g * ins) * p.input_plane(), ins, gm, oh0, rows, b);
+            const T* grad_group = grad_output + (n * p.out_channels + g * m) * out_plane + oh0 * gm.out_w;
+            for (int64_t i = 0; i < m; ++i) {
+              T* dst = grad_rows.data() + b * rows_stride + i * length;
+              copy_rows(grad_group + i * out_plane, gm.out_w, dst, padded_w, rows, gm.out_w);
+              std::fill(dst + used, dst + round_up(used, lanes), T(0));
+            }
+          }
+          for (int64_t i0 = 0; i0 < rows_padded; i0 += kernel.rows) {
+            for (int r = 0; r < kernel.rows; ++r) row_pointers[r] = grad_rows.data() + (i0 + r) * length;
+            for (int64_t j0 = 0; j0 < depth; j0 += kernel.cols)
+              kernel.correlate(images, round_up(rows * padded_w, lanes), row_pointers.data(), rows_stride,
+                               tile.padded.data(), tile.image_stride, tile.offsets.data() + j0,
+                               static_cast<int>(std::min<int64_t>(kernel.cols, depth - j0)), sums + i0 * depth + j0,
+                               depth);
+          }
+        }
+      }
+    }
+  });
+  parallel_for(p.out_channels, [&](int64_t begin, int64_t end) {
+    for (int64_t co = begin; co < end; ++co) {
+      const int64_t row = (co / m * rows_padded + co % m) * depth;
+      for (int64_t d = 0; d < depth; ++d) {
+        T sum = partial[row + d];
+        for (int64_t chunk = 1; chunk < chunks; ++chunk) sum += partial[chunk * chunk_size + row + d];
+        grad_weight[co * depth + d] = sum;
+      }
+    }
+  });
+}
+
+}  // namespace convpool::detail
