@@ -1,12 +1,14 @@
 """Times convpool against PyTorch in the same process with the same thread count.
 
-    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|train|all]
+    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|norm|train|all]
 
 Prints Markdown tables: median time per call of each, the speed-up (PyTorch time / convpool
 time) and convpool's rate. Pooling is rated in GB/s, counting the bytes a kernel must move at
 least (inputs read once, outputs written once; indices are int64); convolution in GFLOP/s
 (2 flops per multiply-add; the backward computes the input, weight and bias gradients, twice
-the forward's flops, except for a network's first layer, which needs no input gradient);
+the forward's flops, except for a network's first layer, which needs no input gradient); batch
+normalization in GB/s against a copy of the same bytes (NumPy's copyto) and against PyTorch in
+both its NCHW and its channels_last layout;
 training in images/s (LeNet-5 on the bundled MNIST, batch 64, SGD with momentum: forward,
 cross-entropy, backward and update, the whole step).
 """
@@ -48,6 +50,13 @@ CONV_SHAPES = [
     ("ResNet 3x3 s2", (16, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1),
 ]
 FIRST_LAYERS = {"LeNet conv1", "CIFAR first layer", "ResNet stem 7x7 s2"}
+
+# (label, x shape) of batch normalization layers.
+NORM_SHAPES = [
+    ("CIFAR VGG stage 1", (64, 64, 32, 32)),
+    ("ResNet-20 stage 1", (128, 16, 32, 32)),
+    ("ImageNet stage 4, batch 8", (8, 256, 14, 14)),
+]
 
 
 def median_seconds(fn, repeats, min_block_seconds=0.02):
@@ -173,6 +182,78 @@ def conv_cases(x, weight, stride, padding, groups, first_layer):
     return ours, theirs
 
 
+def norm_cases(x):
+    """For one shape: (op, convpool callable, bytes moved, {layout: PyTorch callable})."""
+    channels = x.shape[1]
+    weight, bias = np.ones(channels, np.float32), np.zeros(channels, np.float32)
+    running_mean, running_var = np.zeros(channels, np.float32), np.ones(channels, np.float32)
+    out, mean, invstd = cp.batch_norm2d(x, weight, bias, running_mean, running_var)
+    relu_out = cp.relu(out)
+    g = np.ones_like(x)
+
+    def ours_train():
+        out, mean, invstd = cp.batch_norm2d(x, weight, bias, running_mean, running_var, activation="relu")
+        cp.batch_norm2d_backward(g, x, weight, mean, invstd, activation="relu", output=out)
+
+    rows = [
+        ("bn fwd", lambda: cp.batch_norm2d(x, weight, bias, running_mean, running_var), 2 * x.nbytes),
+        ("bn+relu fwd", lambda: cp.batch_norm2d(x, weight, bias, running_mean, running_var, activation="relu"),
+         2 * x.nbytes),
+        ("bn bwd", lambda: cp.batch_norm2d_backward(g, x, weight, mean, invstd), 3 * x.nbytes),
+        ("bn+relu bwd", lambda: cp.batch_norm2d_backward(g, x, weight, mean, invstd, activation="relu",
+                                                         output=relu_out), 4 * x.nbytes),
+        ("bn+relu fwd+bwd", ours_train, 6 * x.nbytes),
+    ]
+    theirs = {}
+    if torch is not None:
+        for layout in (torch.contiguous_format, torch.channels_last):
+            tx = torch.from_numpy(x).to(memory_format=layout).requires_grad_(True)
+            tw, tb = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (weight, bias))
+            trm, trv = torch.from_numpy(running_mean.copy()), torch.from_numpy(running_var.copy())
+            tg = torch.from_numpy(g).to(memory_format=layout)
+            t_out = F.batch_norm(tx, trm, trv, tw, tb, training=True)
+            t_relu = F.relu(F.batch_norm(tx, trm, trv, tw, tb, training=True))
+
+            def forward(tx=tx, tw=tw, tb=tb, trm=trm, trv=trv, relu=False):
+                with torch.no_grad():
+                    y = F.batch_norm(tx, trm, trv, tw, tb, training=True)
+                    return F.relu(y) if relu else y
+
+            def train(tx=tx, tw=tw, tb=tb, trm=trm, trv=trv, tg=tg):
+                y = F.relu(F.batch_norm(tx, trm, trv, tw, tb, training=True))
+                torch.autograd.grad(y, (tx, tw, tb), tg)
+
+            theirs[layout] = {
+                "bn fwd": forward,
+                "bn+relu fwd": lambda forward=forward: forward(relu=True),
+                "bn bwd": lambda t_out=t_out, tx=tx, tw=tw, tb=tb, tg=tg: torch.autograd.grad(
+                    t_out, (tx, tw, tb), tg, retain_graph=True),
+                "bn+relu bwd": lambda t_relu=t_relu, tx=tx, tw=tw, tb=tb, tg=tg: torch.autograd.grad(
+                    t_relu, (tx, tw, tb), tg, retain_graph=True),
+                "bn+relu fwd+bwd": train,
+            }
+    return [(op, fn, nbytes, {layout: calls[op] for layout, calls in theirs.items()}) for op, fn, nbytes in rows]
+
+
+def print_norm_table(rng, repeats, name_filter):
+    print("\n| op | shape | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms | speed-up vs the faster "
+          "| convpool GB/s | copy GB/s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for label, shape in NORM_SHAPES:
+        x = rng.standard_normal(shape, dtype=np.float32) * 2 + 0.5
+        copy_source, copy_target = x.copy(), np.empty_like(x)
+        t_copy = median_seconds(lambda: np.copyto(copy_target, copy_source), repeats)
+        for op, fn, nbytes, theirs in norm_cases(x):
+            if name_filter not in f"{op} {label}":
+                continue
+            t_ours = median_seconds(fn, repeats)
+            t_theirs = [median_seconds(call, repeats) for call in theirs.values()]
+            columns = [f"{t * 1e3:.3f}" for t in t_theirs] or ["-", "-"]
+            ratio = f"{min(t_theirs) / t_ours:.1f}x" if t_theirs else "-"
+            print(f"| {op} | {label} {shape} | {t_ours * 1e3:.3f} | {' | '.join(columns)} | {ratio} | "
+                  f"{nbytes / t_ours / 1e9:.1f} | {2 * x.nbytes / t_copy / 1e9:.1f} |", flush=True)
+
+
 TRAIN_BATCH = 64
 # (label, convpool pooling, tie_break, PyTorch pooling layer or None where PyTorch has no such rule)
 TRAIN_NETWORKS = [
@@ -275,7 +356,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--filter", default="", help="only rows whose op or shape contains this")
-    parser.add_argument("--suite", choices=("pool", "conv", "train", "all"), default="all")
+    parser.add_argument("--suite", choices=("pool", "conv", "norm", "train", "all"), default="all")
     args = parser.parse_args()
 
     cp.set_num_threads(args.threads)
@@ -289,6 +370,8 @@ def main():
         print_table("pooling shape", "GB/s", pool_rows(rng), args.repeats, args.filter)
     if args.suite in ("conv", "all"):
         print_table("convolution", "GFLOP/s", conv_rows(rng), args.repeats, args.filter)
+    if args.suite in ("norm", "all"):
+        print_norm_table(rng, args.repeats, args.filter)
     if args.suite in ("train", "all"):
         print_training_table(args.repeats)
 

@@ -15,3 +15,18 @@ def threads():
     previous = convpool.get_num_threads()
     yield convpool.set_num_threads
     convpool.set_num_threads(previous)
+
+
+@pytest.fixture
+def assert_thread_independent(threads):
+    """Checks that run() returns bitwise identical arrays at 1, 2 and 3 threads."""
+    def check(run):
+        threads(1)
+        single = run()
+        for n in (2, 3):
+            threads(n)
+            results = run()
+            assert len(results) == len(single)
+            for a, b in zip(single, results):
+                assert a.tobytes() == b.tobytes()
+    return check

@@ -276,3 +276,54 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
             gxp[:, ci, rows, cols] += np.einsum("nohw,oc->nchw", gy[:, co], weight[co, :, kh, kw])
     gx = gxp[:, :, top:top + x.shape[2], left:left + x.shape[3]]
     return (gx[0] if squeeze else gx), gw, gy.sum(axis=(0, 2, 3))
+
+
+def batch_norm2d(x, weight, bias, running_mean, running_var, training, momentum, eps, relu=False):
+    """Returns (out, mean, invstd, new_running_mean, new_running_var), in float64, one channel at
+    a time from the definition (biased variance to normalise, unbiased for the running one)."""
+    x64 = x.astype(np.float64)
+    channels = x.shape[1]
+    out = np.empty_like(x64)
+    mean = np.empty(channels)
+    invstd = np.empty(channels)
+    new_mean = None if running_mean is None else running_mean.astype(np.float64).copy()
+    new_var = None if running_var is None else running_var.astype(np.float64).copy()
+    for c in range(channels):
+        values = x64[:, c]
+        if training:
+            m = values.mean()
+            v = ((values - m) ** 2).mean()
+            if new_mean is not None:
+                count = values.size
+                new_mean[c] = (1 - momentum) * new_mean[c] + momentum * m
+                new_var[c] = (1 - momentum) * new_var[c] + momentum * v * count / (count - 1)
+        else:
+            m, v = float(running_mean[c]), float(running_var[c])
+        mean[c], invstd[c] = m, 1 / math.sqrt(v + eps)
+        w = 1.0 if weight is None else float(weight[c])
+        b = 0.0 if bias is None else float(bias[c])
+        out[:, c] = (values - m) * invstd[c] * w + b
+    if relu:
+        out = np.maximum(out, 0)
+    return out, mean, invstd, new_mean, new_var
+
+
+def batch_norm2d_backward(grad_output, x, weight, mean, invstd, training, relu_output=None):
+    """(grad_input, grad_weight, grad_bias) in float64 from the textbook formulas."""
+    g = grad_output.astype(np.float64)
+    if relu_output is not None:
+        g = np.where(relu_output > 0, g, 0.0)
+    x64 = x.astype(np.float64)
+    grad_input = np.empty_like(x64)
+    channels = x.shape[1]
+    grad_weight, grad_bias = np.empty(channels), np.empty(channels)
+    for c in range(channels):
+        gc, xhat = g[:, c], (x64[:, c] - mean[c]) * invstd[c]
+        w = 1.0 if weight is None else float(weight[c])
+        grad_bias[c] = gc.sum()
+        grad_weight[c] = (gc * xhat).sum()
+        if training:
+            grad_input[:, c] = w * invstd[c] * (gc - gc.mean() - xhat * (gc * xhat).mean())
+        else:
+            grad_input[:, c] = w * invstd[c] * gc
+    return grad_input, grad_weight, grad_bias

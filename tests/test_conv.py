@@ -131,7 +131,7 @@ def test_empty_batch_gives_empty_results():
     dict(shape=(3, 6, 20, 20), weight=(6, 1, 3, 3), stride=2, padding=1, dilation=1, groups=6),
     dict(shape=(9, 1, 12, 12), weight=(6, 1, 5, 5), stride=1, padding=0, dilation=1, groups=1),
 ], ids=conv_config_id)
-def test_bitwise_identical_for_any_thread_count(config, threads):
+def test_bitwise_identical_for_any_thread_count(config, assert_thread_independent):
     x, weight, bias = random_inputs(config, np.float32, seed=70)
     args = conv_args(config)
 
@@ -139,12 +139,7 @@ def test_bitwise_identical_for_any_thread_count(config, threads):
         out = cp.conv2d(x, weight, bias, **args)
         return (out,) + cp.conv2d_backward(np.cos(out), x, weight, **args)
 
-    threads(1)
-    single = run()
-    for n in (2, 3):
-        threads(n)
-        for a, b in zip(single, run()):
-            assert a.tobytes() == b.tobytes()
+    assert_thread_independent(run)
 
 
 @pytest.mark.parametrize(

@@ -95,3 +95,39 @@ def test_conv2d_matches_torch(config):
     t_out.backward(torch.tensor(g))
     for actual, t in zip(cp.conv2d_backward(g, x, weight, **args), (tx, tw, tb)):
         np.testing.assert_allclose(actual, t.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_batch_norm_matches_torch(seed):
+    rng = np.random.default_rng(400 + seed)
+    shape = (int(rng.integers(1, 6)), int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(2, 12)))
+    channels = shape[1]
+    affine, relu = bool(rng.integers(2)), bool(rng.integers(2))
+    momentum, eps = float(rng.uniform(0.05, 0.5)), float(rng.choice([1e-5, 1e-3]))
+    weight = rng.standard_normal(channels).astype(np.float32) if affine else None
+    bias = rng.standard_normal(channels).astype(np.float32) if affine else None
+    running_mean, running_var = np.zeros(channels, np.float32), np.ones(channels, np.float32)
+    t_mean, t_var = torch.zeros(channels), torch.ones(channels)
+    for step in range(4):  # three training steps, then evaluation with the running statistics
+        training = step < 3
+        x = (rng.standard_normal(shape) * (step + 1) + step).astype(np.float32)
+        g = rng.standard_normal(shape).astype(np.float32)
+        out, mean, invstd = cp.batch_norm2d(x, weight, bias, running_mean, running_var, training=training,
+                                            momentum=momentum, eps=eps, activation="relu" if relu else None)
+        tx = torch.tensor(x, requires_grad=True)
+        tw = torch.tensor(weight, requires_grad=True) if affine else None
+        tb = torch.tensor(bias, requires_grad=True) if affine else None
+        t_out = F.batch_norm(tx, t_mean, t_var, tw, tb, training=training, momentum=momentum, eps=eps)
+        if relu:
+            t_out = F.relu(t_out)
+        t_out.backward(torch.tensor(g))
+        np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(running_mean, t_mean.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(running_var, t_var.numpy(), rtol=1e-5, atol=1e-6)
+        grads = cp.batch_norm2d_backward(g, x, weight, mean, invstd, training=training,
+                                         activation="relu" if relu else None, output=out)
+        scale = 1 + np.abs(tx.grad.numpy()).max()
+        np.testing.assert_allclose(grads[0], tx.grad.numpy(), rtol=1e-4, atol=1e-5 * scale)
+        if affine:
+            np.testing.assert_allclose(grads[1], tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(grads[2], tb.grad.numpy(), rtol=1e-4, atol=1e-4)

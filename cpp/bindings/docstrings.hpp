@@ -173,4 +173,43 @@ Args:
     y: relu's output.
 )doc";
 
+inline constexpr const char* batch_norm2d =
+    R"doc(2-D batch normalization over (N, C, H, W) float32/float64 input, as PyTorch's batch_norm.
+
+Args:
+    x: input array.
+    weight, bias: None (1 and 0) or (C,) arrays of x's dtype.
+    running_mean, running_var: None (no running statistics) or writable contiguous (C,) arrays
+        of x's dtype, updated in place in training: (1 - momentum) * running + momentum *
+        batch statistic, the variance unbiased. Required when training is False.
+    training: normalize with the batch's mean and biased variance per channel (more than one
+        value per channel needed); else with the running statistics.
+    momentum: the running statistics' update factor (nn.BatchNorm2d passes 1 / the number of
+        batches seen for momentum=None, a cumulative average, as PyTorch's layer does).
+    eps: added to the variance before its square root.
+    activation: None, or 'relu' to return max(0, batch_norm(x)) in the same pass.
+
+Returns:
+    (out, saved_mean, saved_invstd): out has x's shape; saved_mean and saved_invstd (C,) are the
+    statistics the normalization used (the batch's in training, the running ones otherwise),
+    which batch_norm2d_backward takes. Sums are in float64, bitwise identical for any number of
+    threads.
+)doc";
+
+inline constexpr const char* batch_norm2d_backward = R"doc(Gradients of batch_norm2d.
+
+Args:
+    grad_output: gradient of batch_norm2d's output, same shape and dtype as x.
+    x: the forward input.
+    weight: the forward weight (None: 1).
+    saved_mean, saved_invstd: the statistics batch_norm2d returned.
+    training: as in the forward call (in training the batch statistics depend on x).
+    needs: which gradients to compute, any of 'input', 'weight', 'bias'.
+    activation: as in the forward call; with 'relu', output (the forward's output) is
+        required, and no gradient passes where it is <= 0.
+
+Returns:
+    (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.
+)doc";
+
 }  // namespace convpool::bindings::docs

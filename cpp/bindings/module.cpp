@@ -13,6 +13,7 @@ void register_lp_pool(py::module_& m);
 void register_stochastic_pool(py::module_& m);
 void register_conv(py::module_& m);
 void register_activation(py::module_& m);
+void register_batch_norm(py::module_& m);
 }  // namespace convpool::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -52,4 +53,5 @@ PYBIND11_MODULE(_core, m) {
   convpool::bindings::register_stochastic_pool(m);
   convpool::bindings::register_conv(m);
   convpool::bindings::register_activation(m);
+  convpool::bindings::register_batch_norm(m);
 }

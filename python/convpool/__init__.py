@@ -9,6 +9,8 @@ checkpoints), ``convpool.datasets`` (bundled MNIST), ``convpool.inspection`` and
 from ._core import (
     avg_pool2d,
     avg_pool2d_backward,
+    batch_norm2d,
+    batch_norm2d_backward,
     build_info,
     conv2d,
     conv2d_backward,
@@ -31,6 +33,8 @@ __version__ = "0.1.0"
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm2d",
+    "batch_norm2d_backward",
     "build_info",
     "conv2d",
     "conv2d_backward",

@@ -137,3 +137,25 @@ def conv2d_backward(
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
 def relu(x: _ArrayLike) -> _FloatArray: ...
 def relu_backward(grad_output: _ArrayLike, y: _ArrayLike) -> _FloatArray: ...
+def batch_norm2d(
+    x: _ArrayLike,
+    weight: Optional[_ArrayLike] = None,
+    bias: Optional[_ArrayLike] = None,
+    running_mean: Optional[_FloatArray] = None,
+    running_var: Optional[_FloatArray] = None,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-05,
+    activation: Optional[Literal["relu"]] = None,
+) -> Tuple[_FloatArray, _FloatArray, _FloatArray]: ...
+def batch_norm2d_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    weight: Optional[_ArrayLike],
+    saved_mean: _ArrayLike,
+    saved_invstd: _ArrayLike,
+    training: bool = True,
+    needs: Sequence[_Gradient] = ("input", "weight", "bias"),
+    activation: Optional[Literal["relu"]] = None,
+    output: Optional[_ArrayLike] = None,
+) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...

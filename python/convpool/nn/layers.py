@@ -407,10 +407,13 @@ class Dropout(Module):
 
 
 class BatchNorm2d(Module):
-    """Batch normalisation over (N, H, W) per channel, with PyTorch's running statistics.
+    """Batch normalisation over (N, H, W) per channel, with PyTorch's running statistics, on the
+    batch_norm2d kernels.
 
     Training normalises with the batch's biased variance and updates running_var with the unbiased
-    one; ``momentum=None`` keeps a cumulative average. Eval mode uses the running statistics.
+    one; ``momentum=None`` keeps a cumulative average. Eval mode uses the running statistics (the
+    batch's when ``track_running_stats=False``). The running statistics are updated in place, so
+    they keep the input's dtype (``.double()`` converts them with the parameters).
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
@@ -441,47 +444,28 @@ class BatchNorm2d(Module):
     def forward(self, x):
         self._check(x)
         use_batch = self.training or not self.track_running_stats
-        if use_batch:
-            count = x.shape[0] * x.shape[2] * x.shape[3]
-            if count < 2:
-                raise ValueError(f"BatchNorm2d: training needs more than one value per channel, got input {x.shape}")
-            mean = x.mean(axis=(0, 2, 3))
-            variance = x.var(axis=(0, 2, 3))
-            if self.training and self.track_running_stats:
-                self._update_running(mean, variance, count)
-        else:
-            mean, variance = self.running_mean, self.running_var
-        inv_std = (1.0 / np.sqrt(variance + self.eps)).astype(x.dtype)
-        normalized = (x - mean.astype(x.dtype)[:, None, None]) * inv_std[:, None, None]
-        self._normalized, self._inv_std, self._batch_statistics = normalized, inv_std, use_batch
-        if not self.affine:
-            return normalized
-        return normalized * self.weight.data[:, None, None] + self.bias.data[:, None, None]
-
-    def _update_running(self, mean, variance, count):
-        self.num_batches_tracked += 1
-        factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        self.running_mean *= 1.0 - factor
-        self.running_mean += factor * mean
-        self.running_var *= 1.0 - factor
-        self.running_var += factor * variance * (count / (count - 1))
+        update = self.training and self.track_running_stats
+        momentum = 0.0
+        if update:  # momentum=None: the cumulative average, 1 / (batches seen, this one included)
+            momentum = 1.0 / float(self.num_batches_tracked + 1) if self.momentum is None else self.momentum
+        running = (self.running_mean, self.running_var) if update or not use_batch else (None, None)
+        weight, bias = (self.weight.data, self.bias.data) if self.affine else (None, None)
+        out, self._mean, self._inv_std = _core.batch_norm2d(
+            x, weight, bias, *running, training=use_batch, momentum=momentum, eps=self.eps)
+        if update:
+            self.num_batches_tracked += 1
+        self._input, self._batch_statistics = x, use_batch
+        return out
 
     def backward(self, grad_output, need_input_grad=True):
-        normalized = self._normalized
+        needs = (("input",) if need_input_grad else ()) + (("weight", "bias") if self.affine else ())
+        grad_input, grad_weight, grad_bias = _core.batch_norm2d_backward(
+            grad_output, self._input, self.weight.data if self.affine else None, self._mean, self._inv_std,
+            training=self._batch_statistics, needs=needs)
         if self.affine:
-            self.weight.accumulate((grad_output * normalized).sum(axis=(0, 2, 3)))
-            self.bias.accumulate(grad_output.sum(axis=(0, 2, 3)))
-        if not need_input_grad:
-            return None
-        scale = self._inv_std if not self.affine else self._inv_std * self.weight.data
-        grad_normalized = grad_output * scale[:, None, None]
-        if not self._batch_statistics:
-            return grad_normalized
-        # Batch statistics depend on every input: subtract the mean gradient and its projection
-        # on the normalised values.
-        mean_grad = grad_normalized.mean(axis=(0, 2, 3))
-        mean_projection = (grad_normalized * normalized).mean(axis=(0, 2, 3))
-        return grad_normalized - mean_grad[:, None, None] - normalized * mean_projection[:, None, None]
+            self.weight.accumulate(grad_weight)
+            self.bias.accumulate(grad_bias)
+        return grad_input
 
     def _check_state_entry(self, name, value, full_name):
         if name in ("running_var", "num_batches_tracked") and not (value >= 0).all():
