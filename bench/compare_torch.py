@@ -320,6 +320,66 @@ def print_training_table(repeats):
         print(f"| {label} | {TRAIN_BATCH / t_ours:,.0f} | {torch_rate} | {ratio} |", flush=True)
 
 
+RESNET_BATCH = 128
+
+
+def resnet_steps(rng):
+    """(label, convpool step, {layout: PyTorch step}) for ResNet-20 on synthetic CIFAR-shaped data:
+    one SGD step (momentum 0.9, weight decay 5e-4, batch 128), and an evaluation forward."""
+    x = rng.standard_normal((RESNET_BATCH, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, RESNET_BATCH)
+    cp.manual_seed(0)
+    model = cp.models.resnet20()
+    loss_fn = cp.nn.CrossEntropyLoss()
+    optimizer = cp.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+
+    def train():
+        model.train()
+        loss_fn(model(x), y)
+        model.zero_grad()
+        model.backward(loss_fn.backward(), need_input_grad=False)
+        optimizer.step()
+
+    def evaluate():
+        model.eval()
+        model(x)
+
+    theirs = {"train": {}, "eval": {}}
+    if torch is not None:
+        for layout in (torch.contiguous_format, torch.channels_last):
+            network = cp.nn.to_torch(model).to(memory_format=layout)
+            torch_optimizer = torch.optim.SGD(network.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+            tx, ty = torch.from_numpy(x).to(memory_format=layout), torch.from_numpy(y)
+
+            def torch_train(network=network, torch_optimizer=torch_optimizer, tx=tx):
+                network.train()
+                loss = F.cross_entropy(network(tx), ty)
+                torch_optimizer.zero_grad()
+                loss.backward()
+                torch_optimizer.step()
+
+            def torch_evaluate(network=network, tx=tx):
+                network.eval()
+                with torch.no_grad():
+                    network(tx)
+
+            theirs["train"][layout] = torch_train
+            theirs["eval"][layout] = torch_evaluate
+    return [("ResNet-20 training step", train, theirs["train"]), ("ResNet-20 eval forward", evaluate, theirs["eval"])]
+
+
+def print_resnet_table(rng, repeats):
+    print(f"\n| ResNet-20, batch {RESNET_BATCH} | convpool images/s | PyTorch NCHW images/s "
+          "| PyTorch channels_last images/s | speed-up vs the faster |")
+    print("|---|---:|---:|---:|---:|")
+    for label, ours, theirs in resnet_steps(rng):
+        t_ours = median_seconds(ours, repeats, min_block_seconds=0.5)
+        t_theirs = [median_seconds(step, repeats, min_block_seconds=0.5) for step in theirs.values()]
+        rates = [f"{RESNET_BATCH / t:,.0f}" for t in t_theirs] or ["-", "-"]
+        ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
+        print(f"| {label} | {RESNET_BATCH / t_ours:,.0f} | {' | '.join(rates)} | {ratio} |", flush=True)
+
+
 def print_table(title, unit, rows, repeats, name_filter):
     """rows: (op, shape label, convpool callable, PyTorch callable or None, amount per call in unit * 1e9)."""
     print(f"\n| op | {title} | convpool ms | PyTorch ms | speed-up | convpool {unit} |")
@@ -374,6 +434,7 @@ def main():
         print_norm_table(rng, args.repeats, args.filter)
     if args.suite in ("train", "all"):
         print_training_table(args.repeats)
+        print_resnet_table(rng, args.repeats)
 
 if __name__ == "__main__":
     main()

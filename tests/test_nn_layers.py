@@ -290,3 +290,30 @@ def test_layer_argument_errors():
         nn.MSELoss(reduction="none")
     with pytest.raises(ValueError, match="MSELoss: prediction"):
         nn.MSELoss()(np.zeros(3), np.zeros(4))
+
+
+def test_residual_adds_the_shortcut_and_sums_the_gradients():
+    body = nn.Conv2d(2, 2, 3, padding=1).double()
+    block = nn.Residual(body)
+    x = normal((2, 2, 5, 5))
+    np.testing.assert_allclose(block(x), body(x) + x)
+    g = normal((2, 2, 5, 5))
+    body_grad = body.backward(g)
+    block.zero_grad()
+    np.testing.assert_allclose(block.backward(g), body_grad + g)
+    assert block.backward(g, need_input_grad=False) is None
+    assert [name for name, _ in block.named_parameters()] == ["body.weight", "body.bias"]
+
+
+def test_residual_refuses_mismatched_paths_and_non_modules():
+    block = nn.Residual(nn.Conv2d(2, 3, 3, padding=1))
+    with pytest.raises(ValueError, match=r"Residual: the body gives shape \(1, 3, 4, 4\) but the shortcut \(1, 2, 4, 4\)"):
+        block(np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(TypeError, match="Residual: shortcut is function, not a Module"):
+        nn.Residual(nn.ReLU(), lambda x: x)
+
+
+def test_resnet_cifar_depths():
+    assert len(cp.models.resnet20()[3]) == 3 and len(cp.models.resnet8()[3]) == 1
+    with pytest.raises(ValueError, match="depth=10 must be 6n"):
+        cp.models.resnet_cifar(10)

@@ -166,3 +166,42 @@ def test_schedules_match_torch():
             ours.step()
             theirs.step()
             assert our_optimizer.lr == pytest.approx(theirs.get_last_lr()[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("depth", [8, 20])
+def test_resnet_logits_and_gradients_match_torch(depth):
+    # In float64, where both are exact to rounding: in float32 PyTorch's input gradient of
+    # ResNet-20 at batch 4 is off from its own float64 result by ~1e-3 (its batch-norm backward),
+    # ours by ~3e-7 (test_resnet_float32_follows_float64).
+    cp.manual_seed(depth)
+    ours = cp.models.resnet_cifar(depth).double()
+    theirs = nn.to_torch(ours)
+    assert next(theirs.parameters()).dtype == torch.float64
+    x = images((4, 3, 32, 32)).astype(np.float64)
+    compare_layer(ours, theirs, x, atol=1e-10)  # training mode: batch statistics, running ones updated
+    compare_layer(ours.eval(), theirs.eval(), images((4, 3, 32, 32), seed=13).astype(np.float64), atol=1e-10)
+
+
+def test_resnet_float32_follows_float64():
+    cp.manual_seed(20)
+    single = cp.models.resnet20()
+    double = cp.models.resnet20().double()
+    double.load_state_dict(single.state_dict())
+    x = images((4, 3, 32, 32))
+    g = images((4, 10), seed=8)
+    out32, out64 = single(x), double(x.astype(np.float64))
+    np.testing.assert_allclose(out32, out64, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(single.backward(g), double.backward(g.astype(np.float64)), rtol=0, atol=1e-5)
+
+
+def test_residual_with_identity_and_projection_shortcuts_matches_torch():
+    cp.manual_seed(3)
+    body = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+    for ours in (nn.Residual(body), nn.Residual(nn.Conv2d(4, 6, 3, stride=2, padding=1),
+                                                nn.Conv2d(4, 6, 1, stride=2))):
+        compare_layer(ours, nn.to_torch(ours), images((2, 4, 7, 7)))
+
+
+def test_to_torch_refuses_layers_it_cannot_mirror():
+    with pytest.raises(TypeError, match="to_torch: no torch.nn equivalent for MaxPool2d"):
+        nn.to_torch(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)))

@@ -113,6 +113,20 @@ def test_short_training_run_learns(mnist):
     assert history.images_per_second[0] > 0
 
 
+def test_resnet8_learns_on_mnist(mnist):
+    # BatchNorm and residual blocks end to end: 2 epochs of Adam over 3,000 images give 82-93% on
+    # 1,000 test images for seeds 0-3 (chance is 10%).
+    (train_images, train_labels), (test_images, test_labels) = mnist
+    cp.manual_seed(0)
+    model = cp.models.resnet8(in_channels=1)
+    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=3e-3),
+                  (train_images[:3000], train_labels[:3000]), epochs=2, batch_size=32, seed=0, progress=False,
+                  val_data=(test_images[:1000], test_labels[:1000]))
+    assert history.stop_reason is None
+    assert history.val_accuracy[-1] > 0.75
+    assert np.mean(history.batch_loss[-20:]) < np.mean(history.batch_loss[:20]) / 3
+
+
 def test_training_is_reproducible_for_a_seed(mnist):
     first, _, _, _ = train_lenet(mnist, seed=5)
     second, _, _, _ = train_lenet(mnist, seed=5)

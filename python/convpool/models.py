@@ -1,6 +1,19 @@
 """Ready-made networks."""
 
-from .nn import AvgPool2d, Conv2d, Flatten, Linear, LPPool2d, MaxPool2d, ReLU, Sequential, StochasticPool2d
+from .nn import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Flatten,
+    Linear,
+    LPPool2d,
+    MaxPool2d,
+    ReLU,
+    Residual,
+    Sequential,
+    StochasticPool2d,
+)
 
 POOLING_KINDS = ("max", "avg", "lp", "stochastic")
 
@@ -30,3 +43,46 @@ def lenet5(pool="max", tie_break="first", num_classes=10):
         Linear(120, 84), ReLU(),
         Linear(84, num_classes),
     )
+
+
+def basic_block(in_channels, out_channels, stride=1):
+    """He et al.'s basic residual block: conv 3x3 (stride) -> BN -> ReLU -> conv 3x3 -> BN, plus the
+    input (through a 1x1 convolution and BN where the shape changes), then ReLU."""
+    body = Sequential(
+        Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False), BatchNorm2d(out_channels), ReLU(),
+        Conv2d(out_channels, out_channels, 3, padding=1, bias=False), BatchNorm2d(out_channels),
+    )
+    shortcut = None
+    if stride != 1 or in_channels != out_channels:
+        shortcut = Sequential(Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), BatchNorm2d(out_channels))
+    return Sequential(Residual(body, shortcut), ReLU())
+
+
+def resnet_cifar(depth, num_classes=10, in_channels=3):
+    """He et al.'s (2016) ResNet for 32x32 images: a 3x3 convolution (16 channels), three stages of
+    (depth - 2) / 6 basic blocks with 16, 32 and 64 channels (the second and third start at stride
+    2, with 1x1 projection shortcuts), global average pooling and a linear classifier."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"resnet_cifar: depth={depth} must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110)")
+    blocks = (depth - 2) // 6
+    stages, channels = [], 16
+    for stage, width in enumerate((16, 32, 64)):
+        stride = 1 if stage == 0 else 2
+        stages.append(Sequential(*(basic_block(channels if b == 0 else width, width, stride if b == 0 else 1)
+                                   for b in range(blocks))))
+        channels = width
+    return Sequential(
+        Conv2d(in_channels, 16, 3, padding=1, bias=False), BatchNorm2d(16), ReLU(),
+        *stages,
+        AdaptiveAvgPool2d(1), Flatten(), Linear(64, num_classes),
+    )
+
+
+def resnet20(num_classes=10, in_channels=3):
+    """ResNet-20 for 32x32 images (3 basic blocks per stage, about 0.27 M parameters)."""
+    return resnet_cifar(20, num_classes, in_channels)
+
+
+def resnet8(num_classes=10, in_channels=3):
+    """ResNet-8 for quick runs: one basic block per stage."""
+    return resnet_cifar(8, num_classes, in_channels)

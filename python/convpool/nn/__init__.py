@@ -19,7 +19,8 @@ from .layers import (
     StochasticPool2d,
 )
 from .losses import CrossEntropyLoss, MSELoss, log_softmax, softmax
-from .module import Module, Parameter, Sequential
+from .module import Module, Parameter, Residual, Sequential
+from .to_torch import to_torch
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -37,8 +38,10 @@ __all__ = [
     "Module",
     "Parameter",
     "ReLU",
+    "Residual",
     "Sequential",
     "StochasticPool2d",
     "log_softmax",
     "softmax",
+    "to_torch",
 ]

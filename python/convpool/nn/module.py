@@ -266,3 +266,39 @@ class Sequential(Module):
         for position in range(len(layers) - 1, -1, -1):
             grad_output = layers[position].backward(grad_output, need_input_grad or position > 0)
         return grad_output
+
+
+class Residual(Module):
+    """``body(x) + shortcut(x)``, the shortcut being ``x`` itself when None: a residual block.
+
+    The backward sends the gradient through both paths and returns the sum of their input
+    gradients. A block with a post-activation is ``Sequential(Residual(body, shortcut), ReLU())``.
+    """
+
+    def __init__(self, body, shortcut=None):
+        super().__init__()
+        for name, module in (("body", body), ("shortcut", shortcut)):
+            if module is not None and not isinstance(module, Module):
+                raise TypeError(f"Residual: {name} is {type(module).__name__}, not a Module")
+        self.body = body
+        if shortcut is None:
+            object.__setattr__(self, "shortcut", None)
+        else:
+            self.shortcut = shortcut
+
+    def forward(self, x):
+        out = self.body(x)
+        skip = x if self.shortcut is None else self.shortcut(x)
+        if out.shape != skip.shape:
+            raise ValueError(f"Residual: the body gives shape {out.shape} but the shortcut {skip.shape}; "
+                             f"a shortcut must match the body where it changes the shape")
+        # A new array: the body's last layer may keep its output for its own backward.
+        return out + skip
+
+    def backward(self, grad_output, need_input_grad=True):
+        grad_body = self.body.backward(grad_output, need_input_grad)
+        if self.shortcut is None:
+            grad_skip = grad_output
+        else:
+            grad_skip = self.shortcut.backward(grad_output, need_input_grad)
+        return grad_body + grad_skip if need_input_grad else None

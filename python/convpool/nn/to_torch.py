@@ -1,0 +1,71 @@
+"""The torch.nn twin of a convpool model: same structure, same state_dict names, same weights."""
+
+import functools
+
+import numpy as np
+
+from .layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU
+from .module import Residual, Sequential
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError("to_torch needs PyTorch: pip install 'convpool[torch]'") from error
+    return torch
+
+
+def _twin(module, torch):
+    tnn = torch.nn
+    if isinstance(module, Sequential):
+        return tnn.Sequential(*(_twin(child, torch) for child in module))
+    if isinstance(module, Residual):
+        return _residual_class()(_twin(module.body, torch),
+                                 None if module.shortcut is None else _twin(module.shortcut, torch))
+    if isinstance(module, Conv2d):
+        return tnn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+                          module.dilation, module.groups, bias=module.bias is not None)
+    if isinstance(module, BatchNorm2d):
+        return tnn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                               module.track_running_stats)
+    if isinstance(module, Linear):
+        return tnn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
+    if isinstance(module, AdaptiveAvgPool2d):
+        return tnn.AdaptiveAvgPool2d(module.output_size)
+    if isinstance(module, ReLU):
+        return tnn.ReLU()
+    if isinstance(module, Flatten):
+        return tnn.Flatten(module.start_dim, module.end_dim)
+    raise TypeError(f"to_torch: no torch.nn equivalent for {type(module).__name__}")
+
+
+@functools.lru_cache(maxsize=None)
+def _residual_class():
+    """Built on first use, so that importing convpool never imports torch."""
+    torch = _torch()
+
+    class TorchResidual(torch.nn.Module):
+        def __init__(self, body, shortcut):
+            super().__init__()
+            self.body, self.shortcut = body, shortcut
+
+        def forward(self, x):
+            return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+
+    return TorchResidual
+
+
+def to_torch(module):
+    """A torch.nn module with ``module``'s structure, state_dict names, weights, buffers and mode.
+
+    Covers Sequential, Residual, Conv2d, BatchNorm2d, Linear, AdaptiveAvgPool2d, ReLU and Flatten:
+    enough to run a convpool ResNet or LeNet-5 in PyTorch, or to compare the two. Needs torch.
+    """
+    torch = _torch()
+    twin = _twin(module, torch)
+    dtypes = {parameter.dtype for parameter in module.parameters()}
+    if dtypes == {np.dtype(np.float64)}:
+        twin = twin.double()
+    twin.load_state_dict({name: torch.from_numpy(value) for name, value in module.state_dict().items()})
+    return twin.train(module.training)
