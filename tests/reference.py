@@ -327,3 +327,15 @@ def batch_norm2d_backward(grad_output, x, weight, mean, invstd, training, relu_o
         else:
             grad_input[:, c] = w * invstd[c] * gc
     return grad_input, grad_weight, grad_bias
+
+
+def adaptive_avg_pool2d(x, out_h, out_w):
+    """PyTorch's adaptive windows, one output at a time, in float64."""
+    H, W = x.shape[-2:]
+    out = np.empty(x.shape[:-2] + (out_h, out_w))
+    for oh in range(out_h):
+        h0, h1 = (oh * H) // out_h, -((-(oh + 1) * H) // out_h)
+        for ow in range(out_w):
+            w0, w1 = (ow * W) // out_w, -((-(ow + 1) * W) // out_w)
+            out[..., oh, ow] = x[..., h0:h1, w0:w1].astype(np.float64).mean(axis=(-2, -1))
+    return out

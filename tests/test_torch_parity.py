@@ -131,3 +131,16 @@ def test_batch_norm_matches_torch(seed):
         if affine:
             np.testing.assert_allclose(grads[1], tw.grad.numpy(), rtol=1e-4, atol=1e-4)
             np.testing.assert_allclose(grads[2], tb.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_adaptive_avg_pool_matches_torch(seed):
+    rng = np.random.default_rng(500 + seed)
+    shape = (int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 20)), int(rng.integers(1, 20)))
+    output_size = (int(rng.integers(1, 2 * shape[2] + 1)), int(rng.integers(1, 2 * shape[3] + 1)))
+    x = rng.standard_normal(shape).astype(np.float32)
+    out = cp.adaptive_avg_pool2d(x, output_size)
+    np.testing.assert_allclose(out, F.adaptive_avg_pool2d(torch.tensor(x), output_size).numpy(), rtol=1e-5, atol=1e-6)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    expected = grad_of(lambda t: F.adaptive_avg_pool2d(t, output_size), x, g)
+    np.testing.assert_allclose(cp.adaptive_avg_pool2d_backward(g, x.shape), expected, rtol=1e-5, atol=1e-6)

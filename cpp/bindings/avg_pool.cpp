@@ -42,26 +42,6 @@ py::array avg_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py
   });
 }
 
-std::vector<int64_t> to_shape(py::handle obj, const char* fn, const char* name) {
-  auto refuse = [&] {
-    return py::type_error(
-        concat(fn, ": ", name, " must be a sequence of ints, got ", py::repr(obj).cast<std::string>()));
-  };
-  if (!py::isinstance<py::sequence>(obj) || py::isinstance<py::str>(obj)) throw refuse();
-  std::vector<int64_t> shape;
-  try {
-    // Owning references: items such as a NumPy array's rows are created by the iteration.
-    for (const py::object d : py::reinterpret_borrow<py::sequence>(obj)) {
-      if (!is_integer(d)) throw refuse();
-      shape.push_back(to_int64(d, fn, name));
-    }
-  } catch (py::error_already_set&) {  // objects that claim to be sequences but cannot be iterated
-    throw refuse();
-  }
-  if (shape.empty()) throw refuse();
-  return shape;
-}
-
 py::array avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py::handle kernel_size, py::handle stride,
                               py::handle padding, bool ceil_mode, bool count_include_pad, py::handle divisor_override) {
   const char* fn = "avg_pool2d_backward";

@@ -212,4 +212,28 @@ Returns:
     (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.
 )doc";
 
+inline constexpr const char* adaptive_avg_pool2d =
+    R"doc(2-D adaptive average pooling of (N, C, H, W) or (C, H, W) float32/float64 input to a fixed size.
+
+Args:
+    x: input array.
+    output_size: int or (H_out, W_out); an entry None keeps that size of x. Output i of a
+        dimension averages the inputs [floor(i * in / out), ceil((i + 1) * in / out)), as in
+        PyTorch; 1 is global average pooling.
+
+Shape:
+    out: (N, C, H_out, W_out).
+)doc";
+
+inline constexpr const char* adaptive_avg_pool2d_backward = R"doc(Gradient of adaptive_avg_pool2d.
+
+Args:
+    grad_output: gradient of the pooled output; its last two sizes are the output size.
+    input_shape: the shape of the forward input.
+
+Returns:
+    grad_input of shape input_shape: each output's gradient divided equally among its window,
+    summed where windows overlap. Bitwise identical for any number of threads.
+)doc";
+
 }  // namespace convpool::bindings::docs

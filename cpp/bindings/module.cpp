@@ -14,6 +14,7 @@ void register_stochastic_pool(py::module_& m);
 void register_conv(py::module_& m);
 void register_activation(py::module_& m);
 void register_batch_norm(py::module_& m);
+void register_adaptive_avg_pool(py::module_& m);
 }  // namespace convpool::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -54,4 +55,5 @@ PYBIND11_MODULE(_core, m) {
   convpool::bindings::register_conv(m);
   convpool::bindings::register_activation(m);
   convpool::bindings::register_batch_norm(m);
+  convpool::bindings::register_adaptive_avg_pool(m);
 }

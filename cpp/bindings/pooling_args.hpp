@@ -48,6 +48,27 @@ inline PoolingInput pooling_input(py::handle x, const char* fn) {
   return {std::move(array), type, std::move(shape)};
 }
 
+// A shape given as a sequence of ints (a backward pass's input_shape).
+inline std::vector<int64_t> to_shape(py::handle obj, const char* fn, const char* name) {
+  auto refuse = [&] {
+    return py::type_error(
+        concat(fn, ": ", name, " must be a sequence of ints, got ", py::repr(obj).cast<std::string>()));
+  };
+  if (!py::isinstance<py::sequence>(obj) || py::isinstance<py::str>(obj)) throw refuse();
+  std::vector<int64_t> shape;
+  try {
+    // Owning references: items such as a NumPy array's rows are created by the iteration.
+    for (const py::object d : py::reinterpret_borrow<py::sequence>(obj)) {
+      if (!is_integer(d)) throw refuse();
+      shape.push_back(to_int64(d, fn, name));
+    }
+  } catch (py::error_already_set&) {  // objects that claim to be sequences but cannot be iterated
+    throw refuse();
+  }
+  if (shape.empty()) throw refuse();
+  return shape;
+}
+
 struct WindowArgs {
   Pair kernel, stride, padding, dilation;
   bool ceil_mode;

@@ -7,6 +7,8 @@ checkpoints), ``convpool.datasets`` (bundled MNIST), ``convpool.inspection`` and
 """
 
 from ._core import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
     avg_pool2d,
     avg_pool2d_backward,
     batch_norm2d,
@@ -31,6 +33,8 @@ from . import datasets, inspection, models, nn, optim, plots, training  # noqa: 
 __version__ = "0.1.0"
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "batch_norm2d",

@@ -1,6 +1,7 @@
 #pragma once
 // Everything: include this, or only the header of the kernel family you need.
 #include "activation.hpp"
+#include "adaptive_avg_pool.hpp"
 #include "avg_pool.hpp"
 #include "batch_norm.hpp"
 #include "conv.hpp"

@@ -273,54 +273,24 @@ class StochasticPool2d(_Pool):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-def _adaptive_bounds(size, output_size):
-    """PyTorch's adaptive windows: output i averages [floor(i*in/out), ceil((i+1)*in/out))."""
-    return [((i * size) // output_size, -((-(i + 1) * size) // output_size)) for i in range(output_size)]
-
-
 class AdaptiveAvgPool2d(Module):
-    """Average pooling to a fixed output size (None keeps that input size); 1 is global pooling."""
+    """Average pooling to a fixed output size (None keeps that input size); 1 is global pooling.
+
+    PyTorch's windows, on the adaptive_avg_pool2d kernels.
+    """
 
     def __init__(self, output_size):
         super().__init__()
-        self.output_size = _pair(output_size)
-
-    def _sizes(self, x):
-        if x.ndim not in (3, 4):
-            raise ValueError(f"AdaptiveAvgPool2d: input must be (N, C, H, W) or (C, H, W), got {x.shape}")
-        height, width = x.shape[-2:]
-        out_h, out_w = (size if wanted is None else wanted
-                        for size, wanted in zip((height, width), self.output_size))
-        if out_h < 1 or out_w < 1:
-            raise ValueError(f"AdaptiveAvgPool2d: output_size={self.output_size} must be positive")
-        return height, width, out_h, out_w
+        self.output_size = output_size
 
     def forward(self, x):
-        height, width, out_h, out_w = self._sizes(x)
         self._input_shape = x.shape
-        if height % out_h == 0 and width % out_w == 0:
-            kernel = (height // out_h, width // out_w)
-            return _core.avg_pool2d(x, kernel, kernel)
-        y = np.empty(x.shape[:-2] + (out_h, out_w), dtype=x.dtype)
-        for oh, (h0, h1) in enumerate(_adaptive_bounds(height, out_h)):
-            for ow, (w0, w1) in enumerate(_adaptive_bounds(width, out_w)):
-                y[..., oh, ow] = x[..., h0:h1, w0:w1].mean(axis=(-2, -1))
-        return y
+        return _core.adaptive_avg_pool2d(x, self.output_size)
 
     def backward(self, grad_output, need_input_grad=True):
         if not need_input_grad:
             return None
-        height, width = self._input_shape[-2:]
-        out_h, out_w = grad_output.shape[-2:]
-        if height % out_h == 0 and width % out_w == 0:
-            kernel = (height // out_h, width // out_w)
-            return _core.avg_pool2d_backward(grad_output, self._input_shape, kernel, kernel)
-        grad_input = np.zeros(self._input_shape, dtype=grad_output.dtype)
-        for oh, (h0, h1) in enumerate(_adaptive_bounds(height, out_h)):
-            for ow, (w0, w1) in enumerate(_adaptive_bounds(width, out_w)):
-                share = grad_output[..., oh, ow] / ((h1 - h0) * (w1 - w0))
-                grad_input[..., h0:h1, w0:w1] += share[..., None, None]
-        return grad_input
+        return _core.adaptive_avg_pool2d_backward(grad_output, self._input_shape)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

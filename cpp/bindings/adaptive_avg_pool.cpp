@@ -1,0 +1,90 @@
+// Python bindings of adaptive_avg_pool.hpp: convert -> validate -> allocate (with the GIL) ->
+// release the GIL -> kernel. Nothing touches a Python object while the GIL is released.
+
+#include <convpool/adaptive_avg_pool.hpp>
+
+#include "docstrings.hpp"
+#include "pooling_args.hpp"
+
+namespace convpool::bindings {
+
+namespace {
+
+using namespace pybind11::literals;
+
+// output_size: an int or an (h, w) pair, each positive or None (the input's size).
+AdaptiveAvgPool2dParams adaptive_params(const char* fn, const SpatialShape& in, py::handle output_size) {
+  auto refuse = [&] {
+    return py::type_error(concat(fn, ": output_size must be an int or a pair of ints or None, got ",
+                                 py::repr(output_size).cast<std::string>()));
+  };
+  py::object h = py::reinterpret_borrow<py::object>(output_size), w = h;
+  if (!is_integer(output_size)) {
+    if (!py::isinstance<py::sequence>(output_size) || py::isinstance<py::str>(output_size)) throw refuse();
+    const auto pair = py::reinterpret_borrow<py::sequence>(output_size);
+    if (pair.size() != 2) throw refuse();
+    h = pair[0];
+    w = pair[1];
+  }
+  auto size = [&](const py::object& value, int64_t input) {
+    if (value.is_none()) return input;
+    if (!is_integer(value)) throw refuse();
+    const int64_t v = to_int64(value, fn, "output_size");
+    if (v < 1 || v > kMaxWindowArgument)
+      throw py::value_error(concat(fn, ": output_size=", py::repr(output_size).cast<std::string>(),
+                                   " must be positive (and at most 2**31)"));
+    return v;
+  };
+  AdaptiveAvgPool2dParams p;
+  p.planes = in.planes();
+  p.in_h = in.height();
+  p.in_w = in.width();
+  p.out_h = size(h, p.in_h);
+  p.out_w = size(w, p.in_w);
+  return p;
+}
+
+py::array adaptive_avg_pool2d(py::handle x, py::handle output_size) {
+  const char* fn = "adaptive_avg_pool2d";
+  const auto [input, type, in] = pooling_input(x, fn);
+  const AdaptiveAvgPool2dParams p = adaptive_params(fn, in, output_size);
+  return dispatch_float(type, [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    return compute_array<T>(in.with_spatial(p.out_h, p.out_w),
+                            [&](T* out) { adaptive_avg_pool2d_forward(data_of<T>(input), out, p); });
+  });
+}
+
+py::array adaptive_avg_pool2d_backward(py::handle grad_output, py::handle input_shape) {
+  const char* fn = "adaptive_avg_pool2d_backward";
+  auto [grad, type] = to_float_array(grad_output, fn, "grad_output");
+  const SpatialShape in = spatial_shape(to_shape(input_shape, fn, "input_shape"), fn, "input_shape");
+  const std::vector<int64_t> grad_shape = shape_of(grad);
+  if (grad_shape.size() != in.shape.size())
+    throw py::value_error(concat(fn, ": grad_output has shape ", shape_string(grad_shape), " but input_shape ",
+                                 shape_string(in.shape), " has another rank"));
+  AdaptiveAvgPool2dParams p;
+  p.planes = in.planes();
+  p.in_h = in.height();
+  p.in_w = in.width();
+  p.out_h = grad_shape[grad_shape.size() - 2];
+  p.out_w = grad_shape.back();
+  require_shape(fn, "grad_output", grad, in.with_spatial(p.out_h, p.out_w), "input_shape needs");
+  if (p.out_h < 1 || p.out_w < 1 || p.out_h > kMaxWindowArgument || p.out_w > kMaxWindowArgument)
+    throw py::value_error(concat(fn, ": grad_output has shape ", shape_string(grad_shape),
+                                 ": its output size must be between 1 and 2**31"));
+  return dispatch_float(type, [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    return compute_array<T>(in.shape, [&](T* out) { adaptive_avg_pool2d_backward(data_of<T>(grad), out, p); });
+  });
+}
+
+}  // namespace
+
+void register_adaptive_avg_pool(py::module_& m) {
+  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d, "x"_a, "output_size"_a, docs::adaptive_avg_pool2d);
+  m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward, "grad_output"_a, "input_shape"_a,
+        docs::adaptive_avg_pool2d_backward);
+}
+
+}  // namespace convpool::bindings
