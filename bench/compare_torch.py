@@ -325,7 +325,9 @@ RESNET_BATCH = 128
 
 def resnet_steps(rng):
     """(label, convpool step, {layout: PyTorch step}) for ResNet-20 on synthetic CIFAR-shaped data:
-    one SGD step (momentum 0.9, weight decay 5e-4, batch 128), and an evaluation forward."""
+    one SGD step (momentum 0.9, weight decay 5e-4, batch 128), an evaluation forward, and one with
+    batch normalization folded into the convolutions (nn.fuse_conv_bn; PyTorch runs the same
+    folded network through nn.to_torch)."""
     x = rng.standard_normal((RESNET_BATCH, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, RESNET_BATCH)
     cp.manual_seed(0)
@@ -344,9 +346,12 @@ def resnet_steps(rng):
         model.eval()
         model(x)
 
-    theirs = {"train": {}, "eval": {}}
+    folded = cp.nn.fuse_conv_bn(model)
+
+    theirs = {"train": {}, "eval": {}, "folded": {}}
     if torch is not None:
         for layout in (torch.contiguous_format, torch.channels_last):
+            folded_network = cp.nn.to_torch(folded).to(memory_format=layout)
             network = cp.nn.to_torch(model).to(memory_format=layout)
             torch_optimizer = torch.optim.SGD(network.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
             tx, ty = torch.from_numpy(x).to(memory_format=layout), torch.from_numpy(y)
@@ -365,7 +370,10 @@ def resnet_steps(rng):
 
             theirs["train"][layout] = torch_train
             theirs["eval"][layout] = torch_evaluate
-    return [("ResNet-20 training step", train, theirs["train"]), ("ResNet-20 eval forward", evaluate, theirs["eval"])]
+            theirs["folded"][layout] = lambda torch_evaluate=torch_evaluate, folded_network=folded_network: (
+                torch_evaluate(folded_network))
+    return [("ResNet-20 training step", train, theirs["train"]), ("ResNet-20 eval forward", evaluate, theirs["eval"]),
+            ("ResNet-20 eval forward, BN folded (both)", lambda: folded(x), theirs["folded"])]
 
 
 def print_resnet_table(rng, repeats):

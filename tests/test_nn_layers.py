@@ -317,3 +317,42 @@ def test_resnet_cifar_depths():
     assert len(cp.models.resnet20()[3]) == 3 and len(cp.models.resnet8()[3]) == 1
     with pytest.raises(ValueError, match="depth=10 must be 6n"):
         cp.models.resnet_cifar(10)
+
+
+def trained_statistics(model, seed=1):
+    """Gives every BatchNorm2d of ``model`` running statistics and affine parameters that are not
+    the defaults, so that folding them is a real test."""
+    rng = np.random.default_rng(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            c = module.num_features
+            module.running_mean[...] = rng.standard_normal(c)
+            module.running_var[...] = rng.uniform(0.5, 2.0, c)
+            module.weight.data[...] = rng.standard_normal(c)
+            module.bias.data[...] = rng.standard_normal(c)
+    return model
+
+
+def test_fuse_conv_bn_matches_the_unfused_eval_model():
+    cp.manual_seed(2)
+    model = trained_statistics(cp.models.resnet8())
+    x = np.random.default_rng(3).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    expected = model.eval()(x)
+    fused = nn.fuse_conv_bn(model.train())
+    assert model.training  # the original is left alone
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    assert sum(isinstance(m, nn.Conv2d) for m in fused.modules()) == sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    np.testing.assert_allclose(fused(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_fuse_conv_bn_eval_folds_a_biased_convolution_in_float64():
+    cp.manual_seed(4)
+    conv = nn.Conv2d(3, 5, 3, padding=1).double()
+    bn = trained_statistics(nn.Sequential(nn.BatchNorm2d(5).double()))[0].eval()
+    x = np.random.default_rng(5).standard_normal((2, 3, 6, 6))
+    fused = nn.fuse_conv_bn_eval(conv, bn)
+    np.testing.assert_allclose(fused(x), bn(conv(x)), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="does not follow a convolution with 5 output channels"):
+        nn.fuse_conv_bn_eval(conv, nn.BatchNorm2d(4))
+    with pytest.raises(ValueError, match="track_running_stats=False"):
+        nn.fuse_conv_bn_eval(conv, nn.BatchNorm2d(5, track_running_stats=False))

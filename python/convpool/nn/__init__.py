@@ -18,6 +18,7 @@ from .layers import (
     ReLU,
     StochasticPool2d,
 )
+from .fusion import fuse_conv_bn, fuse_conv_bn_eval
 from .losses import CrossEntropyLoss, MSELoss, log_softmax, softmax
 from .module import Module, Parameter, Residual, Sequential
 from .to_torch import to_torch
@@ -41,6 +42,8 @@ __all__ = [
     "Residual",
     "Sequential",
     "StochasticPool2d",
+    "fuse_conv_bn",
+    "fuse_conv_bn_eval",
     "log_softmax",
     "softmax",
     "to_torch",

@@ -66,8 +66,6 @@ class Conv2d(Module):
         bound = 1.0 / math.sqrt(fan_in)
         self.weight = Parameter(_uniform((out_channels, in_channels // groups, *self.kernel_size), bound))
         self.bias = Parameter(_uniform((out_channels,), bound)) if bias else None
-        self._needs_with_input = ("input", "weight", "bias") if bias else ("input", "weight")
-        self._needs_without_input = self._needs_with_input[1:]
 
     def _geometry(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
@@ -78,7 +76,7 @@ class Conv2d(Module):
         return _core.conv2d(x, self.weight.data, bias, **self._geometry())
 
     def backward(self, grad_output, need_input_grad=True):
-        needs = self._needs_with_input if need_input_grad else self._needs_without_input
+        needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
         grad_input, grad_weight, grad_bias = _core.conv2d_backward(
             grad_output, self._input, self.weight.data, needs=needs, **self._geometry())
         self.weight.accumulate(grad_weight)

@@ -1,0 +1,58 @@
+"""Inference-time fusion: a batch normalization folded into the convolution before it."""
+
+import copy
+
+import numpy as np
+
+from .layers import BatchNorm2d, Conv2d
+from .module import Parameter, Sequential
+
+
+def fuse_conv_bn_eval(conv, bn):
+    """A new Conv2d computing ``bn(conv(x))`` of the eval-mode ``bn`` (its running statistics):
+    weight * gamma / sqrt(running_var + eps) per output channel, and the bias moved likewise,
+    folded in float64 and stored in the convolution's dtype."""
+    if not isinstance(conv, Conv2d) or not isinstance(bn, BatchNorm2d):
+        raise TypeError(f"fuse_conv_bn_eval: expected a Conv2d and a BatchNorm2d, got {type(conv).__name__} and "
+                        f"{type(bn).__name__}")
+    if not bn.track_running_stats:
+        raise ValueError("fuse_conv_bn_eval: the BatchNorm2d keeps no running statistics "
+                         "(track_running_stats=False), so it has no fixed eval-mode transform to fold")
+    if bn.num_features != conv.out_channels:
+        raise ValueError(f"fuse_conv_bn_eval: BatchNorm2d({bn.num_features}) does not follow a convolution with "
+                         f"{conv.out_channels} output channels")
+    scale = 1.0 / np.sqrt(bn.running_var.astype(np.float64) + bn.eps)
+    if bn.affine:
+        scale *= bn.weight.data
+    shift = -bn.running_mean.astype(np.float64) * scale
+    if bn.affine:
+        shift += bn.bias.data
+    if conv.bias is not None:
+        shift += conv.bias.data * scale
+    dtype = conv.weight.data.dtype
+    fused = copy.deepcopy(conv)
+    fused.weight = Parameter((conv.weight.data * scale[:, None, None, None]).astype(dtype))
+    fused.bias = Parameter(shift.astype(dtype))
+    return fused.train(False)
+
+
+def fuse_conv_bn(model):
+    """A copy of ``model`` in eval mode in which every BatchNorm2d that directly follows a Conv2d
+    in a Sequential is folded into it (fuse_conv_bn_eval) and removed: the same outputs as
+    ``model.eval()`` up to rounding, one pass over each activation fewer. ``model`` is unchanged;
+    the copy's state_dict names follow its new layer positions."""
+    fused = copy.deepcopy(model).eval()
+    for module in fused.modules():
+        if not isinstance(module, Sequential):
+            continue
+        layers, kept = list(module), []
+        for layer in layers:
+            if isinstance(layer, BatchNorm2d) and kept and isinstance(kept[-1], Conv2d) and layer.track_running_stats:
+                kept[-1] = fuse_conv_bn_eval(kept[-1], layer)
+            else:
+                kept.append(layer)
+        if len(kept) != len(layers):
+            module._modules.clear()
+            for index, layer in enumerate(kept):
+                setattr(module, str(index), layer)
+    return fused
