@@ -65,14 +65,22 @@ inline int64_t to_int64(py::handle obj, const char* fn, const char* name) {
   return v;
 }
 
-// An int or a pair of ints, as PyTorch's _pair.
+// Whether obj is a sequence (not a string): a pair, or torch.nn.functional's other forms.
+inline bool is_sequence(py::handle obj) { return py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj); }
+
+// An int or a pair of ints, as PyTorch's _pair; a 1-element sequence is broadcast, as
+// torch.nn.functional accepts (kernel_size=(3,)).
 inline Pair to_pair(py::handle obj, const char* fn, const char* name) {
   if (is_integer(obj)) {
     const int64_t v = to_int64(obj, fn, name);
     return {v, v};
   }
-  if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
+  if (is_sequence(obj)) {
     const auto seq = py::reinterpret_borrow<py::sequence>(obj);
+    if (seq.size() == 1 && is_integer(seq[0])) {
+      const int64_t v = to_int64(seq[0], fn, name);
+      return {v, v};
+    }
     if (seq.size() == 2 && is_integer(seq[0]) && is_integer(seq[1]))
       return {to_int64(seq[0], fn, name), to_int64(seq[1], fn, name)};
   }

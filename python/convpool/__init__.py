@@ -27,6 +27,26 @@ from ._core import (
     stochastic_pool2d,
     stochastic_pool2d_backward,
 )
+from ._functions import exported
+
+# The kernels take torch.nn.functional's input= keyword and report argument errors without
+# printing the arrays (_functions.py).
+adaptive_avg_pool2d = exported(adaptive_avg_pool2d)
+adaptive_avg_pool2d_backward = exported(adaptive_avg_pool2d_backward)
+avg_pool2d = exported(avg_pool2d)
+avg_pool2d_backward = exported(avg_pool2d_backward)
+batch_norm2d = exported(batch_norm2d)
+batch_norm2d_backward = exported(batch_norm2d_backward)
+conv2d = exported(conv2d)
+conv2d_backward = exported(conv2d_backward)
+lp_pool2d = exported(lp_pool2d)
+lp_pool2d_backward = exported(lp_pool2d_backward)
+max_pool2d = exported(max_pool2d)
+max_pool2d_backward = exported(max_pool2d_backward)
+relu = exported(relu)
+relu_backward = exported(relu_backward)
+stochastic_pool2d = exported(stochastic_pool2d)
+stochastic_pool2d_backward = exported(stochastic_pool2d_backward)
 from ._rng import manual_seed
 from . import datasets, inspection, models, nn, optim, plots, training  # noqa: E402  (need _core first)
 
