@@ -243,6 +243,55 @@ def test_saliency_is_the_input_gradient_of_the_class_score_and_keeps_parameter_g
         assert abs(abs(plus - minus) / (2 * eps) - maps[n, row, column]) < 1e-6
 
 
+def test_guided_saliency_stops_negative_gradients_at_each_relu():
+    cp.manual_seed(6)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 6 * 6, 4)).double()
+    images = np.random.default_rng(7).standard_normal((2, 1, 8, 8))
+    maps = inspection.saliency_map(model, images, target=1, method="guided")
+    assert not any("backward" in vars(module) for module in model.modules())  # the override is gone
+    # By hand: the class score's gradient, through the ReLU where its input > 0 and the gradient > 0.
+    conv, linear = model[0], model[3]
+    pre = conv(images)
+    grad = np.zeros((2, 4))
+    grad[:, 1] = 1
+    grad_features = (grad @ linear.weight.data).reshape(pre.shape)
+    guided = np.where((pre > 0) & (grad_features > 0), grad_features, 0.0)
+    expected = np.abs(conv.backward(guided)).max(axis=1)
+    np.testing.assert_allclose(maps, expected, rtol=1e-12)
+    assert not np.allclose(maps, inspection.saliency_map(model, images, target=1))
+    with pytest.raises(ValueError, match="method must be one of"):
+        inspection.saliency_map(model, images, method="smooth")
+
+
+def test_pca_embedding_projects_on_the_principal_axes(mnist):
+    model, _, _, test = train_lenet(mnist)
+    images, labels = test[0][:300], test[1][:300]
+    points = inspection.embedding(model, images, -2)
+    features = inspection.feature_maps(model, images, -2).reshape(300, -1).astype(np.float64)
+    centered = features - features.mean(axis=0)
+    assert points.shape == (300, 2)
+    variance = points.var(axis=0)
+    total = np.linalg.svd(centered, compute_uv=False) ** 2 / 300
+    np.testing.assert_allclose(variance, total[:2], rtol=1e-8)  # the two largest variances, in order
+    np.testing.assert_array_equal(points, inspection.embedding(model, images, -2))
+    # A trained network separates the classes: each class's centre lies nearer its own points.
+    centres = np.stack([points[labels == k].mean(axis=0) for k in range(10)])
+    nearest = np.linalg.norm(points[:, None] - centres[None], axis=2).argmin(axis=1)
+    assert (nearest == labels).mean() > 0.5
+    with pytest.raises(ValueError, match="at least 3 images"):
+        inspection.embedding(model, images[:2], -2)
+
+
+def test_tsne_embedding_needs_scikit_learn(mnist):
+    model, _, _, test = train_lenet(mnist)
+    if importlib.util.find_spec("sklearn") is None:
+        with pytest.raises(ImportError, match="pip install scikit-learn"):
+            inspection.embedding(model, test[0][:50], -2, method="tsne")
+        return
+    points = inspection.embedding(model, test[0][:50], -2, method="tsne", seed=1)
+    assert points.shape == (50, 2) and np.isfinite(points).all()
+
+
 def test_feature_maps_and_occlusion(mnist):
     model, _, _, test = train_lenet(mnist)
     images = test[0][:3]
@@ -285,8 +334,8 @@ def test_demo_trains_resnet8(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Residual(" in result.stdout and "same outputs" in result.stdout
-    assert sorted(os.listdir(tmp_path)) == ["feature_maps.png", "occlusion.png", "resnet8.npz", "saliency.png",
-                                            "training_curves.png"]
+    assert sorted(os.listdir(tmp_path)) == ["embedding.png", "feature_maps.png", "guided_saliency.png",
+                                            "occlusion.png", "resnet8.npz", "saliency.png", "training_curves.png"]
 
 
 def test_demo_runs_end_to_end(tmp_path):
@@ -298,5 +347,6 @@ def test_demo_runs_end_to_end(tmp_path):
     accuracy = float(result.stdout.split("test accuracy: ")[1].split("%")[0])
     assert accuracy > 85
     produced = sorted(os.listdir(tmp_path))
-    assert produced == ["feature_maps.png", "lenet5.npz", "occlusion.png", "saliency.png", "training_curves.png"]
+    assert produced == ["embedding.png", "feature_maps.png", "guided_saliency.png", "lenet5.npz", "occlusion.png",
+                        "saliency.png", "training_curves.png"]
     assert all((tmp_path / name).read_bytes()[:4] == b"\x89PNG" for name in produced if name.endswith(".png"))

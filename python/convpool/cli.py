@@ -12,7 +12,7 @@ import numpy as np
 from . import _core
 from ._rng import manual_seed
 from .datasets import load_mnist
-from .inspection import feature_maps, occlusion_map, saliency_map
+from .inspection import embedding, feature_maps, occlusion_map, saliency_map
 from .models import POOLING_KINDS, lenet5, resnet8
 from .nn import CrossEntropyLoss
 from .optim import SGD, CosineAnnealingLR
@@ -20,6 +20,7 @@ from .training import evaluate, fit, load_checkpoint, predict, save_checkpoint
 
 VALIDATION_IMAGES = 2000
 SHOWN_IMAGES = 8
+EMBEDDED_IMAGES = 1000
 
 
 def _lenet5(arguments):
@@ -150,14 +151,14 @@ def demo(arguments):
     print(f"checkpoint: {checkpoint} (reloaded into a new model: {'same' if same else 'DIFFERENT'} outputs)")
     if not same:
         return 1
-    _plots(arguments.out, model, history, test_images[:SHOWN_IMAGES], test_labels[:SHOWN_IMAGES], feature_layer,
-           feature_title)
+    _plots(arguments.out, model, history, (test_images, test_labels), feature_layer, feature_title)
     return 0
 
 
-def _plots(folder, model, history, images, labels, feature_layer, feature_title):
+def _plots(folder, model, history, test_data, feature_layer, feature_title):
     from . import plots
 
+    images, labels = test_data[0][:SHOWN_IMAGES], test_data[1][:SHOWN_IMAGES]
     predicted = predict(model, images).argmax(axis=1)
     titles = [f"true {label}\npredicted {guess}" for label, guess in zip(labels, predicted)]
     try:
@@ -165,12 +166,18 @@ def _plots(folder, model, history, images, labels, feature_layer, feature_title)
             plots.plot_training_curves(history, os.path.join(folder, "training_curves.png")),
             plots.plot_heatmaps(images, saliency_map(model, images), os.path.join(folder, "saliency.png"),
                                 titles, label="saliency: |d class score / d pixel|"),
+            plots.plot_heatmaps(images, saliency_map(model, images, method="guided"),
+                                os.path.join(folder, "guided_saliency.png"), titles,
+                                label="guided backpropagation: only positive gradients pass the ReLUs"),
             plots.plot_heatmaps(images, occlusion_map(model, images, patch=6, stride=2),
                                 os.path.join(folder, "occlusion.png"), titles,
                                 label="occlusion: drop in class probability when a 6x6 patch is hidden"),
             plots.plot_feature_maps(feature_maps(model, images[:1], feature_layer)[0],
                                     os.path.join(folder, "feature_maps.png"),
                                     title=f"{feature_title}, test image of a {labels[0]}"),
+            plots.plot_embedding(embedding(model, test_data[0][:EMBEDDED_IMAGES], -2),
+                                 test_data[1][:EMBEDDED_IMAGES], os.path.join(folder, "embedding.png"),
+                                 title=f"the classifier's input features of {EMBEDDED_IMAGES} test images, PCA"),
         ]
     except ImportError as error:
         print(f"plots skipped: {error}")

@@ -85,3 +85,17 @@ def plot_feature_maps(maps, path, title="feature maps"):
     figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.9)
     figure.suptitle(title)
     return _save(figure, path)
+
+
+def plot_embedding(points, labels, path, title="features in 2-D"):
+    """A 2-D embedding (inspection.embedding), one colour per class, with a legend."""
+    pyplot = _pyplot()
+    points, labels = np.asarray(points), np.asarray(labels)
+    figure, axes = pyplot.subplots(figsize=(6, 5), layout="constrained")
+    colours = pyplot.get_cmap("tab10")
+    for index, label in enumerate(np.unique(labels)):
+        chosen = labels == label
+        axes.scatter(points[chosen, 0], points[chosen, 1], s=8, color=colours(index % 10), label=str(label))
+    axes.legend(title="class", markerscale=2, fontsize=8, loc="best")
+    axes.set(title=title, xticks=[], yticks=[])
+    return _save(figure, path)
