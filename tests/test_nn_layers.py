@@ -356,3 +356,30 @@ def test_fuse_conv_bn_eval_folds_a_biased_convolution_in_float64():
         nn.fuse_conv_bn_eval(conv, nn.BatchNorm2d(4))
     with pytest.raises(ValueError, match="track_running_stats=False"):
         nn.fuse_conv_bn_eval(conv, nn.BatchNorm2d(5, track_running_stats=False))
+
+
+def test_sequential_folds_a_relu_into_the_batch_norm_before_it_bitwise():
+    cp.manual_seed(7)
+    layers = [nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.ReLU()]
+    model = nn.Sequential(*layers)
+    x = normal((2, 3, 6, 6)).astype(np.float32)
+    out = model(x)
+    assert model._folded == {2}  # the ReLU after the batch norm; the last one follows a convolution
+    g = normal(out.shape).astype(np.float32)
+    model.zero_grad()
+    grad = model.backward(g)
+    fused_grads = [p.grad.copy() for p in model.parameters()]
+    # The same layers one at a time, unfused.
+    cp.manual_seed(7)
+    separate = [nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.ReLU()]
+    y = x
+    for layer in separate:
+        y = layer(y)
+    np.testing.assert_array_equal(out, y)
+    for layer in reversed(separate):
+        g = layer.backward(g)
+    np.testing.assert_array_equal(grad, g)
+    separate_grads = [p.grad for layer in separate for p in layer.parameters()]
+    for a, b in zip(fused_grads, separate_grads):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(layers[1].running_mean, separate[1].running_mean)

@@ -295,6 +295,10 @@ class AdaptiveAvgPool2d(Module):
 
 
 class ReLU(Module):
+    # A Sequential folds this ReLU into a layer before it that can apply it in the same pass
+    # (Module.fuses_activation).
+    activation = "relu"
+
     def forward(self, x):
         self._output = _core.relu(x)
         return self._output
@@ -409,7 +413,11 @@ class BatchNorm2d(Module):
                 f"BatchNorm2d: input must be (N, {self.num_features}, H, W), got {x.shape}"
             )
 
-    def forward(self, x):
+    fused_activations = ("relu",)
+
+    def forward(self, x, activation=None):
+        """``activation="relu"``: the following ReLU in the same pass (a Sequential asks for it),
+        and the backward then takes the ReLU's gradient too."""
         self._check(x)
         use_batch = self.training or not self.track_running_stats
         update = self.training and self.track_running_stats
@@ -419,17 +427,18 @@ class BatchNorm2d(Module):
         running = (self.running_mean, self.running_var) if update or not use_batch else (None, None)
         weight, bias = (self.weight.data, self.bias.data) if self.affine else (None, None)
         out, self._mean, self._inv_std = _core.batch_norm2d(
-            x, weight, bias, *running, training=use_batch, momentum=momentum, eps=self.eps)
+            x, weight, bias, *running, training=use_batch, momentum=momentum, eps=self.eps, activation=activation)
         if update:
             self.num_batches_tracked += 1
         self._input, self._batch_statistics = x, use_batch
+        self._activation, self._output = activation, out if activation else None
         return out
 
     def backward(self, grad_output, need_input_grad=True):
         needs = (("input",) if need_input_grad else ()) + (("weight", "bias") if self.affine else ())
         grad_input, grad_weight, grad_bias = _core.batch_norm2d_backward(
             grad_output, self._input, self.weight.data if self.affine else None, self._mean, self._inv_std,
-            training=self._batch_statistics, needs=needs)
+            training=self._batch_statistics, needs=needs, activation=self._activation, output=self._output)
         if self.affine:
             self.weight.accumulate(grad_weight)
             self.bias.accumulate(grad_bias)

@@ -234,6 +234,15 @@ class Module:
         return lines[0] + ")"
 
 
+def fuses_activation(layer, following):
+    """Whether ``layer`` can apply ``following`` (an activation layer) in its own pass: the layer
+    lists the activation in ``fused_activations`` and ``following`` runs its class's backward (an
+    instance override, as guided backpropagation installs, needs the activation's own backward)."""
+    activation = getattr(following, "activation", None)
+    return (activation is not None and activation in getattr(layer, "fused_activations", ())
+            and "backward" not in vars(following))
+
+
 class Sequential(Module):
     """Modules applied in order; backward runs them in reverse."""
 
@@ -257,14 +266,29 @@ class Sequential(Module):
         return layers[index]
 
     def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
+        layers = list(self._modules.values())
+        # Positions of activations applied by the layer before them (fuses_activation), which the
+        # backward skips: that layer's backward takes their gradient too.
+        self._folded = set()
+        position = 0
+        while position < len(layers):
+            layer = layers[position]
+            following = layers[position + 1] if position + 1 < len(layers) else None
+            if fuses_activation(layer, following):
+                x = layer.forward(x, activation=following.activation)
+                self._folded.add(position + 1)
+                position += 2
+            else:
+                x = layer(x)
+                position += 1
         return x
 
     def backward(self, grad_output, need_input_grad=True):
         layers = list(self._modules.values())
+        folded = getattr(self, "_folded", set())
         for position in range(len(layers) - 1, -1, -1):
-            grad_output = layers[position].backward(grad_output, need_input_grad or position > 0)
+            if position not in folded:
+                grad_output = layers[position].backward(grad_output, need_input_grad or position > 0)
         return grad_output
 
 
