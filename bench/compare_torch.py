@@ -321,17 +321,25 @@ def print_training_table(repeats):
 
 
 RESNET_BATCH = 128
+VGG_BATCH = 64
 
 
-def resnet_steps(rng):
-    """(label, convpool step, {layout: PyTorch step}) for ResNet-20 on synthetic CIFAR-shaped data:
-    one SGD step (momentum 0.9, weight decay 5e-4, batch 128), an evaluation forward, and one with
-    batch normalization folded into the convolutions (nn.fuse_conv_bn; PyTorch runs the same
-    folded network through nn.to_torch)."""
-    x = rng.standard_normal((RESNET_BATCH, 3, 32, 32), dtype=np.float32)
-    y = rng.integers(0, 10, RESNET_BATCH)
-    cp.manual_seed(0)
-    model = cp.models.resnet20()
+def vgg_bn():
+    """The VGG-style CIFAR network with batch normalization of the issue that asked for it:
+    conv 3x3 - BN - ReLU five times (32, 32, 64, 64, 128 channels), three 2x2 max pools, a linear
+    classifier."""
+    nn = cp.nn
+
+    def block(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    return nn.Sequential(*block(3, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64), *block(64, 64),
+                         nn.MaxPool2d(2), *block(64, 128), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128 * 4 * 4, 10))
+
+
+def sgd_steps(label, model, x, y):
+    """(label, convpool step, {layout: PyTorch step}): one SGD step (momentum 0.9, weight decay
+    5e-4) on (x, y), PyTorch running the same network through nn.to_torch."""
     loss_fn = cp.nn.CrossEntropyLoss()
     optimizer = cp.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
 
@@ -342,50 +350,70 @@ def resnet_steps(rng):
         model.backward(loss_fn.backward(), need_input_grad=False)
         optimizer.step()
 
-    def evaluate():
-        model.eval()
-        model(x)
-
-    folded = cp.nn.fuse_conv_bn(model)
-
-    theirs = {"train": {}, "eval": {}, "folded": {}}
+    theirs = {}
     if torch is not None:
         for layout in (torch.contiguous_format, torch.channels_last):
-            folded_network = cp.nn.to_torch(folded).to(memory_format=layout)
             network = cp.nn.to_torch(model).to(memory_format=layout)
             torch_optimizer = torch.optim.SGD(network.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
             tx, ty = torch.from_numpy(x).to(memory_format=layout), torch.from_numpy(y)
 
-            def torch_train(network=network, torch_optimizer=torch_optimizer, tx=tx):
+            def torch_train(network=network, torch_optimizer=torch_optimizer, tx=tx, ty=ty):
                 network.train()
                 loss = F.cross_entropy(network(tx), ty)
                 torch_optimizer.zero_grad()
                 loss.backward()
                 torch_optimizer.step()
 
-            def torch_evaluate(network=network, tx=tx):
-                network.eval()
-                with torch.no_grad():
-                    network(tx)
+            theirs[layout] = torch_train
+    return label, train, theirs
 
-            theirs["train"][layout] = torch_train
-            theirs["eval"][layout] = torch_evaluate
-            theirs["folded"][layout] = lambda torch_evaluate=torch_evaluate, folded_network=folded_network: (
-                torch_evaluate(folded_network))
-    return [("ResNet-20 training step", train, theirs["train"]), ("ResNet-20 eval forward", evaluate, theirs["eval"]),
-            ("ResNet-20 eval forward, BN folded (both)", lambda: folded(x), theirs["folded"])]
+
+def resnet_steps(rng):
+    """(label, convpool step, {layout: PyTorch step}, images per step): training steps of ResNet-20
+    (batch 128) and of the VGG-style network (batch 64) on synthetic CIFAR-shaped data, an
+    evaluation forward of ResNet-20, and one with batch normalization folded into the
+    convolutions (nn.fuse_conv_bn; PyTorch runs the same folded network through nn.to_torch)."""
+    x = rng.standard_normal((RESNET_BATCH, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, RESNET_BATCH)
+    cp.manual_seed(0)
+    model = cp.models.resnet20()
+    steps = [sgd_steps("ResNet-20 training step", model, x, y) + (RESNET_BATCH,)]
+    cp.manual_seed(0)
+    steps.append(sgd_steps(f"VGG-style BN network training step (batch {VGG_BATCH})", vgg_bn(), x[:VGG_BATCH],
+                           y[:VGG_BATCH]) + (VGG_BATCH,))
+    folded = cp.nn.fuse_conv_bn(model)
+
+    def evaluate():
+        model.eval()
+        model(x)
+
+    theirs = {"eval": {}, "folded": {}}
+    if torch is not None:
+        for layout in (torch.contiguous_format, torch.channels_last):
+            tx = torch.from_numpy(x).to(memory_format=layout)
+            for key, network in (("eval", cp.nn.to_torch(model)), ("folded", cp.nn.to_torch(folded))):
+                network = network.to(memory_format=layout).eval()
+
+                def torch_evaluate(network=network, tx=tx):
+                    with torch.no_grad():
+                        network(tx)
+
+                theirs[key][layout] = torch_evaluate
+    steps.append(("ResNet-20 eval forward", evaluate, theirs["eval"], RESNET_BATCH))
+    steps.append(("ResNet-20 eval forward, BN folded (both)", lambda: folded(x), theirs["folded"], RESNET_BATCH))
+    return steps
 
 
 def print_resnet_table(rng, repeats):
-    print(f"\n| ResNet-20, batch {RESNET_BATCH} | convpool images/s | PyTorch NCHW images/s "
+    print(f"\n| CIFAR-shaped networks (ResNet-20 batch {RESNET_BATCH}) | convpool images/s | PyTorch NCHW images/s "
           "| PyTorch channels_last images/s | speed-up vs the faster |")
     print("|---|---:|---:|---:|---:|")
-    for label, ours, theirs in resnet_steps(rng):
+    for label, ours, theirs, batch in resnet_steps(rng):
         t_ours = median_seconds(ours, repeats, min_block_seconds=0.5)
         t_theirs = [median_seconds(step, repeats, min_block_seconds=0.5) for step in theirs.values()]
-        rates = [f"{RESNET_BATCH / t:,.0f}" for t in t_theirs] or ["-", "-"]
+        rates = [f"{batch / t:,.0f}" for t in t_theirs] or ["-", "-"]
         ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
-        print(f"| {label} | {RESNET_BATCH / t_ours:,.0f} | {' | '.join(rates)} | {ratio} |", flush=True)
+        print(f"| {label} | {batch / t_ours:,.0f} | {' | '.join(rates)} | {ratio} |", flush=True)
 
 
 def print_table(title, unit, rows, repeats, name_filter):

@@ -203,5 +203,14 @@ def test_residual_with_identity_and_projection_shortcuts_matches_torch():
 
 
 def test_to_torch_refuses_layers_it_cannot_mirror():
-    with pytest.raises(TypeError, match="to_torch: no torch.nn equivalent for MaxPool2d"):
-        nn.to_torch(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)))
+    with pytest.raises(TypeError, match="to_torch: no torch.nn equivalent for AvgPool2d"):
+        nn.to_torch(nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2)))
+    with pytest.raises(TypeError, match="no tie_break='split'"):
+        nn.to_torch(nn.MaxPool2d(2, tie_break="split"))
+
+
+def test_lenet_to_torch_gives_the_same_logits():
+    cp.manual_seed(5)
+    ours = cp.models.lenet5()
+    x = images((3, 1, 28, 28))
+    np.testing.assert_allclose(nn.to_torch(ours)(torch.tensor(x)).detach().numpy(), ours(x), rtol=1e-5, atol=1e-6)

@@ -4,7 +4,7 @@ import functools
 
 import numpy as np
 
-from .layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU
+from .layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from .module import Residual, Sequential
 
 
@@ -33,6 +33,12 @@ def _twin(module, torch):
         return tnn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
     if isinstance(module, AdaptiveAvgPool2d):
         return tnn.AdaptiveAvgPool2d(module.output_size)
+    if isinstance(module, MaxPool2d):
+        if (module.tie_break, module.nan) != ("first", "propagate"):
+            raise TypeError(f"to_torch: PyTorch's max pooling has no tie_break={module.tie_break!r} / "
+                            f"nan={module.nan!r}; only tie_break='first', nan='propagate' have an equivalent")
+        return tnn.MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation,
+                             ceil_mode=module.ceil_mode)
     if isinstance(module, ReLU):
         return tnn.ReLU()
     if isinstance(module, Flatten):
@@ -59,7 +65,8 @@ def _residual_class():
 def to_torch(module):
     """A torch.nn module with ``module``'s structure, state_dict names, weights, buffers and mode.
 
-    Covers Sequential, Residual, Conv2d, BatchNorm2d, Linear, AdaptiveAvgPool2d, ReLU and Flatten:
+    Covers Sequential, Residual, Conv2d, BatchNorm2d, Linear, MaxPool2d (PyTorch's tie and NaN
+    rules only), AdaptiveAvgPool2d, ReLU and Flatten:
     enough to run a convpool ResNet or LeNet-5 in PyTorch, or to compare the two. Needs torch.
     """
     torch = _torch()
