@@ -165,3 +165,14 @@ def test_infinite_input_reaches_only_the_weights_that_read_it(shape, weight, str
     actual = cp.conv2d_backward(grad_output, x, w, **args)
     np.testing.assert_allclose(actual[1], expected[1], rtol=1e-11, atol=1e-11)
     assert np.isfinite(actual[1]).sum() == np.isfinite(expected[1]).sum() > 0
+
+
+@pytest.mark.parametrize("config", CONFIGS[:30], ids=conv_config_id)
+def test_relu_activation_equals_relu_of_the_output(config):
+    # Every path (matrix product, direct by positions or by channels, depthwise) applies it.
+    x, weight, bias = random_inputs(config, np.float32, seed=71)
+    args = conv_args(config)
+    np.testing.assert_array_equal(cp.conv2d(x, weight, bias, activation="relu", **args),
+                                  cp.relu(cp.conv2d(x, weight, bias, **args)))
+    with pytest.raises(ValueError, match="activation must be None or 'relu'"):
+        cp.conv2d(x, weight, bias, activation="tanh", **args)

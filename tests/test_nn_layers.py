@@ -364,7 +364,7 @@ def test_sequential_folds_a_relu_into_the_batch_norm_before_it_bitwise():
     model = nn.Sequential(*layers)
     x = normal((2, 3, 6, 6)).astype(np.float32)
     out = model(x)
-    assert model._folded == {2}  # the ReLU after the batch norm; the last one follows a convolution
+    assert model._folded == {2, 4}  # the ReLUs after the batch norm and after the last convolution
     g = normal(out.shape).astype(np.float32)
     model.zero_grad()
     grad = model.backward(g)
@@ -383,3 +383,26 @@ def test_sequential_folds_a_relu_into_the_batch_norm_before_it_bitwise():
     for a, b in zip(fused_grads, separate_grads):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(layers[1].running_mean, separate[1].running_mean)
+
+
+def test_sequential_folds_a_relu_into_the_convolution_before_it_bitwise():
+    cp.manual_seed(8)
+    model = cp.models.lenet5()
+    x = normal((3, 1, 28, 28)).astype(np.float32)
+    out = model(x)
+    assert model._folded == {1, 4}  # the ReLUs after the convolutions (not those after Linear)
+    g = normal(out.shape).astype(np.float32)
+    model.zero_grad()
+    grad = model.backward(g)
+    # The same layers one at a time, unfolded.
+    y = x
+    for layer in model:
+        y = type(layer).forward(layer, y)
+    np.testing.assert_array_equal(out, y)
+    folded_grads = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    for layer in reversed(list(model)):
+        g = layer.backward(g)
+    np.testing.assert_array_equal(grad, g)
+    for a, b in zip(folded_grads, [p.grad for p in model.parameters()]):
+        np.testing.assert_array_equal(a, b)

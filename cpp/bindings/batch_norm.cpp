@@ -28,13 +28,6 @@ BatchNorm2dParams batch_norm_shape(const char* fn, const std::vector<int64_t>& s
   return p;
 }
 
-bool parse_relu(const char* fn, py::handle activation) {
-  if (activation.is_none()) return false;
-  if (py::isinstance<py::str>(activation) && activation.cast<std::string>() == "relu") return true;
-  throw py::value_error(
-      concat(fn, ": activation must be None or 'relu', got ", py::repr(activation).cast<std::string>()));
-}
-
 // A per-channel array (C,) of x's dtype, or None.
 template <typename T>
 std::optional<CArray<T>> channel_array(const char* fn, py::handle obj, const char* name, const BatchNorm2dParams& p) {
@@ -75,7 +68,7 @@ py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::han
   p.training = training;
   p.momentum = momentum;
   p.eps = eps;
-  p.relu = parse_relu(fn, activation);
+  p.relu = parse_relu_activation(fn, activation);
   if (!std::isfinite(momentum)) throw py::value_error(concat(fn, ": momentum must be finite, got ", momentum));
   if (!(eps >= 0) || !std::isfinite(eps))
     throw py::value_error(concat(fn, ": eps must be finite and non-negative, got ", eps));
@@ -111,7 +104,7 @@ py::tuple batch_norm2d_backward(py::handle grad_output, py::handle x, py::handle
   auto [input, type] = to_float_array(x, fn, "x");
   BatchNorm2dParams p = batch_norm_shape(fn, shape_of(input));
   p.training = training;
-  p.relu = parse_relu(fn, activation);
+  p.relu = parse_relu_activation(fn, activation);
   const Needs wanted = parse_needs(fn, needs);
   if (p.relu && output.is_none())
     throw py::value_error(concat(fn, ": activation='relu' needs the forward's output (output=...)"));

@@ -196,6 +196,14 @@ inline Needs parse_needs(const char* fn, py::handle needs) {
   return n;
 }
 
+// An `activation` argument: None (false) or "relu" (true); anything else is a ValueError.
+inline bool parse_relu_activation(const char* fn, py::handle activation) {
+  if (activation.is_none()) return false;
+  if (py::isinstance<py::str>(activation) && activation.cast<std::string>() == "relu") return true;
+  throw py::value_error(
+      concat(fn, ": activation must be None or 'relu', got ", py::repr(activation).cast<std::string>()));
+}
+
 // A new T array of `shape`, allocated with the GIL held, then written by kernel(data) with the GIL
 // released (the kernels never touch a Python object).
 template <typename T, class Kernel>

@@ -114,8 +114,9 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
 }
 
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
-                 py::handle dilation, py::handle groups) {
+                 py::handle dilation, py::handle groups, py::handle activation) {
   const char* fn = "conv2d";
+  const Activation applied = parse_relu_activation(fn, activation) ? Activation::relu : Activation::none;
   auto [input, type] = to_float_array(x, fn, "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
@@ -131,7 +132,7 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
     {
       py::gil_scoped_release release;
       conv2d_forward(data_of<T>(input), w.data(), bias.is_none() ? nullptr : b.data(), output.mutable_data(),
-                     call.params);
+                     call.params, applied);
     }
     return std::move(output);
   });
@@ -166,7 +167,7 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
 
 void register_conv(py::module_& m) {
   m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
-        "groups"_a = 1, docs::conv2d);
+        "groups"_a = 1, "activation"_a = py::none(), docs::conv2d);
   m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,
         "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"), docs::conv2d_backward);
 }

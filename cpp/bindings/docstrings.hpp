@@ -141,6 +141,8 @@ Args:
     dilation: int or (dH, dW); 1 is a dense kernel.
     groups: C_in and C_out are split into this many groups, each convolved separately;
         groups == C_in is a depthwise convolution.
+    activation: None, or 'relu' to return max(0, conv2d(x) + bias) (relu's rules), applied to
+        each output tile while it is in the cache.
 
 Shape:
     out: (N, C_out, H_out, W_out) with

@@ -124,6 +124,7 @@ def conv2d(
     padding: _Padding = 0,
     dilation: _Pair = 1,
     groups: int = 1,
+    activation: Optional[Literal["relu"]] = None,
 ) -> _FloatArray: ...
 def conv2d_backward(
     grad_output: _ArrayLike,

@@ -30,16 +30,18 @@
 
 namespace convpool {
 
-// y = conv2d(x, weight) + bias; bias may be null.
+// y = activation(conv2d(x, weight) + bias); bias may be null. The activation is applied to each
+// output tile right after it is computed, while it is in the cache.
 template <typename T>
-void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
+                    Activation activation = Activation::none) {
   if (p.batch == 0) return;
   if (detail::depthwise_applies(p))
-    detail::conv2d_forward_depthwise(x, weight, bias, y, p);
+    detail::conv2d_forward_depthwise(x, weight, bias, y, p, activation);
   else if (detail::direct_applies(p))
-    detail::conv2d_forward_direct(x, weight, bias, y, p);
+    detail::conv2d_forward_direct(x, weight, bias, y, p, activation);
   else
-    detail::conv2d_forward_gemm(x, weight, bias, y, p);
+    detail::conv2d_forward_gemm(x, weight, bias, y, p, activation);
 }
 
 // The gradients of conv2d_forward; each of grad_input, grad_weight and grad_bias may be null to

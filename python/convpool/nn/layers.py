@@ -70,12 +70,20 @@ class Conv2d(Module):
     def _geometry(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
 
-    def forward(self, x):
+    fused_activations = ("relu",)
+
+    def forward(self, x, activation=None):
+        """``activation="relu"``: the following ReLU applied to each output tile while it is in the
+        cache (a Sequential asks for it); the backward then takes the ReLU's gradient too."""
         self._input = x
         bias = None if self.bias is None else self.bias.data
-        return _core.conv2d(x, self.weight.data, bias, **self._geometry())
+        out = _core.conv2d(x, self.weight.data, bias, activation=activation, **self._geometry())
+        self._relu_output = out if activation else None
+        return out
 
     def backward(self, grad_output, need_input_grad=True):
+        if self._relu_output is not None:
+            grad_output = _core.relu_backward(grad_output, self._relu_output)
         needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
         grad_input, grad_weight, grad_bias = _core.conv2d_backward(
             grad_output, self._input, self.weight.data, needs=needs, **self._geometry())

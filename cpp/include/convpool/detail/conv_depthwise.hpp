@@ -79,7 +79,8 @@ struct DepthwisePlane {
 };
 
 template <typename T>
-void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
+                              Activation activation) {
   const int64_t multiplier = p.out_per_group(), taps = p.taps();
   const DepthwiseKernels<T>& kernels = depthwise_kernels<T>();
   parallel_for(p.batch * p.in_channels, [&](int64_t begin, int64_t end) {
@@ -88,10 +89,12 @@ void conv2d_forward_depthwise(const T* x, const T* weight, const T* bias, T* y, 
       plane.fill(x + item * p.input_plane());
 
       const int64_t n = item / p.in_channels, ci = item % p.in_channels;
-      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co)
+      for (int64_t co = ci * multiplier; co < (ci + 1) * multiplier; ++co) {
+        T* const out = y + (n * p.out_channels + co) * p.output_plane();
         kernels.plane(plane.tile.padded.data(), plane.row_stride(), weight + co * taps, p.h.kernel, p.w.kernel,
-                      plane.offsets(), false, bias ? bias[co] : T(0), y + (n * p.out_channels + co) * p.output_plane(),
-                      p.h.output, p.w.output, p.w.output);
+                      plane.offsets(), false, bias ? bias[co] : T(0), out, p.h.output, p.w.output, p.w.output);
+        activate_rows(activation, out, 1, p.output_plane(), 0);
+      }
     }
   });
 }

@@ -256,7 +256,7 @@ bool uses_channel_vectors(int64_t m, int64_t depth, const DirectGeometry& gm) {
 template <typename T, typename Coefficient>
 void direct_correlate(const T* source, int64_t source_channels, int64_t channels, Coefficient a, int64_t m,
                       int64_t groups, int64_t batch, const DirectGeometry& gm, const T* row_init, T* out,
-                      int64_t out_channels) {
+                      int64_t out_channels, Activation activation = Activation::none) {
   const int64_t tile_rows = gm.tile_rows(), tiles = ceil_div(gm.out_h, tile_rows), padded_w = gm.padded_w();
   const int64_t ldc = tile_rows * padded_w, out_plane = gm.out_h * gm.out_w;
   const DirectKernels<T>& kernel = direct_kernels_for<T>(m, ldc);
@@ -287,6 +287,7 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
                                       static_cast<int>(std::min<int64_t>(channel_kernel.rows, rows - r0)),
                                       static_cast<int>(std::min<int64_t>(channel_kernel.cols, gm.out_w - c0)),
                                       row_init ? row_init + g * m + i0 : nullptr);
+        activate_rows(activation, out_tile, m, rows * gm.out_w, out_plane);
         continue;
       }
       for (int64_t j0 = 0; j0 < columns; j0 += kernel.nr)
@@ -297,6 +298,7 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
                           row_init ? row_init + g * m + i0 : nullptr);
       for (int64_t i = 0; i < m; ++i)
         copy_rows(result.data() + i * ldc, padded_w, out_tile + i * out_plane, gm.out_w, rows, gm.out_w);
+      activate_rows(activation, out_tile, m, rows * gm.out_w, out_plane);
     }
   });
 }
@@ -309,11 +311,12 @@ DirectGeometry forward_geometry(const Conv2dParams& p) {
 }
 
 template <typename T>
-void conv2d_forward_direct(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+void conv2d_forward_direct(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
+                           Activation activation) {
   const int64_t m = p.out_per_group(), depth = p.weight_row();
   const auto coefficient = [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; };
   direct_correlate(x, p.in_channels, p.in_per_group(), coefficient, m, p.groups, p.batch, forward_geometry<T>(p), bias,
-                   y, p.out_channels);
+                   y, p.out_channels, activation);
 }
 
 template <typename T>

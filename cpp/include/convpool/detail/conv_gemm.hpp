@@ -15,6 +15,17 @@
 
 namespace convpool::detail {
 
+// The activation over `rows` rows of `width` elements, `stride` apart.
+template <typename T>
+void activate_rows(Activation activation, T* data, int64_t rows, int64_t width, int64_t stride) {
+  if (activation == Activation::none) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    T* row = data + r * stride;
+#pragma omp simd
+    for (int64_t i = 0; i < width; ++i) row[i] = row[i] < T(0) ? T(0) : row[i];
+  }
+}
+
 // A depth block of 256 steps of B panels, nr wide, stays in the L2 cache (256 KB for float).
 constexpr int64_t kDepthBlock = 256;
 constexpr int64_t kPanelBytes = 256 * 1024;
@@ -125,7 +136,7 @@ std::vector<T> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, in
 template <typename T, class FillRow>
 void multiply_column_tiles(const GemmMicroKernel<T>& kernel, const Conv2dParams& p, const std::vector<T>& packed,
                            int64_t m, int64_t depth, int64_t columns, FillRow&& fill_row, T* out, int64_t out_channels,
-                           const T* row_init) {
+                           const T* row_init, Activation activation = Activation::none) {
   const int64_t groups = p.groups, stride = group_stride(m, depth, kernel.mr);
   const int64_t tile = column_block<T>(kernel.nr), tiles = ceil_div(columns, tile);
   parallel_for(p.batch * groups * tiles, [&](int64_t begin, int64_t end) {
@@ -134,15 +145,17 @@ void multiply_column_tiles(const GemmMicroKernel<T>& kernel, const Conv2dParams&
       const int64_t n = item / (groups * tiles), g = item / tiles % groups, q0 = item % tiles * tile;
       const int64_t q1 = std::min(columns, q0 + tile);
       auto fill = [&](int64_t d, T* row) { fill_row(n, g, q0, q1, d, row); };
-      multiply_tile(kernel, packed.data() + g * stride, m, depth, q1 - q0, fill,
-                    out + (n * out_channels + g * m) * columns + q0, columns, row_init ? row_init + g * m : nullptr,
-                    ws);
+      T* const out_tile = out + (n * out_channels + g * m) * columns + q0;
+      multiply_tile(kernel, packed.data() + g * stride, m, depth, q1 - q0, fill, out_tile, columns,
+                    row_init ? row_init + g * m : nullptr, ws);
+      activate_rows(activation, out_tile, m, q1 - q0, columns);
     }
   });
 }
 
 template <typename T>
-void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p) {
+void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
+                         Activation activation) {
   const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
   const int64_t m = p.out_per_group(), depth = p.weight_row(), taps = p.taps(), plane = p.input_plane();
   const std::vector<T> packed = pack_group_panels<T>(
@@ -152,7 +165,7 @@ void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const
     const int64_t tap = d % taps;
     gather_input_taps(x_group + d / taps * plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, row);
   };
-  multiply_column_tiles(kernel, p, packed, m, depth, p.output_plane(), fill, y, p.out_channels, bias);
+  multiply_column_tiles(kernel, p, packed, m, depth, p.output_plane(), fill, y, p.out_channels, bias, activation);
 }
 
 // grad_input for strided convolutions (where a stride-1 correlation of the output gradient would
