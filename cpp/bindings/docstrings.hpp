@@ -194,8 +194,9 @@ Args:
 Returns:
     (out, saved_mean, saved_invstd): out has x's shape; saved_mean and saved_invstd (C,) are the
     statistics the normalization used (the batch's in training, the running ones otherwise),
-    which batch_norm2d_backward takes. Sums are in float64, bitwise identical for any number of
-    threads.
+    which batch_norm2d_backward takes. Sums run in x's dtype over blocks of 2,048 elements and
+    in float64 across blocks, in an order fixed by the shapes: bitwise identical for any number
+    of threads.
 )doc";
 
 inline constexpr const char* batch_norm2d_backward = R"doc(Gradients of batch_norm2d.

@@ -9,8 +9,9 @@
 // take the batch's place. Either way the statistics used are saved (mean, invstd) for the
 // backward pass. weight and bias may be absent (1 and 0).
 //
-// Sums are in double. Each plane (n, c) is reduced by one thread, element q going to running sum
-// q % 32 and the 32 added in order; the planes' results are then added in image order per channel.
+// Each plane (n, c) is reduced by one thread, element q going to running sum q % 32 in T, the 32
+// folded into a double total every 2048 elements (detail/batch_norm_kernels.inl, ordered_sums);
+// the planes' results are then combined in image order per channel.
 // The order is fixed by the shapes alone, so results are bitwise identical for any number of
 // threads. Training reads x twice (the planes' moments, two passes over each plane while it is in
 // the cache, then the normalization) and the backward reads grad_output and x twice (the planes'
