@@ -29,7 +29,7 @@ BatchNorm2dParams params(const Shape& s, bool relu) {
   p.batch = s.n;
   p.channels = s.c;
   p.plane = s.h * s.w;
-  p.relu = relu;
+  p.activation = relu ? Activation::relu : Activation::none;
   return p;
 }
 
@@ -72,7 +72,7 @@ void BM_batch_norm2d_backward(benchmark::State& state) {
   for (auto _ : state)
     batch_norm2d_backward(grad.data(), x.data(), y.data(), weight.data(), mean.data(), invstd.data(), grad_input.data(),
                           grad_weight.data(), grad_bias.data(), p);
-  finish(state, s, p.relu ? 4 : 3);
+  finish(state, s, p.activation == Activation::relu ? 4 : 3);
 }
 
 // The machine's reference: one array copied into another (threads as the kernels use).

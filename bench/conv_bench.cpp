@@ -108,21 +108,14 @@ void BM_Conv2dBackwardWeight(benchmark::State& state) { time_backward(state, fal
 
 }  // namespace
 
-BENCHMARK(BM_Conv2dForward)
-    ->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK(BM_Conv2dBackward)
-    ->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK(BM_Conv2dBackwardInput)
-    ->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK(BM_Conv2dBackwardWeight)
-    ->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+// Every shape, in milliseconds of wall time.
+void every_shape(benchmark::internal::Benchmark* family) {
+  family->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_Conv2dForward)->Apply(every_shape);
+BENCHMARK(BM_Conv2dBackward)->Apply(every_shape);
+BENCHMARK(BM_Conv2dBackwardInput)->Apply(every_shape);
+BENCHMARK(BM_Conv2dBackwardWeight)->Apply(every_shape);
 
 BENCHMARK_MAIN();

@@ -123,6 +123,12 @@ CONVERSIONS = {
     "conv2d_backward grad": f"cp.conv2d_backward({HUGE}, {X}, {W})",
     "conv2d_backward x": f"cp.conv2d_backward(np.ones((2, 4, 6, 6), np.float32), {HUGE}, {W})",
     "conv2d_backward weight": f"cp.conv2d_backward(np.ones((2, 4, 6, 6), np.float32), {X}, huge_view((2**20, 3, 2**10, 2**10)))",
+    "batch_norm2d x": f"cp.batch_norm2d({HUGE})",
+    "batch_norm2d weight": f"cp.batch_norm2d({X}, huge_view((2**40,)))",
+    "batch_norm2d_backward grad": f"cp.batch_norm2d_backward({HUGE}, {X}, None, np.ones(3, np.float32), np.ones(3, np.float32))",
+    "batch_norm2d_backward x": f"cp.batch_norm2d_backward({X}, {HUGE}, None, np.ones(3, np.float32), np.ones(3, np.float32))",
+    "adaptive_avg_pool2d x": f"cp.adaptive_avg_pool2d({HUGE}, 2)",
+    "adaptive_avg_pool2d_backward grad": f"cp.adaptive_avg_pool2d_backward({HUGE}, (2, 3, 8, 8))",
 }
 
 
@@ -173,6 +179,8 @@ def huge_geometry_cases():
         cases[f"max_pool2d dilation={value}"] = f"cp.max_pool2d({x}, 2, dilation={value})"
         cases[f"lp_pool2d stride={value}"] = f"cp.lp_pool2d({x}, 2, 2, stride={value})"
         cases[f"stochastic_pool2d stride={value}"] = f"cp.stochastic_pool2d({x}, 2, stride={value})"
+    for size in ("2**31", "2**62"):
+        cases[f"adaptive_avg_pool2d output_size={size}"] = f"cp.adaptive_avg_pool2d({one}, {size})"
     for op, backward in (("max_pool2d", "cp.max_pool2d_backward(y, {one}, None, (1, 2**28), padding=(0, 2**27), tie_break='split')"),
                          ("avg_pool2d", "cp.avg_pool2d_backward(y, (1, 1, 1, 1), (1, 2**28), padding=(0, 2**27))")):
         cases[f"{op}_backward wide kernel padded"] = (

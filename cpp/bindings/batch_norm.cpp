@@ -46,7 +46,7 @@ std::optional<py::array_t<T>> running_array(const char* fn, py::handle obj, cons
     throw py::type_error(concat(fn, ": ", name, " is updated in place and must be a NumPy array, got ",
                                 py::repr(py::type::of(obj)).cast<std::string>()));
   const auto a = py::reinterpret_borrow<py::array>(obj);
-  if (!py::isinstance<py::array_t<T>>(a) || a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
+  if (!py::isinstance<py::array_t<T>>(a))  // the same dtype, native byte order
     throw py::type_error(concat(fn, ": ", name, " is ", py::str(a.dtype()).cast<std::string>(), " but x is ",
                                 dtype_name<T>(), " (", name, " is updated in place, so it is not converted)"));
   require_shape(fn, name, a, {p.channels}, "x has C =");
@@ -68,7 +68,7 @@ py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::han
   p.training = training;
   p.momentum = momentum;
   p.eps = eps;
-  p.relu = parse_relu_activation(fn, activation);
+  p.activation = parse_activation(fn, activation);
   if (!std::isfinite(momentum)) throw py::value_error(concat(fn, ": momentum must be finite, got ", momentum));
   if (!(eps >= 0) || !std::isfinite(eps))
     throw py::value_error(concat(fn, ": eps must be finite and non-negative, got ", eps));
@@ -104,16 +104,17 @@ py::tuple batch_norm2d_backward(py::handle grad_output, py::handle x, py::handle
   auto [input, type] = to_float_array(x, fn, "x");
   BatchNorm2dParams p = batch_norm_shape(fn, shape_of(input));
   p.training = training;
-  p.relu = parse_relu_activation(fn, activation);
+  p.activation = parse_activation(fn, activation);
   const Needs wanted = parse_needs(fn, needs);
-  if (p.relu && output.is_none())
+  const bool relu = p.activation == Activation::relu;
+  if (relu && output.is_none())
     throw py::value_error(concat(fn, ": activation='relu' needs the forward's output (output=...)"));
   return dispatch_float(type, [&](auto zero) -> py::tuple {
     using T = decltype(zero);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, shape_of(input), "x has shape");
     std::optional<CArray<T>> y;
-    if (p.relu) {
+    if (relu) {
       y = to_matching_array<T>(output, fn, "output", "x");
       require_shape(fn, "output", *y, shape_of(input), "x has shape");
     }

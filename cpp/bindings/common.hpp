@@ -4,6 +4,7 @@
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <convpool/activation.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -196,10 +197,10 @@ inline Needs parse_needs(const char* fn, py::handle needs) {
   return n;
 }
 
-// An `activation` argument: None (false) or "relu" (true); anything else is a ValueError.
-inline bool parse_relu_activation(const char* fn, py::handle activation) {
-  if (activation.is_none()) return false;
-  if (py::isinstance<py::str>(activation) && activation.cast<std::string>() == "relu") return true;
+// An `activation` argument: None or "relu"; anything else is a ValueError.
+inline Activation parse_activation(const char* fn, py::handle activation) {
+  if (activation.is_none()) return Activation::none;
+  if (py::isinstance<py::str>(activation) && activation.cast<std::string>() == "relu") return Activation::relu;
   throw py::value_error(
       concat(fn, ": activation must be None or 'relu', got ", py::repr(activation).cast<std::string>()));
 }

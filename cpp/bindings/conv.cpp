@@ -116,7 +116,7 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
                  py::handle dilation, py::handle groups, py::handle activation) {
   const char* fn = "conv2d";
-  const Activation applied = parse_relu_activation(fn, activation) ? Activation::relu : Activation::none;
+  const Activation applied = parse_activation(fn, activation);
   auto [input, type] = to_float_array(x, fn, "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);

@@ -16,7 +16,7 @@ BatchNorm2dParams shape(bool training, bool relu) {
   p.channels = 5;
   p.plane = 37;
   p.training = training;
-  p.relu = relu;
+  p.activation = relu ? Activation::relu : Activation::none;
   p.momentum = 0.25;
   return p;
 }

@@ -14,6 +14,24 @@
 
 namespace convpool {
 
+// What a kernel applies to its output (conv2d_forward, batch_norm2d_forward): nothing, or the
+// ReLU below.
+enum class Activation { none, relu };
+
+// relu(x) = 0 where x < 0, else x: -0 and NaN are kept.
+template <typename T>
+inline T relu_of(T x) {
+  return x < T(0) ? T(0) : x;
+}
+
+// The gradient through a ReLU whose output is y: none where y <= 0, grad elsewhere (NaN
+// included). Both values are taken unconditionally: a load under the condition compiles to a
+// branch per element, which mispredicts on a convolution's random signs (20x slower).
+template <typename T>
+inline T relu_gradient(T grad, T y) {
+  return y <= T(0) ? T(0) : grad;
+}
+
 // Elements per work item: large enough that a thread's share is worth waking it for.
 inline constexpr int64_t kElementwiseChunk = 16384;
 

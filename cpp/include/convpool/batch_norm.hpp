@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "activation.hpp"
 #include "isa.hpp"
 #include "parallel.hpp"
 
@@ -35,7 +36,7 @@ struct BatchNorm2dParams {
   double eps = 1e-5;
   double momentum = 0.1;  // the running statistics' update in training
   bool training = true;
-  bool relu = false;  // y = max(0, batch_norm(x)), and its gradient through the ReLU
+  Activation activation = Activation::none;  // relu: y = relu(batch_norm(x)), its gradient through it
 
   int64_t per_channel() const { return batch * plane; }
 };
@@ -61,13 +62,13 @@ void batch_norm2d_forward(const T* x, const T* weight, const T* bias, T* running
 }
 
 // The gradients of batch_norm2d_forward from its saved statistics; grad_input, grad_weight and
-// grad_bias may each be null to skip it. With p.relu, y (the forward's output) masks grad_output
+// grad_bias may each be null to skip it. With Activation::relu, y (the forward's output) masks grad_output
 // as the ReLU's backward does: no gradient where y <= 0.
 template <typename T>
 void batch_norm2d_backward(const T* grad_output, const T* x, const T* y, const T* weight, const T* save_mean,
                            const T* save_invstd, T* grad_input, T* grad_weight, T* grad_bias,
                            const BatchNorm2dParams& p) {
-  assert(!p.relu || y);
+  assert(p.activation == Activation::none || y);
   with_vector_isa([&](auto isa) {
     batch_norm2d_backward(isa, grad_output, x, y, weight, save_mean, save_invstd, grad_input, grad_weight, grad_bias,
                           p);

@@ -141,8 +141,4 @@ struct Conv2dParams {
   bool depthwise() const { return groups > 1 && groups == in_channels; }
 };
 
-// What conv2d_forward applies to its output: nothing, or the ReLU of relu_forward (-0 and NaN
-// kept), tile by tile while each tile is in the cache.
-enum class Activation { none, relu };
-
 }  // namespace convpool

@@ -105,7 +105,7 @@ void batch_norm2d_forward(VectorIsa, const T* x, const T* weight, const T* bias,
     alpha[c] = static_cast<T>(scale);
     beta[c] = static_cast<T>((bias ? bias[c] : 0.0) - mean * scale);
   }
-  const bool relu = p.relu;
+  const bool relu = p.activation == Activation::relu;
   parallel_for(planes, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T a = alpha[r % p.channels], b = beta[r % p.channels];
@@ -114,7 +114,7 @@ void batch_norm2d_forward(VectorIsa, const T* x, const T* weight, const T* bias,
 #pragma omp simd
       for (int64_t q = 0; q < p.plane; ++q) {
         const T value = in[q] * a + b;
-        out[q] = relu && value < T(0) ? T(0) : value;  // as relu_forward: -0 and NaN kept
+        out[q] = relu ? relu_of(value) : value;
       }
     }
   });
@@ -126,12 +126,10 @@ void batch_norm2d_backward_masked(const T* grad_output, const T* x, const T* y, 
                                   const T* save_invstd, T* grad_input, T* grad_weight, T* grad_bias,
                                   const BatchNorm2dParams& p) {
   const int64_t planes = p.batch * p.channels;
-  // The gradient reaching the normalization. Both loads unconditional, as in relu_backward: a
-  // load under the condition would compile to a branch per element.
+  // The gradient reaching the normalization.
   const auto grad_at = [grad_output, y](int64_t i) {
     if constexpr (!kRelu) return grad_output[i];
-    const T g = grad_output[i], out = y[i];
-    return out <= T(0) ? T(0) : g;
+    return relu_gradient(grad_output[i], y[i]);
   };
   const bool needs_sums = grad_weight || grad_bias || (grad_input && p.training);
   std::vector<double> sums(needs_sums ? planes : 0), dots(sums.size());  // of grad, and of grad * (x - mean)
@@ -180,7 +178,7 @@ template <typename T>
 void batch_norm2d_backward(VectorIsa, const T* grad_output, const T* x, const T* y, const T* weight, const T* save_mean,
                            const T* save_invstd, T* grad_input, T* grad_weight, T* grad_bias,
                            const BatchNorm2dParams& p) {
-  if (p.relu)
+  if (p.activation == Activation::relu)
     batch_norm2d_backward_masked<true>(grad_output, x, y, weight, save_mean, save_invstd, grad_input, grad_weight,
                                        grad_bias, p);
   else

@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "../activation.hpp"
 #include "../parallel.hpp"
 #include "../shape.hpp"
 #include "conv_kernels.hpp"
@@ -22,7 +23,7 @@ void activate_rows(Activation activation, T* data, int64_t rows, int64_t width, 
   for (int64_t r = 0; r < rows; ++r) {
     T* row = data + r * stride;
 #pragma omp simd
-    for (int64_t i = 0; i < width; ++i) row[i] = row[i] < T(0) ? T(0) : row[i];
+    for (int64_t i = 0; i < width; ++i) row[i] = relu_of(row[i]);
   }
 }
 
