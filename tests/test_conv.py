@@ -27,8 +27,20 @@ def assert_close(actual, expected, dtype, what=""):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
+# One or two images with many channels, which the forward and input gradient cut into row tiles
+# and blocks of output channels: the direct path with positions and with channels in the vector
+# lanes, and the matrix-product path of a strided 1x1 convolution.
+FEW_IMAGE_CONFIGS = [
+    dict(shape=(1, 16, 40, 40), weight=(16, 16, 3, 3), stride=1, padding=1, dilation=1, groups=1),
+    dict(shape=(1, 64, 20, 20), weight=(72, 64, 3, 3), stride=1, padding=1, dilation=1, groups=1),
+    dict(shape=(1, 96, 7, 7), weight=(160, 96, 3, 3), stride=1, padding=1, dilation=1, groups=1),
+    dict(shape=(2, 128, 9, 9), weight=(100, 128, 1, 1), stride=2, padding=0, dilation=1, groups=1),
+    dict(shape=(1, 64, 15, 15), weight=(96, 32, 3, 3), stride=2, padding=1, dilation=1, groups=2),
+]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("config", CONFIGS, ids=conv_config_id)
+@pytest.mark.parametrize("config", CONFIGS + FEW_IMAGE_CONFIGS, ids=conv_config_id)
 def test_matches_reference(config, dtype):
     x, weight, bias = random_inputs(config, dtype, seed=62)
     args = conv_args(config)
@@ -130,14 +142,15 @@ def test_empty_batch_gives_empty_results():
     dict(shape=(1, 32, 33, 35), weight=(20, 32, 3, 3), stride=1, padding=1, dilation=1, groups=1),
     dict(shape=(3, 6, 20, 20), weight=(6, 1, 3, 3), stride=2, padding=1, dilation=1, groups=6),
     dict(shape=(9, 1, 12, 12), weight=(6, 1, 5, 5), stride=1, padding=0, dilation=1, groups=1),
-], ids=conv_config_id)
+] + FEW_IMAGE_CONFIGS, ids=conv_config_id)
 def test_bitwise_identical_for_any_thread_count(config, assert_thread_independent):
     x, weight, bias = random_inputs(config, np.float32, seed=70)
     args = conv_args(config)
 
     def run():
         out = cp.conv2d(x, weight, bias, **args)
-        return (out,) + cp.conv2d_backward(np.cos(out), x, weight, **args)
+        relu = cp.conv2d(x, weight, bias, activation="relu", **args)
+        return (out, relu) + cp.conv2d_backward(np.cos(out), x, weight, **args)
 
     assert_thread_independent(run)
 

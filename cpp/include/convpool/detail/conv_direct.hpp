@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "../parallel.hpp"
@@ -251,12 +252,26 @@ bool uses_channel_vectors(int64_t m, int64_t depth, const DirectGeometry& gm) {
   return channel_fill > position_fill;
 }
 
+// gm with its output rows cut into more tiles when `images` images give fewer than `wanted`,
+// down to tiles of ~256 positions, which still run a register tile several times.
+inline DirectGeometry with_tiles_for(DirectGeometry gm, int64_t images, int64_t wanted) {
+  constexpr int64_t kMinTilePositions = 256;
+  const int64_t tiles = ceil_div(gm.out_h, gm.tile_rows());
+  if (images * tiles >= wanted) return gm;
+  const int64_t most = std::max(tiles, gm.out_h / ceil_div(kMinTilePositions, gm.padded_w()));
+  gm.tile_positions = ceil_div(gm.out_h, std::clamp(ceil_div(wanted, images), tiles, most)) * gm.padded_w();
+  return gm;
+}
+
 // out[n, g*m + i] = row_init[g*m + i] + sum over (c, kh, kw) of a(g, i, (c, kh, kw)) *
-// source[n, g*channels + c] read through gm. One thread computes each (image, group, row tile).
+// source[n, g*channels + c] read through gm. One thread computes each (image, group, row tile,
+// block of output channels); a thread fills a tile's padded rows once for all its blocks.
 template <typename T, typename Coefficient>
 void direct_correlate(const T* source, int64_t source_channels, int64_t channels, Coefficient a, int64_t m,
-                      int64_t groups, int64_t batch, const DirectGeometry& gm, const T* row_init, T* out,
+                      int64_t groups, int64_t batch, const DirectGeometry& geometry, const T* row_init, T* out,
                       int64_t out_channels, Activation activation = Activation::none) {
+  const int64_t wanted = work_items_wanted();
+  const DirectGeometry gm = with_tiles_for(geometry, batch * groups, wanted);
   const int64_t tile_rows = gm.tile_rows(), tiles = ceil_div(gm.out_h, tile_rows), padded_w = gm.padded_w();
   const int64_t ldc = tile_rows * padded_w, out_plane = gm.out_h * gm.out_w;
   const DirectKernels<T>& kernel = direct_kernels_for<T>(m, ldc);
@@ -265,40 +280,46 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
   const bool by_channels = uses_channel_vectors<T>(m, depth, gm);
   const int panel_rows = by_channels ? channel_kernel.channels : kernel.mr;
   const int64_t stride = group_stride(m, depth, panel_rows);
-  const std::vector<T> packed = pack_group_panels<T>(groups, m, depth, panel_rows, a);
+  const std::unique_ptr<T[]> packed = pack_group_panels<T>(groups, m, depth, panel_rows, a);
+  const int64_t block = channel_block(m, panel_rows, batch * groups * tiles, wanted), blocks = ceil_div(m, block);
   // Past a tile's last row and column, the channel kernel reads up to a register tile further.
   const int64_t over_read = by_channels ? (channel_kernel.rows - 1) * padded_w + channel_kernel.cols : kernel.nr;
-  parallel_for(batch * groups * tiles, [&](int64_t begin, int64_t end) {
+  parallel_for(batch * groups * tiles * blocks, [&](int64_t begin, int64_t end) {
     DirectTile<T> tile(gm, channels, over_read);
-    std::vector<T> result(by_channels ? 0 : round_up(m, kernel.mr) * ldc);
+    std::vector<T> result(by_channels ? 0 : round_up(block, kernel.mr) * ldc);
+    int64_t filled = -1;  // the (image, group, tile) whose rows the tile holds
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / (groups * tiles), g = item / tiles % groups, oh0 = item % tiles * tile_rows;
+      const int64_t slab = item / blocks, n = slab / (groups * tiles), g = slab / tiles % groups;
+      const int64_t oh0 = slab % tiles * tile_rows, i_begin = item % blocks * block, i_end = std::min(m, i_begin + block);
       const int64_t rows = std::min(tile_rows, gm.out_h - oh0), columns = rows * padded_w;
-      tile.fill(source + (n * source_channels + g * channels) * gm.in_h * gm.in_w, channels, gm, oh0, rows);
+      if (slab != filled) {
+        tile.fill(source + (n * source_channels + g * channels) * gm.in_h * gm.in_w, channels, gm, oh0, rows);
+        filled = slab;
+      }
       T* const out_tile = out + (n * out_channels + g * m) * out_plane + oh0 * gm.out_w;
+      const T* const panels = packed.get() + g * stride;
+      const T* const init = row_init ? row_init + g * m : nullptr;
       if (by_channels) {
-        for (int64_t i0 = 0; i0 < m; i0 += panel_rows)
+        for (int64_t i0 = i_begin; i0 < i_end; i0 += panel_rows)
           for (int64_t r0 = 0; r0 < rows; r0 += channel_kernel.rows)
             for (int64_t c0 = 0; c0 < gm.out_w; c0 += channel_kernel.cols)
-              channel_kernel.multiply(depth, packed.data() + g * stride + i0 * depth,
-                                      tile.padded.data() + r0 * padded_w + c0, padded_w, tile.offsets.data(),
-                                      out_tile + i0 * out_plane + r0 * gm.out_w + c0, gm.out_w, out_plane,
-                                      static_cast<int>(std::min<int64_t>(panel_rows, m - i0)),
+              channel_kernel.multiply(depth, panels + i0 * depth, tile.padded.data() + r0 * padded_w + c0, padded_w,
+                                      tile.offsets.data(), out_tile + i0 * out_plane + r0 * gm.out_w + c0, gm.out_w,
+                                      out_plane, static_cast<int>(std::min<int64_t>(panel_rows, i_end - i0)),
                                       static_cast<int>(std::min<int64_t>(channel_kernel.rows, rows - r0)),
                                       static_cast<int>(std::min<int64_t>(channel_kernel.cols, gm.out_w - c0)),
-                                      row_init ? row_init + g * m + i0 : nullptr);
-        activate_rows(activation, out_tile, m, rows * gm.out_w, out_plane);
-        continue;
+                                      init ? init + i0 : nullptr);
+      } else {
+        for (int64_t j0 = 0; j0 < columns; j0 += kernel.nr)
+          for (int64_t i0 = i_begin; i0 < i_end; i0 += kernel.mr)
+            kernel.multiply(depth, panels + i0 * depth, tile.padded.data() + j0, tile.offsets.data(),
+                            result.data() + (i0 - i_begin) * ldc + j0, ldc,
+                            static_cast<int>(std::min<int64_t>(kernel.mr, i_end - i0)),
+                            static_cast<int>(std::min<int64_t>(kernel.nr, columns - j0)), init ? init + i0 : nullptr);
+        for (int64_t i = i_begin; i < i_end; ++i)
+          copy_rows(result.data() + (i - i_begin) * ldc, padded_w, out_tile + i * out_plane, gm.out_w, rows, gm.out_w);
       }
-      for (int64_t j0 = 0; j0 < columns; j0 += kernel.nr)
-        for (int64_t i0 = 0; i0 < m; i0 += kernel.mr)
-          kernel.multiply(depth, packed.data() + g * stride + i0 * depth, tile.padded.data() + j0, tile.offsets.data(),
-                          result.data() + i0 * ldc + j0, ldc, static_cast<int>(std::min<int64_t>(kernel.mr, m - i0)),
-                          static_cast<int>(std::min<int64_t>(kernel.nr, columns - j0)),
-                          row_init ? row_init + g * m + i0 : nullptr);
-      for (int64_t i = 0; i < m; ++i)
-        copy_rows(result.data() + i * ldc, padded_w, out_tile + i * out_plane, gm.out_w, rows, gm.out_w);
-      activate_rows(activation, out_tile, m, rows * gm.out_w, out_plane);
+      activate_rows(activation, out_tile + i_begin * out_plane, i_end - i_begin, rows * gm.out_w, out_plane);
     }
   });
 }

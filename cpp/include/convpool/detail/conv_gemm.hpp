@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "../activation.hpp"
@@ -65,13 +66,44 @@ void gather_input_taps(const T* plane, const Conv2dParams& p, int64_t kh, int64_
   }
 }
 
-// Packs a (rows x depth) matrix, given element-wise by value(i, d), into panels of mr rows:
-// panel b holds value(b * mr + r, d) at [d * mr + r], zero-padded past the last row.
+// Work items wanted per thread: enough that items of unequal size still load the threads evenly.
+// Where the images (times groups) alone are fewer, as for inference on one image, a convolution
+// also cuts each image's output into tiles of positions and blocks of output channels. Every
+// output element is still one chain of multiply-adds over the reduction, in a fixed order,
+// whichever tile or block computes it, so the cut may follow the number of threads without
+// changing a result.
+inline int64_t work_items_wanted() { return 4 * int64_t{get_num_threads()}; }
+
+// Output channels per block, so that `items` items per block become about `wanted`: whole
+// register tiles of `panel_rows`, and at least 32 channels, whose multiply-adds repay the input
+// tile each block reads again.
+inline int64_t channel_block(int64_t m, int panel_rows, int64_t items, int64_t wanted) {
+  constexpr int64_t kMinBlockChannels = 32;
+  if (items >= wanted) return m;
+  return std::min(m, round_up(std::max(ceil_div(m, ceil_div(wanted, items)), kMinBlockChannels), panel_rows));
+}
+
+// Packs rows [i0, i0 + mr) of a (rows x depth) matrix, given element-wise by value(i, d), into
+// one panel: out[d * mr + r] = value(i0 + r, d), zero past the last row. It goes through the
+// depth in steps whose part of the panel stays in the L1 cache while each row is read along it.
+template <typename T, class Value>
+void pack_row_panel(int64_t i0, int64_t rows, int64_t depth, int mr, Value&& value, T* out) {
+  constexpr int64_t kStep = 64;
+  for (int64_t d0 = 0; d0 < depth; d0 += kStep) {
+    const int64_t d1 = std::min(depth, d0 + kStep);
+    for (int r = 0; r < mr; ++r) {
+      if (i0 + r < rows)
+        for (int64_t d = d0; d < d1; ++d) out[d * mr + r] = value(i0 + r, d);
+      else
+        for (int64_t d = d0; d < d1; ++d) out[d * mr + r] = T(0);
+    }
+  }
+}
+
+// All the panels of the matrix, one after another.
 template <typename T, class Value>
 void pack_row_panels(int64_t rows, int64_t depth, int mr, Value&& value, T* out) {
-  for (int64_t i0 = 0; i0 < rows; i0 += mr)
-    for (int64_t d = 0; d < depth; ++d)
-      for (int r = 0; r < mr; ++r) *out++ = i0 + r < rows ? value(i0 + r, d) : T(0);
+  for (int64_t i0 = 0; i0 < rows; i0 += mr) pack_row_panel(i0, rows, depth, mr, value, out + i0 * depth);
 }
 
 // Stores row `r` (of `depth`) of a B block, `columns` wide, into its nr-wide panels.
@@ -116,40 +148,52 @@ void multiply_tile(const GemmMicroKernel<T>& kernel, const T* packed_a, int64_t 
 }
 
 // Packs each group's (rows x depth) A matrix, value(g, i, d), into mr-row panels: group g's
-// panels start at g * group_stride(...).
+// panels start at g * group_stride(...). The panels are packed in parallel, since a batch of one
+// image may take as long to pack the weights as to use them; every element is written, so the
+// buffer is not zeroed first.
 inline int64_t group_stride(int64_t rows, int64_t depth, int mr) { return round_up(rows, mr) * depth; }
 
 template <typename T, class Value>
-std::vector<T> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, int mr, Value&& value) {
-  const int64_t stride = group_stride(rows, depth, mr);
-  std::vector<T> packed(groups * stride);
-  parallel_for(groups, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g)
-      pack_row_panels<T>(
-          rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); }, packed.data() + g * stride);
+std::unique_ptr<T[]> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, int mr, Value&& value) {
+  const int64_t stride = group_stride(rows, depth, mr), panels = ceil_div(rows, mr);
+  std::unique_ptr<T[]> packed(new T[groups * stride]);
+  parallel_for(groups * panels, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t g = item / panels, i0 = item % panels * mr;
+      pack_row_panel<T>(
+          i0, rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); }, packed.get() + g * stride + i0 * depth);
+    }
   });
   return packed;
 }
 
 // For every image n, group g and tile of `columns`: out[n, g*m + i, q] = row_init[g*m + i] +
 // sum over d of A_g[i, d] * B[d, q], with B's rows produced by fill_row(n, g, q0, q1, d, row).
-// `out` has `out_channels` planes of `columns` per image; row_init may be null.
+// `out` has `out_channels` planes of `columns` per image; row_init may be null. The columns are
+// cut into tiles of equal size, and the rows into blocks when there are too few tiles to share.
 template <typename T, class FillRow>
-void multiply_column_tiles(const GemmMicroKernel<T>& kernel, const Conv2dParams& p, const std::vector<T>& packed,
-                           int64_t m, int64_t depth, int64_t columns, FillRow&& fill_row, T* out, int64_t out_channels,
+void multiply_column_tiles(const GemmMicroKernel<T>& kernel, const Conv2dParams& p, const T* packed, int64_t m,
+                           int64_t depth, int64_t columns, FillRow&& fill_row, T* out, int64_t out_channels,
                            const T* row_init, Activation activation = Activation::none) {
   const int64_t groups = p.groups, stride = group_stride(m, depth, kernel.mr);
-  const int64_t tile = column_block<T>(kernel.nr), tiles = ceil_div(columns, tile);
-  parallel_for(p.batch * groups * tiles, [&](int64_t begin, int64_t end) {
+  const int64_t wanted = work_items_wanted();
+  const int64_t fewest_tiles = ceil_div(columns, column_block<T>(kernel.nr));
+  const int64_t tiles = std::clamp(ceil_div(wanted, p.batch * groups), fewest_tiles,
+                                   std::max(fewest_tiles, columns / (4 * int64_t{kernel.nr})));
+  const int64_t tile = round_up(ceil_div(columns, tiles), kernel.nr);
+  const int64_t block = channel_block(m, kernel.mr, p.batch * groups * tiles, wanted), blocks = ceil_div(m, block);
+  parallel_for(p.batch * groups * tiles * blocks, [&](int64_t begin, int64_t end) {
     TileWorkspace<T> ws(std::min(tile, columns), kernel.nr);
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / (groups * tiles), g = item / tiles % groups, q0 = item % tiles * tile;
-      const int64_t q1 = std::min(columns, q0 + tile);
+      const int64_t slab = item / blocks, n = slab / (groups * tiles), g = slab / tiles % groups;
+      const int64_t q0 = std::min(columns, slab % tiles * tile), q1 = std::min(columns, q0 + tile);
+      const int64_t i0 = item % blocks * block, rows = std::min(block, m - i0);
+      if (q0 == q1) continue;
       auto fill = [&](int64_t d, T* row) { fill_row(n, g, q0, q1, d, row); };
-      T* const out_tile = out + (n * out_channels + g * m) * columns + q0;
-      multiply_tile(kernel, packed.data() + g * stride, m, depth, q1 - q0, fill, out_tile, columns,
-                    row_init ? row_init + g * m : nullptr, ws);
-      activate_rows(activation, out_tile, m, q1 - q0, columns);
+      T* const out_tile = out + (n * out_channels + g * m + i0) * columns + q0;
+      multiply_tile(kernel, packed + g * stride + i0 * depth, rows, depth, q1 - q0, fill, out_tile, columns,
+                    row_init ? row_init + g * m + i0 : nullptr, ws);
+      activate_rows(activation, out_tile, rows, q1 - q0, columns);
     }
   });
 }
@@ -159,14 +203,14 @@ void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const
                          Activation activation) {
   const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
   const int64_t m = p.out_per_group(), depth = p.weight_row(), taps = p.taps(), plane = p.input_plane();
-  const std::vector<T> packed = pack_group_panels<T>(
+  const std::unique_ptr<T[]> packed = pack_group_panels<T>(
       p.groups, m, depth, kernel.mr, [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; });
   auto fill = [&](int64_t n, int64_t g, int64_t q0, int64_t q1, int64_t d, T* row) {
     const T* x_group = x + (n * p.in_channels + g * p.in_per_group()) * plane;
     const int64_t tap = d % taps;
     gather_input_taps(x_group + d / taps * plane, p, tap / p.w.kernel, tap % p.w.kernel, q0, q1, row);
   };
-  multiply_column_tiles(kernel, p, packed, m, depth, p.output_plane(), fill, y, p.out_channels, bias, activation);
+  multiply_column_tiles(kernel, p, packed.get(), m, depth, p.output_plane(), fill, y, p.out_channels, bias, activation);
 }
 
 // grad_input for strided convolutions (where a stride-1 correlation of the output gradient would
@@ -183,7 +227,7 @@ void conv2d_backward_input_col2im(const T* grad_output, const T* weight, T* grad
   const int64_t groups = p.groups, ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps();
   const int64_t m = ins * taps, plane = p.input_plane(), out_plane = p.output_plane();
   const int64_t group_size = group_stride(m, outs, kernel.mr);
-  const std::vector<T> packed = pack_group_panels<T>(
+  const std::unique_ptr<T[]> packed = pack_group_panels<T>(
       groups, m, outs, kernel.mr, [&](int64_t g, int64_t r, int64_t co) { return weight[(g * outs + co) * m + r]; });
   const int64_t tile = std::min(column_block<T>(kernel.nr), out_plane);
   parallel_for(p.batch * groups, [&](int64_t begin, int64_t end) {
@@ -199,7 +243,7 @@ void conv2d_backward_input_col2im(const T* grad_output, const T* weight, T* grad
         auto fill = [&](int64_t co, T* out) {
           std::copy(grad_group + co * out_plane + q0, grad_group + co * out_plane + q1, out);
         };
-        multiply_tile(kernel, packed.data() + g * group_size, m, outs, q1 - q0, fill, columns.data(), tile,
+        multiply_tile(kernel, packed.get() + g * group_size, m, outs, q1 - q0, fill, columns.data(), tile,
                       static_cast<const T*>(nullptr), ws);
         for (int64_t r = 0; r < m; ++r) {
           const int64_t kh = r % taps / w.kernel, kw = r % w.kernel;
