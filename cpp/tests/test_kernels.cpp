@@ -292,12 +292,20 @@ void test_direct(const std::vector<DirectKernels<T>>& variants, const std::strin
 }
 
 template <typename T>
-void test_channel_vectors(const ChannelVectorKernel<T>& kernel, const std::string& name) {
-  for (int64_t depth : {1, 27, 150}) {
-    KernelTester().depth(depth).Test(kernel, name);
-    KernelTester().depth(depth).row_init(true).Test(kernel, name);
-    KernelTester().depth(depth).valid_region(kernel.channels - 3, 1, kernel.cols - 1).row_init(true).Test(kernel, name);
-    KernelTester().depth(depth).valid_region(1, kernel.rows, 2).Test(kernel, name);
+void test_channel_vectors(const std::vector<ChannelVectorKernel<T>>& variants, const std::string& isa_name) {
+  for (const ChannelVectorKernel<T>& kernel : variants) {
+    const std::string name = isa_name + " " + std::to_string(kernel.rows) + "x" + std::to_string(kernel.cols) + "x" +
+                             std::to_string(kernel.channels);
+    for (int64_t depth : {1, 27, 150}) {
+      KernelTester().depth(depth).Test(kernel, name);
+      KernelTester().depth(depth).row_init(true).Test(kernel, name);
+      KernelTester()
+          .depth(depth)
+          .valid_region(kernel.channels - 3, 1, kernel.cols - 1)
+          .row_init(true)
+          .Test(kernel, name);
+      KernelTester().depth(depth).valid_region(1, kernel.rows, 2).Test(kernel, name);
+    }
   }
 }
 
@@ -330,7 +338,8 @@ TYPED_TEST(Kernels, DirectMultiplyAndCorrelateAtEveryInstructionSet) {
 }
 
 TYPED_TEST(Kernels, ChannelVectorKernelAtEveryInstructionSet) {
-  at_every_isa<TypeParam>("channel-vector", channel_vector_kernel_for<TypeParam>, test_channel_vectors<TypeParam>);
+  at_every_isa<TypeParam>("channel-vector", channel_vector_kernel_variants_for<TypeParam>,
+                          test_channel_vectors<TypeParam>);
 }
 
 TYPED_TEST(Kernels, DepthwisePlaneAndWeightPlaneAtEveryInstructionSet) {

@@ -235,6 +235,24 @@ struct DirectTile {
   }
 };
 
+// The channel-vector kernel whose register tile covers `m` output channels by tiles of
+// `tile_rows` rows of `out_w` positions with the least waste (the first of equals).
+template <typename T>
+const ChannelVectorKernel<T>& channel_kernel_for(int64_t m, int64_t tile_rows, int64_t out_w) {
+  const ChannelVectorKernel<T>* best = nullptr;
+  double best_fill = 0;
+  for (const ChannelVectorKernel<T>& kernel : channel_vector_kernel_variants<T>()) {
+    const double fill = static_cast<double>(m) / round_up(m, kernel.channels) * static_cast<double>(out_w) /
+                        round_up(out_w, kernel.cols) * static_cast<double>(tile_rows) /
+                        round_up(tile_rows, kernel.rows);
+    if (!best || fill > best_fill) {
+      best = &kernel;
+      best_fill = fill;
+    }
+  }
+  return *best;
+}
+
 // Whether the channel-vector kernel leaves fewer lanes idle than the position-vector one, whose
 // vectors also run over the padded_w - out_w dropped columns of every row (LeNet conv2: 8 of 12),
 // counting the channel kernel's transpose of each tile into the channel planes as 8 more steps of
@@ -244,7 +262,7 @@ bool uses_channel_vectors(int64_t m, int64_t depth, const DirectGeometry& gm) {
   constexpr double kTransposeSteps = 8;
   const int64_t tile_rows = gm.tile_rows(), columns = tile_rows * gm.padded_w();
   const DirectKernels<T>& positions = direct_kernels_for<T>(m, columns);
-  const ChannelVectorKernel<T>& channels = channel_vector_kernel<T>();
+  const ChannelVectorKernel<T>& channels = channel_kernel_for<T>(m, tile_rows, gm.out_w);
   const auto fill = [](int64_t used, int64_t tile) { return static_cast<double>(used) / round_up(used, tile); };
   const double position_fill = fill(m, positions.mr) * fill(columns, positions.nr) * gm.out_w / gm.padded_w();
   const double channel_fill = fill(m, channels.channels) * fill(gm.out_w, channels.cols) *
@@ -275,7 +293,7 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
   const int64_t tile_rows = gm.tile_rows(), tiles = ceil_div(gm.out_h, tile_rows), padded_w = gm.padded_w();
   const int64_t ldc = tile_rows * padded_w, out_plane = gm.out_h * gm.out_w;
   const DirectKernels<T>& kernel = direct_kernels_for<T>(m, ldc);
-  const ChannelVectorKernel<T>& channel_kernel = channel_vector_kernel<T>();
+  const ChannelVectorKernel<T>& channel_kernel = channel_kernel_for<T>(m, tile_rows, gm.out_w);
   const int64_t depth = channels * gm.kernel_h * gm.kernel_w;
   const bool by_channels = uses_channel_vectors<T>(m, depth, gm);
   const int panel_rows = by_channels ? channel_kernel.channels : kernel.mr;
@@ -290,7 +308,8 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
     int64_t filled = -1;  // the (image, group, tile) whose rows the tile holds
     for (int64_t item = begin; item < end; ++item) {
       const int64_t slab = item / blocks, n = slab / (groups * tiles), g = slab / tiles % groups;
-      const int64_t oh0 = slab % tiles * tile_rows, i_begin = item % blocks * block, i_end = std::min(m, i_begin + block);
+      const int64_t oh0 = slab % tiles * tile_rows, i_begin = item % blocks * block,
+                    i_end = std::min(m, i_begin + block);
       const int64_t rows = std::min(tile_rows, gm.out_h - oh0), columns = rows * padded_w;
       if (slab != filled) {
         tile.fill(source + (n * source_channels + g * channels) * gm.in_h * gm.in_w, channels, gm, oh0, rows);

@@ -84,18 +84,18 @@ inline int64_t channel_block(int64_t m, int panel_rows, int64_t items, int64_t w
 }
 
 // Packs rows [i0, i0 + mr) of a (rows x depth) matrix, given element-wise by value(i, d), into
-// one panel: out[d * mr + r] = value(i0 + r, d), zero past the last row. It goes through the
-// depth in steps whose part of the panel stays in the L1 cache while each row is read along it.
+// one panel: out[d * mr + r] = value(i0 + r, d), zero past the last row. Eight rows are read side
+// by side, a cache line of each at a time: more could evict each other from the L1 cache when the
+// row length is a multiple of a large power of two.
 template <typename T, class Value>
 void pack_row_panel(int64_t i0, int64_t rows, int64_t depth, int mr, Value&& value, T* out) {
-  constexpr int64_t kStep = 64;
-  for (int64_t d0 = 0; d0 < depth; d0 += kStep) {
-    const int64_t d1 = std::min(depth, d0 + kStep);
-    for (int r = 0; r < mr; ++r) {
-      if (i0 + r < rows)
-        for (int64_t d = d0; d < d1; ++d) out[d * mr + r] = value(i0 + r, d);
-      else
-        for (int64_t d = d0; d < d1; ++d) out[d * mr + r] = T(0);
+  constexpr int kRowsAtOnce = 8;
+  const int valid = static_cast<int>(std::min<int64_t>(mr, rows - i0));
+  for (int r0 = 0; r0 < mr; r0 += kRowsAtOnce) {
+    const int r1 = std::min(mr, r0 + kRowsAtOnce), valid_end = std::clamp(valid, r0, r1);
+    for (int64_t d = 0; d < depth; ++d) {
+      for (int r = r0; r < valid_end; ++r) out[d * mr + r] = value(i0 + r, d);
+      for (int r = valid_end; r < r1; ++r) out[d * mr + r] = T(0);
     }
   }
 }
@@ -161,7 +161,8 @@ std::unique_ptr<T[]> pack_group_panels(int64_t groups, int64_t rows, int64_t dep
     for (int64_t item = begin; item < end; ++item) {
       const int64_t g = item / panels, i0 = item % panels * mr;
       pack_row_panel<T>(
-          i0, rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); }, packed.get() + g * stride + i0 * depth);
+          i0, rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); },
+          packed.get() + g * stride + i0 * depth);
     }
   });
   return packed;

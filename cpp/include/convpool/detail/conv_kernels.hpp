@@ -108,17 +108,21 @@ std::vector<DirectKernels<T>> direct_kernel_variants_for(Isa isa) {
   return {detail::isa_baseline::make_direct_kernels<detail::isa_baseline::Ops<T>, 6, 2, 2, 5>()};
 }
 
-// 2 x 8 positions by one vector of channels: 16 accumulators, 16 fused multiply-adds per loaded
+// Register tiles of the channel-vector kernel; direct_correlate picks one per layer. 2 x 8
+// positions by one vector of channels: 16 accumulators, 16 fused multiply-adds per loaded
 // coefficient vector (3 x 4 positions by two vectors measured no faster on this project's
-// machine, and slower on LeNet conv2, whose 16 channels fill one vector); 8 positions on 16
-// registers.
+// machine, and slower on LeNet conv2, whose 16 channels fill one vector). On AVX-512, 2 x 7
+// positions by two vectors (28 of the 32 registers) fits ResNet's 56-, 28-, 14- and 7-wide planes
+// exactly. 8 positions on 16 registers.
 template <typename T>
-ChannelVectorKernel<T> channel_vector_kernel_for(Isa isa) {
+std::vector<ChannelVectorKernel<T>> channel_vector_kernel_variants_for(Isa isa) {
 #ifdef CONVPOOL_X86
-  if (isa == Isa::avx512) return detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>();
-  if (isa == Isa::avx2) return detail::isa_avx2::make_channel_kernel<detail::isa_avx2::Ops<T>, 1, 8, 1>();
+  if (isa == Isa::avx512)
+    return {detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>(),
+            detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 7, 2>()};
+  if (isa == Isa::avx2) return {detail::isa_avx2::make_channel_kernel<detail::isa_avx2::Ops<T>, 1, 8, 1>()};
 #endif
-  return detail::isa_baseline::make_channel_kernel<detail::isa_baseline::Ops<T>, 1, 8, 1>();
+  return {detail::isa_baseline::make_channel_kernel<detail::isa_baseline::Ops<T>, 1, 8, 1>()};
 }
 
 template <typename T>
@@ -144,9 +148,9 @@ const std::vector<DirectKernels<T>>& direct_kernel_variants() {
 }
 
 template <typename T>
-const ChannelVectorKernel<T>& channel_vector_kernel() {
-  static const ChannelVectorKernel<T> kernel = channel_vector_kernel_for<T>(active_isa());
-  return kernel;
+const std::vector<ChannelVectorKernel<T>>& channel_vector_kernel_variants() {
+  static const std::vector<ChannelVectorKernel<T>> variants = channel_vector_kernel_variants_for<T>(active_isa());
+  return variants;
 }
 
 template <typename T>
