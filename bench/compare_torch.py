@@ -1,6 +1,6 @@
 """Times convpool against PyTorch in the same process with the same thread count.
 
-    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|norm|train|all]
+    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|norm|train|inference|all]
 
 Prints Markdown tables: median time per call of each, the speed-up (PyTorch time / convpool
 time) and convpool's rate. Pooling is rated in GB/s, counting the bytes a kernel must move at
@@ -10,7 +10,9 @@ the forward's flops, except for a network's first layer, which needs no input gr
 normalization in GB/s against a copy of the same bytes (NumPy's copyto) and against PyTorch in
 both its NCHW and its channels_last layout;
 training in images/s (LeNet-5 on the bundled MNIST, batch 64, SGD with momentum: forward,
-cross-entropy, backward and update, the whole step).
+cross-entropy, backward and update, the whole step); inference (ResNet-18's convolutions at
+batch 1 and 4, its whole forward at batch 1 and 8) against PyTorch in both layouts and ONNX
+Runtime (bench/onnx_models.py; `pip install onnx onnxruntime`), in ms.
 """
 
 import argparse
@@ -416,6 +418,89 @@ def print_resnet_table(rng, repeats):
         print(f"| {label} | {batch / t_ours:,.0f} | {' | '.join(rates)} | {ratio} |", flush=True)
 
 
+# (label, input channels, plane, output channels, kernel, stride): every convolution of ResNet-18
+# (torchvision's layout, 224x224 input), each once.
+RESNET18_CONVS = [
+    ("stem 7x7 s2", 3, 224, 64, 7, 2),
+    ("3x3 64", 64, 56, 64, 3, 1),
+    ("3x3 s2 64->128", 64, 56, 128, 3, 2),
+    ("1x1 s2 64->128", 64, 56, 128, 1, 2),
+    ("3x3 128", 128, 28, 128, 3, 1),
+    ("3x3 s2 128->256", 128, 28, 256, 3, 2),
+    ("1x1 s2 128->256", 128, 28, 256, 1, 2),
+    ("3x3 256", 256, 14, 256, 3, 1),
+    ("3x3 s2 256->512", 256, 14, 512, 3, 2),
+    ("1x1 s2 256->512", 256, 14, 512, 1, 2),
+    ("3x3 512", 512, 7, 512, 3, 1),
+]
+INFERENCE_BATCHES = (1, 4)
+RESNET18_BATCHES = (1, 8)
+
+
+def peer_times(theirs, ort, repeats, min_block_seconds=0.02):
+    """Median seconds of PyTorch NCHW, PyTorch channels_last and ONNX Runtime (None where absent)."""
+    times = [median_seconds(fn, repeats, min_block_seconds) for fn in theirs] or [None, None]
+    return times + [median_seconds(ort, repeats, min_block_seconds) if ort else None]
+
+
+def print_inference_row(label, t_ours, peers, rate):
+    present = [t for t in peers if t is not None]
+    columns = " | ".join(f"{t * 1e3:.3f}" if t is not None else "-" for t in peers)
+    ratio = f"{min(present) / t_ours:.2f}x" if present else "-"
+    print(f"| {label} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {rate} |", flush=True)
+
+
+def print_inference_tables(rng, repeats, threads, name_filter):
+    """Forward convolutions at N = 1 and 4 (no bias), and ResNet-18 in eval mode with batch
+    normalization folded into the convolutions (convpool's nn.fuse_conv_bn, ReLU fused; PyTorch
+    runs the same folded network; ONNX Runtime the unfolded one, which it folds itself)."""
+    import onnx_models
+
+    print("\n| ResNet-18 convolution | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms | ONNX Runtime ms "
+          "| speed-up vs the best | convpool GFLOP/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for batch in INFERENCE_BATCHES:
+        for label, cin, plane, cout, k, s in RESNET18_CONVS:
+            row = f"{label}, {plane}x{plane}, N={batch}"
+            if name_filter not in row:
+                continue
+            x = rng.standard_normal((batch, cin, plane, plane), dtype=np.float32)
+            weight = rng.standard_normal((cout, cin, k, k), dtype=np.float32)
+            args = dict(stride=s, padding=k // 2)
+            flops = 2 * cp.conv2d(x, weight, **args).size * weight[0].size
+            theirs = []
+            if torch is not None:
+                for layout in (torch.contiguous_format, torch.channels_last):
+                    tx, tw = (torch.from_numpy(a).contiguous(memory_format=layout) for a in (x, weight))
+                    theirs.append(lambda tx=tx, tw=tw: F.conv2d(tx, tw, **args))
+            t_ours = median_seconds(lambda: cp.conv2d(x, weight, **args), repeats)
+            peers = peer_times(theirs, onnx_models.conv_runner(x, weight, s, k // 2, threads), repeats)
+            print_inference_row(row, t_ours, peers, f"{flops / t_ours / 1e9:.0f}")
+
+    print("\n| ResNet-18 forward, 224x224, eval | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
+          "| ONNX Runtime ms | speed-up vs the best | convpool images/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    cp.manual_seed(0)
+    model = cp.models.resnet18().eval()
+    folded = cp.nn.fuse_conv_bn(model)
+    for batch in RESNET18_BATCHES:
+        x = rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
+        theirs = []
+        if torch is not None:
+            for layout in (torch.contiguous_format, torch.channels_last):
+                network = cp.nn.to_torch(folded).to(memory_format=layout).eval()
+                tx = torch.from_numpy(x).contiguous(memory_format=layout)
+
+                def torch_forward(network=network, tx=tx):
+                    with torch.no_grad():
+                        network(tx)
+
+                theirs.append(torch_forward)
+        t_ours = median_seconds(lambda: folded(x), repeats, min_block_seconds=0.3)
+        peers = peer_times(theirs, onnx_models.network_runner(model, x, threads), repeats, min_block_seconds=0.3)
+        print_inference_row(f"batch {batch}", t_ours, peers, f"{batch / t_ours:,.0f}")
+
+
 def print_table(title, unit, rows, repeats, name_filter):
     """rows: (op, shape label, convpool callable, PyTorch callable or None, amount per call in unit * 1e9)."""
     print(f"\n| op | {title} | convpool ms | PyTorch ms | speed-up | convpool {unit} |")
@@ -452,7 +537,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--filter", default="", help="only rows whose op or shape contains this")
-    parser.add_argument("--suite", choices=("pool", "conv", "norm", "train", "all"), default="all")
+    parser.add_argument("--suite", choices=("pool", "conv", "norm", "train", "inference", "all"), default="all")
     args = parser.parse_args()
 
     cp.set_num_threads(args.threads)
@@ -471,6 +556,8 @@ def main():
     if args.suite in ("train", "all"):
         print_training_table(args.repeats)
         print_resnet_table(rng, args.repeats)
+    if args.suite in ("inference", "all"):
+        print_inference_tables(rng, args.repeats, args.threads, args.filter)
 
 if __name__ == "__main__":
     main()

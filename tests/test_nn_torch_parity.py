@@ -182,6 +182,14 @@ def test_resnet_logits_and_gradients_match_torch(depth):
     compare_layer(ours.eval(), theirs.eval(), images((4, 3, 32, 32), seed=13).astype(np.float64), atol=1e-10)
 
 
+def test_resnet18_logits_and_gradients_match_torch():
+    cp.manual_seed(18)
+    ours = cp.models.resnet18(num_classes=7).double()
+    assert sum(p.data.size for p in cp.models.resnet18().parameters()) == 11_689_512  # torchvision's count
+    theirs = nn.to_torch(ours)
+    compare_layer(ours.eval(), theirs.eval(), images((2, 3, 40, 40), seed=18).astype(np.float64), atol=1e-10)
+
+
 def test_resnet_float32_follows_float64():
     cp.manual_seed(20)
     single = cp.models.resnet20()

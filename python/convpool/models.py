@@ -58,23 +58,42 @@ def basic_block(in_channels, out_channels, stride=1):
     return Sequential(Residual(body, shortcut), ReLU())
 
 
+def _residual_stages(channels, widths, blocks):
+    """Stages of `blocks` basic blocks each, one per width; every stage after the first starts at
+    stride 2."""
+    stages = []
+    for stage, width in enumerate(widths):
+        stride = 1 if stage == 0 else 2
+        stages.append(Sequential(*(basic_block(channels if b == 0 else width, width, stride if b == 0 else 1)
+                                   for b in range(blocks[stage]))))
+        channels = width
+    return stages
+
+
 def resnet_cifar(depth, num_classes=10, in_channels=3):
     """He et al.'s (2016) ResNet for 32x32 images: a 3x3 convolution (16 channels), three stages of
     (depth - 2) / 6 basic blocks with 16, 32 and 64 channels (the second and third start at stride
     2, with 1x1 projection shortcuts), global average pooling and a linear classifier."""
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"resnet_cifar: depth={depth} must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110)")
-    blocks = (depth - 2) // 6
-    stages, channels = [], 16
-    for stage, width in enumerate((16, 32, 64)):
-        stride = 1 if stage == 0 else 2
-        stages.append(Sequential(*(basic_block(channels if b == 0 else width, width, stride if b == 0 else 1)
-                                   for b in range(blocks))))
-        channels = width
     return Sequential(
         Conv2d(in_channels, 16, 3, padding=1, bias=False), BatchNorm2d(16), ReLU(),
-        *stages,
+        *_residual_stages(16, (16, 32, 64), [(depth - 2) // 6] * 3),
         AdaptiveAvgPool2d(1), Flatten(), Linear(64, num_classes),
+    )
+
+
+def resnet18(num_classes=1000, in_channels=3):
+    """He et al.'s (2016) ResNet-18 for ImageNet-sized images, laid out as torchvision's: a 7x7
+    stride-2 convolution (64 channels), BN, ReLU and a 3x3 stride-2 max pool, four stages of two
+    basic blocks with 64, 128, 256 and 512 channels (1x1 projection shortcuts where the shape
+    changes), global average pooling and a linear classifier. Any input of at least 32x32 works;
+    224x224 is the usual."""
+    return Sequential(
+        Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False), BatchNorm2d(64), ReLU(),
+        MaxPool2d(3, stride=2, padding=1),
+        *_residual_stages(64, (64, 128, 256, 512), (2, 2, 2, 2)),
+        AdaptiveAvgPool2d(1), Flatten(), Linear(512, num_classes),
     )
 
 

@@ -49,14 +49,16 @@ void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int
 // holds dst_rows x dst_cols elements [r][c] = src (rows x cols)[r * sh + a - top][c * sw + b - left]
 // where that is inside src, zero elsewhere (top and left may be negative). With unit steps, one
 // plane: src shifted down by `top` and right by `left`. Rows go in source order, so that src is
-// read once, sequentially, however many phases it is split into.
-template <typename T>
+// read once, sequentially, however many phases it is split into. Phases for which read(a, b) is
+// false are left as they are.
+template <typename T, class PhaseRead>
 void pad_phases(const T* src, int64_t rows, int64_t cols, int64_t top, int64_t left, T* dst, int64_t dst_rows,
-                int64_t dst_cols, int64_t sh, int64_t sw, int64_t phase_stride) {
+                int64_t dst_cols, int64_t sh, int64_t sw, int64_t phase_stride, PhaseRead&& read) {
   for (int64_t r = 0; r < dst_rows; ++r)
     for (int64_t a = 0; a < sh; ++a) {
       const int64_t source_row = r * sh + a - top;
       for (int64_t b = 0; b < sw; ++b) {
+        if (!read(a, b)) continue;
         T* out = dst + (a * sw + b) * phase_stride + r * dst_cols;
         if (source_row < 0 || source_row >= rows) {
           std::fill(out, out + dst_cols, T(0));
@@ -113,6 +115,13 @@ struct DirectGeometry {
   int64_t phase_rows(int64_t rows) const { return rows + (kernel_h - 1) * dh / sh; }
   int64_t phase_plane() const { return phase_rows(tile_rows()) * padded_w(); }
   int64_t padded_plane() const { return sh * sw * phase_plane(); }
+  // Whether some tap reads phase (a, b): a 1x1 kernel at stride 2 reads one phase of four.
+  bool reads_phase(int64_t a, int64_t b) const {
+    bool row = false, column = false;
+    for (int64_t kh = 0; kh < kernel_h && !row; ++kh) row = kh * dh % sh == a;
+    for (int64_t kw = 0; kw < kernel_w && !column; ++kw) column = kw * dw % sw == b;
+    return row && column;
+  }
   int64_t tap_offset(int64_t kh, int64_t kw) const {
     const int64_t phase = kh * dh % sh * sw + kw * dw % sw;
     return phase * phase_plane() + kh * dh / sh * padded_w() + kw * dw / sw;
@@ -145,10 +154,8 @@ inline DirectGeometry input_gradient_correlation(const Conv2dParams& p) {
           0};
 }
 
-// The direct paths (see above): not strided 1x1 layers, and not where the copy is unbounded.
-inline bool direct_applies(const Conv2dParams& p) {
-  return !p.depthwise() && (p.taps() > 1 || unit_stride(p)) && forward_correlation(p).copy_bounded();
-}
+// The direct paths (see above), except where the copy is unbounded.
+inline bool direct_applies(const Conv2dParams& p) { return !p.depthwise() && forward_correlation(p).copy_bounded(); }
 
 template <typename T>
 bool all_finite(const T* values, int64_t count) {
@@ -230,7 +237,8 @@ struct DirectTile {
                          gm.padded_w());
       else
         pad_phases(source + c * gm.in_h * gm.in_w, gm.in_h, gm.in_w, gm.top - oh0 * gm.sh, gm.left, plane,
-                   gm.phase_rows(rows), gm.padded_w(), gm.sh, gm.sw, gm.phase_plane());
+                   gm.phase_rows(rows), gm.padded_w(), gm.sh, gm.sw, gm.phase_plane(),
+                   [&](int64_t a, int64_t b) { return gm.reads_phase(a, b); });
     }
   }
 };

@@ -119,7 +119,8 @@ std::vector<ChannelVectorKernel<T>> channel_vector_kernel_variants_for(Isa isa) 
 #ifdef CONVPOOL_X86
   if (isa == Isa::avx512)
     return {detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>(),
-            detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 7, 2>()};
+            detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 7, 2>(),
+            detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 1, 7, 4>()};
   if (isa == Isa::avx2) return {detail::isa_avx2::make_channel_kernel<detail::isa_avx2::Ops<T>, 1, 8, 1>()};
 #endif
   return {detail::isa_baseline::make_channel_kernel<detail::isa_baseline::Ops<T>, 1, 8, 1>()};
