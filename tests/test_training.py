@@ -115,12 +115,13 @@ def test_short_training_run_learns(mnist):
 
 
 def test_resnet8_learns_on_mnist(mnist):
-    # BatchNorm and residual blocks end to end: 2 epochs of Adam over 3,000 images give 82-93% on
-    # 1,000 test images for seeds 0-3 (chance is 10%).
+    # BatchNorm and residual blocks end to end: 2 epochs of Adam over 3,000 images give 86-94% on
+    # 1,000 test images for seeds 0-3, with AVX-512 and AVX2 alike (chance is 10%). At lr=3e-3 the
+    # running statistics lag the weights, and the last epoch's accuracy ranged from 69% to 93%.
     (train_images, train_labels), (test_images, test_labels) = mnist
     cp.manual_seed(0)
     model = cp.models.resnet8(in_channels=1)
-    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=3e-3),
+    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
                   (train_images[:3000], train_labels[:3000]), epochs=2, batch_size=32, seed=0, progress=False,
                   val_data=(test_images[:1000], test_labels[:1000]))
     assert history.stop_reason is None

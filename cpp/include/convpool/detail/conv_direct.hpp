@@ -19,7 +19,6 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <vector>
 
 #include "../parallel.hpp"
@@ -175,9 +174,15 @@ inline bool direct_input_gradient_applies(const Conv2dParams& p) {
 // The direct weight gradient also multiplies the dropped columns' inputs, by a zero output
 // gradient: exact for finite inputs, but 0 * inf would add a NaN that the definition has not.
 // So it applies where the direct paths do and every element of x is finite (one read of x).
+// Its register tile sums each weight over the output positions of a chunk of images, then adds
+// the vector's lanes: with fewer than 256 positions to a chunk (one 14x14 image) those lane sums
+// cost more than the products, and the matrix product, which sums in the lanes, is faster.
 template <typename T>
 bool direct_weight_gradient_applies(const Conv2dParams& p, const T* x) {
-  return direct_applies(p) && all_finite(x, p.batch * p.in_channels * p.input_plane());
+  constexpr int64_t kMinChunkPositions = 256;
+  const int64_t chunk_images = p.batch / std::clamp<int64_t>(p.batch, 1, 8);
+  return direct_applies(p) && chunk_images * p.output_plane() >= kMinChunkPositions &&
+         all_finite(x, p.batch * p.in_channels * p.input_plane());
 }
 
 // The direct kernels whose register tiles cover `rows` output channels by `columns` positions
@@ -306,7 +311,7 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
   const bool by_channels = uses_channel_vectors<T>(m, depth, gm);
   const int panel_rows = by_channels ? channel_kernel.channels : kernel.mr;
   const int64_t stride = group_stride(m, depth, panel_rows);
-  const std::unique_ptr<T[]> packed = pack_group_panels<T>(groups, m, depth, panel_rows, a);
+  const ScratchBuffer<T> packed = pack_group_panels<T>(groups, m, depth, panel_rows, a);
   const int64_t block = channel_block(m, panel_rows, batch * groups * tiles, wanted), blocks = ceil_div(m, block);
   // Past a tile's last row and column, the channel kernel reads up to a register tile further.
   const int64_t over_read = by_channels ? (channel_kernel.rows - 1) * padded_w + channel_kernel.cols : kernel.nr;
@@ -371,9 +376,15 @@ template <typename T>
 void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
   const int64_t ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps(), weight_row = p.weight_row();
   const int64_t kh_last = p.h.kernel - 1, kw_last = p.w.kernel - 1;
-  const auto flipped = [&](int64_t g, int64_t ci, int64_t d) {
+  // Where step d = (co, kh, kw) of the reduction reads its group's weight, from input channel 0;
+  // a table, since packing reads it for every element of the weight.
+  std::vector<int64_t> step_offsets(outs * taps);
+  for (int64_t d = 0; d < outs * taps; ++d) {
     const int64_t tap = d % taps, kh = kh_last - tap / p.w.kernel, kw = kw_last - tap % p.w.kernel;
-    return weight[(g * outs + d / taps) * weight_row + ci * taps + kh * p.w.kernel + kw];
+    step_offsets[d] = d / taps * weight_row + kh * p.w.kernel + kw;
+  }
+  const auto flipped = [&](int64_t g, int64_t ci, int64_t d) {
+    return weight[g * outs * weight_row + ci * taps + step_offsets[d]];
   };
   DirectGeometry gm = input_gradient_correlation(p);
   gm.tile_positions = direct_tile_positions<T>(outs);
@@ -399,16 +410,26 @@ void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_wei
   // positions.
   const int64_t images_per_pass =
       tile_rows < gm.out_h ? 1 : std::clamp<int64_t>(4096 / length, 1, ceil_div(p.batch, chunks));
-  std::vector<T> partial(chunks * chunk_size, T(0));
-  parallel_for(chunks * groups, [&](int64_t begin, int64_t end) {
+  // Few images are cut further into blocks of output channels, whole register tiles of rows,
+  // each reading the input tiles again.
+  const int64_t block = channel_block(rows_padded, kernel.rows, chunks * groups, work_items_wanted());
+  const int64_t blocks = ceil_div(rows_padded, block);
+  // One chunk of images whose rows fill whole register tiles sums straight into grad_weight, with
+  // the same additions: a large layer's weight would otherwise be allocated, zeroed and copied
+  // again.
+  const bool in_place = chunks == 1 && rows_padded == m;
+  std::vector<T> partial(in_place ? 0 : chunks * chunk_size, T(0));
+  parallel_for(chunks * groups * blocks, [&](int64_t begin, int64_t end) {
     DirectTile<T> tile(gm, ins, kernel.nr, images_per_pass);
     const int64_t rows_stride = rows_padded * length;
     std::vector<T> grad_rows(images_per_pass * rows_stride);
-    std::vector<const T*> row_pointers(rows_padded);
+    std::vector<const T*> row_pointers(kernel.rows);
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t chunk = item / groups, g = item % groups;
+      const int64_t chunk = item / (groups * blocks), g = item / blocks % groups;
+      const int64_t i_begin = item % blocks * block, i_end = std::min(rows_padded, i_begin + block);
       const int64_t n_end = p.batch * (chunk + 1) / chunks;
-      T* sums = partial.data() + chunk * chunk_size + g * rows_padded * depth;
+      T* sums = in_place ? grad_weight + g * m * depth : partial.data() + chunk * chunk_size + g * rows_padded * depth;
+      if (in_place) std::fill(sums + i_begin * depth, sums + i_end * depth, T(0));
       for (int64_t n0 = p.batch * chunk / chunks; n0 < n_end; n0 += images_per_pass) {
         const int64_t images = std::min(images_per_pass, n_end - n0);
         for (int64_t oh0 = 0; oh0 < gm.out_h; oh0 += tile_rows) {
@@ -421,13 +442,13 @@ void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_wei
             const int64_t n = n0 + b;
             tile.fill(x + (n * p.in_channels + g * ins) * p.input_plane(), ins, gm, oh0, rows, b);
             const T* grad_group = grad_output + (n * p.out_channels + g * m) * out_plane + oh0 * gm.out_w;
-            for (int64_t i = 0; i < m; ++i) {
+            for (int64_t i = i_begin; i < std::min(m, i_end); ++i) {
               T* dst = grad_rows.data() + b * rows_stride + i * length;
               copy_rows(grad_group + i * out_plane, gm.out_w, dst, padded_w, rows, gm.out_w);
               std::fill(dst + used, dst + round_up(used, lanes), T(0));
             }
           }
-          for (int64_t i0 = 0; i0 < rows_padded; i0 += kernel.rows) {
+          for (int64_t i0 = i_begin; i0 < i_end; i0 += kernel.rows) {
             for (int r = 0; r < kernel.rows; ++r) row_pointers[r] = grad_rows.data() + (i0 + r) * length;
             for (int64_t j0 = 0; j0 < depth; j0 += kernel.cols)
               kernel.correlate(images, round_up(rows * padded_w, lanes), row_pointers.data(), rows_stride,
@@ -439,6 +460,7 @@ void conv2d_backward_weight_direct(const T* grad_output, const T* x, T* grad_wei
       }
     }
   });
+  if (in_place) return;
   parallel_for(p.out_channels, [&](int64_t begin, int64_t end) {
     for (int64_t co = begin; co < end; ++co) {
       const int64_t row = (co / m * rows_padded + co % m) * depth;

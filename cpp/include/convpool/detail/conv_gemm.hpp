@@ -7,13 +7,14 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <memory>
+#include <numeric>
 #include <vector>
 
 #include "../activation.hpp"
 #include "../parallel.hpp"
 #include "../shape.hpp"
 #include "conv_kernels.hpp"
+#include "scratch.hpp"
 
 namespace convpool::detail {
 
@@ -149,14 +150,14 @@ void multiply_tile(const GemmMicroKernel<T>& kernel, const T* packed_a, int64_t 
 
 // Packs each group's (rows x depth) A matrix, value(g, i, d), into mr-row panels: group g's
 // panels start at g * group_stride(...). The panels are packed in parallel, since a batch of one
-// image may take as long to pack the weights as to use them; every element is written, so the
-// buffer is not zeroed first.
+// image may take as long to pack the weights as to use them, into the calling thread's scratch
+// buffer; every element is written, so it is not zeroed first.
 inline int64_t group_stride(int64_t rows, int64_t depth, int mr) { return round_up(rows, mr) * depth; }
 
 template <typename T, class Value>
-std::unique_ptr<T[]> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, int mr, Value&& value) {
+ScratchBuffer<T> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, int mr, Value&& value) {
   const int64_t stride = group_stride(rows, depth, mr), panels = ceil_div(rows, mr);
-  std::unique_ptr<T[]> packed(new T[groups * stride]);
+  ScratchBuffer<T> packed(groups * stride);
   parallel_for(groups * panels, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t g = item / panels, i0 = item % panels * mr;
@@ -204,7 +205,7 @@ void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const
                          Activation activation) {
   const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
   const int64_t m = p.out_per_group(), depth = p.weight_row(), taps = p.taps(), plane = p.input_plane();
-  const std::unique_ptr<T[]> packed = pack_group_panels<T>(
+  const ScratchBuffer<T> packed = pack_group_panels<T>(
       p.groups, m, depth, kernel.mr, [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; });
   auto fill = [&](int64_t n, int64_t g, int64_t q0, int64_t q1, int64_t d, T* row) {
     const T* x_group = x + (n * p.in_channels + g * p.in_per_group()) * plane;
@@ -228,29 +229,38 @@ void conv2d_backward_input_col2im(const T* grad_output, const T* weight, T* grad
   const int64_t groups = p.groups, ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps();
   const int64_t m = ins * taps, plane = p.input_plane(), out_plane = p.output_plane();
   const int64_t group_size = group_stride(m, outs, kernel.mr);
-  const std::unique_ptr<T[]> packed = pack_group_panels<T>(
+  const ScratchBuffer<T> packed = pack_group_panels<T>(
       groups, m, outs, kernel.mr, [&](int64_t g, int64_t r, int64_t co) { return weight[(g * outs + co) * m + r]; });
   const int64_t tile = std::min(column_block<T>(kernel.nr), out_plane);
-  parallel_for(p.batch * groups, [&](int64_t begin, int64_t end) {
+  // Few images are cut into blocks of input channels, each a whole number of register tiles of
+  // rows, which own their input planes.
+  const int64_t unit = kernel.mr / std::gcd<int64_t>(kernel.mr, taps);
+  const int64_t block = std::min(
+      round_up(ins, unit), round_up(std::max<int64_t>(ceil_div(ins, ceil_div(work_items_wanted(), p.batch * groups)),
+                                                      ceil_div(kernel.mr, taps)),
+                                    unit));
+  const int64_t blocks = ceil_div(ins, block);
+  parallel_for(p.batch * groups * blocks, [&](int64_t begin, int64_t end) {
     TileWorkspace<T> ws(tile, kernel.nr);
-    std::vector<T> columns(m * tile);
+    std::vector<T> columns(block * taps * tile);
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / groups, g = item % groups;
+      const int64_t n = item / (groups * blocks), g = item / blocks % groups, c0 = item % blocks * block;
+      const int64_t r_begin = c0 * taps, r_end = std::min(ins, c0 + block) * taps;
       const T* grad_group = grad_output + (n * p.out_channels + g * outs) * out_plane;
       T* grad_in = grad_input + (n * p.in_channels + g * ins) * plane;
-      std::fill(grad_in, grad_in + ins * plane, T(0));
+      std::fill(grad_in + c0 * plane, grad_in + r_end / taps * plane, T(0));
       for (int64_t q0 = 0; q0 < out_plane; q0 += tile) {
         const int64_t q1 = std::min(out_plane, q0 + tile);
         auto fill = [&](int64_t co, T* out) {
           std::copy(grad_group + co * out_plane + q0, grad_group + co * out_plane + q1, out);
         };
-        multiply_tile(kernel, packed.get() + g * group_size, m, outs, q1 - q0, fill, columns.data(), tile,
-                      static_cast<const T*>(nullptr), ws);
-        for (int64_t r = 0; r < m; ++r) {
+        multiply_tile(kernel, packed.get() + g * group_size + r_begin * outs, r_end - r_begin, outs, q1 - q0, fill,
+                      columns.data(), tile, static_cast<const T*>(nullptr), ws);
+        for (int64_t r = r_begin; r < r_end; ++r) {
           const int64_t kh = r % taps / w.kernel, kw = r % w.kernel;
           const int64_t first = w.first_output(kw), end = w.end_output(kw), offset = kw * w.dilation - w.padding;
           T* in_plane = grad_in + r / taps * plane;
-          const T* column = columns.data() + r * tile;  // column[q - q0] for q in [q0, q1)
+          const T* column = columns.data() + (r - r_begin) * tile;  // column[q - q0] for q in [q0, q1)
           for (int64_t q = q0; q < q1;) {
             const int64_t oh = q / w.output, ow0 = q % w.output, ow1 = std::min(w.output, ow0 + (q1 - q));
             const int64_t ih = h.start(oh) + kh * h.dilation;
