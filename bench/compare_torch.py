@@ -418,6 +418,57 @@ def print_resnet_table(rng, repeats):
         print(f"| {label} | {batch / t_ours:,.0f} | {' | '.join(rates)} | {ratio} |", flush=True)
 
 
+# (label, x shape, weight shape (C_in, C_out, k, k), stride, padding) of upsampling layers.
+TRANSPOSE_SHAPES = [
+    ("DCGAN 4x4 s2", (16, 128, 16, 16), (128, 64, 4, 4), 2, 1),
+    ("DCGAN 4x4 s2, wider", (16, 256, 8, 8), (256, 128, 4, 4), 2, 1),
+    ("U-Net 2x2 s2", (8, 256, 28, 28), (256, 128, 2, 2), 2, 0),
+    ("3x3 s1", (16, 64, 32, 32), (64, 64, 3, 3), 1, 1),
+    ("U-Net 2x2 s2, N=1", (1, 512, 14, 14), (512, 256, 2, 2), 2, 0),
+]
+
+
+def print_transpose_table(rng, repeats, name_filter):
+    """conv_transpose2d forward and backward (input, weight and bias gradients) against PyTorch in
+    both layouts, in ms, and convpool's GFLOP/s (a forward's multiply-adds: every input element
+    times every weight of its group; the backward twice that)."""
+    print("\n| op | transposed convolution | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
+          "| speed-up vs the faster | convpool GFLOP/s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for label, shape, weight_shape, stride, padding in TRANSPOSE_SHAPES:
+        x = rng.standard_normal(shape, dtype=np.float32)
+        weight = rng.standard_normal(weight_shape, dtype=np.float32)
+        bias = np.zeros(weight_shape[1], np.float32)
+        args = dict(stride=stride, padding=padding)
+        out = cp.conv_transpose2d(x, weight, bias, **args)
+        g = np.ones_like(out)
+        flops = 2 * x.size * weight[0].size
+        ours = {"tconv fwd": (lambda: cp.conv_transpose2d(x, weight, bias, **args), flops),
+                "tconv bwd": (lambda: cp.conv_transpose2d_backward(g, x, weight, **args), 2 * flops)}
+        theirs = {op: [] for op in ours}
+        if torch is not None:
+            for layout in (torch.contiguous_format, torch.channels_last):
+                tx, tw, tg = (torch.from_numpy(a).contiguous(memory_format=layout) for a in (x, weight, g))
+                tx.requires_grad_(True)
+                tw.requires_grad_(True)
+                tb = torch.from_numpy(bias).requires_grad_(True)
+                t_out = F.conv_transpose2d(tx, tw, tb, **args)
+                theirs["tconv fwd"].append(lambda tx=tx, tw=tw, tb=tb: F.conv_transpose2d(
+                    tx.detach(), tw.detach(), tb.detach(), **args))
+                theirs["tconv bwd"].append(lambda t_out=t_out, tx=tx, tw=tw, tb=tb, tg=tg: torch.autograd.grad(
+                    t_out, (tx, tw, tb), tg, retain_graph=True))
+        for op, (fn, amount) in ours.items():
+            row = f"{label} {shape}->{weight_shape[1]}"
+            if name_filter not in f"{op} {row}":
+                continue
+            t_ours = median_seconds(fn, repeats)
+            t_theirs = [median_seconds(f, repeats) for f in theirs[op]]
+            columns = " | ".join(f"{t * 1e3:.3f}" for t in t_theirs) if t_theirs else "- | -"
+            ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
+            print(f"| {op} | {row} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {amount / t_ours / 1e9:.0f} |",
+                  flush=True)
+
+
 # (label, input channels, plane, output channels, kernel, stride): every convolution of ResNet-18
 # (torchvision's layout, 224x224 input), each once.
 RESNET18_CONVS = [
@@ -551,6 +602,7 @@ def main():
         print_table("pooling shape", "GB/s", pool_rows(rng), args.repeats, args.filter)
     if args.suite in ("conv", "all"):
         print_table("convolution", "GFLOP/s", conv_rows(rng), args.repeats, args.filter)
+        print_transpose_table(rng, args.repeats, args.filter)
     if args.suite in ("norm", "all"):
         print_norm_table(rng, args.repeats, args.filter)
     if args.suite in ("train", "all"):

@@ -6,6 +6,7 @@
 
 #include <benchmark/benchmark.h>
 #include <convpool/conv.hpp>
+#include <convpool/conv_transpose.hpp>
 
 #include <cstdint>
 #include <random>
@@ -115,6 +116,33 @@ void BM_Conv2dBackward(benchmark::State& state) { time_backward(state, true, tru
 void BM_Conv2dBackwardInput(benchmark::State& state) { time_backward(state, true, false); }
 void BM_Conv2dBackwardWeight(benchmark::State& state) { time_backward(state, false, true); }
 
+// conv_transpose2d of a shape: the transposed convolution whose input is the shape's output, so
+// the same work as the forward and backward above.
+void BM_ConvTranspose2dForward(benchmark::State& state) {
+  const ConvShape& s = kShapes[state.range(0)];
+  const Conv2dParams p = params_of(s);
+  Buffers b(p);
+  for (auto _ : state) {
+    conv_transpose2d_forward(b.grad_output.data(), b.weight.data(), static_cast<const float*>(nullptr),
+                             b.grad_input.data(), p);
+    benchmark::DoNotOptimize(b.grad_input.data());
+  }
+  report(state, s, forward_flops(p));
+}
+
+void BM_ConvTranspose2dBackward(benchmark::State& state) {
+  const ConvShape& s = kShapes[state.range(0)];
+  const Conv2dParams p = params_of(s);
+  Buffers b(p);
+  for (auto _ : state) {
+    conv_transpose2d_backward(b.x.data(), b.grad_output.data(), b.weight.data(), b.y.data(), b.grad_weight.data(),
+                              static_cast<float*>(nullptr), p);
+    benchmark::DoNotOptimize(b.y.data());
+    benchmark::DoNotOptimize(b.grad_weight.data());
+  }
+  report(state, s, 2 * forward_flops(p));
+}
+
 }  // namespace
 
 // Every shape, in milliseconds of wall time.
@@ -126,5 +154,7 @@ BENCHMARK(BM_Conv2dForward)->Apply(every_shape);
 BENCHMARK(BM_Conv2dBackward)->Apply(every_shape);
 BENCHMARK(BM_Conv2dBackwardInput)->Apply(every_shape);
 BENCHMARK(BM_Conv2dBackwardWeight)->Apply(every_shape);
+BENCHMARK(BM_ConvTranspose2dForward)->Apply(every_shape);
+BENCHMARK(BM_ConvTranspose2dBackward)->Apply(every_shape);
 
 BENCHMARK_MAIN();

@@ -62,3 +62,31 @@ def conv_config_id(c):
 
 def conv_args(c):
     return dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"])
+
+
+def random_conv_transpose_configs(seed, count):
+    """Valid conv_transpose2d configurations as dicts: grouped, strided with output padding,
+    dilated, 1x1, 3-D input, an empty batch."""
+    rng = np.random.default_rng(seed)
+    configs = []
+    while len(configs) < count:
+        groups = int(rng.integers(1, 4))
+        cin, cout = groups * int(rng.integers(1, 5)), groups * int(rng.integers(1, 6))
+        k = tuple(int(v) for v in rng.integers(1, 5, 2))
+        s = tuple(int(v) for v in rng.integers(1, 4, 2))
+        d = tuple(int(v) for v in rng.integers(1, 3, 2))
+        p = tuple(int(v) for v in rng.integers(0, 3, 2))
+        op = tuple(int(rng.integers(0, max(si, di))) for si, di in zip(s, d))
+        hw = tuple(int(v) for v in rng.integers(1, 10, 2))
+        out = [(i - 1) * si - 2 * pi + di * (ki - 1) + opi + 1 for i, si, pi, di, ki, opi in zip(hw, s, p, d, k, op)]
+        if min(out) < 1:
+            continue
+        shape = ((int(rng.integers(0, 4)),) if rng.integers(0, 4) else ()) + (cin,) + hw
+        configs.append(dict(shape=shape, weight=(cin, cout // groups) + k, stride=s, padding=p, output_padding=op,
+                            groups=groups, dilation=d))
+    return configs
+
+
+def conv_transpose_config_id(c):
+    return (f"x{c['shape']}-w{c['weight']}-s{c['stride']}-p{c['padding']}-op{c['output_padding']}"
+            f"-g{c['groups']}-d{c['dilation']}").replace(" ", "")

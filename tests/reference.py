@@ -278,6 +278,57 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     return (gx[0] if squeeze else gx), gw, gy.sum(axis=(0, 2, 3))
 
 
+def _transposed_geometry(x, weight, stride, padding, output_padding, dilation):
+    """The output size, and for each tap the slices of the uncropped output it scatters into."""
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = (pair(v) for v in (stride, padding, output_padding, dilation))
+    h, w = x.shape[2:]
+    kh_n, kw_n = weight.shape[2:]
+    out = ((h - 1) * sh - 2 * ph + dh * (kh_n - 1) + oph + 1, (w - 1) * sw - 2 * pw + dw * (kw_n - 1) + opw + 1)
+    full = (max((h - 1) * sh + dh * (kh_n - 1) + 1, ph + out[0]), max((w - 1) * sw + dw * (kw_n - 1) + 1, pw + out[1]))
+    taps = [(kh, kw, (slice(kh * dh, kh * dh + (h - 1) * sh + 1, sh), slice(kw * dw, kw * dw + (w - 1) * sw + 1, sw)))
+            for kh in range(kh_n) for kw in range(kw_n)]
+    return out, full, (ph, pw), taps
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed convolution in float64 from its definition: every input element scattered
+    through the kernel into an uncropped output, then the padding cropped off."""
+    squeeze = x.ndim == 3
+    x = np.asarray(x, np.float64)[None] if squeeze else np.asarray(x, np.float64)
+    weight = np.asarray(weight, np.float64)
+    out, full, (top, left), taps = _transposed_geometry(x, weight, stride, padding, output_padding, dilation)
+    cin_g, cout_g = x.shape[1] // groups, weight.shape[1]
+    y = np.zeros((x.shape[0], cout_g * groups) + full)
+    for kh, kw, (rows, cols) in taps:
+        for g in range(groups):
+            y[:, g * cout_g:(g + 1) * cout_g, rows, cols] += np.einsum(
+                "nchw,co->nohw", x[:, g * cin_g:(g + 1) * cin_g], weight[g * cin_g:(g + 1) * cin_g, :, kh, kw])
+    y = y[:, :, top:top + out[0], left:left + out[1]]
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64)[None, :, None, None]
+    return y[0] if squeeze else y
+
+
+def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """(grad_input, grad_weight, grad_bias) in float64: the scatter's adjoint, a gather."""
+    squeeze = x.ndim == 3
+    x = np.asarray(x, np.float64)[None] if squeeze else np.asarray(x, np.float64)
+    gy = np.asarray(grad_output, np.float64)
+    gy = gy[None] if squeeze else gy
+    weight = np.asarray(weight, np.float64)
+    out, full, (top, left), taps = _transposed_geometry(x, weight, stride, padding, output_padding, dilation)
+    cin_g, cout_g = x.shape[1] // groups, weight.shape[1]
+    gy_full = np.zeros(gy.shape[:2] + full)
+    gy_full[:, :, top:top + out[0], left:left + out[1]] = gy
+    gx, gw = np.zeros_like(x), np.zeros_like(weight)
+    for kh, kw, (rows, cols) in taps:
+        for g in range(groups):
+            ci, co = slice(g * cin_g, (g + 1) * cin_g), slice(g * cout_g, (g + 1) * cout_g)
+            gx[:, ci] += np.einsum("nohw,co->nchw", gy_full[:, co, rows, cols], weight[ci, :, kh, kw])
+            gw[ci, :, kh, kw] += np.einsum("nchw,nohw->co", x[:, ci], gy_full[:, co, rows, cols])
+    return (gx[0] if squeeze else gx), gw, gy.sum(axis=(0, 2, 3))
+
+
 def batch_norm2d(x, weight, bias, running_mean, running_var, training, momentum, eps, relu=False):
     """Returns (out, mean, invstd, new_running_mean, new_running_var), in float64, one channel at
     a time from the definition (biased variance to normalise, unbiased for the running one)."""

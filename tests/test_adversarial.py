@@ -188,6 +188,23 @@ def huge_geometry_cases():
     return cases
 
 
+def test_transposed_convolution_with_huge_geometry_is_refused():
+    # Its output grows with the stride, dilation and kernel: too large to index is a ValueError,
+    # too large to allocate (here under a 200 MB address-space limit) a MemoryError.
+    prelude = "limit_memory(200)"
+    x, w = "np.ones((1, 3, 8, 8), np.float32)", "np.ones((3, 4, 3, 3), np.float32)"
+    cases = {}
+    for value in ("2**31", "2**31 - 1", "10000", "2000"):
+        cases[f"stride={value}"] = f"cp.conv_transpose2d({x}, {w}, stride={value})"
+        cases[f"dilation={value}"] = f"cp.conv_transpose2d({x}, {w}, dilation={value})"
+        cases[f"padding={value}"] = f"cp.conv_transpose2d({x}, {w}, padding={value})"
+        cases[f"stride={value} output_padding"] = f"cp.conv_transpose2d({x}, {w}, stride={value}, output_padding=1)"
+        cases[f"backward stride={value}"] = (f"cp.conv_transpose2d_backward(np.ones((1, 4, 10, 10), np.float32), {x}, "
+                                             f"{w}, stride={value})")
+    results, _ = run_cases(cases, prelude)
+    assert_outcomes(results, {name: ("ValueError", "MemoryError") for name in cases}, seconds=2.0)
+
+
 def test_huge_geometry_values_give_errors_or_bounded_work():
     cases = huge_geometry_cases()
     results, peak = run_cases(cases, timeout=300)

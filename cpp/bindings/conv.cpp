@@ -2,6 +2,7 @@
 // kernel. Nothing touches a Python object while the GIL is released.
 
 #include <convpool/conv.hpp>
+#include <convpool/conv_transpose.hpp>
 
 #include <optional>
 
@@ -163,6 +164,129 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
   });
 }
 
+// The transposed convolution's call, validated: `params` describes the convolution it transposes
+// (conv_transpose.hpp), from y's shape to x's.
+ConvCall check_conv_transpose(const char* fn, const std::vector<int64_t>& x_shape,
+                              const std::vector<int64_t>& weight_shape, py::handle stride, py::handle padding,
+                              py::handle output_padding, py::handle groups, py::handle dilation) {
+  ConvCall call;
+  call.x_shape = x_shape;
+  call.weight_shape = weight_shape;
+  call.batched = x_shape.size() == 4;
+  if (x_shape.size() != 3 && x_shape.size() != 4)
+    throw py::value_error(concat(fn, ": x must be (N, C_in, H, W) or (C_in, H, W), got shape ", shape_string(x_shape)));
+  for (size_t d = call.batched ? 1 : 0; d < x_shape.size(); ++d)
+    if (x_shape[d] < 1)
+      throw py::value_error(concat(fn, ": x must have non-zero C_in, H and W, got shape ", shape_string(x_shape)));
+  if (weight_shape.size() != 4)
+    throw py::value_error(
+        concat(fn, ": weight must be (C_in, C_out / groups, kH, kW), got shape ", shape_string(weight_shape)));
+  for (int64_t d : weight_shape)
+    if (d < 1)
+      throw py::value_error(concat(fn, ": weight has a zero-size dimension: shape ", shape_string(weight_shape)));
+  if (!is_integer(groups))
+    throw py::type_error(concat(fn, ": groups must be an int, got ", py::repr(groups).cast<std::string>()));
+  const int64_t g = to_int64(groups, fn, "groups");
+  const int64_t in_channels = x_shape[x_shape.size() - 3];
+  if (g < 1) throw py::value_error(concat(fn, ": groups=", g, " must be positive"));
+  if (in_channels % g != 0)
+    throw py::value_error(
+        concat(fn, ": groups=", g, " must divide C_in=", in_channels, " (x shape ", shape_string(x_shape), ")"));
+  if (weight_shape[0] != in_channels)
+    throw py::value_error(concat(fn, ": weight shape ", shape_string(weight_shape), " needs C_in = ", in_channels,
+                                 " in dimension 0 for x shape ", shape_string(x_shape)));
+  const Pair kernel{weight_shape[2], weight_shape[3]};
+  if (kernel.h > kMaxWindowArgument || kernel.w > kMaxWindowArgument)
+    throw py::value_error(concat(fn, ": kernel size ", kernel.str(), " is too large"));
+  const Pair s = bounded_pair(fn, stride, "stride", 1, "positive");
+  const Pair d = bounded_pair(fn, dilation, "dilation", 1, "positive");
+  const Pair pad = bounded_pair(fn, padding, "padding", 0, "non-negative");
+  const Pair extra = bounded_pair(fn, output_padding, "output_padding", 0, "non-negative");
+  if ((extra.h >= s.h && extra.h >= d.h) || (extra.w >= s.w && extra.w >= d.w))
+    throw py::value_error(concat(fn, ": output_padding=", extra.str(), " must be smaller than the stride ", s.str(),
+                                 " or the dilation ", d.str(), " in each dimension"));
+  const int64_t h = x_shape[x_shape.size() - 2], w = x_shape.back();
+  // In floating point first: a huge stride must be refused, not overflow.
+  const auto output_size = [](int64_t in, int64_t k, int64_t st, int64_t p, int64_t dl, int64_t op) {
+    return static_cast<double>(in - 1) * static_cast<double>(st) - 2.0 * static_cast<double>(p) +
+           static_cast<double>(dl) * static_cast<double>(k - 1) + static_cast<double>(op) + 1.0;
+  };
+  const double out_h = output_size(h, kernel.h, s.h, pad.h, d.h, extra.h);
+  const double out_w = output_size(w, kernel.w, s.w, pad.w, d.w, extra.w);
+  if (out_h < 1 || out_w < 1)
+    throw py::value_error(concat(fn, ": padding=", pad.str(), " leaves no output for x shape ", shape_string(x_shape),
+                                 " and weight shape ", shape_string(weight_shape), " (output size ", out_h, " x ",
+                                 out_w, ")"));
+  if (out_h * out_w > 9e15)
+    throw py::value_error(concat(fn, ": the output (", out_h, " x ", out_w, " per channel) is too large"));
+
+  Conv2dParams& p = call.params;
+  p.batch = call.batched ? x_shape[0] : 1;
+  p.in_channels = weight_shape[1] * g;
+  p.out_channels = in_channels;
+  p.groups = g;
+  p.h = WindowDim{static_cast<int64_t>(out_h), h, kernel.h, s.h, pad.h, d.h};
+  p.w = WindowDim{static_cast<int64_t>(out_w), w, kernel.w, s.w, pad.w, d.w};
+  call.y_shape = x_shape;
+  call.y_shape[call.y_shape.size() - 3] = p.in_channels;
+  call.y_shape[call.y_shape.size() - 2] = p.h.input;
+  call.y_shape.back() = p.w.input;
+  return call;
+}
+
+py::array conv_transpose2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
+                           py::handle output_padding, py::handle groups, py::handle dilation) {
+  const char* fn = "conv_transpose2d";
+  auto [input, type] = to_float_array(x, fn, "x");
+  return dispatch_float(type, [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const auto w = to_matching_array<T>(weight, fn, "weight", "x");
+    const ConvCall call =
+        check_conv_transpose(fn, shape_of(input), shape_of(w), stride, padding, output_padding, groups, dilation);
+    CArray<T> b;
+    if (!bias.is_none()) {
+      b = to_matching_array<T>(bias, fn, "bias", "x");
+      require_shape(fn, "bias", b, {call.params.in_channels},
+                    "weight shape " + shape_string(call.weight_shape) + " and groups need (C_out,) =");
+    }
+    py::array_t<T> output(call.y_shape);
+    {
+      py::gil_scoped_release release;
+      conv_transpose2d_forward(data_of<T>(input), w.data(), bias.is_none() ? nullptr : b.data(), output.mutable_data(),
+                               call.params);
+    }
+    return std::move(output);
+  });
+}
+
+py::tuple conv_transpose2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle stride,
+                                    py::handle padding, py::handle output_padding, py::handle groups,
+                                    py::handle dilation, py::handle needs) {
+  const char* fn = "conv_transpose2d_backward";
+  auto [input, type] = to_float_array(x, fn, "x");
+  const Needs wanted = parse_needs(fn, needs);
+  return dispatch_float(type, [&](auto zero) -> py::tuple {
+    using T = decltype(zero);
+    const auto w = to_matching_array<T>(weight, fn, "weight", "x");
+    const ConvCall call =
+        check_conv_transpose(fn, shape_of(input), shape_of(w), stride, padding, output_padding, groups, dilation);
+    const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
+    require_shape(fn, "grad_output", grad, call.y_shape, "the transposed convolution of x gives");
+    std::optional<py::array_t<T>> grad_input, grad_weight, grad_bias;
+    if (wanted.input) grad_input.emplace(call.x_shape);
+    if (wanted.weight) grad_weight.emplace(call.weight_shape);
+    if (wanted.bias) grad_bias.emplace(std::vector<int64_t>{call.params.in_channels});
+    {
+      py::gil_scoped_release release;
+      conv_transpose2d_backward(grad.data(), data_of<T>(input), w.data(),
+                                grad_input ? grad_input->mutable_data() : nullptr,
+                                grad_weight ? grad_weight->mutable_data() : nullptr,
+                                grad_bias ? grad_bias->mutable_data() : nullptr, call.params);
+    }
+    return py::make_tuple(array_or_none(grad_input), array_or_none(grad_weight), array_or_none(grad_bias));
+  });
+}
+
 }  // namespace
 
 void register_conv(py::module_& m) {
@@ -170,6 +294,11 @@ void register_conv(py::module_& m) {
         "groups"_a = 1, "activation"_a = py::none(), docs::conv2d);
   m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,
         "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"), docs::conv2d_backward);
+  m.def("conv_transpose2d", &conv_transpose2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1,
+        "padding"_a = 0, "output_padding"_a = 0, "groups"_a = 1, "dilation"_a = 1, docs::conv_transpose2d);
+  m.def("conv_transpose2d_backward", &conv_transpose2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1,
+        "padding"_a = 0, "output_padding"_a = 0, "groups"_a = 1, "dilation"_a = 1,
+        "needs"_a = py::make_tuple("input", "weight", "bias"), docs::conv_transpose2d_backward);
 }
 
 }  // namespace convpool::bindings

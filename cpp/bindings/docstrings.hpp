@@ -163,6 +163,40 @@ Returns:
     The gradients are bitwise identical for any number of threads.
 )doc";
 
+inline constexpr const char* conv_transpose2d =
+    R"doc(2-D transposed convolution over (N, C_in, H, W) or (C_in, H, W) float32/float64 input: the
+gradient of conv2d with respect to its input, as PyTorch's conv_transpose2d.
+
+Args:
+    x: input array.
+    weight: (C_in, C_out / groups, kH, kW), same dtype as x.
+    bias: None or (C_out,), same dtype as x.
+    stride: int or (sH, sW).
+    padding: int or (pH, pW): dH*(kH-1) - pH rows of zeros around the input (implicitly).
+    output_padding: int or (opH, opW) rows and columns added at the bottom and right of the
+        output; each smaller than the stride or the dilation in its dimension.
+    groups: C_in and C_out are split into this many groups, each transposed separately.
+    dilation: int or (dH, dW).
+
+Shape:
+    out: (N, C_out, H_out, W_out) with
+    H_out = (H - 1)*sH - 2*pH + dH*(kH-1) + opH + 1, likewise W_out.
+)doc";
+
+inline constexpr const char* conv_transpose2d_backward = R"doc(Gradients of conv_transpose2d.
+
+Args:
+    grad_output: gradient of the transposed convolution's output, same dtype as x.
+    x: the forward input.
+    weight: the forward weight.
+    stride, padding, output_padding, groups, dilation: as in the forward call.
+    needs: which gradients to compute, any of 'input', 'weight', 'bias'.
+
+Returns:
+    (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.
+    The gradients are bitwise identical for any number of threads.
+)doc";
+
 inline constexpr const char* relu = R"doc(max(x, 0) elementwise, for float32/float64 arrays of any shape.
 
 NaN stays NaN, as in PyTorch. Threaded; releases the GIL.

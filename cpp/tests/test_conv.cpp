@@ -1,8 +1,10 @@
 // conv2d from C++: a naive reference on random configurations (groups, depthwise, stride,
 // dilation, asymmetric padding, tiles larger than one register block), the micro-kernel at every
-// instruction set this CPU has, and thread-count independence. Built under ASan/UBSan in CI.
+// instruction set this CPU has, and thread-count independence; conv_transpose2d as the adjoint
+// of the same reference. Built under ASan/UBSan in CI.
 #include <gtest/gtest.h>
 #include <convpool/conv.hpp>
+#include <convpool/conv_transpose.hpp>
 
 #include <cmath>
 #include <random>
@@ -166,6 +168,36 @@ TEST(Conv2d, MatchesNaiveReferenceOnRandomConfigurations) {
     expect_close(actual.grad_input, expected.grad_input, "grad_input");
     expect_close(actual.grad_weight, expected.grad_weight, "grad_weight");
     expect_close(actual.grad_bias, expected.grad_bias, "grad_bias");
+  }
+}
+
+// The transposed convolution of x_t (shaped as the convolution's output) is the reference's input
+// gradient for grad_output = x_t; its input gradient, for g shaped as the convolution's input, is
+// the reference's forward of g; its weight gradient the reference's, with x = g.
+TEST(ConvTranspose2d, IsTheAdjointOfTheReferenceConvolution) {
+  for (ConvCase c : random_cases(11, 40)) {
+    const Conv2dParams& p = c.p;
+    const std::vector<double> x_t = c.grad_output, g = c.x;
+    std::vector<double> transposed_bias(p.in_channels);
+    for (size_t i = 0; i < transposed_bias.size(); ++i) transposed_bias[i] = 0.25 * static_cast<double>(i) - 1;
+    std::fill(c.bias.begin(), c.bias.end(), 0.0);
+    const Reference expected = reference(c);
+
+    std::vector<double> y(g.size()), grad_input(x_t.size()), grad_weight(c.weight.size()), grad_bias(p.in_channels);
+    conv_transpose2d_forward(x_t.data(), c.weight.data(), transposed_bias.data(), y.data(), p);
+    conv_transpose2d_backward(g.data(), x_t.data(), c.weight.data(), grad_input.data(), grad_weight.data(),
+                              grad_bias.data(), p);
+    std::vector<double> expected_y = expected.grad_input, expected_grad_bias(p.in_channels, 0);
+    for (int64_t n = 0; n < p.batch; ++n)
+      for (int64_t ch = 0; ch < p.in_channels; ++ch)
+        for (int64_t q = 0; q < p.input_plane(); ++q) {
+          expected_y[(n * p.in_channels + ch) * p.input_plane() + q] += transposed_bias[ch];
+          expected_grad_bias[ch] += g[(n * p.in_channels + ch) * p.input_plane() + q];
+        }
+    expect_close(y, expected_y, "y");
+    expect_close(grad_input, expected.y, "grad_input");
+    expect_close(grad_weight, expected.grad_weight, "grad_weight");
+    expect_close(grad_bias, expected_grad_bias, "grad_bias");
   }
 }
 

@@ -16,6 +16,8 @@ from ._core import (
     build_info,
     conv2d,
     conv2d_backward,
+    conv_transpose2d,
+    conv_transpose2d_backward,
     get_num_threads,
     lp_pool2d,
     lp_pool2d_backward,
@@ -39,6 +41,8 @@ batch_norm2d = exported(batch_norm2d)
 batch_norm2d_backward = exported(batch_norm2d_backward)
 conv2d = exported(conv2d)
 conv2d_backward = exported(conv2d_backward)
+conv_transpose2d = exported(conv_transpose2d)
+conv_transpose2d_backward = exported(conv_transpose2d_backward)
 lp_pool2d = exported(lp_pool2d)
 lp_pool2d_backward = exported(lp_pool2d_backward)
 max_pool2d = exported(max_pool2d)
@@ -62,6 +66,8 @@ __all__ = [
     "build_info",
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "get_num_threads",
     "lp_pool2d",
     "lp_pool2d_backward",

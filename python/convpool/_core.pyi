@@ -136,6 +136,27 @@ def conv2d_backward(
     groups: int = 1,
     needs: Sequence[_Gradient] = ("input", "weight", "bias"),
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
+def conv_transpose2d(
+    x: _ArrayLike,
+    weight: _ArrayLike,
+    bias: Optional[_ArrayLike] = None,
+    stride: _Pair = 1,
+    padding: _Pair = 0,
+    output_padding: _Pair = 0,
+    groups: int = 1,
+    dilation: _Pair = 1,
+) -> _FloatArray: ...
+def conv_transpose2d_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    weight: _ArrayLike,
+    stride: _Pair = 1,
+    padding: _Pair = 0,
+    output_padding: _Pair = 0,
+    groups: int = 1,
+    dilation: _Pair = 1,
+    needs: Sequence[_Gradient] = ("input", "weight", "bias"),
+) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
 def relu(x: _ArrayLike) -> _FloatArray: ...
 def relu_backward(grad_output: _ArrayLike, y: _ArrayLike) -> _FloatArray: ...
 def batch_norm2d(

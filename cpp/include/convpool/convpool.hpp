@@ -5,6 +5,7 @@
 #include "avg_pool.hpp"
 #include "batch_norm.hpp"
 #include "conv.hpp"
+#include "conv_transpose.hpp"
 #include "isa.hpp"
 #include "lp_pool.hpp"
 #include "max_pool.hpp"

@@ -106,6 +106,68 @@ class Conv2d(Module):
         return text
 
 
+class ConvTranspose2d(Module):
+    """2-D transposed convolution; weight (in_channels, out_channels / groups, kH, kW).
+
+    Initialised as PyTorch does: weight and bias uniform in ±1/sqrt(fan_in), with
+    fan_in = out_channels / groups * kH * kW (PyTorch's fan of this weight layout).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1):
+        super().__init__()
+        owner = "ConvTranspose2d"
+        in_channels = _count(owner, "in_channels", in_channels)
+        out_channels = _count(owner, "out_channels", out_channels)
+        groups = _count(owner, "groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{owner}: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _count_pair(owner, "kernel_size", kernel_size)
+        self.stride = _count_pair(owner, "stride", stride)
+        self.padding = _count_pair(owner, "padding", padding, minimum=0)
+        self.output_padding = _count_pair(owner, "output_padding", output_padding, minimum=0)
+        self.dilation = _count_pair(owner, "dilation", dilation)
+        for extra, step, spread in zip(self.output_padding, self.stride, self.dilation):
+            if extra >= step and extra >= spread:
+                raise ValueError(f"{owner}: output_padding={self.output_padding} must be smaller than the stride "
+                                 f"{self.stride} or the dilation {self.dilation} in each dimension")
+        bound = 1.0 / math.sqrt(out_channels // groups * self.kernel_size[0] * self.kernel_size[1])
+        self.weight = Parameter(_uniform((in_channels, out_channels // groups, *self.kernel_size), bound))
+        self.bias = Parameter(_uniform((out_channels,), bound)) if bias else None
+
+    def _geometry(self):
+        return dict(stride=self.stride, padding=self.padding, output_padding=self.output_padding,
+                    groups=self.groups, dilation=self.dilation)
+
+    def forward(self, x):
+        self._input = x
+        bias = None if self.bias is None else self.bias.data
+        return _core.conv_transpose2d(x, self.weight.data, bias, **self._geometry())
+
+    def backward(self, grad_output, need_input_grad=True):
+        needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
+        grad_input, grad_weight, grad_bias = _core.conv_transpose2d_backward(
+            grad_output, self._input, self.weight.data, needs=needs, **self._geometry())
+        self.weight.accumulate(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate(grad_bias)
+        return grad_input
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        for name, default in (("padding", (0, 0)), ("output_padding", (0, 0)), ("dilation", (1, 1))):
+            if getattr(self, name) != default:
+                text += f", {name}={getattr(self, name)}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
 _blas_controller = None
 
 

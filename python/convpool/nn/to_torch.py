@@ -4,7 +4,7 @@ import functools
 
 import numpy as np
 
-from .layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from .layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, Linear, MaxPool2d, ReLU
 from .module import Residual, Sequential
 
 
@@ -26,6 +26,10 @@ def _twin(module, torch):
     if isinstance(module, Conv2d):
         return tnn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
                           module.dilation, module.groups, bias=module.bias is not None)
+    if isinstance(module, ConvTranspose2d):
+        return tnn.ConvTranspose2d(module.in_channels, module.out_channels, module.kernel_size, module.stride,
+                                   module.padding, module.output_padding, module.groups, bias=module.bias is not None,
+                                   dilation=module.dilation)
     if isinstance(module, BatchNorm2d):
         return tnn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
                                module.track_running_stats)
@@ -65,7 +69,7 @@ def _residual_class():
 def to_torch(module):
     """A torch.nn module with ``module``'s structure, state_dict names, weights, buffers and mode.
 
-    Covers Sequential, Residual, Conv2d, BatchNorm2d, Linear, MaxPool2d (PyTorch's tie and NaN
+    Covers Sequential, Residual, Conv2d, ConvTranspose2d, BatchNorm2d, Linear, MaxPool2d (PyTorch's tie and NaN
     rules only), AdaptiveAvgPool2d, ReLU and Flatten:
     enough to run a convpool ResNet or LeNet-5 in PyTorch, or to compare the two. Needs torch.
     """
