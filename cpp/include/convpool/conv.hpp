@@ -5,11 +5,12 @@
 // Layouts: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out), y (N, C_out,
 // OH, OW), all C-contiguous. The arithmetic runs in the register-tiled micro-kernels of
 // detail/conv_kernels.hpp, on per-thread buffers sized for the caches (never the whole batch).
-// Except for strided 1x1 convolutions, the forward and weight gradient read zero-padded input
-// rows in place ("direct" paths), and so does the input gradient at stride 1; otherwise panels
-// of the im2col matrix are gathered tile by tile. Depthwise convolutions (one input channel per
-// group) run a kernel of their own, since they have no reduction over channels to feed a matrix
-// product.
+// The forward and weight gradient read zero-padded input rows in place ("direct" paths), and so
+// does the input gradient at stride 1; at larger strides it is one stride-1 correlation per
+// phase of the input. Where those do not apply (huge strides or dilations, short reductions of
+// the weight gradient, one or two input channels) panels of the im2col matrix are gathered tile
+// by tile. Depthwise convolutions (one input channel per group) run a kernel of their own, since
+// they have no reduction over channels to feed a matrix product.
 //
 // Determinism: every output element is computed by one thread, from contributions added in an
 // order fixed by the shapes alone; the weight gradient of a small layer is split over a fixed
@@ -59,6 +60,8 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
     else if (detail::direct_input_gradient_applies(p))
       detail::conv2d_backward_input_direct(grad_output, weight, grad_input, p);
+    else if (detail::phase_input_gradient_applies(p))
+      detail::conv2d_backward_input_phases(grad_output, weight, grad_input, p);
     else
       detail::conv2d_backward_input_col2im(grad_output, weight, grad_input, p);
   }

@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <numeric>
 #include <vector>
 
 #include "../parallel.hpp"
@@ -390,6 +392,105 @@ void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad
   gm.tile_positions = direct_tile_positions<T>(outs);
   direct_correlate(grad_output, p.out_channels, outs, flipped, ins, p.groups, p.batch, gm,
                    static_cast<const T*>(nullptr), grad_input, p.in_channels);
+}
+
+// One dimension of a strided input gradient split by phase. The input positions
+// i = r - padding + j * stride (phase r < stride) are reached only by the taps k with
+// k * dilation = r (mod stride), k = first_tap + q * step for q < count, from output j - shift(q)
+// with shift(q) = (first_tap * dilation - r) / stride + q * dilation': a stride-1 correlation of
+// the output gradient with `count` taps at dilation', for j from `first` on, `size` of them.
+struct PhaseTaps {
+  int64_t first_tap = 0, step = 1, count = 0, dilation = 1, top = 0, first = 0, size = 0;
+};
+
+inline PhaseTaps phase_taps(const WindowDim& dim, int64_t r) {
+  PhaseTaps t;
+  const int64_t common = std::gcd(dim.stride, dim.dilation);
+  t.step = dim.stride / common;
+  t.dilation = dim.dilation / common;
+  t.first = ceil_div(dim.padding - r, dim.stride);
+  t.size = std::max<int64_t>(0, floor_div(dim.input - 1 - r + dim.padding, dim.stride) - t.first + 1);
+  for (int64_t k = 0; k < std::min(t.step, dim.kernel); ++k)
+    if (k * dim.dilation % dim.stride == r) {
+      t.first_tap = k;
+      t.count = ceil_div(dim.kernel - k, t.step);
+      // The correlation runs over the taps in reverse, q = count - 1 - u, so that u reads upward.
+      t.top = (k * dim.dilation - r) / dim.stride + (t.count - 1) * t.dilation - t.first;
+      break;
+    }
+  return t;
+}
+
+// The phase split (below) replaces col2im for strided layers with at least three input channels
+// per group (as the direct input gradient) and few phases, each a bounded correlation.
+inline bool phase_input_gradient_applies(const Conv2dParams& p) {
+  constexpr int64_t kMaxPhases = 16;
+  if (p.depthwise() || unit_stride(p) || p.in_per_group() < 3 || p.h.stride * p.w.stride > kMaxPhases) return false;
+  for (int64_t rh = 0; rh < p.h.stride; ++rh)
+    for (int64_t rw = 0; rw < p.w.stride; ++rw) {
+      const PhaseTaps th = phase_taps(p.h, rh), tw = phase_taps(p.w, rw);
+      const DirectGeometry gm{p.h.output, p.w.output,  th.size,     tw.size, th.count, tw.count, 1,
+                              1,          th.dilation, tw.dilation, th.top,  tw.top,   0};
+      if (th.count > 0 && tw.count > 0 && th.size > 0 && tw.size > 0 && !gm.copy_bounded()) return false;
+    }
+  return true;
+}
+
+// grad_input at stride (sh, sw) as sh * sw stride-1 correlations of the output gradient, one per
+// phase of the input (PhaseTaps), each on the direct path and then spread into its positions: no
+// column of the im2col matrix is formed or scattered. Positions no tap reaches are zero.
+template <typename T>
+void conv2d_backward_input_phases(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
+  const int64_t ins = p.in_per_group(), outs = p.out_per_group(), taps = p.taps(), weight_row = p.weight_row();
+  const int64_t planes = p.batch * p.in_channels, plane = p.input_plane();
+  std::vector<PhaseTaps> rows(p.h.stride), cols(p.w.stride);
+  int64_t largest = 0;
+  bool every_position_reached = true;
+  for (int64_t r = 0; r < p.h.stride; ++r) rows[r] = phase_taps(p.h, r);
+  for (int64_t r = 0; r < p.w.stride; ++r) cols[r] = phase_taps(p.w, r);
+  for (const PhaseTaps& th : rows)
+    for (const PhaseTaps& tw : cols) {
+      largest = std::max(largest, th.size * tw.size);
+      every_position_reached &= (th.count > 0 && tw.count > 0) || th.size * tw.size == 0;
+    }
+  if (!every_position_reached)
+    parallel_for(planes, [&](int64_t begin, int64_t end) {
+      std::fill(grad_input + begin * plane, grad_input + end * plane, T(0));
+    });
+  std::unique_ptr<T[]> phase(new T[planes * largest]);
+  for (int64_t rh = 0; rh < p.h.stride; ++rh)
+    for (int64_t rw = 0; rw < p.w.stride; ++rw) {
+      const PhaseTaps &th = rows[rh], &tw = cols[rw];
+      if (th.count == 0 || tw.count == 0 || th.size == 0 || tw.size == 0) continue;
+      // Step d = (co, u, v) of the reduction reads tap (first + (count - 1 - u) * step, ...) of
+      // output channel co: its offset in the group's weight, from input channel 0.
+      const int64_t phase_taps_count = th.count * tw.count;
+      std::vector<int64_t> step_offsets(outs * phase_taps_count);
+      for (int64_t d = 0; d < outs * phase_taps_count; ++d) {
+        const int64_t u = d % phase_taps_count / tw.count, v = d % tw.count;
+        const int64_t kh = th.first_tap + (th.count - 1 - u) * th.step,
+                      kw = tw.first_tap + (tw.count - 1 - v) * tw.step;
+        step_offsets[d] = d / phase_taps_count * weight_row + kh * p.w.kernel + kw;
+      }
+      const auto coefficient = [&](int64_t g, int64_t ci, int64_t d) {
+        return weight[g * outs * weight_row + ci * taps + step_offsets[d]];
+      };
+      DirectGeometry gm{p.h.output, p.w.output,  th.size,     tw.size, th.count, tw.count, 1,
+                        1,          th.dilation, tw.dilation, th.top,  tw.top,   0};
+      gm.tile_positions = direct_tile_positions<T>(outs);
+      direct_correlate(grad_output, p.out_channels, outs, coefficient, ins, p.groups, p.batch, gm,
+                       static_cast<const T*>(nullptr), phase.get(), p.in_channels);
+      const int64_t row0 = rh - p.h.padding + th.first * p.h.stride, col0 = rw - p.w.padding + tw.first * p.w.stride;
+      parallel_for(planes, [&](int64_t begin, int64_t end) {
+        for (int64_t c = begin; c < end; ++c) {
+          const T* src = phase.get() + c * th.size * tw.size;
+          T* dst = grad_input + c * plane + row0 * p.w.input + col0;
+          for (int64_t j = 0; j < th.size; ++j)
+            for (int64_t k = 0; k < tw.size; ++k)
+              dst[j * p.h.stride * p.w.input + k * p.w.stride] = src[j * tw.size + k];
+        }
+      });
+    }
 }
 
 // grad_weight[g*m + i, (c, kh, kw)] = sum over images and output positions of
