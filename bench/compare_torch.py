@@ -469,6 +469,42 @@ def print_transpose_table(rng, repeats, name_filter):
                   flush=True)
 
 
+def print_one_d_table(rng, repeats, name_filter):
+    """The 1-D functions (2-D kernels on height-1 views) against PyTorch's, forward and backward,
+    in ms; PyTorch's 1-D functions have a single layout."""
+    x = rng.standard_normal((32, 64, 4096), dtype=np.float32)
+    weight = rng.standard_normal((64, 64, 3), dtype=np.float32)
+    y, indices = cp.max_pool1d(x, 3, 2, 1, return_indices=True)
+    g_pool = np.ones_like(y)
+    g_conv = np.ones_like(cp.conv1d(x, weight, padding=1))
+    ours = {"max_pool1d k3 s2 p1 fwd": lambda: cp.max_pool1d(x, 3, 2, 1, return_indices=True),
+            "max_pool1d k3 s2 p1 bwd": lambda: cp.max_pool1d_backward(g_pool, x, indices, 3, 2, 1),
+            "avg_pool1d k3 s2 p1 fwd": lambda: cp.avg_pool1d(x, 3, 2, 1),
+            "conv1d k3 64->64 fwd": lambda: cp.conv1d(x, weight, padding=1),
+            "conv1d k3 64->64 bwd": lambda: cp.conv1d_backward(g_conv, x, weight, padding=1)}
+    theirs = {}
+    if torch is not None:
+        tx, tw = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(weight).requires_grad_(True)
+        t_pool = F.max_pool1d(tx, 3, 2, 1)
+        t_conv = F.conv1d(tx, tw, padding=1)
+        tg_pool, tg_conv = torch.from_numpy(g_pool), torch.from_numpy(g_conv)
+        theirs = {"max_pool1d k3 s2 p1 fwd": lambda: F.max_pool1d(tx.detach(), 3, 2, 1, return_indices=True),
+                  "max_pool1d k3 s2 p1 bwd": lambda: torch.autograd.grad(t_pool, tx, tg_pool, retain_graph=True),
+                  "avg_pool1d k3 s2 p1 fwd": lambda: F.avg_pool1d(tx.detach(), 3, 2, 1),
+                  "conv1d k3 64->64 fwd": lambda: F.conv1d(tx.detach(), tw.detach(), padding=1),
+                  "conv1d k3 64->64 bwd": lambda: torch.autograd.grad(t_conv, (tx, tw), tg_conv, retain_graph=True)}
+    print(f"\n| 1-D op on {x.shape} | convpool ms | PyTorch ms | speed-up |")
+    print("|---|---:|---:|---:|")
+    for op, fn in ours.items():
+        if name_filter not in op:
+            continue
+        t_ours = median_seconds(fn, repeats)
+        t_torch = median_seconds(theirs[op], repeats) if op in theirs else None
+        ratio = f"{t_torch / t_ours:.2f}x" if t_torch else "-"
+        torch_ms = f"{t_torch * 1e3:.3f}" if t_torch else "-"
+        print(f"| {op} | {t_ours * 1e3:.3f} | {torch_ms} | {ratio} |", flush=True)
+
+
 # (label, input channels, plane, output channels, kernel, stride): every convolution of ResNet-18
 # (torchvision's layout, 224x224 input), each once.
 RESNET18_CONVS = [
@@ -603,6 +639,7 @@ def main():
     if args.suite in ("conv", "all"):
         print_table("convolution", "GFLOP/s", conv_rows(rng), args.repeats, args.filter)
         print_transpose_table(rng, args.repeats, args.filter)
+        print_one_d_table(rng, args.repeats, args.filter)
     if args.suite in ("norm", "all"):
         print_norm_table(rng, args.repeats, args.filter)
     if args.suite in ("train", "all"):

@@ -51,6 +51,14 @@ relu = exported(relu)
 relu_backward = exported(relu_backward)
 stochastic_pool2d = exported(stochastic_pool2d)
 stochastic_pool2d_backward = exported(stochastic_pool2d_backward)
+from ._one_d import (
+    avg_pool1d,
+    avg_pool1d_backward,
+    conv1d,
+    conv1d_backward,
+    max_pool1d,
+    max_pool1d_backward,
+)
 from ._rng import manual_seed
 from . import datasets, inspection, models, nn, optim, plots, training  # noqa: E402  (need _core first)
 
@@ -59,11 +67,15 @@ __version__ = "0.1.0"
 __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "avg_pool1d",
+    "avg_pool1d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "batch_norm2d",
     "batch_norm2d_backward",
     "build_info",
+    "conv1d",
+    "conv1d_backward",
     "conv2d",
     "conv2d_backward",
     "conv_transpose2d",
@@ -72,6 +84,8 @@ __all__ = [
     "lp_pool2d",
     "lp_pool2d_backward",
     "manual_seed",
+    "max_pool1d",
+    "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "relu",

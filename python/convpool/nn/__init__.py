@@ -22,12 +22,15 @@ from .layers import (
 from .fusion import fuse_conv_bn, fuse_conv_bn_eval
 from .losses import CrossEntropyLoss, MSELoss, log_softmax, softmax
 from .module import Module, Parameter, Residual, Sequential
+from .one_d import AvgPool1d, Conv1d, MaxPool1d
 from .to_torch import to_torch
 
 __all__ = [
     "AdaptiveAvgPool2d",
+    "AvgPool1d",
     "AvgPool2d",
     "BatchNorm2d",
+    "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
@@ -37,6 +40,7 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "MSELoss",
+    "MaxPool1d",
     "MaxPool2d",
     "Module",
     "Parameter",

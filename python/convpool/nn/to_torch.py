@@ -6,6 +6,7 @@ import numpy as np
 
 from .layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, Linear, MaxPool2d, ReLU
 from .module import Residual, Sequential
+from .one_d import AvgPool1d, Conv1d, MaxPool1d
 
 
 def _torch():
@@ -30,6 +31,18 @@ def _twin(module, torch):
         return tnn.ConvTranspose2d(module.in_channels, module.out_channels, module.kernel_size, module.stride,
                                    module.padding, module.output_padding, module.groups, bias=module.bias is not None,
                                    dilation=module.dilation)
+    if isinstance(module, Conv1d):
+        return tnn.Conv1d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+                          module.dilation, module.groups, bias=module.bias is not None)
+    if isinstance(module, (MaxPool1d, MaxPool2d)) and (module.tie_break, module.nan) != ("first", "propagate"):
+        raise TypeError(f"to_torch: PyTorch's max pooling has no tie_break={module.tie_break!r} / "
+                        f"nan={module.nan!r}; only tie_break='first', nan='propagate' have an equivalent")
+    if isinstance(module, MaxPool1d):
+        return tnn.MaxPool1d(module.kernel_size, module.stride, module.padding, module.dilation,
+                             ceil_mode=module.ceil_mode)
+    if isinstance(module, AvgPool1d):
+        return tnn.AvgPool1d(module.kernel_size, module.stride, module.padding, module.ceil_mode,
+                             module.count_include_pad)
     if isinstance(module, BatchNorm2d):
         return tnn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
                                module.track_running_stats)
@@ -38,9 +51,6 @@ def _twin(module, torch):
     if isinstance(module, AdaptiveAvgPool2d):
         return tnn.AdaptiveAvgPool2d(module.output_size)
     if isinstance(module, MaxPool2d):
-        if (module.tie_break, module.nan) != ("first", "propagate"):
-            raise TypeError(f"to_torch: PyTorch's max pooling has no tie_break={module.tie_break!r} / "
-                            f"nan={module.nan!r}; only tie_break='first', nan='propagate' have an equivalent")
         return tnn.MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation,
                              ceil_mode=module.ceil_mode)
     if isinstance(module, ReLU):
@@ -69,8 +79,8 @@ def _residual_class():
 def to_torch(module):
     """A torch.nn module with ``module``'s structure, state_dict names, weights, buffers and mode.
 
-    Covers Sequential, Residual, Conv2d, ConvTranspose2d, BatchNorm2d, Linear, MaxPool2d (PyTorch's tie and NaN
-    rules only), AdaptiveAvgPool2d, ReLU and Flatten:
+    Covers Sequential, Residual, Conv1d, Conv2d, ConvTranspose2d, BatchNorm2d, Linear, MaxPool1d and
+    MaxPool2d (PyTorch's tie and NaN rules only), AvgPool1d, AdaptiveAvgPool2d, ReLU and Flatten:
     enough to run a convpool ResNet or LeNet-5 in PyTorch, or to compare the two. Needs torch.
     """
     torch = _torch()

@@ -1,0 +1,151 @@
+"""1-D pooling and convolution, PyTorch's max_pool1d, avg_pool1d and conv1d: the 2-D kernels on
+(N, C, 1, L) views of the (N, C, L) arrays, which share their memory, so there is no copy and no
+slower path. Argument errors name the 1-D function and its arguments as given."""
+
+import functools
+import inspect
+import operator
+
+import numpy as np
+
+from . import _core
+
+
+def _single(fn, name, value, allow_none=False):
+    """An int argument given as an int or a 1-element sequence (torch.nn.functional's forms); None
+    or () where the default is the kernel size."""
+    if allow_none and (value is None or (isinstance(value, (tuple, list)) and len(value) == 0)):
+        return None
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{fn}: {name}={value!r} must be an int or a 1-element sequence")
+        value = value[0]
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be an int, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{fn}: {name} must be an int, got {type(value).__name__}") from None
+
+
+_INPUT = {3: "(N, C, L)", 2: "(C, L)"}
+_WEIGHT = {3: "(C_out, C_in / groups, k)"}
+
+
+def _row(fn, array, name="x", layouts=_INPUT):
+    """`array` viewed with a height of 1: (N, C, L) -> (N, C, 1, L), (C, L) -> (C, 1, L)."""
+    array = array if isinstance(array, np.ndarray) else np.asarray(array)
+    if array.ndim not in layouts:
+        raise ValueError(f"{fn}: {name} must be {' or '.join(layouts.values())}, got shape {array.shape}")
+    return array[..., None, :]
+
+
+def _unrow(array):
+    return None if array is None else array[..., 0, :]
+
+
+def _as_1d(fn, kernel):
+    """Calls kernel() and rewrites a 2-D kernel's argument error as the 1-D function's: the shapes
+    it names are those of the height-1 views."""
+    name = fn.replace("1d", "2d")
+    try:
+        return kernel()
+    except (ValueError, TypeError) as error:
+        message = str(error)
+        if not message.startswith(f"{name}: "):
+            raise
+        raise type(error)(f"{fn}: {message[len(name) + 2:]} (computed as {name} on the height-1 view "
+                          f"(..., 1, L) of each array)") from None
+
+
+def _accepts_input(function):
+    """torch.nn.functional's input= keyword for the first parameter."""
+    first = next(iter(inspect.signature(function).parameters))
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        if "input" in kwargs:
+            if args or first in kwargs:
+                raise TypeError(f"{function.__name__}() got multiple values for its first argument ({first}, "
+                                f"also called input)")
+            args = (kwargs.pop("input"),)
+        return function(*args, **kwargs)
+
+    return call
+
+
+@_accepts_input
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
+               tie_break="first", nan="propagate"):
+    """Max pooling over the last axis of (N, C, L) or (C, L): max_pool2d's semantics (tie_break,
+    nan) with a height of 1; indices are positions along L."""
+    fn = "max_pool1d"
+    k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
+    p, d = _single(fn, "padding", padding), _single(fn, "dilation", dilation)
+    result = _as_1d(fn, lambda: _core.max_pool2d(_row(fn, x), (1, k), None if s is None else (1, s), (0, p), (1, d),
+                                                 ceil_mode, return_indices, tie_break, nan))
+    return (_unrow(result[0]), _unrow(result[1])) if return_indices else _unrow(result)
+
+
+@_accepts_input
+def max_pool1d_backward(grad_output, x, indices, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                        tie_break="first", nan="propagate"):
+    """Gradient of max_pool1d with respect to x (indices may be None for tie_break="split")."""
+    fn = "max_pool1d_backward"
+    k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
+    p, d = _single(fn, "padding", padding), _single(fn, "dilation", dilation)
+    rows = None if indices is None else _row(fn, indices, "indices")
+    return _unrow(_as_1d(fn, lambda: _core.max_pool2d_backward(
+        _row(fn, grad_output, "grad_output"), _row(fn, x), rows, (1, k), None if s is None else (1, s), (0, p),
+        (1, d), ceil_mode, tie_break, nan)))
+
+
+@_accepts_input
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Average pooling over the last axis of (N, C, L) or (C, L): avg_pool2d's semantics."""
+    fn = "avg_pool1d"
+    k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
+    p = _single(fn, "padding", padding)
+    return _unrow(_as_1d(fn, lambda: _core.avg_pool2d(_row(fn, x), (1, k), None if s is None else (1, s), (0, p),
+                                                      ceil_mode, count_include_pad)))
+
+
+@_accepts_input
+def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of avg_pool1d with respect to its input, of shape input_shape."""
+    fn = "avg_pool1d_backward"
+    k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
+    p = _single(fn, "padding", padding)
+    shape = tuple(input_shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"{fn}: input_shape must be (N, C, L) or (C, L), got {shape}")
+    return _unrow(_as_1d(fn, lambda: _core.avg_pool2d_backward(
+        _row(fn, grad_output, "grad_output"), shape[:-1] + (1, shape[-1]), (1, k), None if s is None else (1, s),
+        (0, p), ceil_mode, count_include_pad)))
+
+
+def _conv_padding(fn, padding):
+    return padding if isinstance(padding, str) else (0, _single(fn, "padding", padding))
+
+
+@_accepts_input
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
+    """1-D convolution (cross-correlation) of (N, C_in, L) or (C_in, L) with weight
+    (C_out, C_in / groups, k): conv2d's semantics, padding an int, "valid" or "same"."""
+    fn = "conv1d"
+    s, d = _single(fn, "stride", stride), _single(fn, "dilation", dilation)
+    return _unrow(_as_1d(fn, lambda: _core.conv2d(_row(fn, x), _row(fn, weight, "weight", _WEIGHT), bias, (1, s),
+                                                  _conv_padding(fn, padding), (1, d), groups, activation)))
+
+
+@_accepts_input
+def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    needs=("input", "weight", "bias")):
+    """Gradients of conv1d: (grad_input, grad_weight, grad_bias), None for each not in needs."""
+    fn = "conv1d_backward"
+    s, d = _single(fn, "stride", stride), _single(fn, "dilation", dilation)
+    grad_input, grad_weight, grad_bias = _as_1d(fn, lambda: _core.conv2d_backward(
+        _row(fn, grad_output, "grad_output"), _row(fn, x), _row(fn, weight, "weight", _WEIGHT), (1, s),
+        _conv_padding(fn, padding), (1, d), groups, needs))
+    return _unrow(grad_input), _unrow(grad_weight), grad_bias

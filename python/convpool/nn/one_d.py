@@ -1,0 +1,125 @@
+"""1-D layers with torch.nn's names, arguments and initialisation, on convpool's 1-D functions
+(the 2-D kernels on height-1 views)."""
+
+import math
+
+from .. import _one_d
+from .layers import _count, _uniform
+from .module import Module, Parameter
+
+
+def _single(owner, name, value, minimum):
+    value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+    return _count(owner, name, value, minimum)
+
+
+class MaxPool1d(Module):
+    """Max pooling over the last axis; ``tie_break`` and ``nan`` as in MaxPool2d."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, tie_break="first",
+                 nan="propagate"):
+        super().__init__()
+        self.kernel_size = _single("MaxPool1d", "kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else _single("MaxPool1d", "stride", stride, 1)
+        self.padding = _single("MaxPool1d", "padding", padding, 0)
+        self.dilation = _single("MaxPool1d", "dilation", dilation, 1)
+        self.ceil_mode, self.tie_break, self.nan = ceil_mode, tie_break, nan
+
+    def _arguments(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    ceil_mode=self.ceil_mode, tie_break=self.tie_break, nan=self.nan)
+
+    def forward(self, x):
+        self._input = x
+        y, self._indices = _one_d.max_pool1d(x, return_indices=True, **self._arguments())
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _one_d.max_pool1d_backward(grad_output, self._input, self._indices, **self._arguments())
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, tie_break={self.tie_break!r}")
+
+
+class AvgPool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size = _single("AvgPool1d", "kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else _single("AvgPool1d", "stride", stride, 1)
+        self.padding = _single("AvgPool1d", "padding", padding, 0)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def _arguments(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode,
+                    count_include_pad=self.count_include_pad)
+
+    def forward(self, x):
+        self._input_shape = x.shape
+        return _one_d.avg_pool1d(x, **self._arguments())
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _one_d.avg_pool1d_backward(grad_output, self._input_shape, **self._arguments())
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class Conv1d(Module):
+    """1-D convolution; weight (out_channels, in_channels / groups, kernel_size), initialised as
+    PyTorch does: uniform in ±1/sqrt(in_channels / groups * kernel_size)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True):
+        super().__init__()
+        owner = "Conv1d"
+        in_channels = _count(owner, "in_channels", in_channels)
+        out_channels = _count(owner, "out_channels", out_channels)
+        groups = _count(owner, "groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{owner}: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _single(owner, "kernel_size", kernel_size, 1)
+        self.stride = _single(owner, "stride", stride, 1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{owner}: padding must be an int, 'valid' or 'same', got {padding!r}")
+            self.padding = padding
+        else:
+            self.padding = _single(owner, "padding", padding, 0)
+        self.dilation = _single(owner, "dilation", dilation, 1)
+        bound = 1.0 / math.sqrt(in_channels // groups * self.kernel_size)
+        self.weight = Parameter(_uniform((out_channels, in_channels // groups, self.kernel_size), bound))
+        self.bias = Parameter(_uniform((out_channels,), bound)) if bias else None
+
+    def _geometry(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+    def forward(self, x):
+        self._input = x
+        return _one_d.conv1d(x, self.weight.data, None if self.bias is None else self.bias.data, **self._geometry())
+
+    def backward(self, grad_output, need_input_grad=True):
+        needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
+        grad_input, grad_weight, grad_bias = _one_d.conv1d_backward(grad_output, self._input, self.weight.data,
+                                                                    needs=needs, **self._geometry())
+        self.weight.accumulate(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate(grad_bias)
+        return grad_input
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size=({self.kernel_size},), stride=({self.stride},)"
+        if self.padding != 0:
+            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding=({self.padding},)"
+        if self.dilation != 1:
+            text += f", dilation=({self.dilation},)"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
