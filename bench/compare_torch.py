@@ -122,7 +122,16 @@ def cases(x, k, s, p):
                 pool(txg).backward(grad)
             return run
 
+        t_out, t_idx = F.max_pool2d(tx, k, s, p, return_indices=True)
+        t_leaf = t_out.clone().requires_grad_(True)
+
+        def torch_unpool_train():
+            t_leaf.grad = None
+            F.max_unpool2d(t_leaf, t_idx, k, s, p, output_size=x.shape[-2:]).backward(tx)
+
         torch_cases = {
+            "unpool fwd": lambda: F.max_unpool2d(t_out, t_idx, k, s, p, output_size=x.shape[-2:]),
+            "unpool fwd+bwd": torch_unpool_train,
             "max fwd": lambda: F.max_pool2d(tx, k, s, p),
             "max fwd+bwd": torch_train(lambda t: F.max_pool2d(t, k, s, p), tg),
             "avg fwd": lambda: F.avg_pool2d(tx, k, s, p),
@@ -131,7 +140,13 @@ def cases(x, k, s, p):
             "lp2 fwd+bwd": torch_train(lambda t: F.lp_pool2d(t, 2, k, s), tlp_g),
         }
     n_lp_out = lp_out.size * 4
+    def unpool_train():
+        cp.max_unpool2d(out, idx, k, s, p, output_size=x.shape[-2:])
+        cp.max_unpool2d_backward(x, idx, k, s, p, output_size=x.shape[-2:])
+
     return [
+        ("unpool fwd", lambda: cp.max_unpool2d(out, idx, k, s, p, output_size=x.shape[-2:]), n_out + n_idx + n_in),
+        ("unpool fwd+bwd", unpool_train, (n_out + n_idx + n_in) + (n_in + n_idx + n_out)),
         ("max fwd", lambda: cp.max_pool2d(x, k, s, p), n_in + n_out),
         ("max fwd+bwd", max_train, n_in + n_out + n_idx + (n_out + n_idx + n_in)),
         ("max fwd+bwd split", max_train_split, n_in + n_out + (n_out + n_in + n_in)),

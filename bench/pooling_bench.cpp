@@ -1,6 +1,6 @@
-// Micro-benchmarks of the pooling kernels on shapes from real networks. bytes_per_second counts
-// the bytes a kernel must move at least (inputs read once, outputs written once), so GB/s can be
-// set against this machine's copy bandwidth.
+// Micro-benchmarks of the pooling kernels on shapes from real networks, in milliseconds.
+// bytes_per_second counts the bytes a kernel must move at least (inputs read once, outputs written
+// once), so GB/s can be set against this machine's copy bandwidth.
 //
 //   cmake --preset bench && cmake --build --preset bench && ./build/bench/bench/convpool_bench
 
@@ -149,15 +149,57 @@ void all_shapes(benchmark::internal::Benchmark* b) {
   for (int64_t i = 0; i < 4; ++i) b->Args({i});
 }
 
+// Unpooling the k3 s2 / k2 s2 pooling's output back to its input's shape, and the gather back.
+void BM_max_unpool2d(benchmark::State& state) {
+  const Shape& s = kShapes[state.range(0)];
+  const bool backward = state.range(1);
+  MaxPool2dParams pool{geometry(s), TieBreak::first, NanPolicy::propagate};
+  const auto& g = pool.geometry;
+  const auto x = random_input(g.planes * g.input_plane(), false);
+  std::vector<float> pooled(g.planes * g.output_plane()), unpooled(x.size());
+  std::vector<int64_t> idx(pooled.size());
+  max_pool2d_forward(x.data(), pooled.data(), idx.data(), pool);
+  const MaxUnpool2dParams p{g.planes, g.output_plane(), g.h.input, g.w.input};
+  for (auto _ : state) {
+    if (backward)
+      max_unpool2d_backward(x.data(), idx.data(), pooled.data(), p);
+    else
+      max_unpool2d_forward(pooled.data(), idx.data(), unpooled.data(), p);
+  }
+  label(state, s);
+  set_bytes(state, (pooled.size() + x.size()) * 4 + idx.size() * 8);
+}
+
 }  // namespace
 
-BENCHMARK(BM_max_pool2d_forward)->ArgsProduct({{0, 1, 2, 3}, {0, 1}})->ArgNames({"shape", "indices"})->UseRealTime();
-BENCHMARK(BM_max_pool2d_backward)->ArgsProduct({{0, 1, 2, 3}, {0, 1, 2}})->ArgNames({"shape", "tie"})->UseRealTime();
-BENCHMARK(BM_avg_pool2d_forward)->Apply(all_shapes)->ArgName("shape")->UseRealTime();
-BENCHMARK(BM_avg_pool2d_backward)->Apply(all_shapes)->ArgName("shape")->UseRealTime();
-BENCHMARK(BM_lp_pool2d_forward)->Apply(all_shapes)->ArgName("shape")->UseRealTime();
-BENCHMARK(BM_lp_pool2d_backward)->Apply(all_shapes)->ArgName("shape")->UseRealTime();
-BENCHMARK(BM_stochastic_pool2d_forward)->Apply(all_shapes)->ArgName("shape")->UseRealTime();
-BENCHMARK(BM_stochastic_pool2d_backward)->Apply(all_shapes)->ArgName("shape")->UseRealTime();
+BENCHMARK(BM_max_pool2d_forward)
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 1}})
+    ->ArgNames({"shape", "indices"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_max_pool2d_backward)
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 1, 2}})
+    ->ArgNames({"shape", "tie"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_avg_pool2d_forward)->Apply(all_shapes)->ArgName("shape")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_avg_pool2d_backward)->Apply(all_shapes)->ArgName("shape")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_lp_pool2d_forward)->Apply(all_shapes)->ArgName("shape")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_lp_pool2d_backward)->Apply(all_shapes)->ArgName("shape")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_stochastic_pool2d_forward)
+    ->Apply(all_shapes)
+    ->ArgName("shape")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_stochastic_pool2d_backward)
+    ->Apply(all_shapes)
+    ->ArgName("shape")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_max_unpool2d)
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 1}})
+    ->ArgNames({"shape", "backward"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -205,6 +205,20 @@ def test_transposed_convolution_with_huge_geometry_is_refused():
     assert_outcomes(results, {name: ("ValueError", "MemoryError") for name in cases}, seconds=2.0)
 
 
+def test_unpooling_with_huge_geometry_is_refused():
+    # As for the transposed convolution: the output grows with the stride and kernel.
+    prelude = "limit_memory(200)"
+    x, i = "np.ones((1, 3, 8, 8), np.float32)", "np.zeros((1, 3, 8, 8), np.int64)"
+    cases = {}
+    for value in ("2**31", "2**31 - 1", "10000", "2000"):
+        cases[f"stride={value}"] = f"cp.max_unpool2d({x}, {i}, 2, stride={value})"
+        cases[f"kernel={value}"] = f"cp.max_unpool2d({x}, {i}, {value})"
+        cases[f"output_size={value}"] = f"cp.max_unpool2d({x}, {i}, {value}, output_size=({value}, {value}))"
+        cases[f"backward stride={value}"] = f"cp.max_unpool2d_backward(np.ones((1, 3, 9, 9), np.float32), {i}, 2, stride={value})"
+    results, _ = run_cases(cases, prelude)
+    assert_outcomes(results, {name: ("ValueError", "MemoryError") for name in cases}, seconds=2.0)
+
+
 def test_huge_geometry_values_give_errors_or_bounded_work():
     cases = huge_geometry_cases()
     results, peak = run_cases(cases, timeout=300)

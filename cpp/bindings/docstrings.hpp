@@ -127,6 +127,30 @@ Args:
     kernel_size, stride, training: as in the forward call.
 )doc";
 
+inline constexpr const char* max_unpool2d =
+    R"doc(Max unpooling, as PyTorch's max_unpool2d: zeros, with each x value put at the position its
+index names in its output plane (what max_pool2d's return_indices gives).
+
+Args:
+    x: (N, C, H, W) or (C, H, W) float32/float64.
+    indices: int64, x's shape; flat positions in an output plane. -1 places nothing; any other
+        value outside the plane raises ValueError. Where two values name one position, the later
+        in row-major order is kept.
+    kernel_size, stride (default kernel_size), padding: the pooling's.
+    output_size: None for (H - 1)*stride - 2*padding + kernel_size, or (H_out, W_out) (or the
+        whole output shape) within the stride of that.
+)doc";
+
+inline constexpr const char* max_unpool2d_backward = R"doc(Gradient of max_unpool2d with respect to x.
+
+Args:
+    grad_output: gradient of the unpooled output.
+    indices, kernel_size, stride, padding, output_size: as in the forward call.
+
+Returns:
+    grad_output at each index's position, 0 where the index is -1.
+)doc";
+
 inline constexpr const char* conv2d =
     R"doc(2-D convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W) float32/float64 input.
 

@@ -8,6 +8,7 @@
 namespace convpool::bindings {
 void register_max_pool(py::module_& m);
 void register_max_pool_backward(py::module_& m);
+void register_max_unpool(py::module_& m);
 void register_avg_pool(py::module_& m);
 void register_lp_pool(py::module_& m);
 void register_stochastic_pool(py::module_& m);
@@ -49,6 +50,7 @@ PYBIND11_MODULE(_core, m) {
       "(the environment variable CONVPOOL_ISA=avx2|baseline lowers it).");
   convpool::bindings::register_max_pool(m);
   convpool::bindings::register_max_pool_backward(m);
+  convpool::bindings::register_max_unpool(m);
   convpool::bindings::register_avg_pool(m);
   convpool::bindings::register_lp_pool(m);
   convpool::bindings::register_stochastic_pool(m);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <convpool/convpool.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -142,6 +143,30 @@ TEST(MaxPool, OutOfPlaneIndicesAreCountedNotWritten) {
     EXPECT_EQ(max_pool2d_backward(&grad_output, static_cast<const float*>(nullptr), &index, grad.data(), p), 1);
     EXPECT_EQ(grad, std::vector<float>(4, 0.0f));
   }
+}
+
+TEST(MaxUnpool, PutsThePooledValuesBackAndCountsBadIndices) {
+  // A 2x2 pooling of a 4x4 plane, unpooled: the maxima return to their places, zeros elsewhere,
+  // and the backward gathers the gradient from the same places.
+  MaxPool2dParams pool;
+  pool.geometry = Pool2dGeometry{1, make_window_dim(4, 2, 2, 0, 1, false), make_window_dim(4, 2, 2, 0, 1, false)};
+  std::vector<float> x(16);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7) % 16);
+  std::vector<float> pooled(4), unpooled(16), grad(4);
+  std::vector<int64_t> indices(4);
+  max_pool2d_forward(x.data(), pooled.data(), indices.data(), pool);
+  const MaxUnpool2dParams p{1, 4, 4, 4};
+  EXPECT_EQ(max_unpool2d_forward(pooled.data(), indices.data(), unpooled.data(), p), 0);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const bool picked = std::find(indices.begin(), indices.end(), static_cast<int64_t>(i)) != indices.end();
+    EXPECT_EQ(unpooled[i], picked ? x[i] : 0.0f) << i;
+  }
+  EXPECT_EQ(max_unpool2d_backward(x.data(), indices.data(), grad.data(), p), 0);
+  EXPECT_EQ(grad, pooled);
+  std::vector<int64_t> bad = {-1, 16, -2, 3};
+  EXPECT_EQ(max_unpool2d_forward(pooled.data(), bad.data(), unpooled.data(), p), 2);
+  EXPECT_EQ(max_unpool2d_backward(x.data(), bad.data(), grad.data(), p), 2);
+  EXPECT_EQ(grad, (std::vector<float>{0, 0, 0, x[3]}));
 }
 
 TEST(Pooling, WindowsFarWiderThanTheInputCostOnlyTheTapsTheyRead) {

@@ -23,6 +23,8 @@ from ._core import (
     lp_pool2d_backward,
     max_pool2d,
     max_pool2d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
     relu,
     relu_backward,
     set_num_threads,
@@ -47,6 +49,8 @@ lp_pool2d = exported(lp_pool2d)
 lp_pool2d_backward = exported(lp_pool2d_backward)
 max_pool2d = exported(max_pool2d)
 max_pool2d_backward = exported(max_pool2d_backward)
+max_unpool2d = exported(max_unpool2d)
+max_unpool2d_backward = exported(max_unpool2d_backward)
 relu = exported(relu)
 relu_backward = exported(relu_backward)
 stochastic_pool2d = exported(stochastic_pool2d)
@@ -88,6 +92,8 @@ __all__ = [
     "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
     "relu",
     "relu_backward",
     "set_num_threads",

@@ -116,6 +116,22 @@ def stochastic_pool2d_backward(
     stride: Optional[_Pair] = None,
     training: bool = True,
 ) -> _FloatArray: ...
+def max_unpool2d(
+    x: _ArrayLike,
+    indices: _ArrayLike,
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    padding: _Pair = 0,
+    output_size: Optional[Sequence[int]] = None,
+) -> _FloatArray: ...
+def max_unpool2d_backward(
+    grad_output: _ArrayLike,
+    indices: _ArrayLike,
+    kernel_size: _Pair,
+    stride: Optional[_Pair] = None,
+    padding: _Pair = 0,
+    output_size: Optional[Sequence[int]] = None,
+) -> _FloatArray: ...
 def conv2d(
     x: _ArrayLike,
     weight: _ArrayLike,

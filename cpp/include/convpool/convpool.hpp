@@ -9,6 +9,7 @@
 #include "isa.hpp"
 #include "lp_pool.hpp"
 #include "max_pool.hpp"
+#include "max_unpool.hpp"
 #include "parallel.hpp"
 #include "shape.hpp"
 #include "stochastic_pool.hpp"

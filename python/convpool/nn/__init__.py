@@ -16,6 +16,7 @@ from .layers import (
     Linear,
     LPPool2d,
     MaxPool2d,
+    MaxUnpool2d,
     ReLU,
     StochasticPool2d,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "MSELoss",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxUnpool2d",
     "Module",
     "Parameter",
     "ReLU",

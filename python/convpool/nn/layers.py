@@ -262,6 +262,32 @@ class MaxPool2d(_Pool):
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, tie_break={self.tie_break!r}")
 
 
+class MaxUnpool2d(_Pool):
+    """The partial inverse of MaxPool2d: ``forward(x, indices, output_size=None)`` puts each value
+    of x where its index (from ``MaxPool2d(..., return_indices)``, or max_pool2d) points, zeros
+    elsewhere; ``backward`` returns the gradient with respect to x."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__(kernel_size, stride)
+        self.padding = _pair(padding)
+
+    def _arguments(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    output_size=self._output_size)
+
+    def forward(self, x, indices, output_size=None):
+        self._indices, self._output_size = indices, output_size
+        return _core.max_unpool2d(x, indices, **self._arguments())
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _core.max_unpool2d_backward(grad_output, self._indices, **self._arguments())
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
 class AvgPool2d(_Pool):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):

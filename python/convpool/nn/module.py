@@ -94,8 +94,8 @@ class Module:
         self._buffers[name] = array
         object.__setattr__(self, name, array)
 
-    def __call__(self, *args):
-        return self.forward(*args)
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
