@@ -6,6 +6,14 @@ import math
 import numpy as np
 
 
+def assert_close(actual, expected, dtype, what=""):
+    """Equal to a float64 reference within the dtype's rounding: the absolute error is scaled by the
+    result's magnitude, since sums of many terms cancel."""
+    scale = 1 + np.abs(expected).max(initial=0)
+    rtol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
 def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 

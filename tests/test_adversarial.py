@@ -188,34 +188,27 @@ def huge_geometry_cases():
     return cases
 
 
-def test_transposed_convolution_with_huge_geometry_is_refused():
-    # Its output grows with the stride, dilation and kernel: too large to index is a ValueError,
-    # too large to allocate (here under a 200 MB address-space limit) a MemoryError.
-    prelude = "limit_memory(200)"
-    x, w = "np.ones((1, 3, 8, 8), np.float32)", "np.ones((3, 4, 3, 3), np.float32)"
+def test_outputs_that_grow_with_the_geometry_are_refused():
+    # A transposed convolution's or an unpooling's output grows with the stride, dilation and
+    # kernel: too large to index is a ValueError, too large to allocate (here under a 200 MB
+    # address-space limit) a MemoryError.
+    x, w, i = "np.ones((1, 3, 8, 8), np.float32)", "np.ones((3, 4, 3, 3), np.float32)", "np.zeros((1, 3, 8, 8), np.int64)"
     cases = {}
     for value in ("2**31", "2**31 - 1", "10000", "2000"):
-        cases[f"stride={value}"] = f"cp.conv_transpose2d({x}, {w}, stride={value})"
-        cases[f"dilation={value}"] = f"cp.conv_transpose2d({x}, {w}, dilation={value})"
-        cases[f"padding={value}"] = f"cp.conv_transpose2d({x}, {w}, padding={value})"
-        cases[f"stride={value} output_padding"] = f"cp.conv_transpose2d({x}, {w}, stride={value}, output_padding=1)"
-        cases[f"backward stride={value}"] = (f"cp.conv_transpose2d_backward(np.ones((1, 4, 10, 10), np.float32), {x}, "
-                                             f"{w}, stride={value})")
-    results, _ = run_cases(cases, prelude)
-    assert_outcomes(results, {name: ("ValueError", "MemoryError") for name in cases}, seconds=2.0)
-
-
-def test_unpooling_with_huge_geometry_is_refused():
-    # As for the transposed convolution: the output grows with the stride and kernel.
-    prelude = "limit_memory(200)"
-    x, i = "np.ones((1, 3, 8, 8), np.float32)", "np.zeros((1, 3, 8, 8), np.int64)"
-    cases = {}
-    for value in ("2**31", "2**31 - 1", "10000", "2000"):
-        cases[f"stride={value}"] = f"cp.max_unpool2d({x}, {i}, 2, stride={value})"
-        cases[f"kernel={value}"] = f"cp.max_unpool2d({x}, {i}, {value})"
-        cases[f"output_size={value}"] = f"cp.max_unpool2d({x}, {i}, {value}, output_size=({value}, {value}))"
-        cases[f"backward stride={value}"] = f"cp.max_unpool2d_backward(np.ones((1, 3, 9, 9), np.float32), {i}, 2, stride={value})"
-    results, _ = run_cases(cases, prelude)
+        cases[f"conv_transpose2d stride={value}"] = f"cp.conv_transpose2d({x}, {w}, stride={value})"
+        cases[f"conv_transpose2d dilation={value}"] = f"cp.conv_transpose2d({x}, {w}, dilation={value})"
+        cases[f"conv_transpose2d padding={value}"] = f"cp.conv_transpose2d({x}, {w}, padding={value})"
+        cases[f"conv_transpose2d stride={value} output_padding"] = (
+            f"cp.conv_transpose2d({x}, {w}, stride={value}, output_padding=1)")
+        cases[f"conv_transpose2d_backward stride={value}"] = (
+            f"cp.conv_transpose2d_backward(np.ones((1, 4, 10, 10), np.float32), {x}, {w}, stride={value})")
+        cases[f"max_unpool2d stride={value}"] = f"cp.max_unpool2d({x}, {i}, 2, stride={value})"
+        cases[f"max_unpool2d kernel={value}"] = f"cp.max_unpool2d({x}, {i}, {value})"
+        cases[f"max_unpool2d output_size={value}"] = (
+            f"cp.max_unpool2d({x}, {i}, {value}, output_size=({value}, {value}))")
+        cases[f"max_unpool2d_backward stride={value}"] = (
+            f"cp.max_unpool2d_backward(np.ones((1, 3, 9, 9), np.float32), {i}, 2, stride={value})")
+    results, _ = run_cases(cases, "limit_memory(200)")
     assert_outcomes(results, {name: ("ValueError", "MemoryError") for name in cases}, seconds=2.0)
 
 

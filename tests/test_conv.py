@@ -7,6 +7,7 @@ import pytest
 
 import convpool as cp
 import reference as ref
+from reference import assert_close
 from configs import conv_args, conv_config_id, random_conv_configs
 
 CONFIGS = random_conv_configs(seed=61, count=60)
@@ -18,13 +19,6 @@ def random_inputs(config, dtype, seed):
     weight = rng.standard_normal(config["weight"]).astype(dtype)
     bias = rng.standard_normal(config["weight"][0]).astype(dtype)
     return x, weight, bias
-
-
-def assert_close(actual, expected, dtype, what=""):
-    # Absolute error scaled by the result's magnitude: sums of many terms cancel.
-    scale = 1 + np.abs(expected).max(initial=0)
-    rtol = 1e-4 if dtype == np.float32 else 1e-11
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 # One or two images with many channels, which the forward and input gradient cut into row tiles

@@ -7,6 +7,7 @@ import pytest
 
 import convpool as cp
 import reference as ref
+from reference import assert_close
 from configs import conv_transpose_config_id, random_conv_transpose_configs
 
 CONFIGS = random_conv_transpose_configs(seed=81, count=40) + [
@@ -29,12 +30,6 @@ def random_inputs(config, dtype, seed):
     weight = rng.standard_normal(config["weight"]).astype(dtype)
     bias = rng.standard_normal(config["weight"][1] * config["groups"]).astype(dtype)
     return x, weight, bias
-
-
-def assert_close(actual, expected, dtype, what=""):
-    scale = 1 + np.abs(expected).max(initial=0)
-    rtol = 1e-4 if dtype == np.float32 else 1e-11
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -55,8 +55,9 @@ struct ConvCall {
   bool batched;
 };
 
-ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
-                    py::handle stride, py::handle padding, py::handle dilation, py::handle groups) {
+// The ranks and sizes of x and of a weight laid out as `weight_layout`.
+ConvCall checked_ranks(const char* fn, const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
+                       const char* weight_layout) {
   ConvCall call;
   call.x_shape = x_shape;
   call.weight_shape = weight_shape;
@@ -67,17 +68,27 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
     if (x_shape[d] < 1)
       throw py::value_error(concat(fn, ": x must have non-zero C_in, H and W, got shape ", shape_string(x_shape)));
   if (weight_shape.size() != 4)
-    throw py::value_error(
-        concat(fn, ": weight must be (C_out, C_in / groups, kH, kW), got shape ", shape_string(weight_shape)));
+    throw py::value_error(concat(fn, ": weight must be ", weight_layout, ", got shape ", shape_string(weight_shape)));
   for (int64_t d : weight_shape)
     if (d < 1)
       throw py::value_error(concat(fn, ": weight has a zero-size dimension: shape ", shape_string(weight_shape)));
+  return call;
+}
+
+int64_t checked_groups(const char* fn, py::handle groups) {
   if (!is_integer(groups))
     throw py::type_error(concat(fn, ": groups must be an int, got ", py::repr(groups).cast<std::string>()));
   const int64_t g = to_int64(groups, fn, "groups");
+  if (g < 1) throw py::value_error(concat(fn, ": groups=", g, " must be positive"));
+  return g;
+}
+
+ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
+                    py::handle stride, py::handle padding, py::handle dilation, py::handle groups) {
+  ConvCall call = checked_ranks(fn, x_shape, weight_shape, "(C_out, C_in / groups, kH, kW)");
+  const int64_t g = checked_groups(fn, groups);
   const int64_t batch = call.batched ? x_shape[0] : 1, in_channels = x_shape[x_shape.size() - 3];
   const int64_t out_channels = weight_shape[0];
-  if (g < 1) throw py::value_error(concat(fn, ": groups=", g, " must be positive"));
   if (in_channels % g != 0 || out_channels % g != 0)
     throw py::value_error(concat(fn, ": groups=", g, " must divide both C_in=", in_channels, " (x shape ",
                                  shape_string(x_shape), ") and C_out=", out_channels, " (weight shape ",
@@ -112,6 +123,23 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
   call.y_shape[call.y_shape.size() - 2] = p.h.output;
   call.y_shape.back() = p.w.output;
   return call;
+}
+
+// Allocates the gradients `wanted` asks for (x's, the weight's, and `bias_channels` for the
+// bias), runs backward(grad_input, grad_weight, grad_bias) without the GIL (null for each not
+// asked for), and returns the three, None in place of each not asked for.
+template <typename T, class Backward>
+py::tuple gradients(const ConvCall& call, const Needs& wanted, int64_t bias_channels, Backward&& backward) {
+  std::optional<py::array_t<T>> grad_input, grad_weight, grad_bias;
+  if (wanted.input) grad_input.emplace(call.x_shape);
+  if (wanted.weight) grad_weight.emplace(call.weight_shape);
+  if (wanted.bias) grad_bias.emplace(std::vector<int64_t>{bias_channels});
+  {
+    py::gil_scoped_release release;
+    backward(grad_input ? grad_input->mutable_data() : nullptr, grad_weight ? grad_weight->mutable_data() : nullptr,
+             grad_bias ? grad_bias->mutable_data() : nullptr);
+  }
+  return py::make_tuple(array_or_none(grad_input), array_or_none(grad_weight), array_or_none(grad_bias));
 }
 
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
@@ -150,17 +178,9 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
     const ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, call.y_shape, "the convolution of x gives");
-    std::optional<py::array_t<T>> grad_input, grad_weight, grad_bias;
-    if (wanted.input) grad_input.emplace(call.x_shape);
-    if (wanted.weight) grad_weight.emplace(call.weight_shape);
-    if (wanted.bias) grad_bias.emplace(std::vector<int64_t>{call.params.out_channels});
-    {
-      py::gil_scoped_release release;
-      conv2d_backward(grad.data(), data_of<T>(input), w.data(), grad_input ? grad_input->mutable_data() : nullptr,
-                      grad_weight ? grad_weight->mutable_data() : nullptr,
-                      grad_bias ? grad_bias->mutable_data() : nullptr, call.params);
-    }
-    return py::make_tuple(array_or_none(grad_input), array_or_none(grad_weight), array_or_none(grad_bias));
+    return gradients<T>(call, wanted, call.params.out_channels, [&](T* grad_input, T* grad_weight, T* grad_bias) {
+      conv2d_backward(grad.data(), data_of<T>(input), w.data(), grad_input, grad_weight, grad_bias, call.params);
+    });
   });
 }
 
@@ -169,26 +189,9 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
 ConvCall check_conv_transpose(const char* fn, const std::vector<int64_t>& x_shape,
                               const std::vector<int64_t>& weight_shape, py::handle stride, py::handle padding,
                               py::handle output_padding, py::handle groups, py::handle dilation) {
-  ConvCall call;
-  call.x_shape = x_shape;
-  call.weight_shape = weight_shape;
-  call.batched = x_shape.size() == 4;
-  if (x_shape.size() != 3 && x_shape.size() != 4)
-    throw py::value_error(concat(fn, ": x must be (N, C_in, H, W) or (C_in, H, W), got shape ", shape_string(x_shape)));
-  for (size_t d = call.batched ? 1 : 0; d < x_shape.size(); ++d)
-    if (x_shape[d] < 1)
-      throw py::value_error(concat(fn, ": x must have non-zero C_in, H and W, got shape ", shape_string(x_shape)));
-  if (weight_shape.size() != 4)
-    throw py::value_error(
-        concat(fn, ": weight must be (C_in, C_out / groups, kH, kW), got shape ", shape_string(weight_shape)));
-  for (int64_t d : weight_shape)
-    if (d < 1)
-      throw py::value_error(concat(fn, ": weight has a zero-size dimension: shape ", shape_string(weight_shape)));
-  if (!is_integer(groups))
-    throw py::type_error(concat(fn, ": groups must be an int, got ", py::repr(groups).cast<std::string>()));
-  const int64_t g = to_int64(groups, fn, "groups");
+  ConvCall call = checked_ranks(fn, x_shape, weight_shape, "(C_in, C_out / groups, kH, kW)");
+  const int64_t g = checked_groups(fn, groups);
   const int64_t in_channels = x_shape[x_shape.size() - 3];
-  if (g < 1) throw py::value_error(concat(fn, ": groups=", g, " must be positive"));
   if (in_channels % g != 0)
     throw py::value_error(
         concat(fn, ": groups=", g, " must divide C_in=", in_channels, " (x shape ", shape_string(x_shape), ")"));
@@ -272,18 +275,10 @@ py::tuple conv_transpose2d_backward(py::handle grad_output, py::handle x, py::ha
         check_conv_transpose(fn, shape_of(input), shape_of(w), stride, padding, output_padding, groups, dilation);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, call.y_shape, "the transposed convolution of x gives");
-    std::optional<py::array_t<T>> grad_input, grad_weight, grad_bias;
-    if (wanted.input) grad_input.emplace(call.x_shape);
-    if (wanted.weight) grad_weight.emplace(call.weight_shape);
-    if (wanted.bias) grad_bias.emplace(std::vector<int64_t>{call.params.in_channels});
-    {
-      py::gil_scoped_release release;
-      conv_transpose2d_backward(grad.data(), data_of<T>(input), w.data(),
-                                grad_input ? grad_input->mutable_data() : nullptr,
-                                grad_weight ? grad_weight->mutable_data() : nullptr,
-                                grad_bias ? grad_bias->mutable_data() : nullptr, call.params);
-    }
-    return py::make_tuple(array_or_none(grad_input), array_or_none(grad_weight), array_or_none(grad_bias));
+    return gradients<T>(call, wanted, call.params.in_channels, [&](T* grad_input, T* grad_weight, T* grad_bias) {
+      conv_transpose2d_backward(grad.data(), data_of<T>(input), w.data(), grad_input, grad_weight, grad_bias,
+                                call.params);
+    });
   });
 }
 

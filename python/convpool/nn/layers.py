@@ -34,7 +34,46 @@ def _uniform(shape, bound):
     return generator().uniform(-bound, bound, size=shape).astype(np.float32)
 
 
-class Conv2d(Module):
+class _Convolution(Module):
+    """What the convolution layers share: the channel and group checks, PyTorch's initialisation
+    (weight and bias uniform in ±1/sqrt(fan_in)), and a backward through a kernel's backward
+    function with the layer's _geometry()."""
+
+    def __init__(self, owner, in_channels, out_channels, groups):
+        super().__init__()
+        in_channels = _count(owner, "in_channels", in_channels)
+        out_channels = _count(owner, "out_channels", out_channels)
+        groups = _count(owner, "groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{owner}: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+
+    @staticmethod
+    def _padding(owner, padding, numbers, forms):
+        """"valid", "same", or what `numbers` parses (the `forms` of a message)."""
+        if not isinstance(padding, str):
+            return numbers(owner, "padding", padding, 0)
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{owner}: padding must be {forms}, 'valid' or 'same', got {padding!r}")
+        return padding
+
+    def _initialise(self, weight_shape, fan_in, bias):
+        bound = 1.0 / math.sqrt(fan_in)
+        self.weight = Parameter(_uniform(weight_shape, bound))
+        self.bias = Parameter(_uniform((self.out_channels,), bound)) if bias else None
+
+    def _backward_through(self, backward_function, grad_output, need_input_grad):
+        needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
+        grad_input, grad_weight, grad_bias = backward_function(grad_output, self._input, self.weight.data,
+                                                               needs=needs, **self._geometry())
+        self.weight.accumulate(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate(grad_bias)
+        return grad_input
+
+
+class Conv2d(_Convolution):
     """2-D convolution; weight (out_channels, in_channels / groups, kH, kW).
 
     Initialised as PyTorch does: weight and bias uniform in ±1/sqrt(fan_in), with
@@ -43,29 +82,13 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True):
-        super().__init__()
-        in_channels = _count("Conv2d", "in_channels", in_channels)
-        out_channels = _count("Conv2d", "out_channels", out_channels)
-        groups = _count("Conv2d", "groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
-                f"out_channels={out_channels}"
-            )
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        super().__init__("Conv2d", in_channels, out_channels, groups)
         self.kernel_size = _count_pair("Conv2d", "kernel_size", kernel_size)
         self.stride = _count_pair("Conv2d", "stride", stride)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-            self.padding = padding
-        else:
-            self.padding = _count_pair("Conv2d", "padding", padding, minimum=0)
+        self.padding = self._padding("Conv2d", padding, _count_pair, "an int, a pair")
         self.dilation = _count_pair("Conv2d", "dilation", dilation)
-        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
-        bound = 1.0 / math.sqrt(fan_in)
-        self.weight = Parameter(_uniform((out_channels, in_channels // groups, *self.kernel_size), bound))
-        self.bias = Parameter(_uniform((out_channels,), bound)) if bias else None
+        self._initialise((self.out_channels, self.in_channels // self.groups, *self.kernel_size),
+                         self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1], bias)
 
     def _geometry(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
@@ -84,13 +107,7 @@ class Conv2d(Module):
     def backward(self, grad_output, need_input_grad=True):
         if self._relu_output is not None:
             grad_output = _core.relu_backward(grad_output, self._relu_output)
-        needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
-        grad_input, grad_weight, grad_bias = _core.conv2d_backward(
-            grad_output, self._input, self.weight.data, needs=needs, **self._geometry())
-        self.weight.accumulate(grad_weight)
-        if self.bias is not None:
-            self.bias.accumulate(grad_bias)
-        return grad_input
+        return self._backward_through(_core.conv2d_backward, grad_output, need_input_grad)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -106,7 +123,7 @@ class Conv2d(Module):
         return text
 
 
-class ConvTranspose2d(Module):
+class ConvTranspose2d(_Convolution):
     """2-D transposed convolution; weight (in_channels, out_channels / groups, kH, kW).
 
     Initialised as PyTorch does: weight and bias uniform in ±1/sqrt(fan_in), with
@@ -115,15 +132,8 @@ class ConvTranspose2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1):
-        super().__init__()
         owner = "ConvTranspose2d"
-        in_channels = _count(owner, "in_channels", in_channels)
-        out_channels = _count(owner, "out_channels", out_channels)
-        groups = _count(owner, "groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{owner}: groups={groups} must divide in_channels={in_channels} and "
-                             f"out_channels={out_channels}")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        super().__init__(owner, in_channels, out_channels, groups)
         self.kernel_size = _count_pair(owner, "kernel_size", kernel_size)
         self.stride = _count_pair(owner, "stride", stride)
         self.padding = _count_pair(owner, "padding", padding, minimum=0)
@@ -133,9 +143,8 @@ class ConvTranspose2d(Module):
             if extra >= step and extra >= spread:
                 raise ValueError(f"{owner}: output_padding={self.output_padding} must be smaller than the stride "
                                  f"{self.stride} or the dilation {self.dilation} in each dimension")
-        bound = 1.0 / math.sqrt(out_channels // groups * self.kernel_size[0] * self.kernel_size[1])
-        self.weight = Parameter(_uniform((in_channels, out_channels // groups, *self.kernel_size), bound))
-        self.bias = Parameter(_uniform((out_channels,), bound)) if bias else None
+        self._initialise((self.in_channels, self.out_channels // self.groups, *self.kernel_size),
+                         self.out_channels // self.groups * self.kernel_size[0] * self.kernel_size[1], bias)
 
     def _geometry(self):
         return dict(stride=self.stride, padding=self.padding, output_padding=self.output_padding,
@@ -147,13 +156,7 @@ class ConvTranspose2d(Module):
         return _core.conv_transpose2d(x, self.weight.data, bias, **self._geometry())
 
     def backward(self, grad_output, need_input_grad=True):
-        needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
-        grad_input, grad_weight, grad_bias = _core.conv_transpose2d_backward(
-            grad_output, self._input, self.weight.data, needs=needs, **self._geometry())
-        self.weight.accumulate(grad_weight)
-        if self.bias is not None:
-            self.bias.accumulate(grad_bias)
-        return grad_input
+        return self._backward_through(_core.conv_transpose2d_backward, grad_output, need_input_grad)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -1,11 +1,9 @@
 """1-D layers with torch.nn's names, arguments and initialisation, on convpool's 1-D functions
 (the 2-D kernels on height-1 views)."""
 
-import math
-
 from .. import _one_d
-from .layers import _count, _uniform
-from .module import Module, Parameter
+from .layers import _Convolution, _count
+from .module import Module
 
 
 def _single(owner, name, value, minimum):
@@ -69,32 +67,18 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class Conv1d(Module):
+class Conv1d(_Convolution):
     """1-D convolution; weight (out_channels, in_channels / groups, kernel_size), initialised as
     PyTorch does: uniform in ±1/sqrt(in_channels / groups * kernel_size)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True):
-        super().__init__()
-        owner = "Conv1d"
-        in_channels = _count(owner, "in_channels", in_channels)
-        out_channels = _count(owner, "out_channels", out_channels)
-        groups = _count(owner, "groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{owner}: groups={groups} must divide in_channels={in_channels} and "
-                             f"out_channels={out_channels}")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _single(owner, "kernel_size", kernel_size, 1)
-        self.stride = _single(owner, "stride", stride, 1)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"{owner}: padding must be an int, 'valid' or 'same', got {padding!r}")
-            self.padding = padding
-        else:
-            self.padding = _single(owner, "padding", padding, 0)
-        self.dilation = _single(owner, "dilation", dilation, 1)
-        bound = 1.0 / math.sqrt(in_channels // groups * self.kernel_size)
-        self.weight = Parameter(_uniform((out_channels, in_channels // groups, self.kernel_size), bound))
-        self.bias = Parameter(_uniform((out_channels,), bound)) if bias else None
+        super().__init__("Conv1d", in_channels, out_channels, groups)
+        self.kernel_size = _single("Conv1d", "kernel_size", kernel_size, 1)
+        self.stride = _single("Conv1d", "stride", stride, 1)
+        self.padding = self._padding("Conv1d", padding, _single, "an int")
+        self.dilation = _single("Conv1d", "dilation", dilation, 1)
+        self._initialise((self.out_channels, self.in_channels // self.groups, self.kernel_size),
+                         self.in_channels // self.groups * self.kernel_size, bias)
 
     def _geometry(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
@@ -104,13 +88,7 @@ class Conv1d(Module):
         return _one_d.conv1d(x, self.weight.data, None if self.bias is None else self.bias.data, **self._geometry())
 
     def backward(self, grad_output, need_input_grad=True):
-        needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
-        grad_input, grad_weight, grad_bias = _one_d.conv1d_backward(grad_output, self._input, self.weight.data,
-                                                                    needs=needs, **self._geometry())
-        self.weight.accumulate(grad_weight)
-        if self.bias is not None:
-            self.bias.accumulate(grad_bias)
-        return grad_input
+        return self._backward_through(_one_d.conv1d_backward, grad_output, need_input_grad)
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size=({self.kernel_size},), stride=({self.stride},)"
