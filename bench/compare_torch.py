@@ -484,6 +484,49 @@ def print_transpose_table(rng, repeats, name_filter):
                   flush=True)
 
 
+def print_adaptive_table(rng, repeats, name_filter):
+    """Adaptive max pooling (forward with indices; forward and backward) against PyTorch in both
+    layouts, in ms and GB/s (input read once, output and int64 indices written once)."""
+    print("\n| op | adaptive max pooling | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
+          "| speed-up vs the faster | convpool GB/s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for shape, size in (((32, 512, 7, 7), 1), ((32, 64, 56, 56), 7), ((32, 64, 112, 112), 13)):
+        x = rng.standard_normal(shape, dtype=np.float32)
+        out, idx = cp.adaptive_max_pool2d(x, size, return_indices=True)
+        g = np.ones_like(out)
+
+        def train():
+            _, i = cp.adaptive_max_pool2d(x, size, return_indices=True)
+            cp.adaptive_max_pool2d_backward(g, x, i, size)
+
+        moved = x.size * 4 + out.size * 12
+        ours = {"fwd": (lambda: cp.adaptive_max_pool2d(x, size, return_indices=True), moved),
+                "fwd+bwd": (train, 2 * moved + x.size * 4)}
+        theirs = {op: [] for op in ours}
+        if torch is not None:
+            for layout in (torch.contiguous_format, torch.channels_last):
+                tx = torch.from_numpy(x).contiguous(memory_format=layout)
+                txg = tx.clone().requires_grad_(True)
+                tg = torch.from_numpy(g).contiguous(memory_format=layout)
+
+                def torch_train(txg=txg, tg=tg):
+                    txg.grad = None
+                    F.adaptive_max_pool2d(txg, size).backward(tg)
+
+                theirs["fwd"].append(lambda tx=tx: F.adaptive_max_pool2d(tx, size, return_indices=True))
+                theirs["fwd+bwd"].append(torch_train)
+        for op, (fn, nbytes) in ours.items():
+            row = f"{shape} -> {size}"
+            if name_filter not in f"adaptive {op} {row}":
+                continue
+            t_ours = median_seconds(fn, repeats)
+            t_theirs = [median_seconds(f, repeats) for f in theirs[op]]
+            columns = " | ".join(f"{t * 1e3:.3f}" for t in t_theirs) if t_theirs else "- | -"
+            ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
+            print(f"| adaptive max {op} | {row} | {t_ours * 1e3:.3f} | {columns} | {ratio} | "
+                  f"{nbytes / t_ours / 1e9:.1f} |", flush=True)
+
+
 def print_one_d_table(rng, repeats, name_filter):
     """The 1-D functions (2-D kernels on height-1 views) against PyTorch's, forward and backward,
     in ms; PyTorch's 1-D functions have a single layout."""
@@ -651,6 +694,7 @@ def main():
     rng = np.random.default_rng(0)
     if args.suite in ("pool", "all"):
         print_table("pooling shape", "GB/s", pool_rows(rng), args.repeats, args.filter)
+        print_adaptive_table(rng, args.repeats, args.filter)
     if args.suite in ("conv", "all"):
         print_table("convolution", "GFLOP/s", conv_rows(rng), args.repeats, args.filter)
         print_transpose_table(rng, args.repeats, args.filter)

@@ -170,6 +170,27 @@ void BM_max_unpool2d(benchmark::State& state) {
   set_bytes(state, (pooled.size() + x.size()) * 4 + idx.size() * 8);
 }
 
+// Adaptive max pooling of each shape's input to its pooled output size (overlapping windows where
+// the sizes do not divide), forward with indices, or the split backward.
+void BM_adaptive_max_pool2d(benchmark::State& state) {
+  const Shape& s = kShapes[state.range(0)];
+  const bool backward = state.range(1);
+  const Pool2dGeometry g = geometry(s);
+  const AdaptiveMaxPool2dParams p{g.planes,   g.h.input,       g.w.input,           g.h.output,
+                                  g.w.output, TieBreak::split, NanPolicy::propagate};
+  const auto x = random_input(g.planes * g.input_plane(), false);
+  std::vector<float> out(g.planes * g.output_plane()), grad(x.size());
+  std::vector<int64_t> idx(out.size());
+  for (auto _ : state) {
+    if (backward)
+      adaptive_max_pool2d_backward(out.data(), x.data(), idx.data(), grad.data(), p);
+    else
+      adaptive_max_pool2d_forward(x.data(), out.data(), idx.data(), p);
+  }
+  label(state, s);
+  set_bytes(state, (x.size() + out.size()) * 4 + (backward ? x.size() * 4 : idx.size() * 8));
+}
+
 }  // namespace
 
 BENCHMARK(BM_max_pool2d_forward)
@@ -194,6 +215,11 @@ BENCHMARK(BM_stochastic_pool2d_forward)
 BENCHMARK(BM_stochastic_pool2d_backward)
     ->Apply(all_shapes)
     ->ArgName("shape")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_adaptive_max_pool2d)
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 1}})
+    ->ArgNames({"shape", "backward"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_max_unpool2d)

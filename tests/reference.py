@@ -398,3 +398,58 @@ def adaptive_avg_pool2d(x, out_h, out_w):
             w0, w1 = (ow * W) // out_w, -((-(ow + 1) * W) // out_w)
             out[..., oh, ow] = x[..., h0:h1, w0:w1].astype(np.float64).mean(axis=(-2, -1))
     return out
+
+
+def _adaptive_windows(in_size, out_size):
+    return [((i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)) for i in range(out_size)]
+
+
+def adaptive_max_pool2d(x, out_h, out_w, tie_break="first", nan="propagate"):
+    """(values, indices) over PyTorch's adaptive windows with max_pool2d's tie and NaN rules, one
+    window at a time: taps in row-major order, NaN winning (the last one) or read as -inf."""
+    H, W = x.shape[-2:]
+    planes = x.reshape(-1, H, W)
+    out = np.empty((planes.shape[0], out_h, out_w), x.dtype)
+    idx = np.empty(out.shape, np.int64)
+    for plane in range(planes.shape[0]):
+        for oh, (h0, h1) in enumerate(_adaptive_windows(H, out_h)):
+            for ow, (w0, w1) in enumerate(_adaptive_windows(W, out_w)):
+                best, best_index = None, -1
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        v = planes[plane, ih, iw]
+                        if nan == "ignore" and math.isnan(v):
+                            v = -math.inf
+                        takes = (best_index == -1 or (nan == "propagate" and math.isnan(v))
+                                 or (v >= best if tie_break == "last" else v > best))
+                        if takes:
+                            best, best_index = v, ih * W + iw
+                out[plane, oh, ow], idx[plane, oh, ow] = best, best_index
+    return out.reshape(x.shape[:-2] + (out_h, out_w)), idx.reshape(x.shape[:-2] + (out_h, out_w))
+
+
+def adaptive_max_pool2d_backward(grad_output, x, tie_break="first", nan="propagate"):
+    """The gradient: each window's to its chosen tap, or ("split") shared equally by its tied taps;
+    an input in several windows sums them in output order."""
+    H, W = x.shape[-2:]
+    out_h, out_w = grad_output.shape[-2:]
+    out, idx = adaptive_max_pool2d(x, out_h, out_w, "first" if tie_break == "split" else tie_break, nan)
+    planes, g = x.reshape(-1, H, W), grad_output.reshape(-1, out_h, out_w)
+    out, idx = out.reshape(g.shape), idx.reshape(g.shape)
+    gi = np.zeros_like(planes)
+    for plane in range(planes.shape[0]):
+        for oh, (h0, h1) in enumerate(_adaptive_windows(H, out_h)):
+            for ow, (w0, w1) in enumerate(_adaptive_windows(W, out_w)):
+                if tie_break != "split":
+                    i = idx[plane, oh, ow]
+                    gi[plane, i // W, i % W] += g[plane, oh, ow]
+                    continue
+                best = out[plane, oh, ow]
+                values = planes[plane, h0:h1, w0:w1]
+                if nan == "ignore":
+                    values = np.where(np.isnan(values), -np.inf, values)
+                tied = np.isnan(values) if math.isnan(best) else values == best
+                share = g[plane, oh, ow] / x.dtype.type(tied.sum())
+                for ih, iw in zip(*np.nonzero(tied)):
+                    gi[plane, h0 + ih, w0 + iw] += share
+    return gi.reshape(x.shape)

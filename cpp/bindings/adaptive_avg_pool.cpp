@@ -12,36 +12,9 @@ namespace {
 
 using namespace pybind11::literals;
 
-// output_size: an int or an (h, w) pair, each positive or None (the input's size).
 AdaptiveAvgPool2dParams adaptive_params(const char* fn, const SpatialShape& in, py::handle output_size) {
-  auto refuse = [&] {
-    return py::type_error(concat(fn, ": output_size must be an int or a pair of ints or None, got ",
-                                 py::repr(output_size).cast<std::string>()));
-  };
-  py::object h = py::reinterpret_borrow<py::object>(output_size), w = h;
-  if (!is_integer(output_size)) {
-    if (!py::isinstance<py::sequence>(output_size) || py::isinstance<py::str>(output_size)) throw refuse();
-    const auto pair = py::reinterpret_borrow<py::sequence>(output_size);
-    if (pair.size() != 2) throw refuse();
-    h = pair[0];
-    w = pair[1];
-  }
-  auto size = [&](const py::object& value, int64_t input) {
-    if (value.is_none()) return input;
-    if (!is_integer(value)) throw refuse();
-    const int64_t v = to_int64(value, fn, "output_size");
-    if (v < 1 || v > kMaxWindowArgument)
-      throw py::value_error(concat(fn, ": output_size=", py::repr(output_size).cast<std::string>(),
-                                   " must be positive (and at most 2**31)"));
-    return v;
-  };
-  AdaptiveAvgPool2dParams p;
-  p.planes = in.planes();
-  p.in_h = in.height();
-  p.in_w = in.width();
-  p.out_h = size(h, p.in_h);
-  p.out_w = size(w, p.in_w);
-  return p;
+  const Pair out = adaptive_output_size(fn, in, output_size);
+  return AdaptiveAvgPool2dParams{in.planes(), in.height(), in.width(), out.h, out.w};
 }
 
 py::array adaptive_avg_pool2d(py::handle x, py::handle output_size) {

@@ -151,6 +151,32 @@ Returns:
     grad_output at each index's position, 0 where the index is -1.
 )doc";
 
+inline constexpr const char* adaptive_max_pool2d =
+    R"doc(Adaptive max pooling over PyTorch's windows, with max_pool2d's tie and NaN rules.
+
+Args:
+    x: (N, C, H, W) or (C, H, W) float32/float64.
+    output_size: an int or an (H_out, W_out) pair; None in a pair keeps that input size. Output i
+        of a dimension covers inputs [floor(i*in/out), ceil((i+1)*in/out)), which overlap where
+        out does not divide in.
+    return_indices: also return the int64 flat index of each maximum within its H x W plane.
+    tie_break: 'first', 'last' or 'split' (the backward divides a window's gradient equally
+        among its tied maxima; the index names the first).
+    nan: 'propagate' (any NaN wins; the last NaN gives the index) or 'ignore' (NaN is -inf).
+)doc";
+
+inline constexpr const char* adaptive_max_pool2d_backward = R"doc(Gradient of adaptive_max_pool2d.
+
+Args:
+    grad_output: gradient of the pooled output.
+    x: the forward input.
+    indices: the forward's indices (may be None for tie_break='split').
+    output_size, tie_break, nan: as in the forward call.
+
+Returns:
+    The gradient with respect to x; an input in several windows sums their contributions.
+)doc";
+
 inline constexpr const char* conv2d =
     R"doc(2-D convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W) float32/float64 input.
 

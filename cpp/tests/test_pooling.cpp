@@ -169,6 +169,30 @@ TEST(MaxUnpool, PutsThePooledValuesBackAndCountsBadIndices) {
   EXPECT_EQ(grad, (std::vector<float>{0, 0, 0, x[3]}));
 }
 
+TEST(AdaptiveMaxPool, OverlappingWindowsFollowTheTieRule) {
+  // Three inputs to two outputs: windows [0, 2) and [1, 3) share the middle input.
+  const float x[] = {0, 5, 5}, ones[] = {1, 1};
+  const struct {
+    TieBreak rule;
+    std::vector<int64_t> indices;
+    std::vector<float> grad;
+  } cases[] = {{TieBreak::first, {1, 1}, {0, 2, 0}},
+               {TieBreak::last, {1, 2}, {0, 1, 1}},
+               {TieBreak::split, {1, 1}, {0, 1.5f, 0.5f}}};
+  for (const auto& c : cases) {
+    const AdaptiveMaxPool2dParams p{1, 1, 3, 1, 2, c.rule, NanPolicy::propagate};
+    float y[2];
+    int64_t indices[2];
+    adaptive_max_pool2d_forward(x, y, indices, p);
+    EXPECT_EQ(y[0], 5);
+    EXPECT_EQ(y[1], 5);
+    EXPECT_EQ(std::vector<int64_t>(indices, indices + 2), c.indices);
+    std::vector<float> grad(3);
+    EXPECT_EQ(adaptive_max_pool2d_backward(ones, x, indices, grad.data(), p), 0);
+    EXPECT_EQ(grad, c.grad);
+  }
+}
+
 TEST(Pooling, WindowsFarWiderThanTheInputCostOnlyTheTapsTheyRead) {
   // A (1, 2^28) window padded by 2^27 on a 1-wide row: its column-first scratch would be 2^28
   // wide, so the direct row path runs, over the one tap inside the input.

@@ -9,6 +9,8 @@ checkpoints), ``convpool.datasets`` (bundled MNIST), ``convpool.inspection`` and
 from ._core import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
     avg_pool2d,
     avg_pool2d_backward,
     batch_norm2d,
@@ -37,6 +39,8 @@ from ._functions import exported
 # printing the arrays (_functions.py).
 adaptive_avg_pool2d = exported(adaptive_avg_pool2d)
 adaptive_avg_pool2d_backward = exported(adaptive_avg_pool2d_backward)
+adaptive_max_pool2d = exported(adaptive_max_pool2d)
+adaptive_max_pool2d_backward = exported(adaptive_max_pool2d_backward)
 avg_pool2d = exported(avg_pool2d)
 avg_pool2d_backward = exported(avg_pool2d_backward)
 batch_norm2d = exported(batch_norm2d)
@@ -71,6 +75,8 @@ __version__ = "0.1.0"
 __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool1d",
     "avg_pool1d_backward",
     "avg_pool2d",

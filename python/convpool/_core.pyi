@@ -13,6 +13,7 @@ _TieBreak = Literal["first", "last", "split"]
 _Nan = Literal["propagate", "ignore"]
 _Padding = Union[int, Tuple[int, int], Literal["valid", "same"]]
 _Gradient = Literal["input", "weight", "bias"]
+_OutputSize = Union[Optional[int], Tuple[Optional[int], Optional[int]]]
 
 class _BuildInfo(TypedDict):
     compiler: str
@@ -116,6 +117,31 @@ def stochastic_pool2d_backward(
     stride: Optional[_Pair] = None,
     training: bool = True,
 ) -> _FloatArray: ...
+@overload
+def adaptive_max_pool2d(
+    x: _ArrayLike,
+    output_size: _OutputSize,
+    return_indices: Literal[False] = False,
+    tie_break: _TieBreak = "first",
+    nan: _Nan = "propagate",
+) -> _FloatArray: ...
+@overload
+def adaptive_max_pool2d(
+    x: _ArrayLike,
+    output_size: _OutputSize,
+    *,
+    return_indices: Literal[True],
+    tie_break: _TieBreak = "first",
+    nan: _Nan = "propagate",
+) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
+def adaptive_max_pool2d_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    indices: Optional[_ArrayLike],
+    output_size: _OutputSize,
+    tie_break: _TieBreak = "first",
+    nan: _Nan = "propagate",
+) -> _FloatArray: ...
 def max_unpool2d(
     x: _ArrayLike,
     indices: _ArrayLike,
@@ -197,7 +223,5 @@ def batch_norm2d_backward(
     activation: Optional[Literal["relu"]] = None,
     output: Optional[_ArrayLike] = None,
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
-def adaptive_avg_pool2d(
-    x: _ArrayLike, output_size: Union[Optional[int], Tuple[Optional[int], Optional[int]]]
-) -> _FloatArray: ...
+def adaptive_avg_pool2d(x: _ArrayLike, output_size: _OutputSize) -> _FloatArray: ...
 def adaptive_avg_pool2d_backward(grad_output: _ArrayLike, input_shape: Sequence[int]) -> _FloatArray: ...

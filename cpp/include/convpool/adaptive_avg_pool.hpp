@@ -18,21 +18,13 @@
 
 #include "isa.hpp"
 #include "parallel.hpp"
+#include "shape.hpp"
 
 namespace convpool {
 
 struct AdaptiveAvgPool2dParams {
   int64_t planes = 1, in_h = 1, in_w = 1, out_h = 1, out_w = 1;
 };
-
-// Output i's window over a dimension: [adaptive_start, adaptive_end). With in = q * out + r, i * in /
-// out = i * q + i * r / out, whose products stay below out^2 (out is at most 2^31): no overflow for
-// any input size.
-inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return i * (in / out) + i * (in % out) / out; }
-
-inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
-  return (i + 1) * (in / out) + ((i + 1) * (in % out) + out - 1) / out;
-}
 
 }  // namespace convpool
 

@@ -2,6 +2,7 @@
 // Everything: include this, or only the header of the kernel family you need.
 #include "activation.hpp"
 #include "adaptive_avg_pool.hpp"
+#include "adaptive_max_pool.hpp"
 #include "avg_pool.hpp"
 #include "batch_norm.hpp"
 #include "conv.hpp"

@@ -123,6 +123,16 @@ inline WindowDim make_window_dim(int64_t input, int64_t kernel, int64_t stride, 
   return d;
 }
 
+// Adaptive pooling's windows (PyTorch's): output i of a dimension of input size `in` and output
+// size `out` covers [adaptive_start, adaptive_end). With in = q * out + r, i * in / out =
+// i * q + i * r / out, whose products stay below out^2 (out is at most 2^31): no overflow for any
+// input size.
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return i * (in / out) + i * (in % out) / out; }
+
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
+  return (i + 1) * (in / out) + ((i + 1) * (in % out) + out - 1) / out;
+}
+
 // A convolution's geometry, the counterpart of Pool2dGeometry: x (batch, in_channels, h.input,
 // w.input), weight (out_channels, in_channels / groups, h.kernel, w.kernel).
 struct Conv2dParams {

@@ -6,6 +6,7 @@ parameter gradients into ``param.grad`` and returns the gradient of the input.
 
 from .layers import (
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     AvgPool2d,
     BatchNorm2d,
     Conv2d,
@@ -28,6 +29,7 @@ from .to_torch import to_torch
 
 __all__ = [
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "AvgPool1d",
     "AvgPool2d",
     "BatchNorm2d",

@@ -291,6 +291,31 @@ class MaxUnpool2d(_Pool):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
+class AdaptiveMaxPool2d(Module):
+    """Adaptive max pooling to ``output_size`` (an int, or a pair whose entries may be None to keep
+    that size), with MaxPool2d's ``tie_break`` and ``nan``."""
+
+    def __init__(self, output_size, tie_break="first", nan="propagate"):
+        super().__init__()
+        self.output_size, self.tie_break, self.nan = output_size, tie_break, nan
+
+    def _arguments(self):
+        return dict(output_size=self.output_size, tie_break=self.tie_break, nan=self.nan)
+
+    def forward(self, x):
+        self._input = x
+        y, self._indices = _core.adaptive_max_pool2d(x, return_indices=True, **self._arguments())
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _core.adaptive_max_pool2d_backward(grad_output, self._input, self._indices, **self._arguments())
+
+    def extra_repr(self):
+        return f"output_size={self.output_size!r}, tie_break={self.tie_break!r}"
+
+
 class AvgPool2d(_Pool):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):

@@ -4,7 +4,7 @@ import functools
 
 import numpy as np
 
-from .layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, Linear, MaxPool2d, ReLU
+from .layers import AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, Linear, MaxPool2d, ReLU
 from .module import Residual, Sequential
 from .one_d import AvgPool1d, Conv1d, MaxPool1d
 
@@ -34,9 +34,11 @@ def _twin(module, torch):
     if isinstance(module, Conv1d):
         return tnn.Conv1d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
                           module.dilation, module.groups, bias=module.bias is not None)
-    if isinstance(module, (MaxPool1d, MaxPool2d)) and (module.tie_break, module.nan) != ("first", "propagate"):
+    if isinstance(module, (MaxPool1d, MaxPool2d, AdaptiveMaxPool2d)) and (module.tie_break, module.nan) != ("first", "propagate"):
         raise TypeError(f"to_torch: PyTorch's max pooling has no tie_break={module.tie_break!r} / "
                         f"nan={module.nan!r}; only tie_break='first', nan='propagate' have an equivalent")
+    if isinstance(module, AdaptiveMaxPool2d):
+        return tnn.AdaptiveMaxPool2d(module.output_size)
     if isinstance(module, MaxPool1d):
         return tnn.MaxPool1d(module.kernel_size, module.stride, module.padding, module.dilation,
                              ceil_mode=module.ceil_mode)
@@ -79,8 +81,9 @@ def _residual_class():
 def to_torch(module):
     """A torch.nn module with ``module``'s structure, state_dict names, weights, buffers and mode.
 
-    Covers Sequential, Residual, Conv1d, Conv2d, ConvTranspose2d, BatchNorm2d, Linear, MaxPool1d and
-    MaxPool2d (PyTorch's tie and NaN rules only), AvgPool1d, AdaptiveAvgPool2d, ReLU and Flatten:
+    Covers Sequential, Residual, Conv1d, Conv2d, ConvTranspose2d, BatchNorm2d, Linear, MaxPool1d,
+    MaxPool2d and AdaptiveMaxPool2d (PyTorch's tie and NaN rules only), AvgPool1d, AdaptiveAvgPool2d,
+    ReLU and Flatten:
     enough to run a convpool ResNet or LeNet-5 in PyTorch, or to compare the two. Needs torch.
     """
     torch = _torch()

@@ -1,0 +1,113 @@
+#pragma once
+// 2-D adaptive max pooling: a fixed output size, whatever the input's, over PyTorch's adaptive
+// windows (shape.hpp's adaptive_start and adaptive_end), with max_pool.hpp's rules for ties and
+// NaN: taps are scanned in row-major window order; TieBreak::first keeps the first maximum,
+// TieBreak::last the last, TieBreak::split reports the first and divides the gradient equally
+// among all of them; NanPolicy::propagate lets any NaN win (the last NaN gives the index),
+// NanPolicy::ignore reads NaN as -inf. Where out does not divide in, neighbouring windows
+// overlap, and an input's gradient sums its windows' contributions, in output order. Every
+// window holds at least one input, so no index is -1.
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "max_pool.hpp"
+#include "parallel.hpp"
+#include "shape.hpp"
+#include "window.hpp"
+
+namespace convpool {
+
+struct AdaptiveMaxPool2dParams {
+  int64_t planes = 1, in_h = 1, in_w = 1, out_h = 1, out_w = 1;
+  TieBreak tie_break = TieBreak::first;
+  NanPolicy nan = NanPolicy::propagate;
+  int64_t input_plane() const { return in_h * in_w; }
+  int64_t output_plane() const { return out_h * out_w; }
+};
+
+namespace detail {
+
+// The maximum of one window under the params' rules and its flat index in the plane (the first
+// maximum for TieBreak::split).
+template <typename T>
+struct WindowMax {
+  T value;
+  int64_t index;
+};
+
+template <typename T>
+WindowMax<T> window_max(const T* plane, const AdaptiveMaxPool2dParams& p, int64_t oh, int64_t ow) {
+  const int64_t h0 = adaptive_start(oh, p.in_h, p.out_h), h1 = adaptive_end(oh, p.in_h, p.out_h);
+  const int64_t w0 = adaptive_start(ow, p.in_w, p.out_w), w1 = adaptive_end(ow, p.in_w, p.out_w);
+  const bool ignore_nan = p.nan == NanPolicy::ignore, last = p.tie_break == TieBreak::last;
+  WindowMax<T> best{T(0), -1};
+  for (int64_t ih = h0; ih < h1; ++ih)
+    for (int64_t iw = w0; iw < w1; ++iw) {
+      T v = plane[ih * p.in_w + iw];
+      const bool nan = std::isnan(v);
+      if (nan && ignore_nan) v = -std::numeric_limits<T>::infinity();
+      const bool takes = best.index < 0 || (nan && !ignore_nan) || (last ? v >= best.value : v > best.value);
+      if (takes) best = {v, ih * p.in_w + iw};
+    }
+  return best;
+}
+
+}  // namespace detail
+
+// y: planes x out_h x out_w; indices (may be null): the flat index of each maximum in its plane.
+template <typename T>
+void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* indices, const AdaptiveMaxPool2dParams& p) {
+  parallel_for(p.planes * p.out_h, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t plane = item / p.out_h, oh = item % p.out_h;
+      for (int64_t ow = 0; ow < p.out_w; ++ow) {
+        const detail::WindowMax<T> best = detail::window_max(x + plane * p.input_plane(), p, oh, ow);
+        y[item * p.out_w + ow] = best.value;
+        if (indices) indices[item * p.out_w + ow] = best.index;
+      }
+    }
+  });
+}
+
+// grad_input (planes x in_h x in_w) is overwritten. TieBreak::first/last route each gradient to its
+// recorded index (x is not read) and return the number of indices outside the plane, which pass
+// nothing; TieBreak::split finds the ties again in x (indices are not read) and returns 0.
+template <typename T>
+int64_t adaptive_max_pool2d_backward(const T* grad_output, const T* x, const int64_t* indices, T* grad_input,
+                                     const AdaptiveMaxPool2dParams& p) {
+  if (p.tie_break != TieBreak::split) {
+    const Pool2dGeometry g{p.planes, WindowDim{p.in_h, p.out_h, 1, 1, 0, 1}, WindowDim{p.in_w, p.out_w, 1, 1, 0, 1}};
+    return pool2d_backward_by_indices(grad_output, indices, grad_input, g);
+  }
+  // One thread per plane adds each input's shares in output order.
+  parallel_for(p.planes, [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const T* in = x + plane * p.input_plane();
+      T* grad = grad_input + plane * p.input_plane();
+      std::fill(grad, grad + p.input_plane(), T(0));
+      for (int64_t oh = 0; oh < p.out_h; ++oh)
+        for (int64_t ow = 0; ow < p.out_w; ++ow) {
+          const T best = detail::window_max(in, p, oh, ow).value;
+          const int64_t h0 = adaptive_start(oh, p.in_h, p.out_h), h1 = adaptive_end(oh, p.in_h, p.out_h);
+          const int64_t w0 = adaptive_start(ow, p.in_w, p.out_w), w1 = adaptive_end(ow, p.in_w, p.out_w);
+          const auto tied = [&](int64_t ih, int64_t iw) {
+            T v = in[ih * p.in_w + iw];
+            if (std::isnan(v) && p.nan == NanPolicy::ignore) v = -std::numeric_limits<T>::infinity();
+            return std::isnan(best) ? std::isnan(v) : v == best;
+          };
+          int64_t count = 0;
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) count += tied(ih, iw);
+          const T share = grad_output[(plane * p.out_h + oh) * p.out_w + ow] / static_cast<T>(count);
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw)
+              if (tied(ih, iw)) grad[ih * p.in_w + iw] += share;
+        }
+    }
+  });
+  return 0;
+}
+
+}  // namespace convpool
