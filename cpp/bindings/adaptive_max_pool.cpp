@@ -4,6 +4,7 @@
 #include <convpool/adaptive_max_pool.hpp>
 
 #include <optional>
+#include <type_traits>
 
 #include "docstrings.hpp"
 #include "max_pool_args.hpp"
@@ -46,30 +47,13 @@ py::object adaptive_max_pool2d(py::handle x, py::handle output_size, bool return
 py::array adaptive_max_pool2d_backward(py::handle grad_output, py::handle x, py::handle indices, py::handle output_size,
                                        const std::string& tie_break, const std::string& nan) {
   const char* fn = "adaptive_max_pool2d_backward";
-  const auto [input, type, in] = pooling_input(x, fn);
-  const AdaptiveMaxPool2dParams p = adaptive_max_params(fn, in, output_size, tie_break, nan);
-  const auto out_shape = in.with_spatial(p.out_h, p.out_w);
-  const bool needs_indices = p.tie_break != TieBreak::split;
-  if (needs_indices && indices.is_none())
-    throw py::value_error(concat(fn, ": indices are required for tie_break='", tie_break, "'"));
-  CArray<int64_t> index_array;
-  if (!indices.is_none()) index_array = checked_indices(fn, indices, out_shape);
-  return dispatch_float(type, [&](auto zero) -> py::array {
-    using T = decltype(zero);
-    const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
-    require_shape(fn, "grad_output", grad, out_shape, "the pooling of x gives");
-    py::array_t<T> grad_input(in.shape);
-    int64_t bad;
-    {
-      py::gil_scoped_release release;
-      bad = adaptive_max_pool2d_backward(grad.data(), data_of<T>(input), needs_indices ? index_array.data() : nullptr,
-                                         grad_input.mutable_data(), p);
-    }
-    if (bad)
-      throw py::value_error(
-          concat(fn, ": indices has ", bad, " value(s) outside [0, ", p.input_plane(), ") (the H*W of x)"));
-    return std::move(grad_input);
-  });
+  const PoolingInput input = pooling_input(x, fn);
+  const AdaptiveMaxPool2dParams p = adaptive_max_params(fn, input.shape, output_size, tie_break, nan);
+  return max_pool_gradient(fn, grad_output, input, indices, input.shape.with_spatial(p.out_h, p.out_w), p.tie_break,
+                           [&](const auto* grad, const int64_t* index, auto* grad_input) {
+                             using T = std::remove_const_t<std::remove_pointer_t<decltype(grad)>>;
+                             return adaptive_max_pool2d_backward(grad, data_of<T>(input.array), index, grad_input, p);
+                           });
 }
 
 }  // namespace

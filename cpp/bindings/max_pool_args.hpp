@@ -33,4 +33,34 @@ inline MaxPool2dParams max_pool_params(const char* fn, const SpatialShape& in, p
   return p;
 }
 
+// The backward of a max pooling of x (`input`, of shape `in`) to out_shape: the indices are
+// required unless tie_break is split (which reads x instead), grad_output must have out_shape, and
+// kernel(grad_output, indices or null, grad_input) runs without the GIL and returns the number of
+// indices outside x's plane, which raise ValueError afterwards.
+template <class Kernel>
+py::array max_pool_gradient(const char* fn, py::handle grad_output, const PoolingInput& x, py::handle indices,
+                            const std::vector<int64_t>& out_shape, TieBreak tie_break, Kernel&& kernel) {
+  const bool needs_indices = tie_break != TieBreak::split;
+  if (needs_indices && indices.is_none())
+    throw py::value_error(
+        concat(fn, ": indices are required for tie_break='", tie_break == TieBreak::first ? "first" : "last", "'"));
+  CArray<int64_t> index_array;
+  if (!indices.is_none()) index_array = checked_indices(fn, indices, out_shape);
+  return dispatch_float(x.type, [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
+    require_shape(fn, "grad_output", grad, out_shape, "the pooling of x gives");
+    py::array_t<T> grad_input(x.shape.shape);
+    int64_t bad;
+    {
+      py::gil_scoped_release release;
+      bad = kernel(grad.data(), needs_indices ? index_array.data() : nullptr, grad_input.mutable_data());
+    }
+    if (bad)
+      throw py::value_error(concat(fn, ": indices has ", bad, " value(s) outside [0, ",
+                                   x.shape.height() * x.shape.width(), ") (the H*W of x) other than -1"));
+    return std::move(grad_input);
+  });
+}
+
 }  // namespace convpool::bindings

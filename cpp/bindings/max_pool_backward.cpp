@@ -3,6 +3,8 @@
 
 #include <convpool/max_pool.hpp>
 
+#include <type_traits>
+
 #include "docstrings.hpp"
 #include "max_pool_args.hpp"
 
@@ -16,28 +18,14 @@ py::array max_pool2d_backward(py::handle grad_output, py::handle x, py::handle i
                               py::handle stride, py::handle padding, py::handle dilation, bool ceil_mode,
                               const std::string& tie_break, const std::string& nan) {
   const char* fn = "max_pool2d_backward";
-  const auto [input, type, in] = pooling_input(x, fn);
-  const MaxPool2dParams p = max_pool_params(fn, in, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan);
-  const auto out_shape = output_shape(in, p.geometry);
-  const bool needs_indices = p.tie_break != TieBreak::split;
-  if (needs_indices && indices.is_none())
-    throw py::value_error(concat(fn, ": indices are required for tie_break='", tie_break, "'"));
-  CArray<int64_t> index_array;
-  if (!indices.is_none()) index_array = checked_indices(fn, indices, out_shape);
-  return dispatch_float(type, [&](auto zero) -> py::array {
-    using T = decltype(zero);
-    const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
-    require_shape(fn, "grad_output", grad, out_shape, "the pooling of x gives");
-    py::array_t<T> grad_input(in.shape);
-    int64_t bad;
-    {
-      py::gil_scoped_release release;
-      bad = max_pool2d_backward(grad.data(), data_of<T>(input), needs_indices ? index_array.data() : nullptr,
-                                grad_input.mutable_data(), p);
-    }
-    require_valid_indices(fn, bad, p.geometry);
-    return std::move(grad_input);
-  });
+  const PoolingInput input = pooling_input(x, fn);
+  const MaxPool2dParams p =
+      max_pool_params(fn, input.shape, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan);
+  return max_pool_gradient(fn, grad_output, input, indices, output_shape(input.shape, p.geometry), p.tie_break,
+                           [&](const auto* grad, const int64_t* index, auto* grad_input) {
+                             using T = std::remove_const_t<std::remove_pointer_t<decltype(grad)>>;
+                             return max_pool2d_backward(grad, data_of<T>(input.array), index, grad_input, p);
+                           });
 }
 
 }  // namespace
