@@ -16,6 +16,9 @@ CONFIGS = [
     ((3, 4, 3), (5, 7)),
     ((2, 2, 11, 6), 1),
     ((1, 1, 10, 13), (3, 4)),
+    # Rows wider than the kernel's 16 strands: whole blocks, a tail, overlapping windows.
+    ((2, 3, 9, 40), (2, 1)),
+    ((1, 2, 6, 70), (4, 3)),
 ]
 
 
