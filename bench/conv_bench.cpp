@@ -77,7 +77,10 @@ struct Buffers {
 };
 
 void report(benchmark::State& state, const ConvShape& s, double flops_per_call) {
-  state.SetLabel(std::string(s.name) + " threads=" + std::to_string(get_num_threads()) +
+  const auto text = [](int64_t v) { return std::to_string(v); };
+  state.SetLabel(std::string(s.name) + " (" + text(s.n) + "," + text(s.ci) + "," + text(s.h) + "," + text(s.w) + ")->" +
+                 text(s.co) + " k" + text(s.k) + " s" + text(s.stride) + " p" + text(s.padding) +
+                 (s.groups > 1 ? " g" + text(s.groups) : std::string()) + " threads=" + text(get_num_threads()) +
                  " isa=" + isa_name(active_isa()));
   state.counters["FLOP/s"] = benchmark::Counter(flops_per_call, benchmark::Counter::kIsIterationInvariantRate);
 }
