@@ -474,14 +474,19 @@ def print_transpose_table(rng, repeats, name_filter):
                     t_out, (tx, tw, tb), tg, retain_graph=True))
         for op, (fn, amount) in ours.items():
             row = f"{label} {shape}->{weight_shape[1]}"
-            if name_filter not in f"{op} {row}":
-                continue
-            t_ours = median_seconds(fn, repeats)
-            t_theirs = [median_seconds(f, repeats) for f in theirs[op]]
-            columns = " | ".join(f"{t * 1e3:.3f}" for t in t_theirs) if t_theirs else "- | -"
-            ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
-            print(f"| {op} | {row} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {amount / t_ours / 1e9:.0f} |",
-                  flush=True)
+            if name_filter in f"{op} {row}":
+                print_layouts_row(op, row, fn, theirs[op], amount, repeats, digits=0)
+
+
+def print_layouts_row(op, row, ours, theirs, amount, repeats, digits):
+    """One row against PyTorch in both layouts: the ms of each, the speed-up over the faster and
+    convpool's rate (amount per call / 1e9 per second)."""
+    t_ours = median_seconds(ours, repeats)
+    t_theirs = [median_seconds(fn, repeats) for fn in theirs]
+    columns = " | ".join(f"{t * 1e3:.3f}" for t in t_theirs) if t_theirs else "- | -"
+    ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
+    print(f"| {op} | {row} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {amount / t_ours / 1e9:.{digits}f} |",
+          flush=True)
 
 
 def print_adaptive_table(rng, repeats, name_filter):
@@ -517,14 +522,8 @@ def print_adaptive_table(rng, repeats, name_filter):
                 theirs["fwd+bwd"].append(torch_train)
         for op, (fn, nbytes) in ours.items():
             row = f"{shape} -> {size}"
-            if name_filter not in f"adaptive {op} {row}":
-                continue
-            t_ours = median_seconds(fn, repeats)
-            t_theirs = [median_seconds(f, repeats) for f in theirs[op]]
-            columns = " | ".join(f"{t * 1e3:.3f}" for t in t_theirs) if t_theirs else "- | -"
-            ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
-            print(f"| adaptive max {op} | {row} | {t_ours * 1e3:.3f} | {columns} | {ratio} | "
-                  f"{nbytes / t_ours / 1e9:.1f} |", flush=True)
+            if name_filter in f"adaptive {op} {row}":
+                print_layouts_row(f"adaptive max {op}", row, fn, theirs[op], nbytes, repeats, digits=1)
 
 
 def print_one_d_table(rng, repeats, name_filter):

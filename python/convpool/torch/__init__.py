@@ -1,0 +1,16 @@
+"""convpool's kernels inside PyTorch: custom operators (``torch.ops.convpool.*``) with fake-tensor
+shape rules and autograd formulas that call convpool's backward kernels, functions taking and
+returning tensors, and ``torch.nn`` drop-in modules.
+
+Needs PyTorch (``pip install "convpool[torch]"``); importing convpool itself never imports torch.
+"""
+
+try:
+    import torch  # noqa: F401
+except ImportError as error:
+    raise ImportError("convpool.torch needs PyTorch: pip install 'convpool[torch]'") from error
+
+from ._ops import avg_pool2d, conv2d, max_pool2d
+from .nn import AvgPool2d, Conv2d, MaxPool2d, convert
+
+__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "conv2d", "convert", "max_pool2d"]

@@ -1,0 +1,195 @@
+"""The custom operators. Each calls a convpool kernel on the tensors' memory: a contiguous CPU
+float32/float64 tensor reaches the kernel through Tensor.numpy() without a copy (other layouts,
+such as channels_last, are copied to NCHW by the kernel's binding), and results come back with
+torch.from_numpy, also without a copy. The kernels release the GIL."""
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .. import _core
+
+
+def _array(fn, name, tensor):
+    if tensor.device.type != "cpu":
+        raise TypeError(f"convpool.torch.{fn}: {name} is on {tensor.device}; convpool computes on the CPU "
+                        f"(move it with .cpu())")
+    if tensor.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"convpool.torch.{fn}: {name} has dtype {tensor.dtype}; convpool takes float32 or float64")
+    return tensor.detach().numpy()
+
+
+def _pair(value):
+    return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value), int(value)]
+
+
+def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output size, for the fake kernels."""
+    span = dilation * (kernel - 1) + 1
+    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+# ---- max pooling ----------------------------------------------------------------------------
+
+@torch.library.custom_op("convpool::max_pool2d", mutates_args=())
+def _max_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int],
+                dilation: List[int], ceil_mode: bool, tie_break: str, nan: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    out, indices = _core.max_pool2d(_array("max_pool2d", "x", x), kernel_size, stride, padding, dilation, ceil_mode,
+                                    True, tie_break, nan)
+    return torch.from_numpy(out), torch.from_numpy(indices)
+
+
+@_max_pool2d.register_fake
+def _(x, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
+    shape = list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], dilation[d],
+                                               ceil_mode) for d in range(2)]
+    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+
+
+@torch.library.custom_op("convpool::max_pool2d_backward", mutates_args=())
+def _max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor, kernel_size: List[int],
+                         stride: List[int], padding: List[int], dilation: List[int], ceil_mode: bool, tie_break: str,
+                         nan: str) -> torch.Tensor:
+    fn = "max_pool2d_backward"
+    return torch.from_numpy(_core.max_pool2d_backward(
+        _array(fn, "grad_output", grad_output), _array(fn, "x", x), indices.detach().numpy(), kernel_size, stride,
+        padding, dilation, ceil_mode, tie_break, nan))
+
+
+@_max_pool2d_backward.register_fake
+def _(grad_output, x, indices, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _max_pool2d_setup(ctx, inputs, output):
+    x, *ctx.arguments = inputs
+    ctx.save_for_backward(x, output[1])
+
+
+def _max_pool2d_grad(ctx, grad_output, _grad_indices):
+    x, indices = ctx.saved_tensors
+    return (_max_pool2d_backward(grad_output.contiguous(), x, indices, *ctx.arguments),) + (None,) * 7
+
+
+_max_pool2d.register_autograd(_max_pool2d_grad, setup_context=_max_pool2d_setup)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
+               tie_break="first", nan="propagate"):
+    """torch.nn.functional.max_pool2d's arguments plus convpool's ``tie_break`` ("first", "last" or
+    "split": who receives a tied window's gradient) and ``nan`` ("propagate" or "ignore")."""
+    kernel = _pair(kernel_size)
+    step = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
+    out, indices = torch.ops.convpool.max_pool2d(x, kernel, step, _pair(padding), _pair(dilation), bool(ceil_mode),
+                                                 tie_break, nan)
+    return (out, indices) if return_indices else out
+
+
+# ---- average pooling ------------------------------------------------------------------------
+
+@torch.library.custom_op("convpool::avg_pool2d", mutates_args=())
+def _avg_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int], ceil_mode: bool,
+                count_include_pad: bool) -> torch.Tensor:
+    return torch.from_numpy(_core.avg_pool2d(_array("avg_pool2d", "x", x), kernel_size, stride, padding, ceil_mode,
+                                             count_include_pad))
+
+
+@_avg_pool2d.register_fake
+def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    return x.new_empty(list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], 1,
+                                                          ceil_mode) for d in range(2)])
+
+
+@torch.library.custom_op("convpool::avg_pool2d_backward", mutates_args=())
+def _avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int], kernel_size: List[int],
+                         stride: List[int], padding: List[int], ceil_mode: bool,
+                         count_include_pad: bool) -> torch.Tensor:
+    return torch.from_numpy(_core.avg_pool2d_backward(_array("avg_pool2d_backward", "grad_output", grad_output),
+                                                      input_shape, kernel_size, stride, padding, ceil_mode,
+                                                      count_include_pad))
+
+
+@_avg_pool2d_backward.register_fake
+def _(grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    return grad_output.new_empty(input_shape)
+
+
+def _avg_pool2d_setup(ctx, inputs, output):
+    x, *ctx.arguments = inputs
+    ctx.input_shape = list(x.shape)
+
+
+def _avg_pool2d_grad(ctx, grad_output):
+    return (_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape, *ctx.arguments),) + (None,) * 5
+
+
+_avg_pool2d.register_autograd(_avg_pool2d_grad, setup_context=_avg_pool2d_setup)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """torch.nn.functional.avg_pool2d on convpool's kernels (no divisor_override)."""
+    kernel = _pair(kernel_size)
+    step = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
+    return torch.ops.convpool.avg_pool2d(x, kernel, step, _pair(padding), bool(ceil_mode), bool(count_include_pad))
+
+
+# ---- convolution ----------------------------------------------------------------------------
+
+@torch.library.custom_op("convpool::conv2d", mutates_args=())
+def _conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int],
+            padding: List[int], dilation: List[int], groups: int) -> torch.Tensor:
+    fn = "conv2d"
+    return torch.from_numpy(_core.conv2d(_array(fn, "x", x), _array(fn, "weight", weight),
+                                         None if bias is None else _array(fn, "bias", bias), stride, padding,
+                                         dilation, groups))
+
+
+@_conv2d.register_fake
+def _(x, weight, bias, stride, padding, dilation, groups):
+    size = [(x.shape[-2 + d] + 2 * padding[d] - dilation[d] * (weight.shape[2 + d] - 1) - 1) // stride[d] + 1
+            for d in range(2)]
+    return x.new_empty(list(x.shape[:-3]) + [weight.shape[0]] + size)
+
+
+@torch.library.custom_op("convpool::conv2d_backward", mutates_args=())
+def _conv2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: List[int],
+                     padding: List[int], dilation: List[int], groups: int,
+                     needs: List[bool]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    fn = "conv2d_backward"
+    names = [name for name, wanted in zip(("input", "weight", "bias"), needs) if wanted]
+    grads = _core.conv2d_backward(_array(fn, "grad_output", grad_output), _array(fn, "x", x),
+                                  _array(fn, "weight", weight), stride, padding, dilation, groups, names)
+    # A gradient not asked for is returned empty, which the schema (no Optional outputs) needs.
+    return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
+
+
+@_conv2d_backward.register_fake
+def _(grad_output, x, weight, stride, padding, dilation, groups, needs):
+    shapes = (x.shape, weight.shape, (weight.shape[0],))
+    return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
+
+
+def _conv2d_setup(ctx, inputs, output):
+    x, weight, bias, *ctx.arguments = inputs
+    ctx.has_bias = bias is not None
+    ctx.save_for_backward(x, weight)
+
+
+def _conv2d_grad(ctx, grad_output):
+    x, weight = ctx.saved_tensors
+    needs = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+    grad_input, grad_weight, grad_bias = _conv2d_backward(grad_output.contiguous(), x, weight, *ctx.arguments, needs)
+    return ((grad_input if needs[0] else None, grad_weight if needs[1] else None, grad_bias if needs[2] else None)
+            + (None,) * 4)
+
+
+_conv2d.register_autograd(_conv2d_grad, setup_context=_conv2d_setup)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """torch.nn.functional.conv2d on convpool's kernels (integer or pair padding)."""
+    return torch.ops.convpool.conv2d(x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), int(groups))
