@@ -1,6 +1,6 @@
 """Times convpool against PyTorch in the same process with the same thread count.
 
-    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|norm|train|inference|all]
+    python bench/compare_torch.py [--threads 2] [--repeats 15] [--suite pool|conv|norm|train|inference|torch|all]
 
 Prints Markdown tables: median time per call of each, the speed-up (PyTorch time / convpool
 time) and convpool's rate. Pooling is rated in GB/s, counting the bytes a kernel must move at
@@ -526,6 +526,40 @@ def print_adaptive_table(rng, repeats, name_filter):
                 print_layouts_row(f"adaptive max {op}", row, fn, theirs[op], nbytes, repeats, digits=1)
 
 
+def print_torch_table(rng, repeats, name_filter):
+    """convpool.torch's operators inside PyTorch's autograd (forward, then backward of the sum)
+    against torch's own on the same tensors, in both layouts (convpool copies a channels_last
+    tensor to NCHW first)."""
+    import convpool.torch as cpt
+
+    x_pool = torch.from_numpy(rng.standard_normal((32, 64, 112, 112), dtype=np.float32))
+    x_conv = torch.from_numpy(rng.standard_normal((16, 64, 56, 56), dtype=np.float32))
+    weight = torch.from_numpy(rng.standard_normal((64, 64, 3, 3), dtype=np.float32))
+    cases = [("max_pool2d k3 s2 p1 (32, 64, 112, 112)", x_pool, lambda f, t: f.max_pool2d(t, 3, 2, 1)),
+             ("avg_pool2d k3 s2 p1 (32, 64, 112, 112)", x_pool, lambda f, t: f.avg_pool2d(t, 3, 2, 1)),
+             ("conv2d 3x3 (16, 64, 56, 56)->64", x_conv, lambda f, t: f.conv2d(t, weight, padding=1))]
+    print("\n| fwd+bwd through autograd | convpool.torch NCHW ms | torch NCHW ms | torch channels_last ms "
+          "| speed-up vs the faster |")
+    print("|---|---:|---:|---:|---:|")
+    for label, x, op in cases:
+        if name_filter not in label:
+            continue
+
+        def step(functions, tensor):
+            tensor = tensor.detach().requires_grad_(True)
+
+            def run():
+                tensor.grad = None
+                op(functions, tensor).sum().backward()
+            return run
+
+        t_ours = median_seconds(step(cpt, x), repeats)
+        t_theirs = [median_seconds(step(F, x.contiguous(memory_format=layout)), repeats)
+                    for layout in (torch.contiguous_format, torch.channels_last)]
+        print(f"| {label} | {t_ours * 1e3:.3f} | {t_theirs[0] * 1e3:.3f} | {t_theirs[1] * 1e3:.3f} | "
+              f"{min(t_theirs) / t_ours:.2f}x |", flush=True)
+
+
 def print_one_d_table(rng, repeats, name_filter):
     """The 1-D functions (2-D kernels on height-1 views) against PyTorch's, forward and backward,
     in ms; PyTorch's 1-D functions have a single layout."""
@@ -681,7 +715,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--filter", default="", help="only rows whose op or shape contains this")
-    parser.add_argument("--suite", choices=("pool", "conv", "norm", "train", "inference", "all"), default="all")
+    parser.add_argument("--suite", choices=("pool", "conv", "norm", "train", "inference", "torch", "all"),
+                        default="all")
     args = parser.parse_args()
 
     cp.set_num_threads(args.threads)
@@ -703,6 +738,8 @@ def main():
     if args.suite in ("train", "all"):
         print_training_table(args.repeats)
         print_resnet_table(rng, args.repeats)
+    if args.suite in ("torch", "all") and torch is not None:
+        print_torch_table(rng, args.repeats, args.filter)
     if args.suite in ("inference", "all"):
         print_inference_tables(rng, args.repeats, args.threads, args.filter)
 

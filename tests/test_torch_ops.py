@@ -37,6 +37,13 @@ def test_avg_pool2d_and_conv2d_pass_opcheck():
     torch.library.opcheck(torch.ops.convpool.conv2d.default, (x, weight, None, [2, 1], [0, 1], [2, 1], 1))
 
 
+def test_lp_adaptive_and_relu_pass_opcheck():
+    x = distinct((2, 3, 9, 8), seed=4)
+    torch.library.opcheck(torch.ops.convpool.lp_pool2d.default, (x, 2.5, [3, 2], [2, 2], True))
+    torch.library.opcheck(torch.ops.convpool.adaptive_avg_pool2d.default, (x, [4, 3]))
+    torch.library.opcheck(torch.ops.convpool.relu.default, (x - 500 / 7,))
+
+
 def test_gradients_match_finite_differences():
     x = distinct((2, 4, 7, 6), seed=3)
     assert torch.autograd.gradcheck(lambda t: cpt.max_pool2d(t, 3, 2, 1, ceil_mode=True), (x,))
@@ -44,6 +51,9 @@ def test_gradients_match_finite_differences():
     weight = torch.randn(6, 2, 3, 3, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *t: cpt.conv2d(*t, stride=2, padding=1, groups=2), (x, weight, bias))
+    assert torch.autograd.gradcheck(lambda t: cpt.lp_pool2d(t, 3, 2), (x,))
+    assert torch.autograd.gradcheck(lambda t: cpt.adaptive_avg_pool2d(t, (3, None)), (x,))
+    assert torch.autograd.gradcheck(lambda t: cpt.relu(t - 20.07), (x,))
 
 
 def test_tie_rules_reach_autograd():
@@ -64,9 +74,10 @@ def test_functions_equal_torch_on_channels_last_input():
 
 
 def small_cnn(nn):
-    return torch.nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), nn.MaxPool2d(2),
-                               nn.Conv2d(8, 4, 3, stride=2, bias=False), nn.AvgPool2d(2, ceil_mode=True),
-                               torch.nn.Flatten(), torch.nn.Linear(4 * 2 * 2, 3))
+    return torch.nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                               nn.Conv2d(8, 6, 3, stride=2, bias=False), nn.AvgPool2d(2, ceil_mode=True),
+                               nn.LPPool2d(2, 2, stride=1), nn.AdaptiveAvgPool2d((2, None)),
+                               torch.nn.Flatten(), torch.nn.Linear(6 * 2 * 1, 3))
 
 
 def test_drop_in_modules_equal_torch_nn():
@@ -92,7 +103,9 @@ def test_convert_swaps_layers_and_keeps_the_weights():
     converted = cpt.convert(model, tie_break="split")
     assert converted is model and isinstance(model[0], cpt.Conv2d) and model[0].weight is weight
     assert isinstance(model[2], cpt.MaxPool2d) and model[2].tie_break == "split"
-    assert isinstance(model[4], cpt.AvgPool2d) and type(model[6]) is torch.nn.Linear
+    assert isinstance(model[1], cpt.ReLU) and isinstance(model[4], cpt.AvgPool2d)
+    assert isinstance(model[5], cpt.LPPool2d) and isinstance(model[6], cpt.AdaptiveAvgPool2d)
+    assert type(model[8]) is torch.nn.Linear
     torch.testing.assert_close(model(x), expected)
 
 

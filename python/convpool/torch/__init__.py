@@ -10,7 +10,8 @@ try:
 except ImportError as error:
     raise ImportError("convpool.torch needs PyTorch: pip install 'convpool[torch]'") from error
 
-from ._ops import avg_pool2d, conv2d, max_pool2d
-from .nn import AvgPool2d, Conv2d, MaxPool2d, convert
+from ._ops import adaptive_avg_pool2d, avg_pool2d, conv2d, lp_pool2d, max_pool2d, relu
+from .nn import AdaptiveAvgPool2d, AvgPool2d, Conv2d, LPPool2d, MaxPool2d, ReLU, convert
 
-__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "conv2d", "convert", "max_pool2d"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "LPPool2d", "MaxPool2d", "ReLU", "adaptive_avg_pool2d",
+           "avg_pool2d", "conv2d", "convert", "lp_pool2d", "max_pool2d", "relu"]

@@ -193,3 +193,128 @@ _conv2d.register_autograd(_conv2d_grad, setup_context=_conv2d_setup)
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv2d on convpool's kernels (integer or pair padding)."""
     return torch.ops.convpool.conv2d(x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), int(groups))
+
+
+# ---- Lp pooling, adaptive average pooling, relu ----------------------------------------------
+
+@torch.library.custom_op("convpool::lp_pool2d", mutates_args=())
+def _lp_pool2d(x: torch.Tensor, norm_type: float, kernel_size: List[int], stride: List[int],
+               ceil_mode: bool) -> torch.Tensor:
+    return torch.from_numpy(_core.lp_pool2d(_array("lp_pool2d", "x", x), norm_type, kernel_size, stride, ceil_mode))
+
+
+@_lp_pool2d.register_fake
+def _(x, norm_type, kernel_size, stride, ceil_mode):
+    return x.new_empty(list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, ceil_mode)
+                                             for d in range(2)])
+
+
+@torch.library.custom_op("convpool::lp_pool2d_backward", mutates_args=())
+def _lp_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, norm_type: float, kernel_size: List[int],
+                        stride: List[int], ceil_mode: bool) -> torch.Tensor:
+    fn = "lp_pool2d_backward"
+    return torch.from_numpy(_core.lp_pool2d_backward(_array(fn, "grad_output", grad_output), _array(fn, "x", x),
+                                                     norm_type, kernel_size, stride, ceil_mode))
+
+
+@_lp_pool2d_backward.register_fake
+def _(grad_output, x, norm_type, kernel_size, stride, ceil_mode):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _lp_pool2d_setup(ctx, inputs, output):
+    x, *ctx.arguments = inputs
+    ctx.save_for_backward(x)
+
+
+def _lp_pool2d_grad(ctx, grad_output):
+    (x,) = ctx.saved_tensors
+    return (_lp_pool2d_backward(grad_output.contiguous(), x, *ctx.arguments),) + (None,) * 4
+
+
+_lp_pool2d.register_autograd(_lp_pool2d_grad, setup_context=_lp_pool2d_setup)
+
+
+def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """torch.nn.functional.lp_pool2d on convpool's kernels: (sum over the window of |x|^p)^(1/p)."""
+    kernel = _pair(kernel_size)
+    step = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
+    return torch.ops.convpool.lp_pool2d(x, float(norm_type), kernel, step, bool(ceil_mode))
+
+
+@torch.library.custom_op("convpool::adaptive_avg_pool2d", mutates_args=())
+def _adaptive_avg_pool2d(x: torch.Tensor, output_size: List[int]) -> torch.Tensor:
+    return torch.from_numpy(_core.adaptive_avg_pool2d(_array("adaptive_avg_pool2d", "x", x), output_size))
+
+
+@_adaptive_avg_pool2d.register_fake
+def _(x, output_size):
+    return x.new_empty(list(x.shape[:-2]) + list(output_size))
+
+
+@torch.library.custom_op("convpool::adaptive_avg_pool2d_backward", mutates_args=())
+def _adaptive_avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int]) -> torch.Tensor:
+    return torch.from_numpy(_core.adaptive_avg_pool2d_backward(
+        _array("adaptive_avg_pool2d_backward", "grad_output", grad_output), input_shape))
+
+
+@_adaptive_avg_pool2d_backward.register_fake
+def _(grad_output, input_shape):
+    return grad_output.new_empty(input_shape)
+
+
+def _adaptive_avg_pool2d_setup(ctx, inputs, output):
+    ctx.input_shape = list(inputs[0].shape)
+
+
+def _adaptive_avg_pool2d_grad(ctx, grad_output):
+    return _adaptive_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape), None
+
+
+_adaptive_avg_pool2d.register_autograd(_adaptive_avg_pool2d_grad, setup_context=_adaptive_avg_pool2d_setup)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """torch.nn.functional.adaptive_avg_pool2d on convpool's kernels (None in output_size keeps that
+    input size)."""
+    pair = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
+    size = [int(x.shape[-2 + d]) if pair[d] is None else int(pair[d]) for d in range(2)]
+    return torch.ops.convpool.adaptive_avg_pool2d(x, size)
+
+
+@torch.library.custom_op("convpool::relu", mutates_args=())
+def _relu(x: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(_core.relu(_array("relu", "x", x)))
+
+
+@_relu.register_fake
+def _(x):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op("convpool::relu_backward", mutates_args=())
+def _relu_backward(grad_output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    fn = "relu_backward"
+    return torch.from_numpy(_core.relu_backward(_array(fn, "grad_output", grad_output), _array(fn, "y", y)))
+
+
+@_relu_backward.register_fake
+def _(grad_output, y):
+    return torch.empty_like(y, memory_format=torch.contiguous_format)
+
+
+def _relu_setup(ctx, inputs, output):
+    ctx.save_for_backward(output)
+
+
+def _relu_grad(ctx, grad_output):
+    (y,) = ctx.saved_tensors
+    return _relu_backward(grad_output.contiguous(), y)
+
+
+_relu.register_autograd(_relu_grad, setup_context=_relu_setup)
+
+
+def relu(x):
+    """max(x, 0) with PyTorch's rules (NaN kept), on convpool's kernel."""
+    return torch.ops.convpool.relu(x)

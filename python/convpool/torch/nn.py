@@ -48,10 +48,34 @@ class Conv2d(torch.nn.Conv2d):
         return _ops.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
+class LPPool2d(torch.nn.LPPool2d):
+    """torch.nn.LPPool2d on convpool's kernels."""
+
+    def forward(self, x):
+        return _ops.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class AdaptiveAvgPool2d(torch.nn.AdaptiveAvgPool2d):
+    """torch.nn.AdaptiveAvgPool2d on convpool's kernels."""
+
+    def forward(self, x):
+        return _ops.adaptive_avg_pool2d(x, self.output_size)
+
+
+class ReLU(torch.nn.ReLU):
+    """torch.nn.ReLU on convpool's kernel (not in place)."""
+
+    def __init__(self, inplace=False):
+        super().__init__(inplace=False)
+
+    def forward(self, x):
+        return _ops.relu(x)
+
+
 def convert(model, tie_break="first", nan="propagate"):
-    """Replaces, in place, every torch.nn.MaxPool2d, AvgPool2d (without divisor_override) and Conv2d
-    (zeros padding, int or pair) of `model` by convpool's, with the same arguments and the same
-    parameter tensors, and returns `model`. Max pooling gets `tie_break` and `nan`. Layers convpool
+    """Replaces, in place, every torch.nn.MaxPool2d, AvgPool2d (without divisor_override), LPPool2d,
+    AdaptiveAvgPool2d, ReLU and Conv2d (zeros padding, int or pair) of `model` by convpool's, with
+    the same arguments and the same parameter tensors, and returns `model`. Max pooling gets `tie_break` and `nan`. Layers convpool
     cannot take are left as they are."""
     for name, child in model.named_children():
         replacement = None
@@ -61,6 +85,12 @@ def convert(model, tie_break="first", nan="propagate"):
         elif type(child) is torch.nn.AvgPool2d and child.divisor_override is None:
             replacement = AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
                                     child.count_include_pad)
+        elif type(child) is torch.nn.LPPool2d:
+            replacement = LPPool2d(child.norm_type, child.kernel_size, child.stride, child.ceil_mode)
+        elif type(child) is torch.nn.AdaptiveAvgPool2d:
+            replacement = AdaptiveAvgPool2d(child.output_size)
+        elif type(child) is torch.nn.ReLU:
+            replacement = ReLU()
         elif type(child) is torch.nn.Conv2d and child.padding_mode == "zeros" and not isinstance(child.padding, str):
             replacement = Conv2d.__new__(Conv2d)
             replacement.__dict__.update(child.__dict__)  # the same parameters, buffers and hooks
