@@ -44,6 +44,26 @@ def test_lp_adaptive_and_relu_pass_opcheck():
     torch.library.opcheck(torch.ops.convpool.relu.default, (x - 500 / 7,))
 
 
+def test_stochastic_pool2d_passes_opcheck_and_matches_the_numpy_function():
+    x = distinct((2, 3, 8, 9), seed=5)
+    for training in (True, False):
+        torch.library.opcheck(torch.ops.convpool.stochastic_pool2d.default, (x, [2, 3], [2, 2], training, 7))
+    out = cpt.stochastic_pool2d(x, (2, 3), 2, seed=7)
+    out.backward(torch.ones_like(out))
+    import convpool as cp
+    expected, indices = cp.stochastic_pool2d(x.detach().numpy(), (2, 3), 2, seed=7, return_indices=True)
+    np.testing.assert_array_equal(out.detach().numpy(), expected)
+    np.testing.assert_array_equal(x.grad.numpy(),
+                                  cp.stochastic_pool2d_backward(np.ones_like(expected), x.detach().numpy(), indices,
+                                                                (2, 3), 2))
+    torch.manual_seed(3)
+    first = cpt.StochasticPool2d(2)(x)
+    torch.manual_seed(3)
+    assert torch.equal(first, cpt.StochasticPool2d(2)(x))  # torch's generator gives the seeds
+    positive = (x.detach() + 1).requires_grad_(True)  # finite differences must not step below zero
+    assert torch.autograd.gradcheck(lambda t: cpt.stochastic_pool2d(t, 2, training=False), (positive,))
+
+
 def test_gradients_match_finite_differences():
     x = distinct((2, 4, 7, 6), seed=3)
     assert torch.autograd.gradcheck(lambda t: cpt.max_pool2d(t, 3, 2, 1, ceil_mode=True), (x,))

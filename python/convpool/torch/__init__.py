@@ -10,8 +10,9 @@ try:
 except ImportError as error:
     raise ImportError("convpool.torch needs PyTorch: pip install 'convpool[torch]'") from error
 
-from ._ops import adaptive_avg_pool2d, avg_pool2d, conv2d, lp_pool2d, max_pool2d, relu
-from .nn import AdaptiveAvgPool2d, AvgPool2d, Conv2d, LPPool2d, MaxPool2d, ReLU, convert
+from ._ops import adaptive_avg_pool2d, avg_pool2d, conv2d, lp_pool2d, max_pool2d, relu, stochastic_pool2d
+from .nn import AdaptiveAvgPool2d, AvgPool2d, Conv2d, LPPool2d, MaxPool2d, ReLU, StochasticPool2d, convert
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "LPPool2d", "MaxPool2d", "ReLU", "adaptive_avg_pool2d",
-           "avg_pool2d", "conv2d", "convert", "lp_pool2d", "max_pool2d", "relu"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "LPPool2d", "MaxPool2d", "ReLU", "StochasticPool2d",
+           "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "convert", "lp_pool2d", "max_pool2d", "relu",
+           "stochastic_pool2d"]

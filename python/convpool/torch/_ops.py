@@ -24,6 +24,11 @@ def _pair(value):
     return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value), int(value)]
 
 
+def _stride(stride, kernel):
+    """None or () (torch.nn.functional's forms) means the kernel size."""
+    return kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
+
+
 def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
     """PyTorch's pooling output size, for the fake kernels."""
     span = dilation * (kernel - 1) + 1
@@ -83,7 +88,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     """torch.nn.functional.max_pool2d's arguments plus convpool's ``tie_break`` ("first", "last" or
     "split": who receives a tied window's gradient) and ``nan`` ("propagate" or "ignore")."""
     kernel = _pair(kernel_size)
-    step = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
+    step = _stride(stride, kernel)
     out, indices = torch.ops.convpool.max_pool2d(x, kernel, step, _pair(padding), _pair(dilation), bool(ceil_mode),
                                                  tie_break, nan)
     return (out, indices) if return_indices else out
@@ -133,7 +138,7 @@ _avg_pool2d.register_autograd(_avg_pool2d_grad, setup_context=_avg_pool2d_setup)
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """torch.nn.functional.avg_pool2d on convpool's kernels (no divisor_override)."""
     kernel = _pair(kernel_size)
-    step = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
+    step = _stride(stride, kernel)
     return torch.ops.convpool.avg_pool2d(x, kernel, step, _pair(padding), bool(ceil_mode), bool(count_include_pad))
 
 
@@ -238,7 +243,7 @@ _lp_pool2d.register_autograd(_lp_pool2d_grad, setup_context=_lp_pool2d_setup)
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     """torch.nn.functional.lp_pool2d on convpool's kernels: (sum over the window of |x|^p)^(1/p)."""
     kernel = _pair(kernel_size)
-    step = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
+    step = _stride(stride, kernel)
     return torch.ops.convpool.lp_pool2d(x, float(norm_type), kernel, step, bool(ceil_mode))
 
 
@@ -318,3 +323,62 @@ _relu.register_autograd(_relu_grad, setup_context=_relu_setup)
 def relu(x):
     """max(x, 0) with PyTorch's rules (NaN kept), on convpool's kernel."""
     return torch.ops.convpool.relu(x)
+
+
+# ---- stochastic pooling ---------------------------------------------------------------------
+
+@torch.library.custom_op("convpool::stochastic_pool2d", mutates_args=())
+def _stochastic_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], training: bool,
+                       seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    array = _array("stochastic_pool2d", "x", x)
+    if not training:  # the probability-weighted average picks nothing
+        return torch.from_numpy(_core.stochastic_pool2d(array, kernel_size, stride, False)), x.new_empty(
+            0, dtype=torch.int64)
+    out, indices = _core.stochastic_pool2d(array, kernel_size, stride, True, seed, True)
+    return torch.from_numpy(out), torch.from_numpy(indices)
+
+
+@_stochastic_pool2d.register_fake
+def _(x, kernel_size, stride, training, seed):
+    shape = list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, False)
+                                  for d in range(2)]
+    return x.new_empty(shape), x.new_empty(shape if training else (0,), dtype=torch.int64)
+
+
+@torch.library.custom_op("convpool::stochastic_pool2d_backward", mutates_args=())
+def _stochastic_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor,
+                                kernel_size: List[int], stride: List[int], training: bool) -> torch.Tensor:
+    fn = "stochastic_pool2d_backward"
+    return torch.from_numpy(_core.stochastic_pool2d_backward(
+        _array(fn, "grad_output", grad_output), _array(fn, "x", x), indices.detach().numpy() if training else None,
+        kernel_size, stride, training))
+
+
+@_stochastic_pool2d_backward.register_fake
+def _(grad_output, x, indices, kernel_size, stride, training):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _stochastic_pool2d_setup(ctx, inputs, output):
+    x, kernel_size, stride, training, _seed = inputs
+    ctx.arguments = (kernel_size, stride, training)
+    ctx.save_for_backward(x, output[1])
+
+
+def _stochastic_pool2d_grad(ctx, grad_output, _grad_indices):
+    x, indices = ctx.saved_tensors
+    return (_stochastic_pool2d_backward(grad_output.contiguous(), x, indices, *ctx.arguments),) + (None,) * 4
+
+
+_stochastic_pool2d.register_autograd(_stochastic_pool2d_grad, setup_context=_stochastic_pool2d_setup)
+
+
+def stochastic_pool2d(x, kernel_size, stride=None, training=True, seed=None):
+    """Zeiler and Fergus's stochastic pooling of non-negative x: in training, one input per window
+    drawn with probability proportional to its value (the seed from torch's generator unless
+    given, so torch.manual_seed repeats it); in evaluation, the probability-weighted average."""
+    kernel = _pair(kernel_size)
+    step = _stride(stride, kernel)
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    return torch.ops.convpool.stochastic_pool2d(x, kernel, step, bool(training), int(seed))[0]

@@ -72,6 +72,21 @@ class ReLU(torch.nn.ReLU):
         return _ops.relu(x)
 
 
+class StochasticPool2d(torch.nn.Module):
+    """Stochastic pooling (no torch counterpart): a draw per window in training mode, a fresh seed
+    from torch's generator each call; the probability-weighted average in eval mode."""
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x):
+        return _ops.stochastic_pool2d(x, self.kernel_size, self.stride, self.training)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
 def convert(model, tie_break="first", nan="propagate"):
     """Replaces, in place, every torch.nn.MaxPool2d, AvgPool2d (without divisor_override), LPPool2d,
     AdaptiveAvgPool2d, ReLU and Conv2d (zeros padding, int or pair) of `model` by convpool's, with
