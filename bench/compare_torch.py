@@ -482,11 +482,8 @@ def print_layouts_row(op, row, ours, theirs, amount, repeats, digits):
     """One row against PyTorch in both layouts: the ms of each, the speed-up over the faster and
     convpool's rate (amount per call / 1e9 per second)."""
     t_ours = median_seconds(ours, repeats)
-    t_theirs = [median_seconds(fn, repeats) for fn in theirs]
-    columns = " | ".join(f"{t * 1e3:.3f}" for t in t_theirs) if t_theirs else "- | -"
-    ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
-    print(f"| {op} | {row} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {amount / t_ours / 1e9:.{digits}f} |",
-          flush=True)
+    t_theirs = [median_seconds(fn, repeats) for fn in theirs] or [None, None]
+    print_peer_row(f"{op} | {row}", t_ours, t_theirs, f"{amount / t_ours / 1e9:.{digits}f}")
 
 
 def print_adaptive_table(rng, repeats, name_filter):
@@ -621,7 +618,8 @@ def peer_times(theirs, ort, repeats, min_block_seconds=0.02):
     return times + [median_seconds(ort, repeats, min_block_seconds) if ort else None]
 
 
-def print_inference_row(label, t_ours, peers, rate):
+def print_peer_row(label, t_ours, peers, rate):
+    """A table row: convpool's ms, each peer's (or -), the speed-up over the fastest peer, rate."""
     present = [t for t in peers if t is not None]
     columns = " | ".join(f"{t * 1e3:.3f}" if t is not None else "-" for t in peers)
     ratio = f"{min(present) / t_ours:.2f}x" if present else "-"
@@ -653,7 +651,7 @@ def print_inference_tables(rng, repeats, threads, name_filter):
                     theirs.append(lambda tx=tx, tw=tw: F.conv2d(tx, tw, **args))
             t_ours = median_seconds(lambda: cp.conv2d(x, weight, **args), repeats)
             peers = peer_times(theirs, onnx_models.conv_runner(x, weight, s, k // 2, threads), repeats)
-            print_inference_row(row, t_ours, peers, f"{flops / t_ours / 1e9:.0f}")
+            print_peer_row(row, t_ours, peers, f"{flops / t_ours / 1e9:.0f}")
 
     print("\n| ResNet-18 forward, 224x224, eval | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
           "| ONNX Runtime ms | speed-up vs the best | convpool images/s |")
@@ -676,7 +674,7 @@ def print_inference_tables(rng, repeats, threads, name_filter):
                 theirs.append(torch_forward)
         t_ours = median_seconds(lambda: folded(x), repeats, min_block_seconds=0.3)
         peers = peer_times(theirs, onnx_models.network_runner(model, x, threads), repeats, min_block_seconds=0.3)
-        print_inference_row(f"batch {batch}", t_ours, peers, f"{batch / t_ours:,.0f}")
+        print_peer_row(f"batch {batch}", t_ours, peers, f"{batch / t_ours:,.0f}")
 
 
 def print_table(title, unit, rows, repeats, name_filter):

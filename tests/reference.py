@@ -388,20 +388,19 @@ def batch_norm2d_backward(grad_output, x, weight, mean, invstd, training, relu_o
     return grad_input, grad_weight, grad_bias
 
 
+def adaptive_windows(in_size, out_size):
+    """PyTorch's adaptive windows: output i covers [floor(i*in/out), ceil((i+1)*in/out))."""
+    return [((i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)) for i in range(out_size)]
+
+
 def adaptive_avg_pool2d(x, out_h, out_w):
     """PyTorch's adaptive windows, one output at a time, in float64."""
     H, W = x.shape[-2:]
     out = np.empty(x.shape[:-2] + (out_h, out_w))
-    for oh in range(out_h):
-        h0, h1 = (oh * H) // out_h, -((-(oh + 1) * H) // out_h)
-        for ow in range(out_w):
-            w0, w1 = (ow * W) // out_w, -((-(ow + 1) * W) // out_w)
+    for oh, (h0, h1) in enumerate(adaptive_windows(H, out_h)):
+        for ow, (w0, w1) in enumerate(adaptive_windows(W, out_w)):
             out[..., oh, ow] = x[..., h0:h1, w0:w1].astype(np.float64).mean(axis=(-2, -1))
     return out
-
-
-def _adaptive_windows(in_size, out_size):
-    return [((i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)) for i in range(out_size)]
 
 
 def adaptive_max_pool2d(x, out_h, out_w, tie_break="first", nan="propagate"):
@@ -412,8 +411,8 @@ def adaptive_max_pool2d(x, out_h, out_w, tie_break="first", nan="propagate"):
     out = np.empty((planes.shape[0], out_h, out_w), x.dtype)
     idx = np.empty(out.shape, np.int64)
     for plane in range(planes.shape[0]):
-        for oh, (h0, h1) in enumerate(_adaptive_windows(H, out_h)):
-            for ow, (w0, w1) in enumerate(_adaptive_windows(W, out_w)):
+        for oh, (h0, h1) in enumerate(adaptive_windows(H, out_h)):
+            for ow, (w0, w1) in enumerate(adaptive_windows(W, out_w)):
                 best, best_index = None, -1
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
@@ -438,8 +437,8 @@ def adaptive_max_pool2d_backward(grad_output, x, tie_break="first", nan="propaga
     out, idx = out.reshape(g.shape), idx.reshape(g.shape)
     gi = np.zeros_like(planes)
     for plane in range(planes.shape[0]):
-        for oh, (h0, h1) in enumerate(_adaptive_windows(H, out_h)):
-            for ow, (w0, w1) in enumerate(_adaptive_windows(W, out_w)):
+        for oh, (h0, h1) in enumerate(adaptive_windows(H, out_h)):
+            for ow, (w0, w1) in enumerate(adaptive_windows(W, out_w)):
                 if tie_break != "split":
                     i = idx[plane, oh, ow]
                     gi[plane, i // W, i % W] += g[plane, oh, ow]

@@ -41,10 +41,8 @@ def test_backward_matches_reference_gradient():
     g = rng.standard_normal((2, 3, 3, 4))
     grad = cp.adaptive_avg_pool2d_backward(g, x.shape)
     expected = np.zeros_like(x)
-    for oh in range(3):
-        h0, h1 = (oh * 7) // 3, -((-(oh + 1) * 7) // 3)
-        for ow in range(4):
-            w0, w1 = (ow * 9) // 4, -((-(ow + 1) * 9) // 4)
+    for oh, (h0, h1) in enumerate(ref.adaptive_windows(7, 3)):
+        for ow, (w0, w1) in enumerate(ref.adaptive_windows(9, 4)):
             expected[..., h0:h1, w0:w1] += g[..., oh, ow, None, None] / ((h1 - h0) * (w1 - w0))
     np.testing.assert_allclose(grad, expected, rtol=1e-13, atol=1e-13)
 

@@ -18,8 +18,7 @@ using namespace pybind11::literals;
 MaxUnpool2dParams unpool_params(const char* fn, const SpatialShape& in, py::handle kernel_size, py::handle stride,
                                 py::handle padding, py::handle output_size) {
   const Pair kernel = bounded_pair(fn, kernel_size, "kernel_size", 1, "positive");
-  const bool default_stride = stride.is_none() || (is_sequence(stride) && py::len(stride) == 0);
-  const Pair step = default_stride ? kernel : bounded_pair(fn, stride, "stride", 1, "positive");
+  const Pair step = stride_or_kernel(fn, stride, kernel);
   const Pair pad = bounded_pair(fn, padding, "padding", 0, "non-negative");
   // In floating point first: a huge stride must be refused, not overflow.
   const auto default_size = [](int64_t in_size, int64_t k, int64_t s, int64_t p) {

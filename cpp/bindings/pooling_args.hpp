@@ -96,6 +96,13 @@ inline Pair adaptive_output_size(const char* fn, const SpatialShape& in, py::han
   return Pair{size(h, in.height()), size(w, in.width())};
 }
 
+// A pooling's stride: None or an empty sequence (torch.nn.functional's stride=()) means the
+// kernel size.
+inline Pair stride_or_kernel(const char* fn, py::handle stride, const Pair& kernel) {
+  const bool default_stride = stride.is_none() || (is_sequence(stride) && py::len(stride) == 0);
+  return default_stride ? kernel : bounded_pair(fn, stride, "stride", 1, "positive");
+}
+
 struct WindowArgs {
   Pair kernel, stride, padding, dilation;
   bool ceil_mode;
@@ -105,9 +112,7 @@ inline WindowArgs window_args(const char* fn, py::handle kernel_size, py::handle
                               py::handle dilation, bool ceil_mode) {
   WindowArgs a;
   a.kernel = bounded_pair(fn, kernel_size, "kernel_size", 1, "positive");
-  // None or an empty sequence (torch.nn.functional's stride=()) means the kernel size.
-  const bool default_stride = stride.is_none() || (is_sequence(stride) && py::len(stride) == 0);
-  a.stride = default_stride ? a.kernel : bounded_pair(fn, stride, "stride", 1, "positive");
+  a.stride = stride_or_kernel(fn, stride, a.kernel);
   a.padding = bounded_pair(fn, padding, "padding", 0, "non-negative");
   a.dilation = bounded_pair(fn, dilation, "dilation", 1, "positive");
   a.ceil_mode = ceil_mode;

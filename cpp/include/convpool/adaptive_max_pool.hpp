@@ -29,8 +29,14 @@ struct AdaptiveMaxPool2dParams {
 
 namespace detail {
 
-// The maximum of one window under the params' rules and its flat index in the plane (the first
-// maximum for TieBreak::split).
+// A value as the params' NaN policy reads it: NanPolicy::ignore reads NaN as -inf.
+template <typename T>
+T read_under(NanPolicy nan, T v) {
+  return std::isnan(v) && nan == NanPolicy::ignore ? -std::numeric_limits<T>::infinity() : v;
+}
+
+// The maximum of the window [h0, h1) x [w0, w1) under the params' rules and its flat index in the
+// plane (the first maximum for TieBreak::split).
 template <typename T>
 struct WindowMax {
   T value;
@@ -38,17 +44,15 @@ struct WindowMax {
 };
 
 template <typename T>
-WindowMax<T> window_max(const T* plane, const AdaptiveMaxPool2dParams& p, int64_t oh, int64_t ow) {
-  const int64_t h0 = adaptive_start(oh, p.in_h, p.out_h), h1 = adaptive_end(oh, p.in_h, p.out_h);
-  const int64_t w0 = adaptive_start(ow, p.in_w, p.out_w), w1 = adaptive_end(ow, p.in_w, p.out_w);
-  const bool ignore_nan = p.nan == NanPolicy::ignore, last = p.tie_break == TieBreak::last;
+WindowMax<T> window_max(const T* plane, const AdaptiveMaxPool2dParams& p, int64_t h0, int64_t h1, int64_t w0,
+                        int64_t w1) {
+  const bool propagate_nan = p.nan == NanPolicy::propagate, last = p.tie_break == TieBreak::last;
   WindowMax<T> best{T(0), -1};
   for (int64_t ih = h0; ih < h1; ++ih)
     for (int64_t iw = w0; iw < w1; ++iw) {
-      T v = plane[ih * p.in_w + iw];
-      const bool nan = std::isnan(v);
-      if (nan && ignore_nan) v = -std::numeric_limits<T>::infinity();
-      const bool takes = best.index < 0 || (nan && !ignore_nan) || (last ? v >= best.value : v > best.value);
+      const T v = read_under(p.nan, plane[ih * p.in_w + iw]);
+      const bool takes =
+          best.index < 0 || (propagate_nan && std::isnan(v)) || (last ? v >= best.value : v > best.value);
       if (takes) best = {v, ih * p.in_w + iw};
     }
   return best;
@@ -59,11 +63,13 @@ WindowMax<T> window_max(const T* plane, const AdaptiveMaxPool2dParams& p, int64_
 // y: planes x out_h x out_w; indices (may be null): the flat index of each maximum in its plane.
 template <typename T>
 void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* indices, const AdaptiveMaxPool2dParams& p) {
+  const AdaptiveWindows rows(p.in_h, p.out_h), columns(p.in_w, p.out_w);
   parallel_for(p.planes * p.out_h, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t plane = item / p.out_h, oh = item % p.out_h;
       for (int64_t ow = 0; ow < p.out_w; ++ow) {
-        const detail::WindowMax<T> best = detail::window_max(x + plane * p.input_plane(), p, oh, ow);
+        const detail::WindowMax<T> best = detail::window_max(x + plane * p.input_plane(), p, rows.begin[oh],
+                                                             rows.end[oh], columns.begin[ow], columns.end[ow]);
         y[item * p.out_w + ow] = best.value;
         if (indices) indices[item * p.out_w + ow] = best.index;
       }
@@ -77,10 +83,10 @@ void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* indices, const Adapt
 template <typename T>
 int64_t adaptive_max_pool2d_backward(const T* grad_output, const T* x, const int64_t* indices, T* grad_input,
                                      const AdaptiveMaxPool2dParams& p) {
-  if (p.tie_break != TieBreak::split) {
-    const Pool2dGeometry g{p.planes, WindowDim{p.in_h, p.out_h, 1, 1, 0, 1}, WindowDim{p.in_w, p.out_w, 1, 1, 0, 1}};
-    return pool2d_backward_by_indices(grad_output, indices, grad_input, g);
-  }
+  if (p.tie_break != TieBreak::split)
+    return scatter_by_indices(grad_output, indices, p.output_plane(), grad_input, p.planes, p.in_h, p.in_w,
+                              [](T& element, T value) { element += value; });
+  const AdaptiveWindows rows(p.in_h, p.out_h), columns(p.in_w, p.out_w);
   // One thread per plane adds each input's shares in output order.
   parallel_for(p.planes, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
@@ -89,12 +95,10 @@ int64_t adaptive_max_pool2d_backward(const T* grad_output, const T* x, const int
       std::fill(grad, grad + p.input_plane(), T(0));
       for (int64_t oh = 0; oh < p.out_h; ++oh)
         for (int64_t ow = 0; ow < p.out_w; ++ow) {
-          const T best = detail::window_max(in, p, oh, ow).value;
-          const int64_t h0 = adaptive_start(oh, p.in_h, p.out_h), h1 = adaptive_end(oh, p.in_h, p.out_h);
-          const int64_t w0 = adaptive_start(ow, p.in_w, p.out_w), w1 = adaptive_end(ow, p.in_w, p.out_w);
+          const int64_t h0 = rows.begin[oh], h1 = rows.end[oh], w0 = columns.begin[ow], w1 = columns.end[ow];
+          const T best = detail::window_max(in, p, h0, h1, w0, w1).value;
           const auto tied = [&](int64_t ih, int64_t iw) {
-            T v = in[ih * p.in_w + iw];
-            if (std::isnan(v) && p.nan == NanPolicy::ignore) v = -std::numeric_limits<T>::infinity();
+            const T v = detail::read_under(p.nan, in[ih * p.in_w + iw]);
             return std::isnan(best) ? std::isnan(v) : v == best;
           };
           int64_t count = 0;

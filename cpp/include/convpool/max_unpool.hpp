@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "parallel.hpp"
+#include "window.hpp"
 
 namespace convpool {
 
@@ -24,30 +25,8 @@ struct MaxUnpool2dParams {
 // neither -1 nor inside the output plane; those are skipped.
 template <typename T>
 int64_t max_unpool2d_forward(const T* x, const int64_t* indices, T* y, const MaxUnpool2dParams& p) {
-  const int64_t out_plane = p.output_plane();
-  // Each (plane, band of output rows) is owned by one thread, which keeps the order of the writes.
-  const RowBands bands = RowBands::for_planes(p.planes, p.out_h);
-  std::atomic<int64_t> bad_indices{0};
-  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
-    for (int64_t item = item_begin; item < item_end; ++item) {
-      const int64_t plane = bands.plane(item);
-      const int64_t lo = bands.row_begin(item) * p.out_w, hi = bands.row_end(item) * p.out_w;
-      T* out = y + plane * out_plane;
-      const T* in = x + plane * p.input_plane;
-      const int64_t* idx = indices + plane * p.input_plane;
-      for (int64_t o = lo; o < hi; ++o) out[o] = T(0);
-      int64_t bad = 0;
-      for (int64_t i = 0; i < p.input_plane; ++i) {
-        const int64_t o = idx[i];
-        if (o >= lo && o < hi)
-          out[o] = in[i];
-        else if (lo == 0 && o != -1 && (o < 0 || o >= out_plane))
-          ++bad;
-      }
-      if (bad) bad_indices += bad;
-    }
-  });
-  return bad_indices.load();
+  return scatter_by_indices(x, indices, p.input_plane, y, p.planes, p.out_h, p.out_w,
+                            [](T& element, T value) { element = value; });
 }
 
 // grad_input[i] = grad_output[plane][indices[i]], zero for index -1. Returns the number of

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace convpool {
 
@@ -132,6 +133,19 @@ inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return i * (
 inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
   return (i + 1) * (in / out) + ((i + 1) * (in % out) + out - 1) / out;
 }
+
+// Every output's window bounds along one dimension, computed once per call: their 128-bit
+// divisions would otherwise cost more than a small window's work.
+struct AdaptiveWindows {
+  std::vector<int64_t> begin, end;
+  AdaptiveWindows(int64_t in, int64_t out) : begin(out), end(out) {
+    for (int64_t i = 0; i < out; ++i) {
+      begin[i] = adaptive_start(i, in, out);
+      end[i] = adaptive_end(i, in, out);
+    }
+  }
+  int64_t size(int64_t i) const { return end[i] - begin[i]; }
+};
 
 // A convolution's geometry, the counterpart of Pool2dGeometry: x (batch, in_channels, h.input,
 // w.input), weight (out_channels, in_channels / groups, h.kernel, w.kernel).

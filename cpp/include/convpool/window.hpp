@@ -106,6 +106,39 @@ void for_each_input_band(const Pool2dGeometry& g, BandBody&& band_body) {
 
 namespace convpool {
 
+// Scatters each of `planes` planes of `source_plane` values to the positions their indices name in
+// a destination of planes x rows x cols, zeroed first: element i becomes place(element i, value),
+// in row-major source order, so that repeated indices meet in a fixed order. Each (plane, band of
+// destination rows) has one writer. Index -1 places nothing. Returns the number of other indices
+// outside the plane; those are skipped.
+template <typename T, class Place>
+int64_t scatter_by_indices(const T* source, const int64_t* indices, int64_t source_plane, T* destination,
+                           int64_t planes, int64_t rows, int64_t cols, Place&& place) {
+  const int64_t plane_size = rows * cols;
+  const RowBands bands = RowBands::for_planes(planes, rows);
+  std::atomic<int64_t> bad_indices{0};
+  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+    for (int64_t item = item_begin; item < item_end; ++item) {
+      const int64_t plane = bands.plane(item);
+      const int64_t lo = bands.row_begin(item) * cols, hi = bands.row_end(item) * cols;
+      T* out = destination + plane * plane_size;
+      const T* in = source + plane * source_plane;
+      const int64_t* idx = indices + plane * source_plane;
+      for (int64_t i = lo; i < hi; ++i) out[i] = T(0);
+      int64_t bad = 0;
+      for (int64_t s = 0; s < source_plane; ++s) {
+        const int64_t i = idx[s];
+        if (i >= lo && i < hi)
+          place(out[i], in[s]);
+        else if (lo == 0 && i != -1 && (i < 0 || i >= plane_size))
+          ++bad;
+      }
+      if (bad) bad_indices += bad;
+    }
+  });
+  return bad_indices.load();
+}
+
 // Routes each output's gradient to the input element its index names (grad_input, planes x IH x
 // IW, is overwritten); index -1 passes nothing. Contributions to one element are summed in
 // row-major output order. Returns the number of indices that are neither -1 nor inside the
@@ -113,29 +146,8 @@ namespace convpool {
 template <typename T>
 int64_t pool2d_backward_by_indices(const T* grad_output, const int64_t* indices, T* grad_input,
                                    const Pool2dGeometry& g) {
-  const int64_t in_plane = g.input_plane(), out_plane = g.output_plane(), IW = g.w.input;
-  const RowBands bands = RowBands::for_planes(g.planes, g.h.input);
-  std::atomic<int64_t> bad_indices{0};
-  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
-    for (int64_t item = item_begin; item < item_end; ++item) {
-      const int64_t plane = bands.plane(item);
-      const int64_t lo = bands.row_begin(item) * IW, hi = bands.row_end(item) * IW;
-      T* gi = grad_input + plane * in_plane;
-      const T* go = grad_output + plane * out_plane;
-      const int64_t* idx = indices + plane * out_plane;
-      for (int64_t i = lo; i < hi; ++i) gi[i] = T(0);
-      int64_t bad = 0;
-      for (int64_t o = 0; o < out_plane; ++o) {
-        const int64_t i = idx[o];
-        if (i >= lo && i < hi)
-          gi[i] += go[o];
-        else if (lo == 0 && i != -1 && (i < 0 || i >= in_plane))
-          ++bad;
-      }
-      if (bad) bad_indices += bad;
-    }
-  });
-  return bad_indices.load();
+  return scatter_by_indices(grad_output, indices, g.output_plane(), grad_input, g.planes, g.h.input, g.w.input,
+                            [](T& element, T value) { element += value; });
 }
 
 }  // namespace convpool

@@ -24,24 +24,23 @@ def _twin(module, torch):
     if isinstance(module, Residual):
         return _residual_class()(_twin(module.body, torch),
                                  None if module.shortcut is None else _twin(module.shortcut, torch))
-    if isinstance(module, Conv2d):
-        return tnn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
-                          module.dilation, module.groups, bias=module.bias is not None)
+    if isinstance(module, (Conv1d, Conv2d)):
+        twin = tnn.Conv1d if isinstance(module, Conv1d) else tnn.Conv2d
+        return twin(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+                    module.dilation, module.groups, bias=module.bias is not None)
     if isinstance(module, ConvTranspose2d):
         return tnn.ConvTranspose2d(module.in_channels, module.out_channels, module.kernel_size, module.stride,
                                    module.padding, module.output_padding, module.groups, bias=module.bias is not None,
                                    dilation=module.dilation)
-    if isinstance(module, Conv1d):
-        return tnn.Conv1d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
-                          module.dilation, module.groups, bias=module.bias is not None)
-    if isinstance(module, (MaxPool1d, MaxPool2d, AdaptiveMaxPool2d)) and (module.tie_break, module.nan) != ("first", "propagate"):
+    max_pools = (MaxPool1d, MaxPool2d, AdaptiveMaxPool2d)
+    if isinstance(module, max_pools) and (module.tie_break, module.nan) != ("first", "propagate"):
         raise TypeError(f"to_torch: PyTorch's max pooling has no tie_break={module.tie_break!r} / "
                         f"nan={module.nan!r}; only tie_break='first', nan='propagate' have an equivalent")
     if isinstance(module, AdaptiveMaxPool2d):
         return tnn.AdaptiveMaxPool2d(module.output_size)
-    if isinstance(module, MaxPool1d):
-        return tnn.MaxPool1d(module.kernel_size, module.stride, module.padding, module.dilation,
-                             ceil_mode=module.ceil_mode)
+    if isinstance(module, (MaxPool1d, MaxPool2d)):
+        twin = tnn.MaxPool1d if isinstance(module, MaxPool1d) else tnn.MaxPool2d
+        return twin(module.kernel_size, module.stride, module.padding, module.dilation, ceil_mode=module.ceil_mode)
     if isinstance(module, AvgPool1d):
         return tnn.AvgPool1d(module.kernel_size, module.stride, module.padding, module.ceil_mode,
                              module.count_include_pad)
@@ -52,9 +51,6 @@ def _twin(module, torch):
         return tnn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
     if isinstance(module, AdaptiveAvgPool2d):
         return tnn.AdaptiveAvgPool2d(module.output_size)
-    if isinstance(module, MaxPool2d):
-        return tnn.MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation,
-                             ceil_mode=module.ceil_mode)
     if isinstance(module, ReLU):
         return tnn.ReLU()
     if isinstance(module, Flatten):

@@ -1,19 +1,6 @@
 // The kernels of adaptive_avg_pool.hpp, compiled once per vector instruction set by
 // detail/for_each_vector_isa.hpp.
 
-// Every output's window bounds along one dimension, computed once per call: their 128-bit
-// divisions would otherwise cost more than a small window's sum.
-struct AdaptiveWindows {
-  std::vector<int64_t> begin, end;
-  AdaptiveWindows(int64_t in, int64_t out) : begin(out), end(out) {
-    for (int64_t i = 0; i < out; ++i) {
-      begin[i] = adaptive_start(i, in, out);
-      end[i] = adaptive_end(i, in, out);
-    }
-  }
-  int64_t size(int64_t i) const { return end[i] - begin[i]; }
-};
-
 // The sum of values[0, count) with value q going to running sum q % 16, the 16 added in order.
 template <typename T>
 T contiguous_sum(const T* values, int64_t count) {

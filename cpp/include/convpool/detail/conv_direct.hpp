@@ -421,6 +421,17 @@ inline PhaseTaps phase_taps(const WindowDim& dim, int64_t r) {
   return t;
 }
 
+// Whether a phase has positions and taps that reach them, and the stride-1 correlation of the
+// output gradient that computes it.
+inline bool phase_computed(const PhaseTaps& th, const PhaseTaps& tw) {
+  return th.count > 0 && tw.count > 0 && th.size > 0 && tw.size > 0;
+}
+
+inline DirectGeometry phase_correlation(const Conv2dParams& p, const PhaseTaps& th, const PhaseTaps& tw) {
+  return {p.h.output, p.w.output,  th.size,     tw.size, th.count, tw.count, 1,
+          1,          th.dilation, tw.dilation, th.top,  tw.top,   0};
+}
+
 // The phase split (below) replaces col2im for strided layers with at least three input channels
 // per group (as the direct input gradient) and few phases, each a bounded correlation.
 inline bool phase_input_gradient_applies(const Conv2dParams& p) {
@@ -429,9 +440,7 @@ inline bool phase_input_gradient_applies(const Conv2dParams& p) {
   for (int64_t rh = 0; rh < p.h.stride; ++rh)
     for (int64_t rw = 0; rw < p.w.stride; ++rw) {
       const PhaseTaps th = phase_taps(p.h, rh), tw = phase_taps(p.w, rw);
-      const DirectGeometry gm{p.h.output, p.w.output,  th.size,     tw.size, th.count, tw.count, 1,
-                              1,          th.dilation, tw.dilation, th.top,  tw.top,   0};
-      if (th.count > 0 && tw.count > 0 && th.size > 0 && tw.size > 0 && !gm.copy_bounded()) return false;
+      if (phase_computed(th, tw) && !phase_correlation(p, th, tw).copy_bounded()) return false;
     }
   return true;
 }
@@ -451,7 +460,7 @@ void conv2d_backward_input_phases(const T* grad_output, const T* weight, T* grad
   for (const PhaseTaps& th : rows)
     for (const PhaseTaps& tw : cols) {
       largest = std::max(largest, th.size * tw.size);
-      every_position_reached &= (th.count > 0 && tw.count > 0) || th.size * tw.size == 0;
+      every_position_reached &= phase_computed(th, tw) || th.size * tw.size == 0;
     }
   if (!every_position_reached)
     parallel_for(planes, [&](int64_t begin, int64_t end) {
@@ -461,7 +470,7 @@ void conv2d_backward_input_phases(const T* grad_output, const T* weight, T* grad
   for (int64_t rh = 0; rh < p.h.stride; ++rh)
     for (int64_t rw = 0; rw < p.w.stride; ++rw) {
       const PhaseTaps &th = rows[rh], &tw = cols[rw];
-      if (th.count == 0 || tw.count == 0 || th.size == 0 || tw.size == 0) continue;
+      if (!phase_computed(th, tw)) continue;
       // Step d = (co, u, v) of the reduction reads tap (first + (count - 1 - u) * step, ...) of
       // output channel co: its offset in the group's weight, from input channel 0.
       const int64_t phase_taps_count = th.count * tw.count;
@@ -475,8 +484,7 @@ void conv2d_backward_input_phases(const T* grad_output, const T* weight, T* grad
       const auto coefficient = [&](int64_t g, int64_t ci, int64_t d) {
         return weight[g * outs * weight_row + ci * taps + step_offsets[d]];
       };
-      DirectGeometry gm{p.h.output, p.w.output,  th.size,     tw.size, th.count, tw.count, 1,
-                        1,          th.dilation, tw.dilation, th.top,  tw.top,   0};
+      DirectGeometry gm = phase_correlation(p, th, tw);
       gm.tile_positions = direct_tile_positions<T>(outs);
       direct_correlate(grad_output, p.out_channels, outs, coefficient, ins, p.groups, p.batch, gm,
                        static_cast<const T*>(nullptr), phase.get(), p.in_channels);

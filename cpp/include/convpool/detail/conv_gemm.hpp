@@ -180,17 +180,17 @@ void multiply_column_tiles(const GemmMicroKernel<T>& kernel, const Conv2dParams&
   const int64_t groups = p.groups, stride = group_stride(m, depth, kernel.mr);
   const int64_t wanted = work_items_wanted();
   const int64_t fewest_tiles = ceil_div(columns, column_block<T>(kernel.nr));
-  const int64_t tiles = std::clamp(ceil_div(wanted, p.batch * groups), fewest_tiles,
-                                   std::max(fewest_tiles, columns / (4 * int64_t{kernel.nr})));
-  const int64_t tile = round_up(ceil_div(columns, tiles), kernel.nr);
+  const int64_t tiles_wanted = std::clamp(ceil_div(wanted, p.batch * groups), fewest_tiles,
+                                          std::max(fewest_tiles, columns / (4 * int64_t{kernel.nr})));
+  // Whole register tiles of columns; rounding them up can leave fewer tiles than wanted.
+  const int64_t tile = round_up(ceil_div(columns, tiles_wanted), kernel.nr), tiles = ceil_div(columns, tile);
   const int64_t block = channel_block(m, kernel.mr, p.batch * groups * tiles, wanted), blocks = ceil_div(m, block);
   parallel_for(p.batch * groups * tiles * blocks, [&](int64_t begin, int64_t end) {
     TileWorkspace<T> ws(std::min(tile, columns), kernel.nr);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t slab = item / blocks, n = slab / (groups * tiles), g = slab / tiles % groups;
-      const int64_t q0 = std::min(columns, slab % tiles * tile), q1 = std::min(columns, q0 + tile);
+      const int64_t q0 = slab % tiles * tile, q1 = std::min(columns, q0 + tile);
       const int64_t i0 = item % blocks * block, rows = std::min(block, m - i0);
-      if (q0 == q1) continue;
       auto fill = [&](int64_t d, T* row) { fill_row(n, g, q0, q1, d, row); };
       T* const out_tile = out + (n * out_channels + g * m + i0) * columns + q0;
       multiply_tile(kernel, packed + g * stride + i0 * depth, rows, depth, q1 - q0, fill, out_tile, columns,
