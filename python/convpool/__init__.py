@@ -3,7 +3,8 @@
 Every kernel function takes and returns NumPy arrays (float32 or float64, NCHW or CHW) and
 releases the GIL while it runs. See README.md for the exact semantics. On top of them:
 ``convpool.nn`` (layers and losses), ``convpool.optim``, ``convpool.training`` (fit, evaluate,
-checkpoints), ``convpool.datasets`` (bundled MNIST), ``convpool.inspection`` and ``convpool.plots``.
+checkpoints), ``convpool.distributed`` (data-parallel training over MPI), ``convpool.datasets``
+(bundled MNIST), ``convpool.inspection`` and ``convpool.plots``.
 """
 
 from ._core import (
@@ -68,7 +69,7 @@ from ._one_d import (
     max_pool1d_backward,
 )
 from ._rng import manual_seed
-from . import datasets, inspection, models, nn, optim, plots, training  # noqa: E402  (need _core first)
+from . import datasets, distributed, inspection, models, nn, optim, plots, training  # noqa: E402  (need _core first)
 
 __version__ = "0.1.0"
 

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import _core
+from . import _core, distributed
 from ._rng import manual_seed
 from .datasets import load_mnist
 from .inspection import embedding, feature_maps, occlusion_map, saliency_map
@@ -103,41 +103,54 @@ def _prepare_output_folder(parser, folder):
         parser.error(f"argument --out: cannot write files in '{folder}': {error.strerror or error}")
 
 
+def _silent(*_, **__):
+    pass
+
+
 def demo(arguments):
+    """Under ``mpiexec`` every rank trains its share of each batch; rank 0 alone prints, saves and
+    plots."""
+    comm = distributed.init(threads=arguments.threads)
+    say = print if comm.rank == 0 else _silent
     info = _core.build_info()
-    print(f"convpool on {info['isa']} with {_core.get_num_threads()} threads")
+    processes = f" in each of {comm.size} processes (global batch {arguments.batch_size * comm.size})" \
+        if comm.size > 1 else ""
+    threads = _core.get_num_threads()
+    say(f"convpool on {info['isa']} with {threads} thread{'s' if threads != 1 else ''}{processes}")
     try:
         (train_images, train_labels), (test_images, test_labels) = load_mnist(full=arguments.full_mnist)
     except ImportError as error:
-        print(error, file=sys.stderr)
+        say(error, file=sys.stderr)
         return 1
     validation = (train_images[-VALIDATION_IMAGES:], train_labels[-VALIDATION_IMAGES:])
     training_count = len(train_images) - VALIDATION_IMAGES
     if arguments.train_images is not None:
         training_count = min(training_count, arguments.train_images)
     training = (train_images[:training_count], train_labels[:training_count])
-    print(f"MNIST ({'all of it' if arguments.full_mnist else 'bundled'}): {training_count} training, "
-          f"{VALIDATION_IMAGES} validation, {len(test_images)} test images")
+    say(f"MNIST ({'all of it' if arguments.full_mnist else 'bundled'}): {training_count} training, "
+        f"{VALIDATION_IMAGES} validation, {len(test_images)} test images")
 
     build, feature_layer, feature_title = MODELS[arguments.model]
     manual_seed(arguments.seed)
     model = build(arguments)
-    print(model)
+    say(model)
     loss = CrossEntropyLoss()
     optimizer = SGD(model.parameters(), lr=arguments.lr, momentum=0.9)
     schedule = CosineAnnealingLR(optimizer, T_max=max(arguments.epochs, 1))
     started = time.perf_counter()
     history = fit(model, loss, optimizer, training, epochs=arguments.epochs, batch_size=arguments.batch_size,
                   val_data=validation, scheduler=schedule, seed=arguments.seed,
-                  progress=not arguments.no_progress)
+                  progress=not arguments.no_progress, comm=comm)
     if history.stop_reason is not None:
-        print(history.stop_reason, file=sys.stderr)
+        say(history.stop_reason, file=sys.stderr)
         return 1
     seconds = time.perf_counter() - started
     rate = np.median(history.images_per_second) if history.images_per_second else 0.0
-    print(f"trained {arguments.epochs} epochs in {seconds:.1f} s ({rate:,.0f} images/s while training)")
+    say(f"trained {arguments.epochs} epochs in {seconds:.1f} s ({rate:,.0f} images/s while training)")
 
-    result = evaluate(model, loss, (test_images, test_labels))
+    result = evaluate(model, loss, (test_images, test_labels), comm=comm)
+    if comm.rank != 0:
+        return 0
     print(f"test accuracy: {result['accuracy']:.2%} on {len(test_images)} images (loss {result['loss']:.4f}, "
           f"error {1 - result['accuracy']:.2%})")
 

@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from .distributed import GradientReducer, SingleProcess, average_buffers, broadcast_training_state, shard
 from .nn.module import LOADABLE_KINDS, apply_state
 
 
 @dataclass
 class History:
     """What ``fit`` measured: one entry per epoch, plus every batch's training loss.
+
+    ``communication_seconds`` is the time each epoch spent exchanging gradients and batch totals
+    between ranks, waiting for the slowest rank included (0 in a single process).
 
     ``stop_reason`` is None when all epochs ran, else why training stopped early.
     """
@@ -32,6 +36,7 @@ class History:
     lr: list = field(default_factory=list)
     images_per_second: list = field(default_factory=list)
     batch_loss: list = field(default_factory=list)
+    communication_seconds: list = field(default_factory=list)
     stop_reason: str = None
 
 
@@ -54,29 +59,37 @@ def _batches(count, batch_size):
     return range(0, count, batch_size)
 
 
-def evaluate(model, loss_fn, data, batch_size=500):
+def evaluate(model, loss_fn, data, batch_size=500, comm=None):
     """Mean loss and (for integer targets) accuracy of ``model`` in eval mode over ``data``.
 
     Returns ``{"loss": float, "accuracy": float or None}``; the model's train/eval mode is restored.
+    With ``comm`` (``convpool.distributed.init()``), every rank passes the whole ``data``, evaluates
+    its contiguous share, and receives the totals of all ranks: the same result everywhere.
     """
     inputs, targets = _check_data("evaluate: data", data)
     if batch_size < 1:
         raise ValueError(f"evaluate: batch_size={batch_size} must be positive")
+    comm = comm or SingleProcess()
+    low, high = shard(len(inputs), comm)
     was_training = model.training
     model.eval()
-    total_loss, correct, classification = 0.0, 0, True
+    total_loss, correct, not_classification = 0.0, 0, 0
     try:
-        for start in _batches(len(inputs), batch_size):
-            batch_inputs, batch_targets = inputs[start:start + batch_size], targets[start:start + batch_size]
+        for start in range(low, high, batch_size):
+            stop = min(start + batch_size, high)
+            batch_inputs, batch_targets = inputs[start:stop], targets[start:stop]
             outputs = model(batch_inputs)
             total_loss += loss_fn(outputs, batch_targets) * len(batch_inputs)
-            classification = classification and _is_classification(outputs, batch_targets)
-            if classification:
+            if _is_classification(outputs, batch_targets):
                 correct += int((outputs.argmax(axis=1) == batch_targets).sum())
+            else:
+                not_classification += 1
     finally:
         model.train(was_training)
+    total_loss, correct, not_classification = comm.sum_small([total_loss, correct, not_classification])
     count = len(inputs)
-    return {"loss": total_loss / count, "accuracy": correct / count if classification else None}
+    return {"loss": float(total_loss) / count,
+            "accuracy": int(correct) / count if not not_classification else None}
 
 
 def predict(model, inputs, batch_size=500):
@@ -98,7 +111,7 @@ def predict(model, inputs, batch_size=500):
 
 
 def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data=None, scheduler=None,
-        seed=0, shuffle=True, progress=True, checkpoint_path=None):
+        seed=0, shuffle=True, progress=True, checkpoint_path=None, comm=None):
     """Train ``model`` with mini-batches of ``train_data = (inputs, targets)``.
 
     Each epoch visits the examples in an order shuffled by ``seed`` (the same seed gives the same
@@ -106,12 +119,27 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
     evaluates ``val_data`` if given, steps ``scheduler``, and saves ``checkpoint_path`` (atomically)
     if given. A non-finite loss stops training before it reaches the weights, with a warning; the
     returned ``History`` then says why in ``stop_reason``.
+
+    With ``comm`` from ``convpool.distributed.init()``, training is data-parallel: every rank
+    passes the whole data set and the same seed, starts from rank 0's parameters, buffers and
+    optimizer state, and computes ``batch_size`` examples of each global batch of
+    ``batch_size × comm.size``; the gradients are then summed over the ranks in a fixed order, each
+    weighted by the rank's share of the batch, so every rank applies the same update. BatchNorm
+    normalises with each rank's own batch statistics; its running statistics are averaged over
+    the ranks at the end of each epoch. Rank 0 alone shows progress, warns and saves checkpoints;
+    every rank returns the same ``History``.
     """
     inputs, targets = _check_data("fit: train_data", train_data)
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"fit: epochs={epochs} must be non-negative and batch_size={batch_size} positive")
     if val_data is not None:
         _check_data("fit: val_data", val_data)
+    comm = comm or SingleProcess()
+    broadcast_training_state(comm, model, optimizer)
+    reducer = GradientReducer(comm, model.parameters()) if comm.size > 1 else None
+    # A loss that averages over the batch averages each rank's part with its share as weight.
+    averaging = getattr(loss_fn, "reduction", "mean") == "mean"
+    global_batch = batch_size * comm.size
     history = History()
     order_generator = np.random.default_rng(seed)
     count = len(inputs)
@@ -120,13 +148,31 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
         order = order_generator.permutation(count) if shuffle else np.arange(count)
         loss_sum, correct, seen, classification = 0.0, 0, 0, True
         bar = tqdm(total=count, desc=f"epoch {epoch}/{epochs}", unit="img", unit_scale=True,
-                   disable=not progress, leave=True)
+                   disable=not progress or comm.rank != 0, leave=True)
         started = time.perf_counter()
-        for batch_number, start in enumerate(_batches(count, batch_size)):
-            chosen = order[start:start + batch_size]
-            batch_inputs, batch_targets = inputs[chosen], targets[chosen]
-            outputs = model(batch_inputs)
-            loss = loss_fn(outputs, batch_targets)
+        communication = 0.0
+        for batch_number, start in enumerate(_batches(count, global_batch)):
+            batch = order[start:start + global_batch]
+            low, high = shard(len(batch), comm)
+            chosen = batch[low:high]
+            weight = len(chosen) / len(batch) if averaging else 1.0
+            loss, batch_correct, not_classification = 0.0, 0, 0
+            if len(chosen):
+                batch_inputs, batch_targets = inputs[chosen], targets[chosen]
+                outputs = model(batch_inputs)
+                loss = loss_fn(outputs, batch_targets)
+                if _is_classification(outputs, batch_targets):
+                    batch_correct = int((outputs.argmax(axis=1) == batch_targets).sum())
+                else:
+                    not_classification = 1
+            if reducer is not None:  # every rank learns the batch's loss before any weight changes
+                model.zero_grad()
+                if len(chosen):
+                    model.backward(loss_fn.backward(), need_input_grad=False)
+                exchanged = time.perf_counter()
+                totals = comm.sum_small([loss * weight, batch_correct, not_classification, *reducer.reached()])
+                communication += time.perf_counter() - exchanged
+                loss, batch_correct, not_classification = float(totals[0]), int(totals[1]), totals[2]
             if not math.isfinite(loss):
                 bar.close()
                 history.stop_reason = (
@@ -134,19 +180,24 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
                     f"(lr={optimizer.lr:g}); the weights are those before this batch. "
                     "A smaller learning rate usually helps."
                 )
-                warnings.warn(history.stop_reason, RuntimeWarning, stacklevel=2)
+                if comm.rank == 0:
+                    warnings.warn(history.stop_reason, RuntimeWarning, stacklevel=2)
                 return history
-            model.zero_grad()
-            model.backward(loss_fn.backward(), need_input_grad=False)
+            if reducer is None:
+                model.zero_grad()
+                model.backward(loss_fn.backward(), need_input_grad=False)
+            else:
+                exchanged = time.perf_counter()
+                reducer.reduce(weight, totals[3:])
+                communication += time.perf_counter() - exchanged
             optimizer.step()
 
             history.batch_loss.append(loss)
-            loss_sum += loss * len(chosen)
-            seen += len(chosen)
-            classification = classification and _is_classification(outputs, batch_targets)
-            if classification:
-                correct += int((outputs.argmax(axis=1) == batch_targets).sum())
-            bar.update(len(chosen))
+            loss_sum += loss * len(batch)
+            seen += len(batch)
+            classification = classification and not not_classification
+            correct += batch_correct
+            bar.update(len(batch))
             if batch_number % 20 == 0:
                 bar.set_postfix(_progress_fields(loss_sum / seen, correct / seen if classification else None),
                                 refresh=False)
@@ -154,10 +205,12 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
         history.train_loss.append(loss_sum / max(seen, 1))
         history.train_accuracy.append(correct / max(seen, 1) if classification else None)
         history.images_per_second.append(seen / elapsed if elapsed > 0 else float("inf"))
+        history.communication_seconds.append(communication)
         history.lr.append(optimizer.lr)
+        average_buffers(comm, model)
         fields = _progress_fields(history.train_loss[-1], history.train_accuracy[-1])
         if val_data is not None:
-            result = evaluate(model, loss_fn, val_data)
+            result = evaluate(model, loss_fn, val_data, comm=comm)
             history.val_loss.append(result["loss"])
             history.val_accuracy.append(result["accuracy"])
             fields.update(_progress_fields(result["loss"], result["accuracy"], prefix="val_"))
@@ -165,8 +218,9 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
         bar.close()
         if scheduler is not None:
             scheduler.step()
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and comm.rank == 0:
             save_checkpoint(checkpoint_path, model, optimizer, metadata={"epoch": epoch})
+    comm.barrier()  # rank 0's last checkpoint is on disk when fit returns on any rank
     return history
 
 
