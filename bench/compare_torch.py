@@ -557,6 +557,63 @@ def print_torch_table(rng, repeats, name_filter):
               f"{min(t_theirs) / t_ours:.2f}x |", flush=True)
 
 
+def print_torch_overhead(repeats):
+    """What torch.ops.convpool adds to a call: the same tiny max pooling through the custom
+    operator on a tensor (dispatcher, tensor <-> array, no autograd) and as the NumPy function."""
+    import convpool.torch as cpt
+
+    x = np.random.default_rng(0).standard_normal((1, 1, 4, 4), dtype=np.float32)
+    tensor = torch.from_numpy(x)
+    t_numpy = median_seconds(lambda: cp.max_pool2d(x, 2), repeats)
+    with torch.no_grad():
+        t_op = median_seconds(lambda: cpt.max_pool2d(tensor, 2), repeats)
+    print(f"\nper-call overhead, max_pool2d of (1, 1, 4, 4): NumPy function {t_numpy * 1e6:.1f} us, "
+          f"torch.ops.convpool {t_op * 1e6:.1f} us, added {(t_op - t_numpy) * 1e6:.1f} us")
+
+
+def print_converted_resnet18(repeats):
+    """A training step (SGD momentum, cross-entropy) of a torchvision-layout ResNet-18 on batch 16
+    of 3x112x112: converted to convpool (NCHW) against the pure-torch model in both layouts."""
+    import copy
+
+    import convpool.torch as cpt
+    from convpool import models
+    from convpool.nn import to_torch
+
+    torch.manual_seed(0)
+    network = to_torch(models.resnet18(num_classes=1000))
+    x, labels = torch.randn(16, 3, 112, 112), torch.randint(0, 1000, (16,))
+
+    def step(model, tensor):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def run():
+            optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(tensor), labels).backward()
+            optimizer.step()
+        return run
+
+    channels_last = copy.deepcopy(network).to(memory_format=torch.channels_last)
+    converted = cpt.convert(copy.deepcopy(network))
+    runs = {"convpool.torch": step(converted, x), "torch NCHW": step(network, x),
+            "torch channels_last": step(channels_last, x.contiguous(memory_format=torch.channels_last))}
+    samples = {name: [] for name in runs}
+    for run in runs.values():
+        run()  # warm-up: momentum buffers, allocator
+    for _ in range(repeats):  # interleaved, so that a busy neighbour slows all three alike
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            samples[name].append(time.perf_counter() - started)
+    ms = {name: statistics.median(values) * 1e3 for name, values in samples.items()}
+    print("\n| ResNet-18 training step, batch 16, 3x112x112 | convpool.torch ms | torch NCHW ms | "
+          "torch channels_last ms | speed-up vs the faster |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| converted with convpool.torch.convert | {ms['convpool.torch']:.1f} | {ms['torch NCHW']:.1f} | "
+          f"{ms['torch channels_last']:.1f} | "
+          f"{min(ms['torch NCHW'], ms['torch channels_last']) / ms['convpool.torch']:.2f}x |", flush=True)
+
+
 def print_one_d_table(rng, repeats, name_filter):
     """The 1-D functions (2-D kernels on height-1 views) against PyTorch's, forward and backward,
     in ms; PyTorch's 1-D functions have a single layout."""
@@ -738,6 +795,8 @@ def main():
         print_resnet_table(rng, args.repeats)
     if args.suite in ("torch", "all") and torch is not None:
         print_torch_table(rng, args.repeats, args.filter)
+        print_torch_overhead(args.repeats)
+        print_converted_resnet18(args.repeats)
     if args.suite in ("inference", "all"):
         print_inference_tables(rng, args.repeats, args.threads, args.filter)
 

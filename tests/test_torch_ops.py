@@ -64,6 +64,38 @@ def test_stochastic_pool2d_passes_opcheck_and_matches_the_numpy_function():
     assert torch.autograd.gradcheck(lambda t: cpt.stochastic_pool2d(t, 2, training=False), (positive,))
 
 
+def test_batch_norm_adaptive_max_and_transposed_convolution_pass_opcheck():
+    x = distinct((3, 4, 7, 6), seed=6)
+    weight = torch.rand(4, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    for training, statistics in ((True, True), (True, False), (False, True)):
+        running = (torch.rand(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64) + 0.5) if statistics \
+            else (None, None)
+        torch.library.opcheck(torch.ops.convpool.batch_norm2d.default,
+                              (x, weight, bias, *running, training, 0.1, 1e-5))
+    torch.library.opcheck(torch.ops.convpool.batch_norm2d.default, (x, None, None, None, None, True, 0.1, 1e-5))
+    for tie_break in ("first", "last", "split"):
+        torch.library.opcheck(torch.ops.convpool.adaptive_max_pool2d.default, (x, [4, 4], tie_break, "propagate"))
+    kernel = torch.randn(4, 3, 3, 2, dtype=torch.float64, requires_grad=True)
+    channel_bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    torch.library.opcheck(torch.ops.convpool.conv_transpose2d.default,
+                          (x, kernel, None, [2, 1], [1, 0], [1, 0], 1, [1, 1]))
+    torch.library.opcheck(torch.ops.convpool.conv_transpose2d.default,
+                          (x, kernel[:, :, :, :], channel_bias[:6], [1, 2], [0, 1], [0, 1], 2, [1, 1]))
+
+
+def test_the_data_reaches_the_kernel_without_a_copy():
+    from convpool.torch._ops import _array
+
+    x = torch.randn(2, 3, 8, 8)
+    assert _array("f", "x", x).__array_interface__["data"][0] == x.data_ptr()
+    running_mean, running_var = torch.zeros(3), torch.ones(3)
+    cpt.batch_norm(x, running_mean, running_var, training=True, momentum=1.0)
+    # momentum 1 makes the running mean the batch mean: written into the tensors' own memory.
+    torch.testing.assert_close(running_mean, x.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(running_var, x.var(dim=(0, 2, 3), unbiased=True))
+
+
 def test_gradients_match_finite_differences():
     x = distinct((2, 4, 7, 6), seed=3)
     assert torch.autograd.gradcheck(lambda t: cpt.max_pool2d(t, 3, 2, 1, ceil_mode=True), (x,))
@@ -74,6 +106,21 @@ def test_gradients_match_finite_differences():
     assert torch.autograd.gradcheck(lambda t: cpt.lp_pool2d(t, 3, 2), (x,))
     assert torch.autograd.gradcheck(lambda t: cpt.adaptive_avg_pool2d(t, (3, None)), (x,))
     assert torch.autograd.gradcheck(lambda t: cpt.relu(t - 20.07), (x,))
+    gamma = torch.rand(4, dtype=torch.float64, requires_grad=True)
+    beta = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: cpt.batch_norm(t[0], None, None, *t[1:], training=True),
+                                    (x, gamma, beta))
+    running = (torch.rand(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64) + 0.5)
+    assert torch.autograd.gradcheck(lambda *t: cpt.batch_norm(t[0], *running, *t[1:]), (x, gamma, beta))
+    assert torch.autograd.gradcheck(lambda t: cpt.adaptive_max_pool2d(t, (4, 5)), (x,))
+    kernel = torch.randn(4, 3, 2, 3, dtype=torch.float64, requires_grad=True)
+    channel_bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *t: cpt.conv_transpose2d(*t, stride=2, padding=1, output_padding=1, groups=2), (x, kernel, channel_bias))
+    row = distinct((2, 3, 11), seed=8)
+    assert torch.autograd.gradcheck(lambda t: cpt.max_pool1d(t, 3, 2, 1), (row,))
+    assert torch.autograd.gradcheck(lambda t: cpt.avg_pool1d(t, 3, 2, 1), (row,))
+    assert torch.autograd.gradcheck(lambda *t: cpt.conv1d(*t, padding=1), (row, kernel[:2, :, 0], channel_bias[:2]))
 
 
 def test_tie_rules_reach_autograd():
@@ -114,6 +161,72 @@ def test_drop_in_modules_equal_torch_nn():
         torch.testing.assert_close(a.grad, b.grad, msg=name)
 
 
+def modern_cnn(nn):
+    return torch.nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                               nn.AdaptiveMaxPool2d((5, 6)), nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1),
+                               nn.BatchNorm2d(4, momentum=None), torch.nn.Flatten(1, 2),
+                               nn.Conv1d(4 * 9, 5, 3, padding=1), nn.MaxPool1d(2, ceil_mode=True),
+                               nn.AvgPool1d(2, stride=1), torch.nn.Flatten(), torch.nn.Linear(5 * 5, 3))
+
+
+def test_batch_norm_adaptive_max_transposed_and_one_d_modules_equal_torch_nn():
+    torch.manual_seed(2)
+    theirs = modern_cnn(torch.nn).double()
+    ours = modern_cnn(cpt).double()
+    ours.load_state_dict(theirs.state_dict())
+    for step in range(2):
+        x = torch.randn(4, 3, 12, 12, dtype=torch.float64)
+        expected, out = theirs(x), ours(x)
+        torch.testing.assert_close(out, expected)
+        expected.square().sum().backward()
+        out.square().sum().backward()
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)
+    for (name, a), b in zip(ours.named_buffers(), theirs.buffers()):
+        torch.testing.assert_close(a, b, msg=name)  # running statistics and batch counters
+    ours.eval(), theirs.eval()
+    torch.testing.assert_close(ours(x), theirs(x))
+    y = torch.randn(4, 8, 6, 6, dtype=torch.float64)  # forward(y, output_size) picks the output padding
+    torch.testing.assert_close(ours[4](y, (12, 12)), theirs[4](y, (12, 12)))
+
+
+def test_drop_ins_compile_into_one_graph():
+    torch.manual_seed(3)
+    theirs = small_cnn(torch.nn)
+    ours = small_cnn(cpt)
+    ours.load_state_dict(theirs.state_dict())
+    compiled = torch.compile(ours, fullgraph=True)
+    x = torch.randn(4, 3, 16, 16)
+    out, expected = compiled(x), theirs(x)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+    out.sum().backward()
+    expected.sum().backward()
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_convert_runs_a_resnet18_training_step():
+    import copy
+
+    from convpool import models
+    from convpool.nn import to_torch
+
+    torch.manual_seed(4)
+    model = to_torch(models.resnet18(num_classes=10))
+    reference = copy.deepcopy(model)
+    cpt.convert(model)
+    swapped = {type(module).__name__ for module in model.modules() if type(module).__module__ == "convpool.torch.nn"}
+    assert {"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d"} <= swapped
+    x, labels = torch.randn(2, 3, 64, 64), torch.tensor([1, 7])
+    for network in (model, reference):
+        optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9)
+        loss = torch.nn.functional.cross_entropy(network(x), labels)
+        loss.backward()
+        optimizer.step()
+    for (name, a), b in zip(model.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=name)
+
+
 def test_convert_swaps_layers_and_keeps_the_weights():
     torch.manual_seed(1)
     model = small_cnn(torch.nn).double()
@@ -142,3 +255,14 @@ def test_import_without_torch_names_the_extra():
     code = "import sys; sys.modules['torch'] = None; import convpool.torch"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "pip install 'convpool[torch]'" in result.stderr
+
+
+def test_padding_convpool_does_not_take_is_refused_and_left_alone_by_convert():
+    with pytest.raises(ValueError, match="convpool.torch.Conv2d: only padding_mode='zeros' with int or pair"):
+        cpt.Conv2d(1, 1, 3, padding="same")
+    with pytest.raises(ValueError, match="convpool.torch.Conv1d: only padding_mode='zeros'"):
+        cpt.Conv1d(1, 1, 3, padding_mode="reflect")
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding="same"),
+                                torch.nn.Conv1d(1, 1, 3, padding_mode="circular"))
+    cpt.convert(model)
+    assert type(model[0]) is torch.nn.Conv2d and type(model[1]) is torch.nn.Conv1d

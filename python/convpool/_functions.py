@@ -1,6 +1,7 @@
 """The compiled kernels as the package exports them.
 
-Two things pybind11 does not do: torch.nn.functional's ``input=`` keyword for the first argument,
+Three things pybind11 does not do: torch.nn.functional's ``input=`` keyword for the first
+argument; arrays of other libraries through DLPack (PyTorch tensors, JAX arrays), read in place;
 and argument errors that name the function and its parameters. pybind11's own message for a
 call that matches no signature prints the repr of every argument, which for an image batch is
 hundreds of lines of numbers.
@@ -9,6 +10,64 @@ hundreds of lines of numbers.
 import ast
 import functools
 import inspect
+
+import numpy as np
+
+# DLPack's device types (dlpack.h's DLDeviceType), to name where a refused array lives.
+_DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan", 8: "metal", 9: "vpi",
+                   10: "rocm", 11: "rocm_host", 13: "cuda_managed", 14: "oneapi", 15: "webgpu", 16: "hexagon",
+                   17: "maia"}
+_DLPACK_CPU = 1
+
+
+def from_dlpack(function_name, argument, value):
+    """``value`` as a NumPy array sharing its memory when it is another library's array that
+    speaks DLPack; anything else (NumPy arrays included) unchanged.
+
+    An array in another device's memory, or of a dtype NumPy cannot hold (bfloat16), or a torch
+    tensor that requires grad, is a TypeError naming the function and the argument.
+    """
+    if isinstance(value, np.ndarray) or not hasattr(value, "__dlpack__"):
+        return value
+    kind = type(value).__name__
+    if hasattr(value, "__dlpack_device__"):
+        device_type, device_id = value.__dlpack_device__()
+        if device_type != _DLPACK_CPU:
+            device = _DLPACK_DEVICES.get(int(device_type), f"DLPack device type {int(device_type)}")
+            raise TypeError(f"{function_name}: {argument} is a {kind} on {device}:{device_id}; convpool "
+                            "runs on the CPU: copy it to host memory first")
+    try:
+        return np.from_dlpack(value)
+    except (BufferError, RuntimeError, TypeError, ValueError) as error:
+        dtype = f" of dtype {value.dtype}" if hasattr(value, "dtype") else ""
+        raise TypeError(f"{function_name}: {argument} (a {kind}{dtype}) cannot be read through DLPack: "
+                        f"{error}") from None
+
+
+def numpy_arguments(function_name, names, args, kwargs):
+    """``args`` and ``kwargs`` of a call with ``input=`` moved to the first parameter and every
+    DLPack array turned into a NumPy array over the same memory."""
+    if "input" in kwargs and names[0] != "input":
+        if args or names[0] in kwargs:
+            raise TypeError(f"{function_name}() got multiple values for its first argument ({names[0]}, also "
+                            f"called input)")
+        args = (kwargs.pop("input"),)
+    args = tuple(from_dlpack(function_name, names[index] if index < len(names) else f"argument {index + 1}", value)
+                 for index, value in enumerate(args))
+    kwargs = {key: from_dlpack(function_name, key, value) for key, value in kwargs.items()}
+    return args, kwargs
+
+
+def numpy_facing(function):
+    """A Python function of the package with ``input=`` and DLPack arrays, as the kernels have."""
+    names = list(inspect.signature(function).parameters)
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        args, kwargs = numpy_arguments(function.__name__, names, args, kwargs)
+        return function(*args, **kwargs)
+
+    return call
 
 
 def _parameters(function):
@@ -56,18 +115,15 @@ def _mismatch(name, parameters, args, kwargs):
 
 
 def exported(function):
-    """``function`` with the ``input=`` keyword and argument errors that print no arrays."""
+    """``function`` with the ``input=`` keyword, DLPack arrays, and argument errors that print no
+    arrays."""
     name = function.__name__
     parameters = _parameters(function)
-    first = parameters[0].name if parameters else None
+    names = [parameter.name for parameter in parameters]
 
     @functools.wraps(function)
     def call(*args, **kwargs):
-        if "input" in kwargs and first not in (None, "input"):
-            if args or first in kwargs:
-                raise TypeError(f"{name}() got multiple values for its first argument ({first}, also "
-                                f"called input)")
-            args = (kwargs.pop("input"),)
+        args, kwargs = numpy_arguments(name, names, args, kwargs)
         try:
             return function(*args, **kwargs)
         except TypeError as error:

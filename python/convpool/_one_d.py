@@ -2,13 +2,12 @@
 (N, C, 1, L) views of the (N, C, L) arrays, which share their memory, so there is no copy and no
 slower path. Argument errors name the 1-D function and its arguments as given."""
 
-import functools
-import inspect
 import operator
 
 import numpy as np
 
 from . import _core
+from ._functions import numpy_facing
 
 
 def _single(fn, name, value, allow_none=False):
@@ -58,23 +57,7 @@ def _as_1d(fn, kernel):
                           f"(..., 1, L) of each array)") from None
 
 
-def _accepts_input(function):
-    """torch.nn.functional's input= keyword for the first parameter."""
-    first = next(iter(inspect.signature(function).parameters))
-
-    @functools.wraps(function)
-    def call(*args, **kwargs):
-        if "input" in kwargs:
-            if args or first in kwargs:
-                raise TypeError(f"{function.__name__}() got multiple values for its first argument ({first}, "
-                                f"also called input)")
-            args = (kwargs.pop("input"),)
-        return function(*args, **kwargs)
-
-    return call
-
-
-@_accepts_input
+@numpy_facing
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                tie_break="first", nan="propagate"):
     """Max pooling over the last axis of (N, C, L) or (C, L): max_pool2d's semantics (tie_break,
@@ -87,7 +70,7 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return (_unrow(result[0]), _unrow(result[1])) if return_indices else _unrow(result)
 
 
-@_accepts_input
+@numpy_facing
 def max_pool1d_backward(grad_output, x, indices, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                         tie_break="first", nan="propagate"):
     """Gradient of max_pool1d with respect to x (indices may be None for tie_break="split")."""
@@ -100,7 +83,7 @@ def max_pool1d_backward(grad_output, x, indices, kernel_size, stride=None, paddi
         (1, d), ceil_mode, tie_break, nan)))
 
 
-@_accepts_input
+@numpy_facing
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Average pooling over the last axis of (N, C, L) or (C, L): avg_pool2d's semantics."""
     fn = "avg_pool1d"
@@ -110,7 +93,7 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                                                       ceil_mode, count_include_pad)))
 
 
-@_accepts_input
+@numpy_facing
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
     """Gradient of avg_pool1d with respect to its input, of shape input_shape."""
@@ -129,7 +112,7 @@ def _conv_padding(fn, padding):
     return padding if isinstance(padding, str) else (0, _single(fn, "padding", padding))
 
 
-@_accepts_input
+@numpy_facing
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
     """1-D convolution (cross-correlation) of (N, C_in, L) or (C_in, L) with weight
     (C_out, C_in / groups, k): conv2d's semantics, padding an int, "valid" or "same"."""
@@ -139,7 +122,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
                                                   _conv_padding(fn, padding), (1, d), groups, activation)))
 
 
-@_accepts_input
+@numpy_facing
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
                     needs=("input", "weight", "bias")):
     """Gradients of conv1d: (grad_input, grad_weight, grad_bias), None for each not in needs."""

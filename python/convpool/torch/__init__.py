@@ -10,9 +10,40 @@ try:
 except ImportError as error:
     raise ImportError("convpool.torch needs PyTorch: pip install 'convpool[torch]'") from error
 
-from ._ops import adaptive_avg_pool2d, avg_pool2d, conv2d, lp_pool2d, max_pool2d, relu, stochastic_pool2d
-from .nn import AdaptiveAvgPool2d, AvgPool2d, Conv2d, LPPool2d, MaxPool2d, ReLU, StochasticPool2d, convert
+from ._ops import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    batch_norm,
+    conv1d,
+    conv2d,
+    conv_transpose2d,
+    lp_pool2d,
+    max_pool1d,
+    max_pool2d,
+    relu,
+    stochastic_pool2d,
+)
+from .nn import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose2d,
+    LPPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    ReLU,
+    StochasticPool2d,
+    convert,
+)
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "LPPool2d", "MaxPool2d", "ReLU", "StochasticPool2d",
-           "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "convert", "lp_pool2d", "max_pool2d", "relu",
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm2d", "Conv1d", "Conv2d",
+           "ConvTranspose2d", "LPPool2d", "MaxPool1d", "MaxPool2d", "ReLU", "StochasticPool2d",
+           "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm", "conv1d",
+           "conv2d", "conv_transpose2d", "convert", "lp_pool2d", "max_pool1d", "max_pool2d", "relu",
            "stochastic_pool2d"]

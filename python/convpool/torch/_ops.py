@@ -70,17 +70,23 @@ def _(grad_output, x, indices, kernel_size, stride, padding, dilation, ceil_mode
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
-def _max_pool2d_setup(ctx, inputs, output):
+def _save_input_and_indices(ctx, inputs, output):
     x, *ctx.arguments = inputs
     ctx.save_for_backward(x, output[1])
 
 
-def _max_pool2d_grad(ctx, grad_output, _grad_indices):
-    x, indices = ctx.saved_tensors
-    return (_max_pool2d_backward(grad_output.contiguous(), x, indices, *ctx.arguments),) + (None,) * 7
+def _gradient_through_indices(backward):
+    """The autograd formula of a max pooling operator whose backward takes (grad_output, x,
+    indices, the forward's other arguments)."""
+
+    def gradient(ctx, grad_output, _grad_indices):
+        x, indices = ctx.saved_tensors
+        return (backward(grad_output.contiguous(), x, indices, *ctx.arguments),) + (None,) * len(ctx.arguments)
+
+    return gradient
 
 
-_max_pool2d.register_autograd(_max_pool2d_grad, setup_context=_max_pool2d_setup)
+_max_pool2d.register_autograd(_gradient_through_indices(_max_pool2d_backward), setup_context=_save_input_and_indices)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
@@ -279,12 +285,16 @@ def _adaptive_avg_pool2d_grad(ctx, grad_output):
 _adaptive_avg_pool2d.register_autograd(_adaptive_avg_pool2d_grad, setup_context=_adaptive_avg_pool2d_setup)
 
 
+def _adaptive_size(x, output_size):
+    """An int or pair output size, None keeping that input size."""
+    pair = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
+    return [int(x.shape[-2 + d]) if pair[d] is None else int(pair[d]) for d in range(2)]
+
+
 def adaptive_avg_pool2d(x, output_size):
     """torch.nn.functional.adaptive_avg_pool2d on convpool's kernels (None in output_size keeps that
     input size)."""
-    pair = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
-    size = [int(x.shape[-2 + d]) if pair[d] is None else int(pair[d]) for d in range(2)]
-    return torch.ops.convpool.adaptive_avg_pool2d(x, size)
+    return torch.ops.convpool.adaptive_avg_pool2d(x, _adaptive_size(x, output_size))
 
 
 @torch.library.custom_op("convpool::relu", mutates_args=())
@@ -382,3 +392,213 @@ def stochastic_pool2d(x, kernel_size, stride=None, training=True, seed=None):
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
     return torch.ops.convpool.stochastic_pool2d(x, kernel, step, bool(training), int(seed))[0]
+
+
+# ---- batch normalization --------------------------------------------------------------------
+
+def _optional_array(fn, name, tensor):
+    return None if tensor is None else _array(fn, name, tensor)
+
+
+# Functional, as autograd needs: the updated running statistics are outputs (the kernel updates
+# copies of them), which batch_norm then copies into the caller's tensors.
+@torch.library.custom_op("convpool::batch_norm2d", mutates_args=())
+def _batch_norm2d(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+                  running_mean: Optional[torch.Tensor], running_var: Optional[torch.Tensor], training: bool,
+                  momentum: float, eps: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                                        torch.Tensor]:
+    fn = "batch_norm2d"
+    updated = training and running_mean is not None and running_var is not None
+    if updated:
+        running_mean, running_var = running_mean.detach().clone(), running_var.detach().clone()
+    out, mean, invstd = _core.batch_norm2d(
+        _array(fn, "x", x), _optional_array(fn, "weight", weight), _optional_array(fn, "bias", bias),
+        _optional_array(fn, "running_mean", running_mean), _optional_array(fn, "running_var", running_var),
+        training, momentum, eps)
+    statistics = (running_mean, running_var) if updated else (x.new_empty(0), x.new_empty(0))
+    return (torch.from_numpy(out), torch.from_numpy(mean), torch.from_numpy(invstd)) + statistics
+
+
+@_batch_norm2d.register_fake
+def _(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    channels = x.shape[1]
+    updated = training and running_mean is not None and running_var is not None
+    statistics = (x.new_empty(channels if updated else 0), x.new_empty(channels if updated else 0))
+    return (torch.empty_like(x, memory_format=torch.contiguous_format), x.new_empty(channels),
+            x.new_empty(channels)) + statistics
+
+
+@torch.library.custom_op("convpool::batch_norm2d_backward", mutates_args=())
+def _batch_norm2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: Optional[torch.Tensor],
+                           saved_mean: torch.Tensor, saved_invstd: torch.Tensor, training: bool,
+                           needs: List[bool]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    fn = "batch_norm2d_backward"
+    names = [name for name, wanted in zip(("input", "weight", "bias"), needs) if wanted]
+    grads = _core.batch_norm2d_backward(_array(fn, "grad_output", grad_output), _array(fn, "x", x),
+                                        _optional_array(fn, "weight", weight), _array(fn, "saved_mean", saved_mean),
+                                        _array(fn, "saved_invstd", saved_invstd), training, names)
+    return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
+
+
+@_batch_norm2d_backward.register_fake
+def _(grad_output, x, weight, saved_mean, saved_invstd, training, needs):
+    shapes = (x.shape, (x.shape[1],), (x.shape[1],))
+    return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
+
+
+def _batch_norm2d_setup(ctx, inputs, output):
+    x, weight, bias, _running_mean, _running_var, training, _momentum, _eps = inputs
+    ctx.training, ctx.has_weight, ctx.has_bias = training, weight is not None, bias is not None
+    ctx.save_for_backward(x, weight, output[1], output[2])
+    ctx.mark_non_differentiable(*output[1:])
+
+
+def _batch_norm2d_grad(ctx, grad_output, *_grad_statistics):
+    x, weight, mean, invstd = ctx.saved_tensors
+    needs = [ctx.needs_input_grad[0], ctx.has_weight and ctx.needs_input_grad[1],
+             ctx.has_bias and ctx.needs_input_grad[2]]
+    grads = _batch_norm2d_backward(grad_output.contiguous(), x, weight, mean, invstd, ctx.training, needs)
+    return tuple(grad if wanted else None for grad, wanted in zip(grads, needs)) + (None,) * 5
+
+
+_batch_norm2d.register_autograd(_batch_norm2d_grad, setup_context=_batch_norm2d_setup)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """torch.nn.functional.batch_norm of (N, C, H, W) input on convpool's kernels: the running
+    statistics are updated in place in training (written into the given tensors), used in
+    evaluation."""
+    out, _, _, new_mean, new_var = torch.ops.convpool.batch_norm2d(x, weight, bias, running_mean, running_var,
+                                                                   bool(training), float(momentum), float(eps))
+    if training and running_mean is not None and running_var is not None:
+        with torch.no_grad():
+            running_mean.copy_(new_mean)
+            running_var.copy_(new_var)
+    return out
+
+
+# ---- adaptive max pooling -------------------------------------------------------------------
+
+@torch.library.custom_op("convpool::adaptive_max_pool2d", mutates_args=())
+def _adaptive_max_pool2d(x: torch.Tensor, output_size: List[int], tie_break: str,
+                         nan: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    out, indices = _core.adaptive_max_pool2d(_array("adaptive_max_pool2d", "x", x), output_size, True, tie_break, nan)
+    return torch.from_numpy(out), torch.from_numpy(indices)
+
+
+@_adaptive_max_pool2d.register_fake
+def _(x, output_size, tie_break, nan):
+    shape = list(x.shape[:-2]) + list(output_size)
+    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+
+
+@torch.library.custom_op("convpool::adaptive_max_pool2d_backward", mutates_args=())
+def _adaptive_max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor,
+                                  output_size: List[int], tie_break: str, nan: str) -> torch.Tensor:
+    fn = "adaptive_max_pool2d_backward"
+    return torch.from_numpy(_core.adaptive_max_pool2d_backward(
+        _array(fn, "grad_output", grad_output), _array(fn, "x", x), indices.detach().numpy(), output_size,
+        tie_break, nan))
+
+
+@_adaptive_max_pool2d_backward.register_fake
+def _(grad_output, x, indices, output_size, tie_break, nan):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+_adaptive_max_pool2d.register_autograd(_gradient_through_indices(_adaptive_max_pool2d_backward),
+                                       setup_context=_save_input_and_indices)
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False, tie_break="first", nan="propagate"):
+    """torch.nn.functional.adaptive_max_pool2d plus convpool's ``tie_break`` and ``nan`` (adaptive
+    windows overlap when the sizes do not divide, so ties between windows happen here too)."""
+    out, indices = torch.ops.convpool.adaptive_max_pool2d(x, _adaptive_size(x, output_size), tie_break, nan)
+    return (out, indices) if return_indices else out
+
+
+# ---- transposed convolution -----------------------------------------------------------------
+
+@torch.library.custom_op("convpool::conv_transpose2d", mutates_args=())
+def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int],
+                      padding: List[int], output_padding: List[int], groups: int,
+                      dilation: List[int]) -> torch.Tensor:
+    fn = "conv_transpose2d"
+    return torch.from_numpy(_core.conv_transpose2d(_array(fn, "x", x), _array(fn, "weight", weight),
+                                                   _optional_array(fn, "bias", bias), stride, padding,
+                                                   output_padding, groups, dilation))
+
+
+@_conv_transpose2d.register_fake
+def _(x, weight, bias, stride, padding, output_padding, groups, dilation):
+    size = [(x.shape[-2 + d] - 1) * stride[d] - 2 * padding[d] + dilation[d] * (weight.shape[2 + d] - 1)
+            + output_padding[d] + 1 for d in range(2)]
+    return x.new_empty(list(x.shape[:-3]) + [weight.shape[1] * groups] + size)
+
+
+@torch.library.custom_op("convpool::conv_transpose2d_backward", mutates_args=())
+def _conv_transpose2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: List[int],
+                               padding: List[int], output_padding: List[int], groups: int, dilation: List[int],
+                               needs: List[bool]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    fn = "conv_transpose2d_backward"
+    names = [name for name, wanted in zip(("input", "weight", "bias"), needs) if wanted]
+    grads = _core.conv_transpose2d_backward(_array(fn, "grad_output", grad_output), _array(fn, "x", x),
+                                            _array(fn, "weight", weight), stride, padding, output_padding, groups,
+                                            dilation, names)
+    return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
+
+
+@_conv_transpose2d_backward.register_fake
+def _(grad_output, x, weight, stride, padding, output_padding, groups, dilation, needs):
+    shapes = (x.shape, weight.shape, (weight.shape[1] * groups,))
+    return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
+
+
+def _conv_transpose2d_grad(ctx, grad_output):
+    x, weight = ctx.saved_tensors
+    needs = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+    grads = _conv_transpose2d_backward(grad_output.contiguous(), x, weight, *ctx.arguments, needs)
+    return tuple(grad if wanted else None for grad, wanted in zip(grads, needs)) + (None,) * 5
+
+
+_conv_transpose2d.register_autograd(_conv_transpose2d_grad, setup_context=_conv2d_setup)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch.nn.functional.conv_transpose2d on convpool's kernels (weight (C_in, C_out / groups, kH, kW))."""
+    return torch.ops.convpool.conv_transpose2d(x, weight, bias, _pair(stride), _pair(padding), _pair(output_padding),
+                                               int(groups), _pair(dilation))
+
+
+# ---- one dimension: the 2-D operators on (N, C, 1, L) views ----------------------------------
+
+def _single(value):
+    return int(value[0]) if isinstance(value, (tuple, list)) else int(value)
+
+
+def _single_stride(stride, kernel):
+    return kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _single(stride)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
+               tie_break="first", nan="propagate"):
+    """torch.nn.functional.max_pool1d plus ``tie_break`` and ``nan``; indices are positions along L."""
+    kernel = _single(kernel_size)
+    step = _single_stride(stride, kernel)
+    out, indices = torch.ops.convpool.max_pool2d(x.unsqueeze(-2), [1, kernel], [1, step], [0, _single(padding)],
+                                                 [1, _single(dilation)], bool(ceil_mode), tie_break, nan)
+    return (out.squeeze(-2), indices.squeeze(-2)) if return_indices else out.squeeze(-2)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """torch.nn.functional.avg_pool1d on convpool's kernels."""
+    kernel = _single(kernel_size)
+    step = _single_stride(stride, kernel)
+    return torch.ops.convpool.avg_pool2d(x.unsqueeze(-2), [1, kernel], [1, step], [0, _single(padding)],
+                                         bool(ceil_mode), bool(count_include_pad)).squeeze(-2)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """torch.nn.functional.conv1d on convpool's kernels (integer padding)."""
+    return torch.ops.convpool.conv2d(x.unsqueeze(-2), weight.unsqueeze(-2), bias, [1, _single(stride)],
+                                     [0, _single(padding)], [1, _single(dilation)], int(groups)).squeeze(-2)

@@ -7,8 +7,15 @@ import torch
 from . import _ops
 
 
-class MaxPool2d(torch.nn.MaxPool2d):
-    """torch.nn.MaxPool2d with convpool's ``tie_break`` and ``nan``."""
+class _TieRules:
+    """Shows convpool's ``tie_break`` and ``nan`` after torch's arguments."""
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, tie_break={self.tie_break!r}, nan={self.nan!r}"
+
+
+class _WindowMaxPool(_TieRules):
+    """torch's MaxPool1d/2d arguments plus convpool's ``tie_break`` and ``nan``, pooled by ``_pool``."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False,
                  tie_break="first", nan="propagate"):
@@ -16,11 +23,14 @@ class MaxPool2d(torch.nn.MaxPool2d):
         self.tie_break, self.nan = tie_break, nan
 
     def forward(self, x):
-        return _ops.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                               self.return_indices, self.tie_break, self.nan)
+        return self._pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                          self.return_indices, self.tie_break, self.nan)
 
-    def extra_repr(self):
-        return f"{super().extra_repr()}, tie_break={self.tie_break!r}, nan={self.nan!r}"
+
+class MaxPool2d(_WindowMaxPool, torch.nn.MaxPool2d):
+    """torch.nn.MaxPool2d with convpool's ``tie_break`` and ``nan``."""
+
+    _pool = staticmethod(_ops.max_pool2d)
 
 
 class AvgPool2d(torch.nn.AvgPool2d):
@@ -36,16 +46,23 @@ class AvgPool2d(torch.nn.AvgPool2d):
         return _ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
-class Conv2d(torch.nn.Conv2d):
-    """torch.nn.Conv2d on convpool's kernels (zeros padding, integer or pair padding)."""
+class _NumericPaddingConvolution:
+    """torch's Conv1d/Conv2d arguments, zeros padding given as numbers, convolved by ``_convolve``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.padding_mode != "zeros" or isinstance(self.padding, str):
-            raise ValueError("convpool.torch.Conv2d: only padding_mode='zeros' with int or pair padding is supported")
+            raise ValueError(f"convpool.torch.{type(self).__name__}: only padding_mode='zeros' with int or pair "
+                             "padding is supported")
 
     def forward(self, x):
-        return _ops.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._convolve(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv2d(_NumericPaddingConvolution, torch.nn.Conv2d):
+    """torch.nn.Conv2d on convpool's kernels (zeros padding, integer or pair padding)."""
+
+    _convolve = staticmethod(_ops.conv2d)
 
 
 class LPPool2d(torch.nn.LPPool2d):
@@ -87,28 +104,108 @@ class StochasticPool2d(torch.nn.Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
+class BatchNorm2d(torch.nn.BatchNorm2d):
+    """torch.nn.BatchNorm2d on convpool's kernels: the same statistics, buffers and momentum rules
+    (momentum=None: a cumulative average), the running statistics updated in place."""
+
+    def forward(self, x):
+        self._check_input_dim(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        track = not self.training or self.track_running_stats
+        return _ops.batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
+                               self.weight, self.bias, use_batch, factor, self.eps)
+
+
+class AdaptiveMaxPool2d(_TieRules, torch.nn.AdaptiveMaxPool2d):
+    """torch.nn.AdaptiveMaxPool2d with convpool's ``tie_break`` and ``nan``."""
+
+    def __init__(self, output_size, return_indices=False, tie_break="first", nan="propagate"):
+        super().__init__(output_size, return_indices)
+        self.tie_break, self.nan = tie_break, nan
+
+    def forward(self, x):
+        return _ops.adaptive_max_pool2d(x, self.output_size, self.return_indices, self.tie_break, self.nan)
+
+
+class ConvTranspose2d(torch.nn.ConvTranspose2d):
+    """torch.nn.ConvTranspose2d on convpool's kernels; ``forward(x, output_size)`` picks the output
+    padding as torch's does."""
+
+    def forward(self, x, output_size=None):
+        output_padding = self._output_padding(x, output_size, self.stride, self.padding, self.kernel_size, 2,
+                                              self.dilation)
+        return _ops.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, output_padding,
+                                     self.groups, self.dilation)
+
+
+class MaxPool1d(_WindowMaxPool, torch.nn.MaxPool1d):
+    """torch.nn.MaxPool1d with convpool's ``tie_break`` and ``nan``."""
+
+    _pool = staticmethod(_ops.max_pool1d)
+
+
+class AvgPool1d(torch.nn.AvgPool1d):
+    """torch.nn.AvgPool1d on convpool's kernels."""
+
+    def forward(self, x):
+        return _ops.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class Conv1d(_NumericPaddingConvolution, torch.nn.Conv1d):
+    """torch.nn.Conv1d on convpool's kernels (zeros padding, integer padding)."""
+
+    _convolve = staticmethod(_ops.conv1d)
+
+
+def _same_module(cls, child):
+    """A ``cls`` that is ``child``: the same parameters, buffers, hooks and arguments."""
+    replacement = cls.__new__(cls)
+    replacement.__dict__.update(child.__dict__)
+    return replacement
+
+
 def convert(model, tie_break="first", nan="propagate"):
-    """Replaces, in place, every torch.nn.MaxPool2d, AvgPool2d (without divisor_override), LPPool2d,
-    AdaptiveAvgPool2d, ReLU and Conv2d (zeros padding, int or pair) of `model` by convpool's, with
-    the same arguments and the same parameter tensors, and returns `model`. Max pooling gets `tie_break` and `nan`. Layers convpool
-    cannot take are left as they are."""
+    """Replaces, in place, every torch.nn.MaxPool2d, MaxPool1d, AdaptiveMaxPool2d, AvgPool2d
+    (without divisor_override), AvgPool1d, LPPool2d, AdaptiveAvgPool2d, ReLU, BatchNorm2d, Conv2d
+    and Conv1d (zeros padding, int or pair) and ConvTranspose2d of `model` by
+    convpool's, with the same arguments and the same parameter and buffer tensors, and returns
+    `model`. Max pooling gets `tie_break` and `nan`. Layers convpool cannot take are left as they
+    are."""
     for name, child in model.named_children():
         replacement = None
-        if type(child) is torch.nn.MaxPool2d:
+        kind = type(child)
+        if kind is torch.nn.MaxPool2d:
             replacement = MaxPool2d(child.kernel_size, child.stride, child.padding, child.dilation,
                                     child.return_indices, child.ceil_mode, tie_break, nan)
-        elif type(child) is torch.nn.AvgPool2d and child.divisor_override is None:
+        elif kind is torch.nn.MaxPool1d:
+            replacement = MaxPool1d(child.kernel_size, child.stride, child.padding, child.dilation,
+                                    child.return_indices, child.ceil_mode, tie_break, nan)
+        elif kind is torch.nn.AdaptiveMaxPool2d:
+            replacement = AdaptiveMaxPool2d(child.output_size, child.return_indices, tie_break, nan)
+        elif kind is torch.nn.AvgPool2d and child.divisor_override is None:
             replacement = AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
                                     child.count_include_pad)
-        elif type(child) is torch.nn.LPPool2d:
+        elif kind is torch.nn.AvgPool1d:
+            replacement = AvgPool1d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
+                                    child.count_include_pad)
+        elif kind is torch.nn.LPPool2d:
             replacement = LPPool2d(child.norm_type, child.kernel_size, child.stride, child.ceil_mode)
-        elif type(child) is torch.nn.AdaptiveAvgPool2d:
+        elif kind is torch.nn.AdaptiveAvgPool2d:
             replacement = AdaptiveAvgPool2d(child.output_size)
-        elif type(child) is torch.nn.ReLU:
+        elif kind is torch.nn.ReLU:
             replacement = ReLU()
-        elif type(child) is torch.nn.Conv2d and child.padding_mode == "zeros" and not isinstance(child.padding, str):
-            replacement = Conv2d.__new__(Conv2d)
-            replacement.__dict__.update(child.__dict__)  # the same parameters, buffers and hooks
+        elif kind is torch.nn.BatchNorm2d:
+            replacement = _same_module(BatchNorm2d, child)
+        elif kind in (torch.nn.Conv2d, torch.nn.Conv1d) and child.padding_mode == "zeros" \
+                and not isinstance(child.padding, str):
+            replacement = _same_module(Conv2d if kind is torch.nn.Conv2d else Conv1d, child)
+        elif kind is torch.nn.ConvTranspose2d:
+            replacement = _same_module(ConvTranspose2d, child)
         if replacement is not None:
             setattr(model, name, replacement)
         else:
