@@ -564,11 +564,14 @@ def print_torch_overhead(repeats):
 
     x = np.random.default_rng(0).standard_normal((1, 1, 4, 4), dtype=np.float32)
     tensor = torch.from_numpy(x)
+    operator = torch.ops.convpool.max_pool2d.default
     t_numpy = median_seconds(lambda: cp.max_pool2d(x, 2), repeats)
-    with torch.no_grad():
-        t_op = median_seconds(lambda: cpt.max_pool2d(tensor, 2), repeats)
+    t_op = median_seconds(lambda: operator(tensor, [2, 2], [2, 2], [0, 0], [1, 1], False, "first", "propagate"),
+                          repeats)
+    t_function = median_seconds(lambda: cpt.max_pool2d(tensor, 2), repeats)
     print(f"\nper-call overhead, max_pool2d of (1, 1, 4, 4): NumPy function {t_numpy * 1e6:.1f} us, "
-          f"torch.ops.convpool {t_op * 1e6:.1f} us, added {(t_op - t_numpy) * 1e6:.1f} us")
+          f"torch.ops.convpool.max_pool2d {t_op * 1e6:.1f} us (added {(t_op - t_numpy) * 1e6:.1f} us), "
+          f"convpool.torch.max_pool2d {t_function * 1e6:.1f} us")
 
 
 def print_converted_resnet18(repeats):

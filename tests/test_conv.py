@@ -30,6 +30,8 @@ FEW_IMAGE_CONFIGS = [
     dict(shape=(1, 96, 7, 7), weight=(160, 96, 3, 3), stride=1, padding=1, dilation=1, groups=1),
     dict(shape=(2, 128, 9, 9), weight=(100, 128, 1, 1), stride=2, padding=0, dilation=1, groups=1),
     dict(shape=(1, 64, 15, 15), weight=(96, 32, 3, 3), stride=2, padding=1, dilation=1, groups=2),
+    # 4x4 planes: the 4 x 4 register tile of positions by one vector of channels.
+    dict(shape=(2, 64, 4, 4), weight=(40, 64, 3, 3), stride=1, padding=1, dilation=1, groups=1),
 ]
 
 

@@ -38,9 +38,28 @@ def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
     return out
 
 
+# torch.library.Library rather than torch.library.custom_op: the operators are the same (schema,
+# fake kernels, autograd), but custom_op's extra Python layers around each kernel doubled the cost
+# of a call.
+_LIBRARY = torch.library.Library("convpool", "DEF")
+
+
+def _operator(name):
+    """Defines convpool::<name> with the decorated function as its kernel for every device (it
+    refuses all but the CPU itself, by name), the schema read from the function's annotations;
+    returns the operator."""
+
+    def define(kernel):
+        _LIBRARY.define(name + torch.library.infer_schema(kernel, mutates_args=()))
+        _LIBRARY.impl(name, kernel, "CompositeExplicitAutograd")
+        return getattr(torch.ops.convpool, name).default
+
+    return define
+
+
 # ---- max pooling ----------------------------------------------------------------------------
 
-@torch.library.custom_op("convpool::max_pool2d", mutates_args=())
+@_operator("max_pool2d")
 def _max_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int],
                 dilation: List[int], ceil_mode: bool, tie_break: str, nan: str) -> Tuple[torch.Tensor, torch.Tensor]:
     out, indices = _core.max_pool2d(_array("max_pool2d", "x", x), kernel_size, stride, padding, dilation, ceil_mode,
@@ -48,14 +67,14 @@ def _max_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padd
     return torch.from_numpy(out), torch.from_numpy(indices)
 
 
-@_max_pool2d.register_fake
+@torch.library.register_fake(_max_pool2d)
 def _(x, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
     shape = list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], dilation[d],
                                                ceil_mode) for d in range(2)]
     return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
 
 
-@torch.library.custom_op("convpool::max_pool2d_backward", mutates_args=())
+@_operator("max_pool2d_backward")
 def _max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor, kernel_size: List[int],
                          stride: List[int], padding: List[int], dilation: List[int], ceil_mode: bool, tie_break: str,
                          nan: str) -> torch.Tensor:
@@ -65,7 +84,7 @@ def _max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: to
         padding, dilation, ceil_mode, tie_break, nan))
 
 
-@_max_pool2d_backward.register_fake
+@torch.library.register_fake(_max_pool2d_backward)
 def _(grad_output, x, indices, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
@@ -86,7 +105,8 @@ def _gradient_through_indices(backward):
     return gradient
 
 
-_max_pool2d.register_autograd(_gradient_through_indices(_max_pool2d_backward), setup_context=_save_input_and_indices)
+torch.library.register_autograd(_max_pool2d, _gradient_through_indices(_max_pool2d_backward),
+                                setup_context=_save_input_and_indices)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
@@ -102,20 +122,20 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 # ---- average pooling ------------------------------------------------------------------------
 
-@torch.library.custom_op("convpool::avg_pool2d", mutates_args=())
+@_operator("avg_pool2d")
 def _avg_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int], ceil_mode: bool,
                 count_include_pad: bool) -> torch.Tensor:
     return torch.from_numpy(_core.avg_pool2d(_array("avg_pool2d", "x", x), kernel_size, stride, padding, ceil_mode,
                                              count_include_pad))
 
 
-@_avg_pool2d.register_fake
+@torch.library.register_fake(_avg_pool2d)
 def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
     return x.new_empty(list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], 1,
                                                           ceil_mode) for d in range(2)])
 
 
-@torch.library.custom_op("convpool::avg_pool2d_backward", mutates_args=())
+@_operator("avg_pool2d_backward")
 def _avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int], kernel_size: List[int],
                          stride: List[int], padding: List[int], ceil_mode: bool,
                          count_include_pad: bool) -> torch.Tensor:
@@ -124,7 +144,7 @@ def _avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int], kern
                                                       count_include_pad))
 
 
-@_avg_pool2d_backward.register_fake
+@torch.library.register_fake(_avg_pool2d_backward)
 def _(grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
     return grad_output.new_empty(input_shape)
 
@@ -138,7 +158,7 @@ def _avg_pool2d_grad(ctx, grad_output):
     return (_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape, *ctx.arguments),) + (None,) * 5
 
 
-_avg_pool2d.register_autograd(_avg_pool2d_grad, setup_context=_avg_pool2d_setup)
+torch.library.register_autograd(_avg_pool2d, _avg_pool2d_grad, setup_context=_avg_pool2d_setup)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -150,7 +170,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 # ---- convolution ----------------------------------------------------------------------------
 
-@torch.library.custom_op("convpool::conv2d", mutates_args=())
+@_operator("conv2d")
 def _conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int],
             padding: List[int], dilation: List[int], groups: int) -> torch.Tensor:
     fn = "conv2d"
@@ -159,14 +179,14 @@ def _conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                                          dilation, groups))
 
 
-@_conv2d.register_fake
+@torch.library.register_fake(_conv2d)
 def _(x, weight, bias, stride, padding, dilation, groups):
     size = [(x.shape[-2 + d] + 2 * padding[d] - dilation[d] * (weight.shape[2 + d] - 1) - 1) // stride[d] + 1
             for d in range(2)]
     return x.new_empty(list(x.shape[:-3]) + [weight.shape[0]] + size)
 
 
-@torch.library.custom_op("convpool::conv2d_backward", mutates_args=())
+@_operator("conv2d_backward")
 def _conv2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: List[int],
                      padding: List[int], dilation: List[int], groups: int,
                      needs: List[bool]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -178,7 +198,7 @@ def _conv2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.T
     return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
 
 
-@_conv2d_backward.register_fake
+@torch.library.register_fake(_conv2d_backward)
 def _(grad_output, x, weight, stride, padding, dilation, groups, needs):
     shapes = (x.shape, weight.shape, (weight.shape[0],))
     return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
@@ -198,7 +218,7 @@ def _conv2d_grad(ctx, grad_output):
             + (None,) * 4)
 
 
-_conv2d.register_autograd(_conv2d_grad, setup_context=_conv2d_setup)
+torch.library.register_autograd(_conv2d, _conv2d_grad, setup_context=_conv2d_setup)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -208,19 +228,19 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 # ---- Lp pooling, adaptive average pooling, relu ----------------------------------------------
 
-@torch.library.custom_op("convpool::lp_pool2d", mutates_args=())
+@_operator("lp_pool2d")
 def _lp_pool2d(x: torch.Tensor, norm_type: float, kernel_size: List[int], stride: List[int],
                ceil_mode: bool) -> torch.Tensor:
     return torch.from_numpy(_core.lp_pool2d(_array("lp_pool2d", "x", x), norm_type, kernel_size, stride, ceil_mode))
 
 
-@_lp_pool2d.register_fake
+@torch.library.register_fake(_lp_pool2d)
 def _(x, norm_type, kernel_size, stride, ceil_mode):
     return x.new_empty(list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, ceil_mode)
                                              for d in range(2)])
 
 
-@torch.library.custom_op("convpool::lp_pool2d_backward", mutates_args=())
+@_operator("lp_pool2d_backward")
 def _lp_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, norm_type: float, kernel_size: List[int],
                         stride: List[int], ceil_mode: bool) -> torch.Tensor:
     fn = "lp_pool2d_backward"
@@ -228,7 +248,7 @@ def _lp_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, norm_type: f
                                                      norm_type, kernel_size, stride, ceil_mode))
 
 
-@_lp_pool2d_backward.register_fake
+@torch.library.register_fake(_lp_pool2d_backward)
 def _(grad_output, x, norm_type, kernel_size, stride, ceil_mode):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
@@ -243,7 +263,7 @@ def _lp_pool2d_grad(ctx, grad_output):
     return (_lp_pool2d_backward(grad_output.contiguous(), x, *ctx.arguments),) + (None,) * 4
 
 
-_lp_pool2d.register_autograd(_lp_pool2d_grad, setup_context=_lp_pool2d_setup)
+torch.library.register_autograd(_lp_pool2d, _lp_pool2d_grad, setup_context=_lp_pool2d_setup)
 
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
@@ -253,23 +273,23 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return torch.ops.convpool.lp_pool2d(x, float(norm_type), kernel, step, bool(ceil_mode))
 
 
-@torch.library.custom_op("convpool::adaptive_avg_pool2d", mutates_args=())
+@_operator("adaptive_avg_pool2d")
 def _adaptive_avg_pool2d(x: torch.Tensor, output_size: List[int]) -> torch.Tensor:
     return torch.from_numpy(_core.adaptive_avg_pool2d(_array("adaptive_avg_pool2d", "x", x), output_size))
 
 
-@_adaptive_avg_pool2d.register_fake
+@torch.library.register_fake(_adaptive_avg_pool2d)
 def _(x, output_size):
     return x.new_empty(list(x.shape[:-2]) + list(output_size))
 
 
-@torch.library.custom_op("convpool::adaptive_avg_pool2d_backward", mutates_args=())
+@_operator("adaptive_avg_pool2d_backward")
 def _adaptive_avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int]) -> torch.Tensor:
     return torch.from_numpy(_core.adaptive_avg_pool2d_backward(
         _array("adaptive_avg_pool2d_backward", "grad_output", grad_output), input_shape))
 
 
-@_adaptive_avg_pool2d_backward.register_fake
+@torch.library.register_fake(_adaptive_avg_pool2d_backward)
 def _(grad_output, input_shape):
     return grad_output.new_empty(input_shape)
 
@@ -282,7 +302,8 @@ def _adaptive_avg_pool2d_grad(ctx, grad_output):
     return _adaptive_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape), None
 
 
-_adaptive_avg_pool2d.register_autograd(_adaptive_avg_pool2d_grad, setup_context=_adaptive_avg_pool2d_setup)
+torch.library.register_autograd(_adaptive_avg_pool2d, _adaptive_avg_pool2d_grad,
+                                setup_context=_adaptive_avg_pool2d_setup)
 
 
 def _adaptive_size(x, output_size):
@@ -297,23 +318,23 @@ def adaptive_avg_pool2d(x, output_size):
     return torch.ops.convpool.adaptive_avg_pool2d(x, _adaptive_size(x, output_size))
 
 
-@torch.library.custom_op("convpool::relu", mutates_args=())
+@_operator("relu")
 def _relu(x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(_core.relu(_array("relu", "x", x)))
 
 
-@_relu.register_fake
+@torch.library.register_fake(_relu)
 def _(x):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
-@torch.library.custom_op("convpool::relu_backward", mutates_args=())
+@_operator("relu_backward")
 def _relu_backward(grad_output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     fn = "relu_backward"
     return torch.from_numpy(_core.relu_backward(_array(fn, "grad_output", grad_output), _array(fn, "y", y)))
 
 
-@_relu_backward.register_fake
+@torch.library.register_fake(_relu_backward)
 def _(grad_output, y):
     return torch.empty_like(y, memory_format=torch.contiguous_format)
 
@@ -327,7 +348,7 @@ def _relu_grad(ctx, grad_output):
     return _relu_backward(grad_output.contiguous(), y)
 
 
-_relu.register_autograd(_relu_grad, setup_context=_relu_setup)
+torch.library.register_autograd(_relu, _relu_grad, setup_context=_relu_setup)
 
 
 def relu(x):
@@ -337,7 +358,7 @@ def relu(x):
 
 # ---- stochastic pooling ---------------------------------------------------------------------
 
-@torch.library.custom_op("convpool::stochastic_pool2d", mutates_args=())
+@_operator("stochastic_pool2d")
 def _stochastic_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], training: bool,
                        seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
     array = _array("stochastic_pool2d", "x", x)
@@ -348,14 +369,14 @@ def _stochastic_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int
     return torch.from_numpy(out), torch.from_numpy(indices)
 
 
-@_stochastic_pool2d.register_fake
+@torch.library.register_fake(_stochastic_pool2d)
 def _(x, kernel_size, stride, training, seed):
     shape = list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, False)
                                   for d in range(2)]
     return x.new_empty(shape), x.new_empty(shape if training else (0,), dtype=torch.int64)
 
 
-@torch.library.custom_op("convpool::stochastic_pool2d_backward", mutates_args=())
+@_operator("stochastic_pool2d_backward")
 def _stochastic_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor,
                                 kernel_size: List[int], stride: List[int], training: bool) -> torch.Tensor:
     fn = "stochastic_pool2d_backward"
@@ -364,7 +385,7 @@ def _stochastic_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indi
         kernel_size, stride, training))
 
 
-@_stochastic_pool2d_backward.register_fake
+@torch.library.register_fake(_stochastic_pool2d_backward)
 def _(grad_output, x, indices, kernel_size, stride, training):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
@@ -380,7 +401,7 @@ def _stochastic_pool2d_grad(ctx, grad_output, _grad_indices):
     return (_stochastic_pool2d_backward(grad_output.contiguous(), x, indices, *ctx.arguments),) + (None,) * 4
 
 
-_stochastic_pool2d.register_autograd(_stochastic_pool2d_grad, setup_context=_stochastic_pool2d_setup)
+torch.library.register_autograd(_stochastic_pool2d, _stochastic_pool2d_grad, setup_context=_stochastic_pool2d_setup)
 
 
 def stochastic_pool2d(x, kernel_size, stride=None, training=True, seed=None):
@@ -402,7 +423,7 @@ def _optional_array(fn, name, tensor):
 
 # Functional, as autograd needs: the updated running statistics are outputs (the kernel updates
 # copies of them), which batch_norm then copies into the caller's tensors.
-@torch.library.custom_op("convpool::batch_norm2d", mutates_args=())
+@_operator("batch_norm2d")
 def _batch_norm2d(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
                   running_mean: Optional[torch.Tensor], running_var: Optional[torch.Tensor], training: bool,
                   momentum: float, eps: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
@@ -419,7 +440,7 @@ def _batch_norm2d(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optiona
     return (torch.from_numpy(out), torch.from_numpy(mean), torch.from_numpy(invstd)) + statistics
 
 
-@_batch_norm2d.register_fake
+@torch.library.register_fake(_batch_norm2d)
 def _(x, weight, bias, running_mean, running_var, training, momentum, eps):
     channels = x.shape[1]
     updated = training and running_mean is not None and running_var is not None
@@ -428,7 +449,7 @@ def _(x, weight, bias, running_mean, running_var, training, momentum, eps):
             x.new_empty(channels)) + statistics
 
 
-@torch.library.custom_op("convpool::batch_norm2d_backward", mutates_args=())
+@_operator("batch_norm2d_backward")
 def _batch_norm2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: Optional[torch.Tensor],
                            saved_mean: torch.Tensor, saved_invstd: torch.Tensor, training: bool,
                            needs: List[bool]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -440,7 +461,7 @@ def _batch_norm2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: O
     return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
 
 
-@_batch_norm2d_backward.register_fake
+@torch.library.register_fake(_batch_norm2d_backward)
 def _(grad_output, x, weight, saved_mean, saved_invstd, training, needs):
     shapes = (x.shape, (x.shape[1],), (x.shape[1],))
     return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
@@ -461,7 +482,7 @@ def _batch_norm2d_grad(ctx, grad_output, *_grad_statistics):
     return tuple(grad if wanted else None for grad, wanted in zip(grads, needs)) + (None,) * 5
 
 
-_batch_norm2d.register_autograd(_batch_norm2d_grad, setup_context=_batch_norm2d_setup)
+torch.library.register_autograd(_batch_norm2d, _batch_norm2d_grad, setup_context=_batch_norm2d_setup)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -479,20 +500,20 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 # ---- adaptive max pooling -------------------------------------------------------------------
 
-@torch.library.custom_op("convpool::adaptive_max_pool2d", mutates_args=())
+@_operator("adaptive_max_pool2d")
 def _adaptive_max_pool2d(x: torch.Tensor, output_size: List[int], tie_break: str,
                          nan: str) -> Tuple[torch.Tensor, torch.Tensor]:
     out, indices = _core.adaptive_max_pool2d(_array("adaptive_max_pool2d", "x", x), output_size, True, tie_break, nan)
     return torch.from_numpy(out), torch.from_numpy(indices)
 
 
-@_adaptive_max_pool2d.register_fake
+@torch.library.register_fake(_adaptive_max_pool2d)
 def _(x, output_size, tie_break, nan):
     shape = list(x.shape[:-2]) + list(output_size)
     return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
 
 
-@torch.library.custom_op("convpool::adaptive_max_pool2d_backward", mutates_args=())
+@_operator("adaptive_max_pool2d_backward")
 def _adaptive_max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor,
                                   output_size: List[int], tie_break: str, nan: str) -> torch.Tensor:
     fn = "adaptive_max_pool2d_backward"
@@ -501,13 +522,13 @@ def _adaptive_max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, in
         tie_break, nan))
 
 
-@_adaptive_max_pool2d_backward.register_fake
+@torch.library.register_fake(_adaptive_max_pool2d_backward)
 def _(grad_output, x, indices, output_size, tie_break, nan):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
-_adaptive_max_pool2d.register_autograd(_gradient_through_indices(_adaptive_max_pool2d_backward),
-                                       setup_context=_save_input_and_indices)
+torch.library.register_autograd(_adaptive_max_pool2d, _gradient_through_indices(_adaptive_max_pool2d_backward),
+                                setup_context=_save_input_and_indices)
 
 
 def adaptive_max_pool2d(x, output_size, return_indices=False, tie_break="first", nan="propagate"):
@@ -519,7 +540,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, tie_break="first",
 
 # ---- transposed convolution -----------------------------------------------------------------
 
-@torch.library.custom_op("convpool::conv_transpose2d", mutates_args=())
+@_operator("conv_transpose2d")
 def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int],
                       padding: List[int], output_padding: List[int], groups: int,
                       dilation: List[int]) -> torch.Tensor:
@@ -529,14 +550,14 @@ def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
                                                    output_padding, groups, dilation))
 
 
-@_conv_transpose2d.register_fake
+@torch.library.register_fake(_conv_transpose2d)
 def _(x, weight, bias, stride, padding, output_padding, groups, dilation):
     size = [(x.shape[-2 + d] - 1) * stride[d] - 2 * padding[d] + dilation[d] * (weight.shape[2 + d] - 1)
             + output_padding[d] + 1 for d in range(2)]
     return x.new_empty(list(x.shape[:-3]) + [weight.shape[1] * groups] + size)
 
 
-@torch.library.custom_op("convpool::conv_transpose2d_backward", mutates_args=())
+@_operator("conv_transpose2d_backward")
 def _conv_transpose2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: List[int],
                                padding: List[int], output_padding: List[int], groups: int, dilation: List[int],
                                needs: List[bool]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -548,7 +569,7 @@ def _conv_transpose2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weigh
     return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
 
 
-@_conv_transpose2d_backward.register_fake
+@torch.library.register_fake(_conv_transpose2d_backward)
 def _(grad_output, x, weight, stride, padding, output_padding, groups, dilation, needs):
     shapes = (x.shape, weight.shape, (weight.shape[1] * groups,))
     return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
@@ -561,7 +582,7 @@ def _conv_transpose2d_grad(ctx, grad_output):
     return tuple(grad if wanted else None for grad, wanted in zip(grads, needs)) + (None,) * 5
 
 
-_conv_transpose2d.register_autograd(_conv_transpose2d_grad, setup_context=_conv2d_setup)
+torch.library.register_autograd(_conv_transpose2d, _conv_transpose2d_grad, setup_context=_conv2d_setup)
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

@@ -113,14 +113,16 @@ std::vector<DirectKernels<T>> direct_kernel_variants_for(Isa isa) {
 // coefficient vector (3 x 4 positions by two vectors measured no faster on this project's
 // machine, and slower on LeNet conv2, whose 16 channels fill one vector). On AVX-512, 2 x 7
 // positions by two vectors (28 of the 32 registers) fits ResNet's 56-, 28-, 14- and 7-wide planes
-// exactly. 8 positions on 16 registers.
+// exactly, and 4 x 4 positions by one vector its 4x4 planes (ResNet-18's last stage at 112x112
+// input), where the 7-wide tiles left three of seven columns idle. 8 positions on 16 registers.
 template <typename T>
 std::vector<ChannelVectorKernel<T>> channel_vector_kernel_variants_for(Isa isa) {
 #ifdef CONVPOOL_X86
   if (isa == Isa::avx512)
     return {detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 8, 1>(),
             detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 2, 7, 2>(),
-            detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 1, 7, 4>()};
+            detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 1, 7, 4>(),
+            detail::isa_avx512::make_channel_kernel<detail::isa_avx512::Ops<T>, 4, 4, 1>()};
   if (isa == Isa::avx2) return {detail::isa_avx2::make_channel_kernel<detail::isa_avx2::Ops<T>, 1, 8, 1>()};
 #endif
   return {detail::isa_baseline::make_channel_kernel<detail::isa_baseline::Ops<T>, 1, 8, 1>()};
