@@ -486,6 +486,13 @@ def print_layouts_row(op, row, ours, theirs, amount, repeats, digits):
     print_peer_row(f"{op} | {row}", t_ours, t_theirs, f"{amount / t_ours / 1e9:.{digits}f}")
 
 
+def torch_layouts(x, g):
+    """(x, a copy of x that requires grad, g) as tensors in each of PyTorch's layouts, NCHW first."""
+    for layout in (torch.contiguous_format, torch.channels_last):
+        tx = torch.from_numpy(x).contiguous(memory_format=layout)
+        yield tx, tx.clone().requires_grad_(True), torch.from_numpy(g).contiguous(memory_format=layout)
+
+
 def print_adaptive_table(rng, repeats, name_filter):
     """Adaptive max pooling (forward with indices; forward and backward) against PyTorch in both
     layouts, in ms and GB/s (input read once, output and int64 indices written once)."""
@@ -506,10 +513,7 @@ def print_adaptive_table(rng, repeats, name_filter):
                 "fwd+bwd": (train, 2 * moved + x.size * 4)}
         theirs = {op: [] for op in ours}
         if torch is not None:
-            for layout in (torch.contiguous_format, torch.channels_last):
-                tx = torch.from_numpy(x).contiguous(memory_format=layout)
-                txg = tx.clone().requires_grad_(True)
-                tg = torch.from_numpy(g).contiguous(memory_format=layout)
+            for tx, txg, tg in torch_layouts(x, g):
 
                 def torch_train(txg=txg, tg=tg):
                     txg.grad = None
@@ -521,6 +525,45 @@ def print_adaptive_table(rng, repeats, name_filter):
             row = f"{shape} -> {size}"
             if name_filter in f"adaptive {op} {row}":
                 print_layouts_row(f"adaptive max {op}", row, fn, theirs[op], nbytes, repeats, digits=1)
+
+
+def print_fractional_table(rng, repeats, name_filter):
+    """Fractional max pooling (forward; forward and backward) against PyTorch in both layouts,
+    both given the same samples, in ms and GB/s (input read once, output and int64 indices
+    written once)."""
+    print("\n| op | fractional max pooling | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
+          "| speed-up vs the faster | convpool GB/s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for shape, kernel, size in (((32, 64, 112, 112), 3, 56), ((32, 64, 56, 56), 2, 28)):
+        x = rng.standard_normal(shape, dtype=np.float32)
+        samples = rng.random(shape[:2] + (2,), dtype=np.float32)
+        out = cp.fractional_max_pool2d(x, kernel, size, _random_samples=samples)
+        g = np.ones_like(out)
+
+        def train():
+            _, i = cp.fractional_max_pool2d(x, kernel, size, return_indices=True, _random_samples=samples)
+            cp.fractional_max_pool2d_backward(g, x, i)
+
+        moved = x.size * 4 + out.size * 12
+        ours = {"fwd": (lambda: cp.fractional_max_pool2d(x, kernel, size, return_indices=True,
+                                                         _random_samples=samples), moved),
+                "fwd+bwd": (train, 2 * moved + x.size * 4)}
+        theirs = {op: [] for op in ours}
+        if torch is not None:
+            ts = torch.from_numpy(samples)
+            for tx, txg, tg in torch_layouts(x, g):
+
+                def torch_train(txg=txg, tg=tg):
+                    txg.grad = None
+                    F.fractional_max_pool2d(txg, kernel, size, _random_samples=ts).backward(tg)
+
+                theirs["fwd"].append(lambda tx=tx: F.fractional_max_pool2d(tx, kernel, size, return_indices=True,
+                                                                           _random_samples=ts))
+                theirs["fwd+bwd"].append(torch_train)
+        for op, (fn, nbytes) in ours.items():
+            row = f"{shape} k{kernel} -> {size}"
+            if name_filter in f"fractional {op} {row}":
+                print_layouts_row(f"fractional max {op}", row, fn, theirs[op], nbytes, repeats, digits=1)
 
 
 def print_torch_table(rng, repeats, name_filter):
@@ -787,6 +830,7 @@ def main():
     if args.suite in ("pool", "all"):
         print_table("pooling shape", "GB/s", pool_rows(rng), args.repeats, args.filter)
         print_adaptive_table(rng, args.repeats, args.filter)
+        print_fractional_table(rng, args.repeats, args.filter)
     if args.suite in ("conv", "all"):
         print_table("convolution", "GFLOP/s", conv_rows(rng), args.repeats, args.filter)
         print_transpose_table(rng, args.repeats, args.filter)

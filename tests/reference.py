@@ -452,3 +452,39 @@ def adaptive_max_pool2d_backward(grad_output, x, tie_break="first", nan="propaga
                 for ih, iw in zip(*np.nonzero(tied)):
                     gi[plane, h0 + ih, w0 + iw] += share
     return gi.reshape(x.shape)
+
+
+def fractional_starts(u, in_size, out_size, kernel, dtype):
+    """Graham's pseudo-random window starts as PyTorch computes them, in x's dtype: window i <
+    out - 1 at int((i + u) * alpha) - int(u * alpha), alpha = (in - k) / (out - 1); the last at
+    in - k."""
+    t = np.dtype(dtype).type
+    starts = []
+    if out_size > 1:
+        alpha = t(in_size - kernel) / t(out_size - 1)
+        starts = [int(t((t(i) + t(u)) * alpha)) - int(t(t(u) * alpha)) for i in range(out_size - 1)]
+    return starts + [in_size - kernel] if out_size > 0 else []
+
+
+def fractional_max_pool2d(x, kernel, out, samples):
+    """(values, indices): each window's first strictly greatest value, a NaN winning over any
+    number (the last NaN gives the index)."""
+    (kh, kw), (out_h, out_w) = pair(kernel), pair(out)
+    H, W = x.shape[-2:]
+    planes, u = x.reshape(-1, H, W), samples.reshape(-1, 2)
+    values = np.empty((planes.shape[0], out_h, out_w), x.dtype)
+    indices = np.empty(values.shape, np.int64)
+    for plane in range(planes.shape[0]):
+        rows = fractional_starts(u[plane, 1], H, out_h, kh, x.dtype)
+        columns = fractional_starts(u[plane, 0], W, out_w, kw, x.dtype)
+        for oh, h0 in enumerate(rows):
+            for ow, w0 in enumerate(columns):
+                best, best_index = -math.inf, h0 * W + w0
+                for ih in range(h0, h0 + kh):
+                    for iw in range(w0, w0 + kw):
+                        v = planes[plane, ih, iw]
+                        if v > best or math.isnan(v):
+                            best, best_index = v, ih * W + iw
+                values[plane, oh, ow], indices[plane, oh, ow] = best, best_index
+    shape = x.shape[:-2] + (out_h, out_w)
+    return values.reshape(shape), indices.reshape(shape)

@@ -12,7 +12,9 @@ import convpool as cp
 FUNCTIONS = {
     "max_pool2d": 9, "max_pool2d_backward": 10, "avg_pool2d": 7, "avg_pool2d_backward": 8,
     "lp_pool2d": 5, "lp_pool2d_backward": 6, "stochastic_pool2d": 6, "stochastic_pool2d_backward": 6,
-    "adaptive_max_pool2d": 5, "adaptive_max_pool2d_backward": 6, "max_unpool2d": 6, "max_unpool2d_backward": 6, "conv2d": 7, "conv2d_backward": 8, "conv_transpose2d": 8, "conv_transpose2d_backward": 9, "relu": 1, "relu_backward": 2, "set_num_threads": 1,
+    "adaptive_max_pool2d": 5, "adaptive_max_pool2d_backward": 6, "max_unpool2d": 6, "max_unpool2d_backward": 6,
+    "fractional_max_pool2d": 7, "fractional_max_pool2d_backward": 3, "conv2d": 7, "conv2d_backward": 8,
+    "conv_transpose2d": 8, "conv_transpose2d_backward": 9, "relu": 1, "relu_backward": 2, "set_num_threads": 1,
 }
 
 

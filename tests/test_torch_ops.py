@@ -266,3 +266,21 @@ def test_padding_convpool_does_not_take_is_refused_and_left_alone_by_convert():
                                 torch.nn.Conv1d(1, 1, 3, padding_mode="circular"))
     cpt.convert(model)
     assert type(model[0]) is torch.nn.Conv2d and type(model[1]) is torch.nn.Conv1d
+
+
+def test_fractional_max_pool2d_equals_torch_with_its_generator():
+    x = distinct((2, 3, 11, 10), seed=9)
+    samples = torch.rand(2, 3, 2, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.convpool.fractional_max_pool2d.default, (x, [3, 2], [5, 6], samples))
+    assert torch.autograd.gradcheck(lambda t: cpt.fractional_max_pool2d(t, 3, (5, 4), _random_samples=samples), (x,))
+    theirs, ours = torch.nn.FractionalMaxPool2d(2, output_ratio=0.5), cpt.FractionalMaxPool2d(2, output_ratio=0.5)
+    for module in (theirs, ours):
+        torch.manual_seed(10)  # the same draw of samples from torch's generator
+        out = module(x)
+        out.square().sum().backward()
+        module.result, module.grad, x.grad = out.detach(), x.grad, None
+    torch.testing.assert_close(ours.result, theirs.result)
+    torch.testing.assert_close(ours.grad, theirs.grad)
+    model = torch.nn.Sequential(torch.nn.FractionalMaxPool2d(3, output_size=4))
+    cpt.convert(model)
+    assert type(model[0]) is cpt.FractionalMaxPool2d and model[0].output_size == (4, 4)

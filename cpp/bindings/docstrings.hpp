@@ -177,6 +177,36 @@ Returns:
     The gradient with respect to x; an input in several windows sums their contributions.
 )doc";
 
+inline constexpr const char* fractional_max_pool2d =
+    R"doc(Fractional max pooling (Graham 2014) with PyTorch's window rule, given the samples.
+
+The package's convpool.fractional_max_pool2d draws the samples (seeded) and takes output_ratio.
+
+Args:
+    x: (N, C, H, W) or (C, H, W) float32/float64.
+    kernel_size: an int or an (h, w) pair.
+    output_size: an int or an (H_out, W_out) pair; H_out + kh - 1 <= H and W_out + kw - 1 <= W.
+    _random_samples: (N, C, 2) of x's dtype in [0, 1) (N = 1 for CHW input): per plane the
+        width's sample, then the height's. Window i of a dimension starts at
+        int((i + u) * alpha) - int(u * alpha), alpha = (in - k) / (out - 1); the last at in - k.
+
+Returns:
+    (output, indices): the first greatest value of each window (a NaN wins; the last NaN gives
+    the index) and its int64 flat index within its H x W plane.
+)doc";
+
+inline constexpr const char* fractional_max_pool2d_backward =
+    R"doc(Gradient of fractional_max_pool2d.
+
+Args:
+    grad_output: gradient of the pooled output.
+    x: the forward input (its shape and dtype).
+    indices: the forward's indices.
+
+Returns:
+    The gradient with respect to x; an input in several windows sums their contributions.
+)doc";
+
 inline constexpr const char* conv2d =
     R"doc(2-D convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W) float32/float64 input.
 

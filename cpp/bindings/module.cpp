@@ -17,6 +17,7 @@ void register_activation(py::module_& m);
 void register_batch_norm(py::module_& m);
 void register_adaptive_avg_pool(py::module_& m);
 void register_adaptive_max_pool(py::module_& m);
+void register_fractional_max_pool(py::module_& m);
 }  // namespace convpool::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -60,4 +61,5 @@ PYBIND11_MODULE(_core, m) {
   convpool::bindings::register_batch_norm(m);
   convpool::bindings::register_adaptive_avg_pool(m);
   convpool::bindings::register_adaptive_max_pool(m);
+  convpool::bindings::register_fractional_max_pool(m);
 }

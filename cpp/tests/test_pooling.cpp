@@ -193,6 +193,23 @@ TEST(AdaptiveMaxPool, OverlappingWindowsFollowTheTieRule) {
   }
 }
 
+TEST(FractionalMaxPool, PseudoRandomWindowsOverlapAndSumTheirGradients) {
+  // 7 inputs to 3 outputs of 3 with sample 0.5: alpha = 2, starts 0, int(3) - int(1) = 2, and the
+  // last at 7 - 3 = 4, so windows [0, 3), [2, 5) and [4, 7) share inputs 2 and 4.
+  const float x[] = {1, 2, 9, 3, 9, 0, 4}, samples[] = {0.5f, 0.0f}, ones[] = {1, 1, 1};
+  const FractionalMaxPool2dParams p{1, 1, 7, 1, 3, 1, 3};
+  float y[3];
+  int64_t indices[3];
+  fractional_max_pool2d_forward(x, samples, y, indices, p);
+  EXPECT_EQ(std::vector<float>(y, y + 3), (std::vector<float>{9, 9, 9}));
+  EXPECT_EQ(std::vector<int64_t>(indices, indices + 3), (std::vector<int64_t>{2, 2, 4}));  // the first maximum
+  std::vector<float> grad(7);
+  EXPECT_EQ(fractional_max_pool2d_backward(ones, indices, grad.data(), p), 0);
+  EXPECT_EQ(grad, (std::vector<float>{0, 0, 2, 0, 1, 0, 0}));
+  const int64_t outside[] = {2, 7, -5};
+  EXPECT_EQ(fractional_max_pool2d_backward(ones, outside, grad.data(), p), 2);
+}
+
 TEST(Pooling, WindowsFarWiderThanTheInputCostOnlyTheTapsTheyRead) {
   // A (1, 2^28) window padded by 2^27 on a 1-wide row: its column-first scratch would be 2^28
   // wide, so the direct row path runs, over the one tap inside the input.

@@ -21,6 +21,7 @@ from ._core import (
     conv2d_backward,
     conv_transpose2d,
     conv_transpose2d_backward,
+    fractional_max_pool2d_backward,
     get_num_threads,
     lp_pool2d,
     lp_pool2d_backward,
@@ -50,6 +51,7 @@ conv2d = exported(conv2d)
 conv2d_backward = exported(conv2d_backward)
 conv_transpose2d = exported(conv_transpose2d)
 conv_transpose2d_backward = exported(conv_transpose2d_backward)
+fractional_max_pool2d_backward = exported(fractional_max_pool2d_backward)
 lp_pool2d = exported(lp_pool2d)
 lp_pool2d_backward = exported(lp_pool2d_backward)
 max_pool2d = exported(max_pool2d)
@@ -68,6 +70,7 @@ from ._one_d import (
     max_pool1d,
     max_pool1d_backward,
 )
+from ._fractional import fractional_max_pool2d
 from ._rng import manual_seed
 from . import datasets, distributed, inspection, models, nn, optim, plots, training  # noqa: E402  (need _core first)
 
@@ -91,6 +94,8 @@ __all__ = [
     "conv2d_backward",
     "conv_transpose2d",
     "conv_transpose2d_backward",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_backward",
     "get_num_threads",
     "lp_pool2d",
     "lp_pool2d_backward",

@@ -142,6 +142,17 @@ def adaptive_max_pool2d_backward(
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
 ) -> _FloatArray: ...
+def fractional_max_pool2d(
+    x: _ArrayLike,
+    kernel_size: _Pair,
+    output_size: _Pair,
+    _random_samples: _ArrayLike,
+) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
+def fractional_max_pool2d_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    indices: _ArrayLike,
+) -> _FloatArray: ...
 def max_unpool2d(
     x: _ArrayLike,
     indices: _ArrayLike,

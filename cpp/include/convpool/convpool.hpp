@@ -7,6 +7,7 @@
 #include "batch_norm.hpp"
 #include "conv.hpp"
 #include "conv_transpose.hpp"
+#include "fractional_max_pool.hpp"
 #include "isa.hpp"
 #include "lp_pool.hpp"
 #include "max_pool.hpp"

@@ -6,6 +6,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .. import _core
+from .._fractional import fractional_max_pool2d
 from .._rng import generator, layer_generator
 from .module import Module, Parameter
 
@@ -314,6 +315,37 @@ class AdaptiveMaxPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size!r}, tie_break={self.tie_break!r}"
+
+
+class FractionalMaxPool2d(Module):
+    """Fractional max pooling (Graham 2014) to ``output_size`` or ``output_ratio``, with
+    PyTorch's windows: each call draws fresh window offsets from the layer's generator (seeded by
+    ``seed``, or from ``convpool.manual_seed``'s generator), in training and eval mode alike, as
+    torch.nn.FractionalMaxPool2d does."""
+
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, seed=None):
+        super().__init__()
+        if output_size is None and output_ratio is None:
+            raise ValueError("FractionalMaxPool2d: give output_size or output_ratio")
+        self.kernel_size, self.output_size, self.output_ratio = kernel_size, output_size, output_ratio
+        self._generator = layer_generator(seed)
+
+    def forward(self, x):
+        self._input = x
+        y, self._indices = fractional_max_pool2d(x, self.kernel_size, self.output_size, self.output_ratio,
+                                                 return_indices=True,
+                                                 seed=int(self._generator.integers(0, 2**63)))
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return _core.fractional_max_pool2d_backward(grad_output, self._input, self._indices)
+
+    def extra_repr(self):
+        size = f"output_size={self.output_size!r}" if self.output_size is not None else \
+            f"output_ratio={self.output_ratio!r}"
+        return f"kernel_size={self.kernel_size!r}, {size}"
 
 
 class AvgPool2d(_Pool):

@@ -20,8 +20,12 @@ def _array(fn, name, tensor):
     return tensor.detach().numpy()
 
 
+def _pair_of(value, kind):
+    return [kind(v) for v in value] if isinstance(value, (tuple, list)) else [kind(value), kind(value)]
+
+
 def _pair(value):
-    return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value), int(value)]
+    return _pair_of(value, int)
 
 
 def _stride(stride, kernel):
@@ -623,3 +627,58 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv1d on convpool's kernels (integer padding)."""
     return torch.ops.convpool.conv2d(x.unsqueeze(-2), weight.unsqueeze(-2), bias, [1, _single(stride)],
                                      [0, _single(padding)], [1, _single(dilation)], int(groups)).squeeze(-2)
+
+
+# ---- fractional max pooling -----------------------------------------------------------------
+
+@_operator("fractional_max_pool2d")
+def _fractional_max_pool2d(x: torch.Tensor, kernel_size: List[int], output_size: List[int],
+                           random_samples: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    fn = "fractional_max_pool2d"
+    out, indices = _core.fractional_max_pool2d(_array(fn, "x", x), kernel_size, output_size,
+                                               _array(fn, "random_samples", random_samples))
+    return torch.from_numpy(out), torch.from_numpy(indices)
+
+
+@torch.library.register_fake(_fractional_max_pool2d)
+def _(x, kernel_size, output_size, random_samples):
+    shape = list(x.shape[:-2]) + list(output_size)
+    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+
+
+@_operator("fractional_max_pool2d_backward")
+def _fractional_max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor,
+                                    indices: torch.Tensor) -> torch.Tensor:
+    fn = "fractional_max_pool2d_backward"
+    return torch.from_numpy(_core.fractional_max_pool2d_backward(_array(fn, "grad_output", grad_output),
+                                                                 _array(fn, "x", x), indices.detach().numpy()))
+
+
+@torch.library.register_fake(_fractional_max_pool2d_backward)
+def _(grad_output, x, indices):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _fractional_max_pool2d_grad(ctx, grad_output, _grad_indices):
+    x, indices = ctx.saved_tensors
+    return _fractional_max_pool2d_backward(grad_output.contiguous(), x, indices), None, None, None
+
+
+torch.library.register_autograd(_fractional_max_pool2d, _fractional_max_pool2d_grad,
+                                setup_context=_save_input_and_indices)
+
+
+def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """torch.nn.functional.fractional_max_pool2d on convpool's kernels: the samples drawn from
+    torch's generator unless given (output_ratio may also be a single number)."""
+    if output_size is None:
+        if output_ratio is None:
+            raise ValueError("fractional_max_pool2d requires specifying either an output_size or an output_ratio")
+        ratio = _pair_of(output_ratio, float)
+        output_size = [int(x.shape[-2] * ratio[0]), int(x.shape[-1] * ratio[1])]
+    if _random_samples is None:
+        _random_samples = torch.rand(x.shape[0] if x.dim() == 4 else 1, x.shape[-3], 2, dtype=x.dtype)
+    out, indices = torch.ops.convpool.fractional_max_pool2d(x, _pair(kernel_size), _pair(output_size),
+                                                            _random_samples)
+    return (out, indices) if return_indices else out

@@ -162,6 +162,14 @@ class Conv1d(_NumericPaddingConvolution, torch.nn.Conv1d):
     _convolve = staticmethod(_ops.conv1d)
 
 
+class FractionalMaxPool2d(torch.nn.FractionalMaxPool2d):
+    """torch.nn.FractionalMaxPool2d on convpool's kernels (samples from torch's generator)."""
+
+    def forward(self, x):
+        return _ops.fractional_max_pool2d(x, self.kernel_size, self.output_size, self.output_ratio,
+                                          self.return_indices, self._random_samples)
+
+
 def _same_module(cls, child):
     """A ``cls`` that is ``child``: the same parameters, buffers, hooks and arguments."""
     replacement = cls.__new__(cls)
@@ -170,11 +178,11 @@ def _same_module(cls, child):
 
 
 def convert(model, tie_break="first", nan="propagate"):
-    """Replaces, in place, every torch.nn.MaxPool2d, MaxPool1d, AdaptiveMaxPool2d, AvgPool2d
-    (without divisor_override), AvgPool1d, LPPool2d, AdaptiveAvgPool2d, ReLU, BatchNorm2d, Conv2d
-    and Conv1d (zeros padding, int or pair) and ConvTranspose2d of `model` by
-    convpool's, with the same arguments and the same parameter and buffer tensors, and returns
-    `model`. Max pooling gets `tie_break` and `nan`. Layers convpool cannot take are left as they
+    """Replaces, in place, every torch.nn.MaxPool2d, MaxPool1d, AdaptiveMaxPool2d,
+    FractionalMaxPool2d, AvgPool2d (without divisor_override), AvgPool1d, LPPool2d,
+    AdaptiveAvgPool2d, ReLU, BatchNorm2d, Conv2d and Conv1d (zeros padding, int or pair) and
+    ConvTranspose2d of `model` by convpool's, with the same arguments and the same parameter and
+    buffer tensors, and returns `model`. Max pooling gets `tie_break` and `nan`. Layers convpool cannot take are left as they
     are."""
     for name, child in model.named_children():
         replacement = None
@@ -206,6 +214,8 @@ def convert(model, tie_break="first", nan="propagate"):
             replacement = _same_module(Conv2d if kind is torch.nn.Conv2d else Conv1d, child)
         elif kind is torch.nn.ConvTranspose2d:
             replacement = _same_module(ConvTranspose2d, child)
+        elif kind is torch.nn.FractionalMaxPool2d:
+            replacement = _same_module(FractionalMaxPool2d, child)
         if replacement is not None:
             setattr(model, name, replacement)
         else:
