@@ -284,3 +284,20 @@ def test_fractional_max_pool2d_equals_torch_with_its_generator():
     model = torch.nn.Sequential(torch.nn.FractionalMaxPool2d(3, output_size=4))
     cpt.convert(model)
     assert type(model[0]) is cpt.FractionalMaxPool2d and model[0].output_size == (4, 4)
+
+
+def test_max_unpool2d_equals_torch():
+    theirs, ours = torch.nn.MaxUnpool2d(2), cpt.MaxUnpool2d(2)
+    for shape, output_size in (((2, 3, 8, 6), []), ((2, 3, 9, 7), [9, 7])):  # the default size, and a given one
+        x = distinct(shape, seed=11)
+        pooled, indices = torch.nn.functional.max_pool2d(x.detach(), 2, return_indices=True)
+        pooled.requires_grad_(True)
+        torch.library.opcheck(torch.ops.convpool.max_unpool2d.default, (pooled, indices, [2, 2], [2, 2], [0, 0],
+                                                                          output_size))
+        assert torch.autograd.gradcheck(lambda t: cpt.max_unpool2d(t, indices, 2, output_size=output_size or None),
+                                        (pooled,))
+        torch.testing.assert_close(ours(pooled, indices, output_size=output_size or None),
+                                   theirs(pooled, indices, output_size=output_size or None))
+    model = torch.nn.ModuleList([torch.nn.MaxUnpool2d(3, stride=2, padding=1)])
+    cpt.convert(model)
+    assert type(model[0]) is cpt.MaxUnpool2d and model[0].padding == (1, 1)

@@ -23,6 +23,7 @@ from ._ops import (
     lp_pool2d,
     max_pool1d,
     max_pool2d,
+    max_unpool2d,
     relu,
     stochastic_pool2d,
 )
@@ -39,13 +40,14 @@ from .nn import (
     LPPool2d,
     MaxPool1d,
     MaxPool2d,
+    MaxUnpool2d,
     ReLU,
     StochasticPool2d,
     convert,
 )
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm2d", "Conv1d", "Conv2d",
-           "ConvTranspose2d", "FractionalMaxPool2d", "LPPool2d", "MaxPool1d", "MaxPool2d", "ReLU",
+           "ConvTranspose2d", "FractionalMaxPool2d", "LPPool2d", "MaxPool1d", "MaxPool2d", "MaxUnpool2d", "ReLU",
            "StochasticPool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
            "conv1d", "conv2d", "conv_transpose2d", "convert", "fractional_max_pool2d", "lp_pool2d", "max_pool1d",
-           "max_pool2d", "relu", "stochastic_pool2d"]
+           "max_pool2d", "max_unpool2d", "relu", "stochastic_pool2d"]

@@ -682,3 +682,59 @@ def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, r
     out, indices = torch.ops.convpool.fractional_max_pool2d(x, _pair(kernel_size), _pair(output_size),
                                                             _random_samples)
     return (out, indices) if return_indices else out
+
+
+# ---- max unpooling --------------------------------------------------------------------------
+
+def _unpooled_size(x, kernel_size, stride, padding, output_size):
+    """PyTorch's unpooled (H, W): output_size's last two entries, else (in - 1) * stride -
+    2 * padding + kernel."""
+    if output_size:
+        return [int(output_size[-2]), int(output_size[-1])]
+    return [(x.shape[-2 + d] - 1) * stride[d] - 2 * padding[d] + kernel_size[d] for d in range(2)]
+
+
+@_operator("max_unpool2d")
+def _max_unpool2d(x: torch.Tensor, indices: torch.Tensor, kernel_size: List[int], stride: List[int],
+                  padding: List[int], output_size: List[int]) -> torch.Tensor:
+    return torch.from_numpy(_core.max_unpool2d(_array("max_unpool2d", "x", x), indices.detach().numpy(), kernel_size,
+                                               stride, padding, output_size or None))
+
+
+@torch.library.register_fake(_max_unpool2d)
+def _(x, indices, kernel_size, stride, padding, output_size):
+    return x.new_empty(list(x.shape[:-2]) + _unpooled_size(x, kernel_size, stride, padding, output_size))
+
+
+@_operator("max_unpool2d_backward")
+def _max_unpool2d_backward(grad_output: torch.Tensor, indices: torch.Tensor, kernel_size: List[int],
+                           stride: List[int], padding: List[int], output_size: List[int]) -> torch.Tensor:
+    return torch.from_numpy(_core.max_unpool2d_backward(
+        _array("max_unpool2d_backward", "grad_output", grad_output), indices.detach().numpy(), kernel_size, stride,
+        padding, output_size or None))
+
+
+@torch.library.register_fake(_max_unpool2d_backward)
+def _(grad_output, indices, kernel_size, stride, padding, output_size):
+    return grad_output.new_empty(indices.shape)
+
+
+def _max_unpool2d_setup(ctx, inputs, output):
+    _x, indices, *ctx.arguments = inputs
+    ctx.save_for_backward(indices)
+
+
+def _max_unpool2d_grad(ctx, grad_output):
+    (indices,) = ctx.saved_tensors
+    return (_max_unpool2d_backward(grad_output.contiguous(), indices, *ctx.arguments),) + (None,) * 5
+
+
+torch.library.register_autograd(_max_unpool2d, _max_unpool2d_grad, setup_context=_max_unpool2d_setup)
+
+
+def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """torch.nn.functional.max_unpool2d on convpool's kernels: each value of x at the position its
+    index names in an output of zeros."""
+    kernel = _pair(kernel_size)
+    return torch.ops.convpool.max_unpool2d(x, indices, kernel, _stride(stride, kernel), _pair(padding),
+                                           [] if output_size is None else [int(v) for v in output_size])

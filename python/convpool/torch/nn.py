@@ -170,6 +170,13 @@ class FractionalMaxPool2d(torch.nn.FractionalMaxPool2d):
                                           self.return_indices, self._random_samples)
 
 
+class MaxUnpool2d(torch.nn.MaxUnpool2d):
+    """torch.nn.MaxUnpool2d on convpool's kernels."""
+
+    def forward(self, x, indices, output_size=None):
+        return _ops.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
 def _same_module(cls, child):
     """A ``cls`` that is ``child``: the same parameters, buffers, hooks and arguments."""
     replacement = cls.__new__(cls)
@@ -179,7 +186,7 @@ def _same_module(cls, child):
 
 def convert(model, tie_break="first", nan="propagate"):
     """Replaces, in place, every torch.nn.MaxPool2d, MaxPool1d, AdaptiveMaxPool2d,
-    FractionalMaxPool2d, AvgPool2d (without divisor_override), AvgPool1d, LPPool2d,
+    FractionalMaxPool2d, MaxUnpool2d, AvgPool2d (without divisor_override), AvgPool1d, LPPool2d,
     AdaptiveAvgPool2d, ReLU, BatchNorm2d, Conv2d and Conv1d (zeros padding, int or pair) and
     ConvTranspose2d of `model` by convpool's, with the same arguments and the same parameter and
     buffer tensors, and returns `model`. Max pooling gets `tie_break` and `nan`. Layers convpool cannot take are left as they
@@ -216,6 +223,8 @@ def convert(model, tie_break="first", nan="propagate"):
             replacement = _same_module(ConvTranspose2d, child)
         elif kind is torch.nn.FractionalMaxPool2d:
             replacement = _same_module(FractionalMaxPool2d, child)
+        elif kind is torch.nn.MaxUnpool2d:
+            replacement = _same_module(MaxUnpool2d, child)
         if replacement is not None:
             setattr(model, name, replacement)
         else:
