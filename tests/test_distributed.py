@@ -195,9 +195,9 @@ def test_an_exception_on_one_rank_ends_the_job_with_its_message(tmp_path):
             epochs=100, progress=False, comm=comm)  # rank 0 waits in the first broadcast
     """))
     code, out, err = run([MPIEXEC, "-n", "2", sys.executable, str(script)], timeout=60)
-    assert code != 0
-    assert "RuntimeError: rank 1 ran out of luck" in err
-    assert "rank 1 of 2 failed with RuntimeError" in err
+    assert code != 0, out + err
+    assert "RuntimeError: rank 1 ran out of luck" in err, out + err
+    assert "rank 1 of 2 failed with RuntimeError" in err, out + err
 
 
 def test_without_mpiexec_the_program_runs_as_one_process():

@@ -10,6 +10,7 @@ with the message size).
 
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -138,6 +139,9 @@ class MPICommunicator:
         """End every rank of the job, after printing ``message`` on this one."""
         sys.stderr.write(f"{message}\n")
         sys.stderr.flush()
+        # The abort has mpiexec kill every process, its output forwarders included; a moment first
+        # lets them pass on what this rank just printed.
+        time.sleep(0.5)
         self.comm.Abort(1)
 
     def __repr__(self):
