@@ -9,24 +9,25 @@ namespace convpool::bindings {
 
 namespace {
 
-py::array relu(py::handle x) {
+py::array relu(py::handle x, py::handle out) {
   auto [input, type] = to_float_array(x, "relu", "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    return compute_array<T>(shape_of(input),
-                            [&](T* out) { relu_forward(data_of<T>(input), out, static_cast<int64_t>(input.size())); });
+    return compute_array<T>(Outputs("relu", out, 1, {input}), shape_of(input), [&](T* result) {
+      relu_forward(data_of<T>(input), result, static_cast<int64_t>(input.size()));
+    });
   });
 }
 
-py::array relu_backward(py::handle grad_output, py::handle y) {
+py::array relu_backward(py::handle grad_output, py::handle y, py::handle out) {
   const char* fn = "relu_backward";
   auto [output, type] = to_float_array(y, fn, "y");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
     const CArray<T> grad = to_matching_array<T>(grad_output, fn, "grad_output", "y");
     require_shape(fn, "grad_output", grad, shape_of(output), "y has shape");
-    return compute_array<T>(shape_of(output), [&](T* out) {
-      convpool::relu_backward(grad.data(), data_of<T>(output), out, static_cast<int64_t>(output.size()));
+    return compute_array<T>(Outputs(fn, out, 1, {grad, output}), shape_of(output), [&](T* result) {
+      convpool::relu_backward(grad.data(), data_of<T>(output), result, static_cast<int64_t>(output.size()));
     });
   });
 }
@@ -35,8 +36,8 @@ py::array relu_backward(py::handle grad_output, py::handle y) {
 
 void register_activation(py::module_& m) {
   using namespace pybind11::literals;
-  m.def("relu", &relu, "x"_a, docs::relu);
-  m.def("relu_backward", &relu_backward, "grad_output"_a, "y"_a, docs::relu_backward);
+  m.def("relu", &relu, "x"_a, "out"_a = py::none(), docs::relu);
+  m.def("relu_backward", &relu_backward, "grad_output"_a, "y"_a, "out"_a = py::none(), docs::relu_backward);
 }
 
 }  // namespace convpool::bindings

@@ -17,18 +17,18 @@ AdaptiveAvgPool2dParams adaptive_params(const char* fn, const SpatialShape& in, 
   return AdaptiveAvgPool2dParams{in.planes(), in.height(), in.width(), out.h, out.w};
 }
 
-py::array adaptive_avg_pool2d(py::handle x, py::handle output_size) {
+py::array adaptive_avg_pool2d(py::handle x, py::handle output_size, py::handle out) {
   const char* fn = "adaptive_avg_pool2d";
   const auto [input, type, in] = pooling_input(x, fn);
   const AdaptiveAvgPool2dParams p = adaptive_params(fn, in, output_size);
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    return compute_array<T>(in.with_spatial(p.out_h, p.out_w),
-                            [&](T* out) { adaptive_avg_pool2d_forward(data_of<T>(input), out, p); });
+    return compute_array<T>(Outputs(fn, out, 1, {input}), in.with_spatial(p.out_h, p.out_w),
+                            [&](T* result) { adaptive_avg_pool2d_forward(data_of<T>(input), result, p); });
   });
 }
 
-py::array adaptive_avg_pool2d_backward(py::handle grad_output, py::handle input_shape) {
+py::array adaptive_avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py::handle out) {
   const char* fn = "adaptive_avg_pool2d_backward";
   auto [grad, type] = to_float_array(grad_output, fn, "grad_output");
   const SpatialShape in = spatial_shape(to_shape(input_shape, fn, "input_shape"), fn, "input_shape");
@@ -48,16 +48,18 @@ py::array adaptive_avg_pool2d_backward(py::handle grad_output, py::handle input_
                                  ": its output size must be between 1 and 2**31"));
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    return compute_array<T>(in.shape, [&](T* out) { adaptive_avg_pool2d_backward(data_of<T>(grad), out, p); });
+    return compute_array<T>(Outputs(fn, out, 1, {grad}), in.shape,
+                            [&](T* result) { adaptive_avg_pool2d_backward(data_of<T>(grad), result, p); });
   });
 }
 
 }  // namespace
 
 void register_adaptive_avg_pool(py::module_& m) {
-  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d, "x"_a, "output_size"_a, docs::adaptive_avg_pool2d);
+  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d, "x"_a, "output_size"_a, "out"_a = py::none(),
+        docs::adaptive_avg_pool2d);
   m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward, "grad_output"_a, "input_shape"_a,
-        docs::adaptive_avg_pool2d_backward);
+        "out"_a = py::none(), docs::adaptive_avg_pool2d_backward);
 }
 
 }  // namespace convpool::bindings

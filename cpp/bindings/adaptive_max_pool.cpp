@@ -24,16 +24,17 @@ AdaptiveMaxPool2dParams adaptive_max_params(const char* fn, const SpatialShape& 
 }
 
 py::object adaptive_max_pool2d(py::handle x, py::handle output_size, bool return_indices, const std::string& tie_break,
-                               const std::string& nan) {
+                               const std::string& nan, py::handle out) {
   const char* fn = "adaptive_max_pool2d";
   const auto [input, type, in] = pooling_input(x, fn);
   const AdaptiveMaxPool2dParams p = adaptive_max_params(fn, in, output_size, tie_break, nan);
   const auto out_shape = in.with_spatial(p.out_h, p.out_w);
   return dispatch_float(type, [&](auto zero) -> py::object {
     using T = decltype(zero);
-    py::array_t<T> output(out_shape);
+    Outputs outputs(fn, out, return_indices ? 2 : 1, {input});
+    py::array_t<T> output = outputs.get<T>(0, out_shape);
     std::optional<py::array_t<int64_t>> indices;
-    if (return_indices) indices.emplace(out_shape);
+    if (return_indices) indices.emplace(outputs.get<int64_t>(1, out_shape));
     {
       py::gil_scoped_release release;
       adaptive_max_pool2d_forward(data_of<T>(input), output.mutable_data(), indices ? indices->mutable_data() : nullptr,
@@ -45,12 +46,12 @@ py::object adaptive_max_pool2d(py::handle x, py::handle output_size, bool return
 }
 
 py::array adaptive_max_pool2d_backward(py::handle grad_output, py::handle x, py::handle indices, py::handle output_size,
-                                       const std::string& tie_break, const std::string& nan) {
+                                       const std::string& tie_break, const std::string& nan, py::handle out) {
   const char* fn = "adaptive_max_pool2d_backward";
   const PoolingInput input = pooling_input(x, fn);
   const AdaptiveMaxPool2dParams p = adaptive_max_params(fn, input.shape, output_size, tie_break, nan);
   return max_pool_gradient(fn, grad_output, input, indices, input.shape.with_spatial(p.out_h, p.out_w), p.tie_break,
-                           [&](const auto* grad, const int64_t* index, auto* grad_input) {
+                           out, [&](const auto* grad, const int64_t* index, auto* grad_input) {
                              using T = std::remove_const_t<std::remove_pointer_t<decltype(grad)>>;
                              return adaptive_max_pool2d_backward(grad, data_of<T>(input.array), index, grad_input, p);
                            });
@@ -60,9 +61,10 @@ py::array adaptive_max_pool2d_backward(py::handle grad_output, py::handle x, py:
 
 void register_adaptive_max_pool(py::module_& m) {
   m.def("adaptive_max_pool2d", &adaptive_max_pool2d, "x"_a, "output_size"_a, "return_indices"_a = false,
-        "tie_break"_a = "first", "nan"_a = "propagate", docs::adaptive_max_pool2d);
+        "tie_break"_a = "first", "nan"_a = "propagate", "out"_a = py::none(), docs::adaptive_max_pool2d);
   m.def("adaptive_max_pool2d_backward", &adaptive_max_pool2d_backward, "grad_output"_a, "x"_a, "indices"_a,
-        "output_size"_a, "tie_break"_a = "first", "nan"_a = "propagate", docs::adaptive_max_pool2d_backward);
+        "output_size"_a, "tie_break"_a = "first", "nan"_a = "propagate", "out"_a = py::none(),
+        docs::adaptive_max_pool2d_backward);
 }
 
 }  // namespace convpool::bindings

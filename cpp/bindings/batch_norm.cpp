@@ -60,8 +60,15 @@ const T* or_null(const std::optional<CArray<T>>& a) {
   return a ? a->data() : nullptr;
 }
 
+// An optional argument among the arrays an out must not overlap (an empty array for None).
+template <class Array>
+py::array or_empty(const std::optional<Array>& a) {
+  return a ? py::array(*a) : py::array();
+}
+
 py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::handle running_mean,
-                       py::handle running_var, bool training, double momentum, double eps, py::handle activation) {
+                       py::handle running_var, bool training, double momentum, double eps, py::handle activation,
+                       py::handle out) {
   const char* fn = "batch_norm2d";
   auto [input, type] = to_float_array(x, fn, "x");
   BatchNorm2dParams p = batch_norm_shape(fn, shape_of(input));
@@ -85,7 +92,9 @@ py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::han
     const auto b = channel_array<T>(fn, bias, "bias", p);
     auto mean = running_array<T>(fn, running_mean, "running_mean", p);
     auto var = running_array<T>(fn, running_var, "running_var", p);
-    py::array_t<T> output(shape_of(input)), save_mean(p.channels), save_invstd(p.channels);
+    Outputs outputs(fn, out, 3, {input, or_empty(w), or_empty(b), or_empty(mean), or_empty(var)});
+    py::array_t<T> output = outputs.get<T>(0, shape_of(input));
+    py::array_t<T> save_mean = outputs.get<T>(1, {p.channels}), save_invstd = outputs.get<T>(2, {p.channels});
     T* running_mean_data = mean ? mean->mutable_data() : nullptr;
     T* running_var_data = var ? var->mutable_data() : nullptr;
     {
@@ -99,7 +108,7 @@ py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::han
 
 py::tuple batch_norm2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle saved_mean,
                                 py::handle saved_invstd, bool training, py::handle needs, py::handle activation,
-                                py::handle output) {
+                                py::handle output, py::handle out) {
   const char* fn = "batch_norm2d_backward";
   auto [input, type] = to_float_array(x, fn, "x");
   BatchNorm2dParams p = batch_norm_shape(fn, shape_of(input));
@@ -122,10 +131,10 @@ py::tuple batch_norm2d_backward(py::handle grad_output, py::handle x, py::handle
     const auto mean = channel_array<T>(fn, saved_mean, "saved_mean", p);
     const auto invstd = channel_array<T>(fn, saved_invstd, "saved_invstd", p);
     if (!mean || !invstd) throw py::value_error(concat(fn, ": saved_mean and saved_invstd are required"));
-    std::optional<py::array_t<T>> grad_input, grad_weight, grad_bias;
-    if (wanted.input) grad_input.emplace(shape_of(input));
-    if (wanted.weight) grad_weight.emplace(std::vector<int64_t>{p.channels});
-    if (wanted.bias) grad_bias.emplace(std::vector<int64_t>{p.channels});
+    Outputs outputs(fn, out, 3, {grad, input, or_empty(y), or_empty(w), *mean, *invstd});
+    auto grad_input = outputs.get_if<T>(0, wanted.input, "input", shape_of(input));
+    auto grad_weight = outputs.get_if<T>(1, wanted.weight, "weight", {p.channels});
+    auto grad_bias = outputs.get_if<T>(2, wanted.bias, "bias", {p.channels});
     T* gi = grad_input ? grad_input->mutable_data() : nullptr;
     T* gw = grad_weight ? grad_weight->mutable_data() : nullptr;
     T* gb = grad_bias ? grad_bias->mutable_data() : nullptr;
@@ -143,10 +152,10 @@ py::tuple batch_norm2d_backward(py::handle grad_output, py::handle x, py::handle
 void register_batch_norm(py::module_& m) {
   m.def("batch_norm2d", &batch_norm2d, "x"_a, "weight"_a = py::none(), "bias"_a = py::none(),
         "running_mean"_a = py::none(), "running_var"_a = py::none(), "training"_a = true, "momentum"_a = 0.1,
-        "eps"_a = 1e-5, "activation"_a = py::none(), docs::batch_norm2d);
+        "eps"_a = 1e-5, "activation"_a = py::none(), "out"_a = py::none(), docs::batch_norm2d);
   m.def("batch_norm2d_backward", &batch_norm2d_backward, "grad_output"_a, "x"_a, "weight"_a, "saved_mean"_a,
         "saved_invstd"_a, "training"_a = true, "needs"_a = py::make_tuple("input", "weight", "bias"),
-        "activation"_a = py::none(), "output"_a = py::none(), docs::batch_norm2d_backward);
+        "activation"_a = py::none(), "output"_a = py::none(), "out"_a = py::none(), docs::batch_norm2d_backward);
 }
 
 }  // namespace convpool::bindings

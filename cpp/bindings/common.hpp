@@ -205,11 +205,96 @@ inline Activation parse_activation(const char* fn, py::handle activation) {
       concat(fn, ": activation must be None or 'relu', got ", py::repr(activation).cast<std::string>()));
 }
 
-// A new T array of `shape`, allocated with the GIL held, then written by kernel(data) with the GIL
-// released (the kernels never touch a Python object).
+// The arrays a call writes its results into, NumPy's `out=`: None (new arrays), or for a call
+// with one result an array, for several a tuple with an entry (an array, or None for a new one)
+// per result. Each given array must be exactly the result's dtype and shape, writable and
+// C-contiguous, and share no memory with the call's inputs or its other results; every check is
+// made, with the GIL held, before any kernel runs.
+class Outputs {
+ public:
+  Outputs(const char* fn, py::handle out, size_t count, std::vector<py::array> inputs)
+      : fn_(fn), inputs_(std::move(inputs)) {
+    if (out.is_none()) {
+      given_.assign(count, py::none());
+      return;
+    }
+    if (count == 1) {
+      given_.push_back(py::reinterpret_borrow<py::object>(out));
+      return;
+    }
+    if (!py::isinstance<py::tuple>(out) || py::len(out) != count)
+      throw py::type_error(concat(fn, ": out must be None or a tuple of ", count, " arrays (or None), one per result"));
+    for (py::handle entry : out) given_.push_back(py::reinterpret_borrow<py::object>(entry));
+  }
+
+  // Gradient `index`, named `name` in the call's needs: get(index, shape) when `asked`, else
+  // nothing, and its out must be None.
+  template <typename T>
+  std::optional<py::array_t<T>> get_if(size_t index, bool asked, const char* name, const std::vector<int64_t>& shape) {
+    if (asked) return get<T>(index, shape);
+    if (!given_[index].is_none())
+      throw py::value_error(
+          concat(fn_, ": out[", index, "] is given but needs does not ask for '", name, "'; pass None there"));
+    return std::nullopt;
+  }
+
+  // Result `index`: the caller's array, checked, or a new one of `shape`.
+  template <typename T>
+  py::array_t<T> get(size_t index, const std::vector<int64_t>& shape) {
+    if (given_[index].is_none()) return py::array_t<T>(shape);
+    const std::string name = given_.size() == 1 ? "out" : concat("out[", index, "]");
+    const py::handle out = given_[index];
+    if (!py::isinstance<py::array>(out))
+      throw py::type_error(concat(fn_, ": ", name, " must be a NumPy array or None, got ",
+                                  py::str(py::type::of(out)).cast<std::string>()));
+    const auto array = py::reinterpret_borrow<py::array>(out);
+    if (!py::isinstance<py::array_t<T>>(array))  // the same dtype, native byte order
+      throw py::type_error(concat(fn_, ": ", name, " has dtype ", py::str(array.dtype()).cast<std::string>(),
+                                  " but the result is ", py::str(py::dtype::of<T>()).cast<std::string>()));
+    if (shape_of(array) != shape)
+      throw py::value_error(concat(fn_, ": ", name, " has shape ", shape_string(shape_of(array)),
+                                   " but the result has shape ", shape_string(shape)));
+    if (!(array.flags() & py::array::c_style) || !array.writeable())
+      throw py::value_error(concat(fn_, ": ", name, " must be a writable C-contiguous array"));
+    for (const py::array& other : inputs_)
+      if (overlap(array, other))
+        throw py::value_error(concat(fn_, ": ", name, " shares memory with an input; give a separate array"));
+    for (const py::array& other : taken_)
+      if (overlap(array, other)) throw py::value_error(concat(fn_, ": ", name, " shares memory with another out"));
+    taken_.push_back(array);
+    return py::reinterpret_borrow<py::array_t<T>>(array);
+  }
+
+ private:
+  // Whether the bytes two arrays span intersect (an input may be any view; a given out is
+  // contiguous).
+  static bool overlap(const py::array& a, const py::array& b) {
+    if (a.size() == 0 || b.size() == 0) return false;
+    const auto span = [](const py::array& x) {
+      const char* low = static_cast<const char*>(x.data());
+      const char* high = low + x.itemsize();
+      for (py::ssize_t d = 0; d < x.ndim(); ++d) {
+        const py::ssize_t reach = (x.shape(d) - 1) * x.strides(d);
+        (reach < 0 ? low : high) += reach;
+      }
+      return std::pair<const char*, const char*>{low, high};
+    };
+    const auto [a_low, a_high] = span(a);
+    const auto [b_low, b_high] = span(b);
+    return a_low < b_high && b_low < a_high;
+  }
+
+  const char* fn_;
+  std::vector<py::array> inputs_;
+  std::vector<py::object> given_;
+  std::vector<py::array> taken_;
+};
+
+// Result 0 of `outputs` (a new T array of `shape`, or the caller's), written by kernel(data) with
+// the GIL released (the kernels never touch a Python object).
 template <typename T, class Kernel>
-py::array compute_array(const std::vector<int64_t>& shape, Kernel&& kernel) {
-  py::array_t<T> result(shape);
+py::array compute_array(Outputs&& outputs, const std::vector<int64_t>& shape, Kernel&& kernel) {
+  py::array_t<T> result = outputs.get<T>(0, shape);
   T* data = result.mutable_data();
   {
     py::gil_scoped_release release;

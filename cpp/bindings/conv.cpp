@@ -129,11 +129,11 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
 // bias), runs backward(grad_input, grad_weight, grad_bias) without the GIL (null for each not
 // asked for), and returns the three, None in place of each not asked for.
 template <typename T, class Backward>
-py::tuple gradients(const ConvCall& call, const Needs& wanted, int64_t bias_channels, Backward&& backward) {
-  std::optional<py::array_t<T>> grad_input, grad_weight, grad_bias;
-  if (wanted.input) grad_input.emplace(call.x_shape);
-  if (wanted.weight) grad_weight.emplace(call.weight_shape);
-  if (wanted.bias) grad_bias.emplace(std::vector<int64_t>{bias_channels});
+py::tuple gradients(Outputs&& outputs, const ConvCall& call, const Needs& wanted, int64_t bias_channels,
+                    Backward&& backward) {
+  auto grad_input = outputs.get_if<T>(0, wanted.input, "input", call.x_shape);
+  auto grad_weight = outputs.get_if<T>(1, wanted.weight, "weight", call.weight_shape);
+  auto grad_bias = outputs.get_if<T>(2, wanted.bias, "bias", {bias_channels});
   {
     py::gil_scoped_release release;
     backward(grad_input ? grad_input->mutable_data() : nullptr, grad_weight ? grad_weight->mutable_data() : nullptr,
@@ -143,7 +143,7 @@ py::tuple gradients(const ConvCall& call, const Needs& wanted, int64_t bias_chan
 }
 
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
-                 py::handle dilation, py::handle groups, py::handle activation) {
+                 py::handle dilation, py::handle groups, py::handle activation, py::handle out) {
   const char* fn = "conv2d";
   const Activation applied = parse_activation(fn, activation);
   auto [input, type] = to_float_array(x, fn, "x");
@@ -157,7 +157,7 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
       require_shape(fn, "bias", b, {call.params.out_channels},
                     "weight shape " + shape_string(call.weight_shape) + " needs (C_out,) =");
     }
-    py::array_t<T> output(call.y_shape);
+    py::array_t<T> output = Outputs(fn, out, 1, {input, w, b}).get<T>(0, call.y_shape);
     {
       py::gil_scoped_release release;
       conv2d_forward(data_of<T>(input), w.data(), bias.is_none() ? nullptr : b.data(), output.mutable_data(),
@@ -168,7 +168,8 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
 }
 
 py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle stride,
-                          py::handle padding, py::handle dilation, py::handle groups, py::handle needs) {
+                          py::handle padding, py::handle dilation, py::handle groups, py::handle needs,
+                          py::handle out) {
   const char* fn = "conv2d_backward";
   auto [input, type] = to_float_array(x, fn, "x");
   const Needs wanted = parse_needs(fn, needs);
@@ -178,9 +179,11 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
     const ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, call.y_shape, "the convolution of x gives");
-    return gradients<T>(call, wanted, call.params.out_channels, [&](T* grad_input, T* grad_weight, T* grad_bias) {
-      conv2d_backward(grad.data(), data_of<T>(input), w.data(), grad_input, grad_weight, grad_bias, call.params);
-    });
+    return gradients<T>(Outputs(fn, out, 3, {grad, input, w}), call, wanted, call.params.out_channels,
+                        [&](T* grad_input, T* grad_weight, T* grad_bias) {
+                          conv2d_backward(grad.data(), data_of<T>(input), w.data(), grad_input, grad_weight, grad_bias,
+                                          call.params);
+                        });
   });
 }
 
@@ -238,7 +241,7 @@ ConvCall check_conv_transpose(const char* fn, const std::vector<int64_t>& x_shap
 }
 
 py::array conv_transpose2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
-                           py::handle output_padding, py::handle groups, py::handle dilation) {
+                           py::handle output_padding, py::handle groups, py::handle dilation, py::handle out) {
   const char* fn = "conv_transpose2d";
   auto [input, type] = to_float_array(x, fn, "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
@@ -252,7 +255,7 @@ py::array conv_transpose2d(py::handle x, py::handle weight, py::handle bias, py:
       require_shape(fn, "bias", b, {call.params.in_channels},
                     "weight shape " + shape_string(call.weight_shape) + " and groups need (C_out,) =");
     }
-    py::array_t<T> output(call.y_shape);
+    py::array_t<T> output = Outputs(fn, out, 1, {input, w, b}).get<T>(0, call.y_shape);
     {
       py::gil_scoped_release release;
       conv_transpose2d_forward(data_of<T>(input), w.data(), bias.is_none() ? nullptr : b.data(), output.mutable_data(),
@@ -264,7 +267,7 @@ py::array conv_transpose2d(py::handle x, py::handle weight, py::handle bias, py:
 
 py::tuple conv_transpose2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle stride,
                                     py::handle padding, py::handle output_padding, py::handle groups,
-                                    py::handle dilation, py::handle needs) {
+                                    py::handle dilation, py::handle needs, py::handle out) {
   const char* fn = "conv_transpose2d_backward";
   auto [input, type] = to_float_array(x, fn, "x");
   const Needs wanted = parse_needs(fn, needs);
@@ -275,10 +278,11 @@ py::tuple conv_transpose2d_backward(py::handle grad_output, py::handle x, py::ha
         check_conv_transpose(fn, shape_of(input), shape_of(w), stride, padding, output_padding, groups, dilation);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, call.y_shape, "the transposed convolution of x gives");
-    return gradients<T>(call, wanted, call.params.in_channels, [&](T* grad_input, T* grad_weight, T* grad_bias) {
-      conv_transpose2d_backward(grad.data(), data_of<T>(input), w.data(), grad_input, grad_weight, grad_bias,
-                                call.params);
-    });
+    return gradients<T>(Outputs(fn, out, 3, {grad, input, w}), call, wanted, call.params.in_channels,
+                        [&](T* grad_input, T* grad_weight, T* grad_bias) {
+                          conv_transpose2d_backward(grad.data(), data_of<T>(input), w.data(), grad_input, grad_weight,
+                                                    grad_bias, call.params);
+                        });
   });
 }
 
@@ -286,14 +290,16 @@ py::tuple conv_transpose2d_backward(py::handle grad_output, py::handle x, py::ha
 
 void register_conv(py::module_& m) {
   m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
-        "groups"_a = 1, "activation"_a = py::none(), docs::conv2d);
+        "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), docs::conv2d);
   m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,
-        "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"), docs::conv2d_backward);
+        "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"), "out"_a = py::none(),
+        docs::conv2d_backward);
   m.def("conv_transpose2d", &conv_transpose2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1,
-        "padding"_a = 0, "output_padding"_a = 0, "groups"_a = 1, "dilation"_a = 1, docs::conv_transpose2d);
+        "padding"_a = 0, "output_padding"_a = 0, "groups"_a = 1, "dilation"_a = 1, "out"_a = py::none(),
+        docs::conv_transpose2d);
   m.def("conv_transpose2d_backward", &conv_transpose2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1,
         "padding"_a = 0, "output_padding"_a = 0, "groups"_a = 1, "dilation"_a = 1,
-        "needs"_a = py::make_tuple("input", "weight", "bias"), docs::conv_transpose2d_backward);
+        "needs"_a = py::make_tuple("input", "weight", "bias"), "out"_a = py::none(), docs::conv_transpose2d_backward);
 }
 
 }  // namespace convpool::bindings

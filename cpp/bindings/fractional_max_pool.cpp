@@ -28,8 +28,8 @@ FractionalMaxPool2dParams fractional_params(const char* fn, const SpatialShape& 
   return FractionalMaxPool2dParams{in.planes(), in.height(), in.width(), out.h, out.w, kernel.h, kernel.w};
 }
 
-py::tuple fractional_max_pool2d(py::handle x, py::handle kernel_size, py::handle output_size,
-                                py::handle random_samples) {
+py::tuple fractional_max_pool2d(py::handle x, py::handle kernel_size, py::handle output_size, py::handle random_samples,
+                                py::handle out) {
   const char* fn = "fractional_max_pool2d";
   const auto [input, type, in] = pooling_input(x, fn);
   const FractionalMaxPool2dParams p = fractional_params(fn, in, kernel_size, output_size);
@@ -42,8 +42,9 @@ py::tuple fractional_max_pool2d(py::handle x, py::handle kernel_size, py::handle
     for (int64_t i = 0; i < 2 * p.planes; ++i)
       if (!(u[i] >= T(0) && u[i] < T(1)))  // also refuses NaN
         throw py::value_error(concat(fn, ": _random_samples must lie in [0, 1), got ", u[i]));
-    py::array_t<T> output(in.with_spatial(p.out_h, p.out_w));
-    py::array_t<int64_t> indices(in.with_spatial(p.out_h, p.out_w));
+    Outputs outputs(fn, out, 2, {input, samples});
+    py::array_t<T> output = outputs.get<T>(0, in.with_spatial(p.out_h, p.out_w));
+    py::array_t<int64_t> indices = outputs.get<int64_t>(1, in.with_spatial(p.out_h, p.out_w));
     {
       py::gil_scoped_release release;
       fractional_max_pool2d_forward(data_of<T>(input), u, output.mutable_data(), indices.mutable_data(), p);
@@ -52,7 +53,7 @@ py::tuple fractional_max_pool2d(py::handle x, py::handle kernel_size, py::handle
   });
 }
 
-py::array fractional_max_pool2d_backward(py::handle grad_output, py::handle x, py::handle indices) {
+py::array fractional_max_pool2d_backward(py::handle grad_output, py::handle x, py::handle indices, py::handle out) {
   const char* fn = "fractional_max_pool2d_backward";
   const auto [input, type, in] = pooling_input(x, fn);
   const CArray<int64_t> index_array = to_index_array(indices, fn, "indices");
@@ -65,7 +66,7 @@ py::array fractional_max_pool2d_backward(py::handle grad_output, py::handle x, p
     using T = decltype(zero);
     const CArray<T> grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, out_shape, "indices has");
-    py::array_t<T> grad_input(in.shape);
+    py::array_t<T> grad_input = Outputs(fn, out, 1, {grad, input, index_array}).get<T>(0, in.shape);
     int64_t bad;
     {
       py::gil_scoped_release release;
@@ -82,9 +83,9 @@ py::array fractional_max_pool2d_backward(py::handle grad_output, py::handle x, p
 
 void register_fractional_max_pool(py::module_& m) {
   m.def("fractional_max_pool2d", &fractional_max_pool2d, "x"_a, "kernel_size"_a, "output_size"_a, "_random_samples"_a,
-        docs::fractional_max_pool2d);
+        "out"_a = py::none(), docs::fractional_max_pool2d);
   m.def("fractional_max_pool2d_backward", &fractional_max_pool2d_backward, "grad_output"_a, "x"_a, "indices"_a,
-        docs::fractional_max_pool2d_backward);
+        "out"_a = py::none(), docs::fractional_max_pool2d_backward);
 }
 
 }  // namespace convpool::bindings

@@ -39,7 +39,8 @@ inline MaxPool2dParams max_pool_params(const char* fn, const SpatialShape& in, p
 // indices outside x's plane, which raise ValueError afterwards.
 template <class Kernel>
 py::array max_pool_gradient(const char* fn, py::handle grad_output, const PoolingInput& x, py::handle indices,
-                            const std::vector<int64_t>& out_shape, TieBreak tie_break, Kernel&& kernel) {
+                            const std::vector<int64_t>& out_shape, TieBreak tie_break, py::handle out,
+                            Kernel&& kernel) {
   const bool needs_indices = tie_break != TieBreak::split;
   if (needs_indices && indices.is_none())
     throw py::value_error(
@@ -50,7 +51,7 @@ py::array max_pool_gradient(const char* fn, py::handle grad_output, const Poolin
     using T = decltype(zero);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, out_shape, "the pooling of x gives");
-    py::array_t<T> grad_input(x.shape.shape);
+    py::array_t<T> grad_input = Outputs(fn, out, 1, {grad, x.array, index_array}).get<T>(0, x.shape.shape);
     int64_t bad;
     {
       py::gil_scoped_release release;

@@ -62,7 +62,7 @@ void require_valid_unpool_indices(const char* fn, int64_t bad, const MaxUnpool2d
 }
 
 py::array max_unpool2d(py::handle x, py::handle indices, py::handle kernel_size, py::handle stride, py::handle padding,
-                       py::handle output_size) {
+                       py::handle output_size, py::handle out) {
   const char* fn = "max_unpool2d";
   const auto [input, type, in] = pooling_input(x, fn);
   const MaxUnpool2dParams p = unpool_params(fn, in, kernel_size, stride, padding, output_size);
@@ -70,7 +70,7 @@ py::array max_unpool2d(py::handle x, py::handle indices, py::handle kernel_size,
   require_shape(fn, "indices", index_array, in.shape, "x has");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    py::array_t<T> output(in.with_spatial(p.out_h, p.out_w));
+    py::array_t<T> output = Outputs(fn, out, 1, {input, index_array}).get<T>(0, in.with_spatial(p.out_h, p.out_w));
     int64_t bad;
     {
       py::gil_scoped_release release;
@@ -82,7 +82,7 @@ py::array max_unpool2d(py::handle x, py::handle indices, py::handle kernel_size,
 }
 
 py::array max_unpool2d_backward(py::handle grad_output, py::handle indices, py::handle kernel_size, py::handle stride,
-                                py::handle padding, py::handle output_size) {
+                                py::handle padding, py::handle output_size, py::handle out) {
   const char* fn = "max_unpool2d_backward";
   auto [grad, type] = to_float_array(grad_output, fn, "grad_output");
   const CArray<int64_t> index_array = to_index_array(indices, fn, "indices");
@@ -91,7 +91,7 @@ py::array max_unpool2d_backward(py::handle grad_output, py::handle indices, py::
   require_shape(fn, "grad_output", grad, in.with_spatial(p.out_h, p.out_w), "the unpooling of indices gives");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    py::array_t<T> grad_input(in.shape);
+    py::array_t<T> grad_input = Outputs(fn, out, 1, {grad, index_array}).get<T>(0, in.shape);
     int64_t bad;
     {
       py::gil_scoped_release release;
@@ -106,9 +106,10 @@ py::array max_unpool2d_backward(py::handle grad_output, py::handle indices, py::
 
 void register_max_unpool(py::module_& m) {
   m.def("max_unpool2d", &max_unpool2d, "x"_a, "indices"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0,
-        "output_size"_a = py::none(), docs::max_unpool2d);
+        "output_size"_a = py::none(), "out"_a = py::none(), docs::max_unpool2d);
   m.def("max_unpool2d_backward", &max_unpool2d_backward, "grad_output"_a, "indices"_a, "kernel_size"_a,
-        "stride"_a = py::none(), "padding"_a = 0, "output_size"_a = py::none(), docs::max_unpool2d_backward);
+        "stride"_a = py::none(), "padding"_a = 0, "output_size"_a = py::none(), "out"_a = py::none(),
+        docs::max_unpool2d_backward);
 }
 
 }  // namespace convpool::bindings

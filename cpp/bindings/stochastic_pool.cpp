@@ -45,7 +45,7 @@ uint64_t to_seed(const char* fn, py::handle seed) {
 }
 
 py::object stochastic_pool2d(py::handle x, py::handle kernel_size, py::handle stride, bool training, py::handle seed,
-                             bool return_indices) {
+                             bool return_indices, py::handle out) {
   const char* fn = "stochastic_pool2d";
   const auto [input, type, in] = pooling_input(x, fn);
   StochasticPool2dParams p = stochastic_params(fn, in, kernel_size, stride, training);
@@ -56,9 +56,10 @@ py::object stochastic_pool2d(py::handle x, py::handle kernel_size, py::handle st
   return dispatch_float(type, [&](auto zero) -> py::object {
     using T = decltype(zero);
     require_stochastic_input<T>(fn, input);
-    py::array_t<T> output(out_shape);
+    Outputs outputs(fn, out, return_indices ? 2 : 1, {input});
+    py::array_t<T> output = outputs.get<T>(0, out_shape);
     py::array_t<int64_t> indices;
-    if (return_indices) indices = py::array_t<int64_t>(out_shape);
+    if (return_indices) indices = outputs.get<int64_t>(1, out_shape);
     {
       py::gil_scoped_release release;
       stochastic_pool2d_forward(data_of<T>(input), output.mutable_data(),
@@ -70,7 +71,7 @@ py::object stochastic_pool2d(py::handle x, py::handle kernel_size, py::handle st
 }
 
 py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::handle indices, py::handle kernel_size,
-                                     py::handle stride, bool training) {
+                                     py::handle stride, bool training, py::handle out) {
   const char* fn = "stochastic_pool2d_backward";
   const auto [input, type, in] = pooling_input(x, fn);
   const StochasticPool2dParams p = stochastic_params(fn, in, kernel_size, stride, training);
@@ -88,7 +89,7 @@ py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::h
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, out_shape, "the pooling of x gives");
     if (!training) require_stochastic_input<T>(fn, input);
-    py::array_t<T> grad_input(in.shape);
+    py::array_t<T> grad_input = Outputs(fn, out, 1, {grad, input, index_array}).get<T>(0, in.shape);
     int64_t bad = 0;
     {
       py::gil_scoped_release release;
@@ -106,9 +107,9 @@ py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::h
 
 void register_stochastic_pool(py::module_& m) {
   m.def("stochastic_pool2d", &stochastic_pool2d, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "training"_a = true,
-        "seed"_a = py::none(), "return_indices"_a = false, docs::stochastic_pool2d);
+        "seed"_a = py::none(), "return_indices"_a = false, "out"_a = py::none(), docs::stochastic_pool2d);
   m.def("stochastic_pool2d_backward", &stochastic_pool2d_backward, "grad_output"_a, "x"_a, "indices"_a, "kernel_size"_a,
-        "stride"_a = py::none(), "training"_a = true, docs::stochastic_pool2d_backward);
+        "stride"_a = py::none(), "training"_a = true, "out"_a = py::none(), docs::stochastic_pool2d_backward);
 }
 
 }  // namespace convpool::bindings

@@ -1,6 +1,6 @@
 """Type stubs of the compiled kernels (cpp/bindings/); docstrings live in the module itself."""
 
-from typing import Literal, Optional, Sequence, Tuple, TypedDict, Union, overload
+from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,8 @@ _Nan = Literal["propagate", "ignore"]
 _Padding = Union[int, Tuple[int, int], Literal["valid", "same"]]
 _Gradient = Literal["input", "weight", "bias"]
 _OutputSize = Union[Optional[int], Tuple[Optional[int], Optional[int]]]
+# out=: an array for a call with one result, a tuple of arrays or None for one with several.
+_Out = Union[None, npt.NDArray[Any], Tuple[Optional[npt.NDArray[Any]], ...]]
 
 class _BuildInfo(TypedDict):
     compiler: str
@@ -34,6 +36,7 @@ def max_pool2d(
     return_indices: Literal[False] = False,
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    out: _Out = None,
 ) -> _FloatArray: ...
 @overload
 def max_pool2d(
@@ -47,6 +50,7 @@ def max_pool2d(
     return_indices: Literal[True],
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    out: _Out = None,
 ) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
 def max_pool2d_backward(
     grad_output: _ArrayLike,
@@ -59,6 +63,7 @@ def max_pool2d_backward(
     ceil_mode: bool = False,
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    out: _Out = None,
 ) -> _FloatArray: ...
 def avg_pool2d(
     x: _ArrayLike,
@@ -68,6 +73,7 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: Optional[int] = None,
+    out: _Out = None,
 ) -> _FloatArray: ...
 def avg_pool2d_backward(
     grad_output: _ArrayLike,
@@ -78,9 +84,11 @@ def avg_pool2d_backward(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: Optional[int] = None,
+    out: _Out = None,
 ) -> _FloatArray: ...
 def lp_pool2d(
-    x: _ArrayLike, norm_type: float, kernel_size: _Pair, stride: Optional[_Pair] = None, ceil_mode: bool = False
+    x: _ArrayLike, norm_type: float, kernel_size: _Pair, stride: Optional[_Pair] = None, ceil_mode: bool = False,
+    out: _Out = None,
 ) -> _FloatArray: ...
 def lp_pool2d_backward(
     grad_output: _ArrayLike,
@@ -89,6 +97,7 @@ def lp_pool2d_backward(
     kernel_size: _Pair,
     stride: Optional[_Pair] = None,
     ceil_mode: bool = False,
+    out: _Out = None,
 ) -> _FloatArray: ...
 @overload
 def stochastic_pool2d(
@@ -98,6 +107,7 @@ def stochastic_pool2d(
     training: bool = True,
     seed: Optional[int] = None,
     return_indices: Literal[False] = False,
+    out: _Out = None,
 ) -> _FloatArray: ...
 @overload
 def stochastic_pool2d(
@@ -108,6 +118,7 @@ def stochastic_pool2d(
     seed: Optional[int] = None,
     *,
     return_indices: Literal[True],
+    out: _Out = None,
 ) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
 def stochastic_pool2d_backward(
     grad_output: _ArrayLike,
@@ -116,6 +127,7 @@ def stochastic_pool2d_backward(
     kernel_size: _Pair,
     stride: Optional[_Pair] = None,
     training: bool = True,
+    out: _Out = None,
 ) -> _FloatArray: ...
 @overload
 def adaptive_max_pool2d(
@@ -124,6 +136,7 @@ def adaptive_max_pool2d(
     return_indices: Literal[False] = False,
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    out: _Out = None,
 ) -> _FloatArray: ...
 @overload
 def adaptive_max_pool2d(
@@ -133,6 +146,7 @@ def adaptive_max_pool2d(
     return_indices: Literal[True],
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    out: _Out = None,
 ) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
 def adaptive_max_pool2d_backward(
     grad_output: _ArrayLike,
@@ -141,17 +155,20 @@ def adaptive_max_pool2d_backward(
     output_size: _OutputSize,
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    out: _Out = None,
 ) -> _FloatArray: ...
 def fractional_max_pool2d(
     x: _ArrayLike,
     kernel_size: _Pair,
     output_size: _Pair,
     _random_samples: _ArrayLike,
+    out: _Out = None,
 ) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
 def fractional_max_pool2d_backward(
     grad_output: _ArrayLike,
     x: _ArrayLike,
     indices: _ArrayLike,
+    out: _Out = None,
 ) -> _FloatArray: ...
 def max_unpool2d(
     x: _ArrayLike,
@@ -160,6 +177,7 @@ def max_unpool2d(
     stride: Optional[_Pair] = None,
     padding: _Pair = 0,
     output_size: Optional[Sequence[int]] = None,
+    out: _Out = None,
 ) -> _FloatArray: ...
 def max_unpool2d_backward(
     grad_output: _ArrayLike,
@@ -168,6 +186,7 @@ def max_unpool2d_backward(
     stride: Optional[_Pair] = None,
     padding: _Pair = 0,
     output_size: Optional[Sequence[int]] = None,
+    out: _Out = None,
 ) -> _FloatArray: ...
 def conv2d(
     x: _ArrayLike,
@@ -178,6 +197,7 @@ def conv2d(
     dilation: _Pair = 1,
     groups: int = 1,
     activation: Optional[Literal["relu"]] = None,
+    out: _Out = None,
 ) -> _FloatArray: ...
 def conv2d_backward(
     grad_output: _ArrayLike,
@@ -188,6 +208,7 @@ def conv2d_backward(
     dilation: _Pair = 1,
     groups: int = 1,
     needs: Sequence[_Gradient] = ("input", "weight", "bias"),
+    out: _Out = None,
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
 def conv_transpose2d(
     x: _ArrayLike,
@@ -198,6 +219,7 @@ def conv_transpose2d(
     output_padding: _Pair = 0,
     groups: int = 1,
     dilation: _Pair = 1,
+    out: _Out = None,
 ) -> _FloatArray: ...
 def conv_transpose2d_backward(
     grad_output: _ArrayLike,
@@ -209,9 +231,10 @@ def conv_transpose2d_backward(
     groups: int = 1,
     dilation: _Pair = 1,
     needs: Sequence[_Gradient] = ("input", "weight", "bias"),
+    out: _Out = None,
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
-def relu(x: _ArrayLike) -> _FloatArray: ...
-def relu_backward(grad_output: _ArrayLike, y: _ArrayLike) -> _FloatArray: ...
+def relu(x: _ArrayLike, out: _Out = None) -> _FloatArray: ...
+def relu_backward(grad_output: _ArrayLike, y: _ArrayLike, out: _Out = None) -> _FloatArray: ...
 def batch_norm2d(
     x: _ArrayLike,
     weight: Optional[_ArrayLike] = None,
@@ -222,6 +245,7 @@ def batch_norm2d(
     momentum: float = 0.1,
     eps: float = 1e-05,
     activation: Optional[Literal["relu"]] = None,
+    out: _Out = None,
 ) -> Tuple[_FloatArray, _FloatArray, _FloatArray]: ...
 def batch_norm2d_backward(
     grad_output: _ArrayLike,
@@ -233,6 +257,7 @@ def batch_norm2d_backward(
     needs: Sequence[_Gradient] = ("input", "weight", "bias"),
     activation: Optional[Literal["relu"]] = None,
     output: Optional[_ArrayLike] = None,
+    out: _Out = None,
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
-def adaptive_avg_pool2d(x: _ArrayLike, output_size: _OutputSize) -> _FloatArray: ...
-def adaptive_avg_pool2d_backward(grad_output: _ArrayLike, input_shape: Sequence[int]) -> _FloatArray: ...
+def adaptive_avg_pool2d(x: _ArrayLike, output_size: _OutputSize, out: _Out = None) -> _FloatArray: ...
+def adaptive_avg_pool2d_backward(grad_output: _ArrayLike, input_shape: Sequence[int], out: _Out = None) -> _FloatArray: ...

@@ -25,7 +25,7 @@ def _ratio_pair(output_ratio):
 
 @numpy_facing
 def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, return_indices=False, seed=None,
-                          _random_samples=None):
+                          _random_samples=None, out=None):
     """Fractional max pooling (Graham 2014) with PyTorch's pseudo-random windows.
 
     ``output_size`` (an int or a pair) or else ``output_ratio`` (a number or a pair in (0, 1):
@@ -34,7 +34,8 @@ def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, r
     ``seed`` is given (the same windows for any thread count), else from the package generator
     (``convpool.manual_seed``). ``_random_samples``, an (N, C, 2) array of x's dtype, gives them
     instead: with PyTorch's samples the outputs and indices are PyTorch's. Returns the output, and
-    with ``return_indices`` the int64 flat index of each maximum in its H x W plane.
+    with ``return_indices`` the int64 flat index of each maximum in its H x W plane; ``out`` (an
+    array, or with ``return_indices`` a pair) receives them.
     """
     x = x if isinstance(x, np.ndarray) else np.asarray(x)
     if x.ndim not in (3, 4):
@@ -49,5 +50,7 @@ def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, r
         draws = np.random.default_rng(operator.index(seed)) if seed is not None else generator()
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
         _random_samples = draws.random(planes + (2,), dtype=dtype)  # [0, 1) in x's own precision
-    out, indices = _core.fractional_max_pool2d(x, kernel_size, output_size, _random_samples)
-    return (out, indices) if return_indices else out
+    if out is not None and not return_indices:
+        out = (out, None)
+    values, indices = _core.fractional_max_pool2d(x, kernel_size, output_size, _random_samples, out)
+    return (values, indices) if return_indices else values

@@ -43,6 +43,22 @@ def _unrow(array):
     return None if array is None else array[..., 0, :]
 
 
+def _row_out(out):
+    """out= for a 2-D kernel: each given array viewed with a height of 1 (the kernel checks it)."""
+    if isinstance(out, tuple):
+        return tuple(_row_out(entry) for entry in out)
+    return out[..., None, :] if isinstance(out, np.ndarray) and out.ndim >= 1 else out
+
+
+def _given_or(out, result, unrow=_unrow):
+    """What a 1-D function returns: the caller's out arrays themselves, else the results without
+    their height of 1."""
+    if isinstance(result, tuple):
+        entries = out if isinstance(out, tuple) else (None,) * len(result)
+        return tuple(given if given is not None else unrow(value) for given, value in zip(entries, result))
+    return out if out is not None else unrow(result)
+
+
 def _as_1d(fn, kernel):
     """Calls kernel() and rewrites a 2-D kernel's argument error as the 1-D function's: the shapes
     it names are those of the height-1 views."""
@@ -59,43 +75,44 @@ def _as_1d(fn, kernel):
 
 @numpy_facing
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
-               tie_break="first", nan="propagate"):
+               tie_break="first", nan="propagate", out=None):
     """Max pooling over the last axis of (N, C, L) or (C, L): max_pool2d's semantics (tie_break,
     nan) with a height of 1; indices are positions along L."""
     fn = "max_pool1d"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
     p, d = _single(fn, "padding", padding), _single(fn, "dilation", dilation)
     result = _as_1d(fn, lambda: _core.max_pool2d(_row(fn, x), (1, k), None if s is None else (1, s), (0, p), (1, d),
-                                                 ceil_mode, return_indices, tie_break, nan))
-    return (_unrow(result[0]), _unrow(result[1])) if return_indices else _unrow(result)
+                                                 ceil_mode, return_indices, tie_break, nan, _row_out(out)))
+    return _given_or(out, result)
 
 
 @numpy_facing
 def max_pool1d_backward(grad_output, x, indices, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                        tie_break="first", nan="propagate"):
+                        tie_break="first", nan="propagate", out=None):
     """Gradient of max_pool1d with respect to x (indices may be None for tie_break="split")."""
     fn = "max_pool1d_backward"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
     p, d = _single(fn, "padding", padding), _single(fn, "dilation", dilation)
     rows = None if indices is None else _row(fn, indices, "indices")
-    return _unrow(_as_1d(fn, lambda: _core.max_pool2d_backward(
+    return _given_or(out, _as_1d(fn, lambda: _core.max_pool2d_backward(
         _row(fn, grad_output, "grad_output"), _row(fn, x), rows, (1, k), None if s is None else (1, s), (0, p),
-        (1, d), ceil_mode, tie_break, nan)))
+        (1, d), ceil_mode, tie_break, nan, _row_out(out))))
 
 
 @numpy_facing
-def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, out=None):
     """Average pooling over the last axis of (N, C, L) or (C, L): avg_pool2d's semantics."""
     fn = "avg_pool1d"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
     p = _single(fn, "padding", padding)
-    return _unrow(_as_1d(fn, lambda: _core.avg_pool2d(_row(fn, x), (1, k), None if s is None else (1, s), (0, p),
-                                                      ceil_mode, count_include_pad)))
+    return _given_or(out, _as_1d(fn, lambda: _core.avg_pool2d(_row(fn, x), (1, k), None if s is None else (1, s),
+                                                              (0, p), ceil_mode, count_include_pad,
+                                                              out=_row_out(out))))
 
 
 @numpy_facing
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True):
+                        count_include_pad=True, out=None):
     """Gradient of avg_pool1d with respect to its input, of shape input_shape."""
     fn = "avg_pool1d_backward"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
@@ -103,9 +120,9 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     shape = tuple(input_shape)
     if len(shape) not in (2, 3):
         raise ValueError(f"{fn}: input_shape must be (N, C, L) or (C, L), got {shape}")
-    return _unrow(_as_1d(fn, lambda: _core.avg_pool2d_backward(
+    return _given_or(out, _as_1d(fn, lambda: _core.avg_pool2d_backward(
         _row(fn, grad_output, "grad_output"), shape[:-1] + (1, shape[-1]), (1, k), None if s is None else (1, s),
-        (0, p), ceil_mode, count_include_pad)))
+        (0, p), ceil_mode, count_include_pad, out=_row_out(out))))
 
 
 def _conv_padding(fn, padding):
@@ -113,22 +130,26 @@ def _conv_padding(fn, padding):
 
 
 @numpy_facing
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None, out=None):
     """1-D convolution (cross-correlation) of (N, C_in, L) or (C_in, L) with weight
     (C_out, C_in / groups, k): conv2d's semantics, padding an int, "valid" or "same"."""
     fn = "conv1d"
     s, d = _single(fn, "stride", stride), _single(fn, "dilation", dilation)
-    return _unrow(_as_1d(fn, lambda: _core.conv2d(_row(fn, x), _row(fn, weight, "weight", _WEIGHT), bias, (1, s),
-                                                  _conv_padding(fn, padding), (1, d), groups, activation)))
+    return _given_or(out, _as_1d(fn, lambda: _core.conv2d(_row(fn, x), _row(fn, weight, "weight", _WEIGHT), bias,
+                                                          (1, s), _conv_padding(fn, padding), (1, d), groups,
+                                                          activation, _row_out(out))))
 
 
 @numpy_facing
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
-                    needs=("input", "weight", "bias")):
+                    needs=("input", "weight", "bias"), out=None):
     """Gradients of conv1d: (grad_input, grad_weight, grad_bias), None for each not in needs."""
     fn = "conv1d_backward"
     s, d = _single(fn, "stride", stride), _single(fn, "dilation", dilation)
-    grad_input, grad_weight, grad_bias = _as_1d(fn, lambda: _core.conv2d_backward(
+    rows = _row_out(out)
+    if isinstance(out, tuple) and len(out) == 3:  # the bias's gradient has no height to add
+        rows = rows[:2] + (out[2],)
+    grads = _as_1d(fn, lambda: _core.conv2d_backward(
         _row(fn, grad_output, "grad_output"), _row(fn, x), _row(fn, weight, "weight", _WEIGHT), (1, s),
-        _conv_padding(fn, padding), (1, d), groups, needs))
-    return _unrow(grad_input), _unrow(grad_weight), grad_bias
+        _conv_padding(fn, padding), (1, d), groups, needs, rows))
+    return _given_or(out, grads, unrow=lambda grad: grad if grad is None or grad.ndim == 1 else _unrow(grad))

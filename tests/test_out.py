@@ -1,0 +1,158 @@
+"""out= on every function, as NumPy's: the results are written into the caller's arrays, which are
+returned; each array is checked (dtype, shape, writable, C-contiguous, no memory shared with the
+inputs or the other results) before any work."""
+
+import numpy as np
+import pytest
+
+import convpool as cp
+
+RNG = np.random.default_rng(301)
+X = RNG.standard_normal((2, 3, 8, 7)).astype(np.float32)
+A = np.abs(X)
+W = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
+B = RNG.standard_normal(4).astype(np.float32)
+WT = RNG.standard_normal((3, 4, 3, 3)).astype(np.float32)
+ROW = X[:, :, 0, :].copy()
+WROW = W[:, :, 0, :].copy()
+_, INDICES = cp.max_pool2d(X, 2, return_indices=True)
+_, STOCHASTIC = cp.stochastic_pool2d(A, 2, seed=1, return_indices=True)
+_, ADAPTIVE = cp.adaptive_max_pool2d(X, 3, return_indices=True)
+SAMPLES = RNG.random((2, 3, 2), dtype=np.float32)
+_, FRACTIONAL = cp.fractional_max_pool2d(X, 2, 4, return_indices=True, _random_samples=SAMPLES)
+_, ROW_INDICES = cp.max_pool1d(ROW, 2, return_indices=True)
+MEAN, VAR = np.zeros(3, np.float32), np.ones(3, np.float32)
+_, SAVED_MEAN, SAVED_INVSTD = cp.batch_norm2d(X, training=True)
+
+
+def g(shape):
+    return np.cos(np.arange(np.prod(shape))).reshape(shape).astype(np.float32)
+
+
+# name -> call(out): every function, with results of one or several arrays.
+CALLS = {
+    "max_pool2d": lambda out: cp.max_pool2d(X, 2, out=out),
+    "max_pool2d with indices": lambda out: cp.max_pool2d(X, 3, 2, 1, return_indices=True, out=out),
+    "max_pool2d_backward": lambda out: cp.max_pool2d_backward(g((2, 3, 4, 3)), X, INDICES, 2, out=out),
+    "avg_pool2d": lambda out: cp.avg_pool2d(X, 3, 2, 1, out=out),
+    "avg_pool2d_backward": lambda out: cp.avg_pool2d_backward(g((2, 3, 4, 3)), X.shape, 2, out=out),
+    "lp_pool2d": lambda out: cp.lp_pool2d(X, 2, 2, out=out),
+    "lp_pool2d_backward": lambda out: cp.lp_pool2d_backward(g((2, 3, 4, 3)), X, 2, 2, out=out),
+    "stochastic_pool2d": lambda out: cp.stochastic_pool2d(A, 2, seed=1, return_indices=True, out=out),
+    "stochastic_pool2d_backward": lambda out: cp.stochastic_pool2d_backward(g((2, 3, 4, 3)), A, STOCHASTIC, 2,
+                                                                            out=out),
+    "adaptive_avg_pool2d": lambda out: cp.adaptive_avg_pool2d(X, (3, 2), out=out),
+    "adaptive_avg_pool2d_backward": lambda out: cp.adaptive_avg_pool2d_backward(g((2, 3, 3, 2)), X.shape, out=out),
+    "adaptive_max_pool2d": lambda out: cp.adaptive_max_pool2d(X, 3, return_indices=True, out=out),
+    "adaptive_max_pool2d_backward": lambda out: cp.adaptive_max_pool2d_backward(g((2, 3, 3, 3)), X, ADAPTIVE, 3,
+                                                                                out=out),
+    "fractional_max_pool2d": lambda out: cp.fractional_max_pool2d(X, 2, 4, _random_samples=SAMPLES, out=out),
+    "fractional_max_pool2d_backward": lambda out: cp.fractional_max_pool2d_backward(g((2, 3, 4, 4)), X, FRACTIONAL,
+                                                                                    out=out),
+    "max_unpool2d": lambda out: cp.max_unpool2d(g((2, 3, 4, 3)), INDICES, 2, output_size=(8, 7), out=out),
+    "max_unpool2d_backward": lambda out: cp.max_unpool2d_backward(g((2, 3, 8, 7)), INDICES, 2, output_size=(8, 7),
+                                                                  out=out),
+    "conv2d": lambda out: cp.conv2d(X, W, B, padding=1, activation="relu", out=out),
+    "conv2d_backward": lambda out: cp.conv2d_backward(g((2, 4, 6, 5)), X, W, out=out),
+    "conv_transpose2d": lambda out: cp.conv_transpose2d(X, WT, stride=2, out=out),
+    "conv_transpose2d_backward": lambda out: cp.conv_transpose2d_backward(g((2, 4, 17, 15)), X, WT, stride=2,
+                                                                          out=out),
+    "relu": lambda out: cp.relu(X, out=out),
+    "relu_backward": lambda out: cp.relu_backward(g(X.shape), A, out=out),
+    "batch_norm2d": lambda out: cp.batch_norm2d(X, training=False, running_mean=MEAN, running_var=VAR, out=out),
+    "batch_norm2d_backward": lambda out: cp.batch_norm2d_backward(g(X.shape), X, None, SAVED_MEAN, SAVED_INVSTD,
+                                                                  needs=("input",), out=out),
+    "max_pool1d": lambda out: cp.max_pool1d(ROW, 2, return_indices=True, out=out),
+    "max_pool1d_backward": lambda out: cp.max_pool1d_backward(g((2, 3, 3)), ROW, ROW_INDICES, 2, out=out),
+    "avg_pool1d": lambda out: cp.avg_pool1d(ROW, 3, 1, 1, out=out),
+    "avg_pool1d_backward": lambda out: cp.avg_pool1d_backward(g((2, 3, 3)), ROW.shape, 2, out=out),
+    "conv1d": lambda out: cp.conv1d(ROW, WROW, B, padding=1, out=out),
+    "conv1d_backward": lambda out: cp.conv1d_backward(g((2, 4, 5)), ROW, WROW, out=out),
+}
+
+
+def filled_like(result):
+    """Arrays shaped like the results, holding garbage the call must overwrite."""
+    if isinstance(result, tuple):
+        return tuple(None if r is None else filled_like(r) for r in result)
+    return np.full_like(result, 7 if result.dtype.kind == "i" else np.nan)
+
+
+def test_every_exported_function_is_covered():
+    kernels = {name for name in cp.__all__ if name not in ("build_info", "get_num_threads", "set_num_threads",
+                                                            "manual_seed")}
+    assert kernels == {name.split(" ")[0] for name in CALLS}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_results_are_written_into_the_given_arrays(name):
+    call = CALLS[name]
+    expected = call(None)
+    out = filled_like(expected)
+    result = call(out)
+    if isinstance(expected, tuple):
+        assert isinstance(result, tuple) and len(result) == len(expected)
+        for given, got, wanted in zip(out, result, expected):
+            assert got is given
+            if wanted is not None:
+                np.testing.assert_array_equal(got, wanted)
+    else:
+        assert result is out
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_some_entries_of_a_tuple_may_be_none():
+    values = np.empty((2, 3, 4, 3), np.float32)
+    result = cp.max_pool2d(X, 2, return_indices=True, out=(values, None))
+    assert result[0] is values and result[1].dtype == np.int64
+    np.testing.assert_array_equal(result[1], INDICES)
+    grads = cp.conv2d_backward(g((2, 4, 6, 5)), X, W, out=(None, np.empty_like(W), None))
+    np.testing.assert_array_equal(grads[1], cp.conv2d_backward(g((2, 4, 6, 5)), X, W)[1])
+
+
+def test_a_torch_tensor_receives_the_result_through_dlpack():
+    torch = pytest.importorskip("torch")
+    target = torch.empty(2, 3, 4, 3)
+    cp.max_pool2d(torch.from_numpy(X), 2, out=target)
+    np.testing.assert_array_equal(target.numpy(), cp.max_pool2d(X, 2))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: cp.max_pool2d(X, 2, out=np.empty((2, 3, 4, 4), np.float32)), ValueError,
+     "max_pool2d: out has shape (2, 3, 4, 4) but the result has shape (2, 3, 4, 3)"),
+    (lambda: cp.max_pool2d(X, 2, out=np.empty((2, 3, 4, 3))), TypeError,
+     "max_pool2d: out has dtype float64 but the result is float32"),
+    (lambda: cp.max_pool2d(X, 2, out=np.empty((2, 3, 4, 6), np.float32)[..., ::2]), ValueError,
+     "out must be a writable C-contiguous array"),
+    (lambda: cp.max_pool2d(X, 2, out=np.empty((2, 3, 4, 3), np.float32).astype(">f4")), TypeError,
+     "out has dtype >f4 but the result is float32"),
+    (lambda: cp.relu(X, out=np.broadcast_to(np.float32(0), X.shape)), ValueError,
+     "out must be a writable C-contiguous array"),
+    (lambda: cp.relu(X, out=X), ValueError, "relu: out shares memory with an input"),
+    (lambda: cp.relu(X, out=[0.0]), TypeError, "relu: out must be a NumPy array or None, got <class 'list'>"),
+    (lambda: cp.max_pool2d(X, 2, return_indices=True, out=np.empty((2, 3, 4, 3), np.float32)), TypeError,
+     "max_pool2d: out must be None or a tuple of 2 arrays"),
+    (lambda: cp.max_pool2d(X, 2, return_indices=True, out=(np.empty((2, 3, 4, 3), np.float32),
+                                                           np.empty((2, 3, 4, 3), np.float32))), TypeError,
+     "max_pool2d: out[1] has dtype float32 but the result is int64"),
+    (lambda: cp.conv2d_backward(g((2, 4, 6, 5)), X, W, needs=("weight",), out=(np.empty_like(X), None, None)),
+     ValueError, "conv2d_backward: out[0] is given but needs does not ask for 'input'"),
+    (lambda: cp.batch_norm2d(X, running_mean=MEAN, running_var=VAR, out=(np.empty_like(X), MEAN, None)), ValueError,
+     "batch_norm2d: out[1] shares memory with an input"),
+])
+def test_unusable_out_arrays_are_refused_before_any_work(call, error, message):
+    before = MEAN.copy()
+    with pytest.raises(error) as raised:
+        call()
+    assert message in str(raised.value)
+    np.testing.assert_array_equal(MEAN, before)  # the running statistics were not updated
+
+
+def test_two_results_may_not_share_an_array():
+    indices = np.empty((2, 3, 4, 3), np.int64)
+    values = indices.reshape(-1).view(np.float32)[:72].reshape(2, 3, 4, 3)  # the first half of the indices' bytes
+    with pytest.raises(ValueError, match=r"max_pool2d: out\[1\] shares memory with another out"):
+        cp.max_pool2d(X, 2, return_indices=True, out=(values, indices))
+    stats = np.empty(6, np.float32)
+    with pytest.raises(ValueError, match=r"out\[2\] shares memory with another out"):
+        cp.batch_norm2d(X, out=(np.empty_like(X), stats[:3], stats[:3]))
