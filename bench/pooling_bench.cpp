@@ -191,6 +191,27 @@ void BM_adaptive_max_pool2d(benchmark::State& state) {
   set_bytes(state, (x.size() + out.size()) * 4 + (backward ? x.size() * 4 : idx.size() * 8));
 }
 
+// Fractional max pooling of each shape's input to its pooled output size with the shape's kernel
+// (pseudo-random starts, fixed samples), forward with indices, or the backward from them.
+void BM_fractional_max_pool2d(benchmark::State& state) {
+  const Shape& s = kShapes[state.range(0)];
+  const bool backward = state.range(1);
+  const Pool2dGeometry g = geometry(s);
+  const FractionalMaxPool2dParams p{g.planes, g.h.input, g.w.input, g.h.output, g.w.output, s.k, s.k};
+  const auto x = random_input(g.planes * g.input_plane(), false);
+  std::vector<float> samples(2 * g.planes, 0.5f), out(g.planes * g.output_plane()), grad(x.size());
+  std::vector<int64_t> idx(out.size());
+  fractional_max_pool2d_forward(x.data(), samples.data(), out.data(), idx.data(), p);
+  for (auto _ : state) {
+    if (backward)
+      fractional_max_pool2d_backward(out.data(), idx.data(), grad.data(), p);
+    else
+      fractional_max_pool2d_forward(x.data(), samples.data(), out.data(), idx.data(), p);
+  }
+  label(state, s);
+  set_bytes(state, (x.size() + out.size()) * 4 + idx.size() * 8);
+}
+
 }  // namespace
 
 BENCHMARK(BM_max_pool2d_forward)
@@ -218,6 +239,11 @@ BENCHMARK(BM_stochastic_pool2d_backward)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_adaptive_max_pool2d)
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 1}})
+    ->ArgNames({"shape", "backward"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_fractional_max_pool2d)
     ->ArgsProduct({{0, 1, 2, 3}, {0, 1}})
     ->ArgNames({"shape", "backward"})
     ->UseRealTime()
