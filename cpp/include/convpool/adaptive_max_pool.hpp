@@ -58,11 +58,52 @@ WindowMax<T> window_max(const T* plane, const AdaptiveMaxPool2dParams& p, int64_
   return best;
 }
 
+// window_max over a whole plane of n elements (global pooling, the usual case after a network's
+// last convolution): a vectorized pass finds the largest number and whether a NaN is present,
+// then a scan stops at the first (TieBreak::last: the last) position holding it, or the last
+// NaN's when NaN propagates (finding it with vectorized index reductions measured slower). The
+// value is that element's own, as the scan's is (the sign of a zero, a NaN's payload).
+template <typename T>
+WindowMax<T> plane_max(const T* plane, int64_t n, const AdaptiveMaxPool2dParams& p) {
+  constexpr T kLowest = -std::numeric_limits<T>::infinity();
+  T largest = kLowest;
+  int64_t nans = 0;
+  // A NaN compares false, so it never becomes the largest.
+#pragma omp simd reduction(max : largest) reduction(+ : nans)
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = plane[i];
+    nans += v != v;
+    largest = v > largest ? v : largest;
+  }
+  int64_t index = -1;
+  if (nans && p.nan == NanPolicy::propagate) {
+    for (int64_t i = n - 1; index < 0; --i)
+      if (std::isnan(plane[i])) index = i;
+  } else if (p.tie_break == TieBreak::last) {
+    for (int64_t i = n - 1; index < 0; --i)
+      if (read_under(p.nan, plane[i]) == largest) index = i;
+  } else {
+    for (int64_t i = 0; index < 0; ++i)
+      if (read_under(p.nan, plane[i]) == largest) index = i;
+  }
+  return {read_under(p.nan, plane[index]), index};
+}
+
 }  // namespace detail
 
 // y: planes x out_h x out_w; indices (may be null): the flat index of each maximum in its plane.
 template <typename T>
 void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* indices, const AdaptiveMaxPool2dParams& p) {
+  if (p.out_h == 1 && p.out_w == 1) {
+    parallel_for(p.planes, [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const detail::WindowMax<T> best = detail::plane_max(x + plane * p.input_plane(), p.input_plane(), p);
+        y[plane] = best.value;
+        if (indices) indices[plane] = best.index;
+      }
+    });
+    return;
+  }
   const AdaptiveWindows rows(p.in_h, p.out_h), columns(p.in_w, p.out_w);
   parallel_for(p.planes * p.out_h, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
