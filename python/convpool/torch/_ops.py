@@ -71,11 +71,16 @@ def _max_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padd
     return torch.from_numpy(out), torch.from_numpy(indices)
 
 
+def _pooled_with_indices(x, size):
+    """Fake results of a max pooling of x to the spatial `size`: values and int64 indices."""
+    shape = list(x.shape[:-2]) + list(size)
+    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+
+
 @torch.library.register_fake(_max_pool2d)
 def _(x, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
-    shape = list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], dilation[d],
-                                               ceil_mode) for d in range(2)]
-    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+    return _pooled_with_indices(x, [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], dilation[d],
+                                                 ceil_mode) for d in range(2)])
 
 
 @_operator("max_pool2d_backward")
@@ -513,8 +518,7 @@ def _adaptive_max_pool2d(x: torch.Tensor, output_size: List[int], tie_break: str
 
 @torch.library.register_fake(_adaptive_max_pool2d)
 def _(x, output_size, tie_break, nan):
-    shape = list(x.shape[:-2]) + list(output_size)
-    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+    return _pooled_with_indices(x, output_size)
 
 
 @_operator("adaptive_max_pool2d_backward")
@@ -642,8 +646,7 @@ def _fractional_max_pool2d(x: torch.Tensor, kernel_size: List[int], output_size:
 
 @torch.library.register_fake(_fractional_max_pool2d)
 def _(x, kernel_size, output_size, random_samples):
-    shape = list(x.shape[:-2]) + list(output_size)
-    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+    return _pooled_with_indices(x, output_size)
 
 
 @_operator("fractional_max_pool2d_backward")
