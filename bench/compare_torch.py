@@ -493,77 +493,64 @@ def torch_layouts(x, g):
         yield tx, tx.clone().requires_grad_(True), torch.from_numpy(g).contiguous(memory_format=layout)
 
 
+def print_indexed_pool_rows(kind, row, x, forward, backward, torch_forward, repeats, name_filter):
+    """The forward (with indices) and forward+backward rows of a max pooling against PyTorch in
+    both layouts, in ms and GB/s (input read once, output and int64 indices written once):
+    forward() -> (values, indices), backward(grad, indices), torch_forward(tensor, **kwargs)."""
+    out, _ = forward()
+    g = np.ones_like(out)
+
+    def train():
+        _, indices = forward()
+        backward(g, indices)
+
+    moved = x.size * 4 + out.size * 12
+    ours = {"fwd": (forward, moved), "fwd+bwd": (train, 2 * moved + x.size * 4)}
+    theirs = {op: [] for op in ours}
+    if torch is not None:
+        for tx, txg, tg in torch_layouts(x, g):
+
+            def torch_train(txg=txg, tg=tg):
+                txg.grad = None
+                torch_forward(txg).backward(tg)
+
+            theirs["fwd"].append(lambda tx=tx: torch_forward(tx, return_indices=True))
+            theirs["fwd+bwd"].append(torch_train)
+    for op, (fn, nbytes) in ours.items():
+        if name_filter in f"{kind} {op} {row}":
+            print_layouts_row(f"{kind} max {op}", row, fn, theirs[op], nbytes, repeats, digits=1)
+
+
 def print_adaptive_table(rng, repeats, name_filter):
     """Adaptive max pooling (forward with indices; forward and backward) against PyTorch in both
-    layouts, in ms and GB/s (input read once, output and int64 indices written once)."""
+    layouts."""
     print("\n| op | adaptive max pooling | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
           "| speed-up vs the faster | convpool GB/s |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for shape, size in (((32, 512, 7, 7), 1), ((32, 64, 56, 56), 7), ((32, 64, 112, 112), 13)):
         x = rng.standard_normal(shape, dtype=np.float32)
-        out, idx = cp.adaptive_max_pool2d(x, size, return_indices=True)
-        g = np.ones_like(out)
-
-        def train():
-            _, i = cp.adaptive_max_pool2d(x, size, return_indices=True)
-            cp.adaptive_max_pool2d_backward(g, x, i, size)
-
-        moved = x.size * 4 + out.size * 12
-        ours = {"fwd": (lambda: cp.adaptive_max_pool2d(x, size, return_indices=True), moved),
-                "fwd+bwd": (train, 2 * moved + x.size * 4)}
-        theirs = {op: [] for op in ours}
-        if torch is not None:
-            for tx, txg, tg in torch_layouts(x, g):
-
-                def torch_train(txg=txg, tg=tg):
-                    txg.grad = None
-                    F.adaptive_max_pool2d(txg, size).backward(tg)
-
-                theirs["fwd"].append(lambda tx=tx: F.adaptive_max_pool2d(tx, size, return_indices=True))
-                theirs["fwd+bwd"].append(torch_train)
-        for op, (fn, nbytes) in ours.items():
-            row = f"{shape} -> {size}"
-            if name_filter in f"adaptive {op} {row}":
-                print_layouts_row(f"adaptive max {op}", row, fn, theirs[op], nbytes, repeats, digits=1)
+        print_indexed_pool_rows(
+            "adaptive", f"{shape} -> {size}", x, lambda: cp.adaptive_max_pool2d(x, size, return_indices=True),
+            lambda g, indices: cp.adaptive_max_pool2d_backward(g, x, indices, size),
+            lambda t, **kwargs: F.adaptive_max_pool2d(t, size, **kwargs), repeats, name_filter)
 
 
 def print_fractional_table(rng, repeats, name_filter):
-    """Fractional max pooling (forward; forward and backward) against PyTorch in both layouts,
-    both given the same samples, in ms and GB/s (input read once, output and int64 indices
-    written once)."""
+    """Fractional max pooling (forward with indices; forward and backward) against PyTorch in both
+    layouts, both given the same samples."""
     print("\n| op | fractional max pooling | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
           "| speed-up vs the faster | convpool GB/s |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for shape, kernel, size in (((32, 64, 112, 112), 3, 56), ((32, 64, 56, 56), 2, 28)):
         x = rng.standard_normal(shape, dtype=np.float32)
         samples = rng.random(shape[:2] + (2,), dtype=np.float32)
-        out = cp.fractional_max_pool2d(x, kernel, size, _random_samples=samples)
-        g = np.ones_like(out)
-
-        def train():
-            _, i = cp.fractional_max_pool2d(x, kernel, size, return_indices=True, _random_samples=samples)
-            cp.fractional_max_pool2d_backward(g, x, i)
-
-        moved = x.size * 4 + out.size * 12
-        ours = {"fwd": (lambda: cp.fractional_max_pool2d(x, kernel, size, return_indices=True,
-                                                         _random_samples=samples), moved),
-                "fwd+bwd": (train, 2 * moved + x.size * 4)}
-        theirs = {op: [] for op in ours}
-        if torch is not None:
-            ts = torch.from_numpy(samples)
-            for tx, txg, tg in torch_layouts(x, g):
-
-                def torch_train(txg=txg, tg=tg):
-                    txg.grad = None
-                    F.fractional_max_pool2d(txg, kernel, size, _random_samples=ts).backward(tg)
-
-                theirs["fwd"].append(lambda tx=tx: F.fractional_max_pool2d(tx, kernel, size, return_indices=True,
-                                                                           _random_samples=ts))
-                theirs["fwd+bwd"].append(torch_train)
-        for op, (fn, nbytes) in ours.items():
-            row = f"{shape} k{kernel} -> {size}"
-            if name_filter in f"fractional {op} {row}":
-                print_layouts_row(f"fractional max {op}", row, fn, theirs[op], nbytes, repeats, digits=1)
+        ts = torch.from_numpy(samples) if torch is not None else None
+        print_indexed_pool_rows(
+            "fractional", f"{shape} k{kernel} -> {size}", x,
+            lambda: cp.fractional_max_pool2d(x, kernel, size, return_indices=True, _random_samples=samples),
+            lambda g, indices: cp.fractional_max_pool2d_backward(g, x, indices),
+            lambda t, **kwargs: F.fractional_max_pool2d(t, kernel, size, _random_samples=ts, **kwargs),
+            repeats, name_filter)
 
 
 def print_torch_table(rng, repeats, name_filter):
