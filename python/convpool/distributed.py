@@ -184,8 +184,7 @@ def init(threads=None):
     if threads is None:
         threads = max(1, len(os.sched_getaffinity(0)) // world.local_size)
     _core.set_num_threads(threads)
-    if world.size > 1:
-        _abort_job_on_uncaught_exception(world)
+    _abort_job_on_uncaught_exception(world)
     _world = world
     return world
 
