@@ -179,6 +179,8 @@ def huge_geometry_cases():
         cases[f"max_pool2d dilation={value}"] = f"cp.max_pool2d({x}, 2, dilation={value})"
         cases[f"lp_pool2d stride={value}"] = f"cp.lp_pool2d({x}, 2, 2, stride={value})"
         cases[f"stochastic_pool2d stride={value}"] = f"cp.stochastic_pool2d({x}, 2, stride={value})"
+        cases[f"fractional_max_pool2d kernel={value}"] = f"cp.fractional_max_pool2d({x}, {value}, 2, seed=0)"
+        cases[f"fractional_max_pool2d output_size={value}"] = f"cp.fractional_max_pool2d({x}, 2, {value}, seed=0)"
     for size in ("2**31", "2**62"):
         cases[f"adaptive_avg_pool2d output_size={size}"] = f"cp.adaptive_avg_pool2d({one}, {size})"
     for op, backward in (("max_pool2d", "cp.max_pool2d_backward(y, {one}, None, (1, 2**28), padding=(0, 2**27), tie_break='split')"),
