@@ -708,23 +708,28 @@ def peer_times(theirs, ort, repeats, min_block_seconds=0.02):
     return times + [median_seconds(ort, repeats, min_block_seconds) if ort else None]
 
 
-def print_peer_row(label, t_ours, peers, rate):
-    """A table row: convpool's ms, each peer's (or -), the speed-up over the fastest peer, rate."""
+def print_peer_row(label, t_ours, peers, rate, t_unpacked=None):
+    """A table row: convpool's ms, each peer's (or -), the speed-up over the fastest peer, rate,
+    and, when given, convpool's ms when each call packs its weights."""
     present = [t for t in peers if t is not None]
     columns = " | ".join(f"{t * 1e3:.3f}" if t is not None else "-" for t in peers)
     ratio = f"{min(present) / t_ours:.2f}x" if present else "-"
-    print(f"| {label} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {rate} |", flush=True)
+    unpacked = f" {t_unpacked * 1e3:.3f} |" if t_unpacked is not None else ""
+    print(f"| {label} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {rate} |{unpacked}", flush=True)
 
 
 def print_inference_tables(rng, repeats, threads, name_filter):
-    """Forward convolutions at N = 1 and 4 (no bias), and ResNet-18 in eval mode with batch
-    normalization folded into the convolutions (convpool's nn.fuse_conv_bn, ReLU fused; PyTorch
-    runs the same folded network; ONNX Runtime the unfolded one, which it folds itself)."""
+    """Forward convolutions at N = 1 and 4 (no bias) on a weight packed once (PackedConv2dWeight, as
+    ONNX Runtime packs its weights when the session is built), and ResNet-18 in eval mode frozen
+    by nn.freeze (batch normalization folded into the convolutions, weights packed, ReLU fused;
+    PyTorch runs the same folded network; ONNX Runtime the unfolded one, which it folds itself).
+    The last column is convpool's time when every call packs its weights (plain arrays,
+    nn.fuse_conv_bn)."""
     import onnx_models
 
     print("\n| ResNet-18 convolution | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms | ONNX Runtime ms "
-          "| speed-up vs the best | convpool GFLOP/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| speed-up vs the best | convpool GFLOP/s | convpool, packing per call, ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for batch in INFERENCE_BATCHES:
         for label, cin, plane, cout, k, s in RESNET18_CONVS:
             row = f"{label}, {plane}x{plane}, N={batch}"
@@ -739,16 +744,19 @@ def print_inference_tables(rng, repeats, threads, name_filter):
                 for layout in (torch.contiguous_format, torch.channels_last):
                     tx, tw = (torch.from_numpy(a).contiguous(memory_format=layout) for a in (x, weight))
                     theirs.append(lambda tx=tx, tw=tw: F.conv2d(tx, tw, **args))
-            t_ours = median_seconds(lambda: cp.conv2d(x, weight, **args), repeats)
+            packed = cp.PackedConv2dWeight(weight)
+            t_ours = median_seconds(lambda: cp.conv2d(x, packed, **args), repeats)
+            t_unpacked = median_seconds(lambda: cp.conv2d(x, weight, **args), repeats)
             peers = peer_times(theirs, onnx_models.conv_runner(x, weight, s, k // 2, threads), repeats)
-            print_peer_row(row, t_ours, peers, f"{flops / t_ours / 1e9:.0f}")
+            print_peer_row(row, t_ours, peers, f"{flops / t_ours / 1e9:.0f}", t_unpacked)
 
     print("\n| ResNet-18 forward, 224x224, eval | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
-          "| ONNX Runtime ms | speed-up vs the best | convpool images/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| ONNX Runtime ms | speed-up vs the best | convpool images/s | convpool, packing per call, ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     cp.manual_seed(0)
     model = cp.models.resnet18().eval()
     folded = cp.nn.fuse_conv_bn(model)
+    frozen = cp.nn.freeze(model)
     for batch in RESNET18_BATCHES:
         x = rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
         theirs = []
@@ -762,9 +770,10 @@ def print_inference_tables(rng, repeats, threads, name_filter):
                         network(tx)
 
                 theirs.append(torch_forward)
-        t_ours = median_seconds(lambda: folded(x), repeats, min_block_seconds=0.3)
+        t_ours = median_seconds(lambda: frozen(x), repeats, min_block_seconds=0.3)
+        t_unpacked = median_seconds(lambda: folded(x), repeats, min_block_seconds=0.3)
         peers = peer_times(theirs, onnx_models.network_runner(model, x, threads), repeats, min_block_seconds=0.3)
-        print_peer_row(f"batch {batch}", t_ours, peers, f"{batch / t_ours:,.0f}")
+        print_peer_row(f"batch {batch}", t_ours, peers, f"{batch / t_ours:,.0f}", t_unpacked)
 
 
 def print_table(title, unit, rows, repeats, name_filter):

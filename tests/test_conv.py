@@ -185,3 +185,86 @@ def test_relu_activation_equals_relu_of_the_output(config):
                                   cp.relu(cp.conv2d(x, weight, bias, **args)))
     with pytest.raises(ValueError, match="activation must be None or 'relu'"):
         cp.conv2d(x, weight, bias, activation="tanh", **args)
+
+
+# ResNet-18's deep layers at N = 1, where packing the weight on every call costs most.
+PACKED_CONFIGS = CONFIGS[:30] + FEW_IMAGE_CONFIGS + [
+    dict(shape=(1, 64, 7, 7), weight=(64, 64, 3, 3), stride=1, padding=1, dilation=1, groups=1),
+    dict(shape=(1, 32, 14, 14), weight=(64, 32, 3, 3), stride=2, padding=1, dilation=1, groups=1),
+    dict(shape=(1, 8, 9, 9), weight=(8, 4, 2, 2), stride=100, padding=0, dilation=8, groups=2),  # matrix product
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("config", PACKED_CONFIGS, ids=conv_config_id)
+def test_packed_weight_gives_the_plain_results_bit_for_bit(config, dtype):
+    x, weight, bias = random_inputs(config, dtype, seed=72)
+    args = conv_args(config)
+    packed = cp.PackedConv2dWeight(weight)
+    plain = cp.conv2d(x, weight, bias, activation="relu", **args)
+    for _ in range(2):  # the second call reads the panels the first one packed
+        np.testing.assert_array_equal(cp.conv2d(x, packed, bias, activation="relu", **args), plain)
+    # Another input size may take another path or register tile of the same weight.
+    taller = np.concatenate([x, x[..., :3, :]], axis=-2)
+    np.testing.assert_array_equal(cp.conv2d(taller, packed, bias, **args), cp.conv2d(taller, weight, bias, **args))
+    g = np.cos(plain)
+    for actual, expected in zip(cp.conv2d_backward(g, x, packed, **args), cp.conv2d_backward(g, x, weight, **args)):
+        np.testing.assert_array_equal(actual, expected)
+
+
+def test_packed_weight_serves_any_groups_its_shape_allows():
+    # A (6, 2, 3, 3) weight convolves 2 channels with groups=1 and 6 channels with groups=3.
+    rng = np.random.default_rng(73)
+    weight = rng.standard_normal((6, 2, 3, 3))
+    packed = cp.PackedConv2dWeight(weight)
+    for groups in (1, 3, 1):
+        x = rng.standard_normal((1, 2 * groups, 9, 9))
+        np.testing.assert_array_equal(cp.conv2d(x, packed, groups=groups), cp.conv2d(x, weight, groups=groups))
+
+
+def test_packed_weight_is_bitwise_identical_for_any_thread_count(assert_thread_independent):
+    rng = np.random.default_rng(74)
+    x = rng.standard_normal((1, 96, 7, 7)).astype(np.float32)
+    packed = cp.PackedConv2dWeight(rng.standard_normal((160, 96, 3, 3)).astype(np.float32))
+    assert_thread_independent(lambda: (cp.conv2d(x, packed, padding=1),))
+
+
+def test_packed_weight_holds_a_read_only_copy():
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(75)
+    weight = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((2, 4, 10, 10)).astype(np.float32)
+    packed = cp.PackedConv2dWeight(weight)
+    expected = cp.conv2d(x, weight, padding=1)
+    weight[...] = 0  # the packed object keeps the values it was given
+    np.testing.assert_array_equal(cp.conv2d(x, packed, padding=1), expected)
+    assert packed.shape == (8, 4, 3, 3) and packed.dtype == np.float32
+    assert repr(packed) == "PackedConv2dWeight(shape=(8, 4, 3, 3), dtype=float32)"
+    view = packed.weight
+    assert view.base is packed and not view.flags.writeable
+    with pytest.raises(ValueError):
+        view.flags.writeable = True
+    with pytest.raises(ValueError, match="read-only"):
+        view[0] = 1
+    assert copy.deepcopy(packed) is packed  # it never changes
+    loaded = pickle.loads(pickle.dumps(packed))
+    np.testing.assert_array_equal(cp.conv2d(x, loaded, padding=1), expected)
+
+
+def test_packed_weight_bad_input():
+    with pytest.raises(ValueError, match=r"PackedConv2dWeight: weight must be \(C_out, C_in / groups, kH, kW\), "
+                                         r"got shape \(3, 3\)"):
+        cp.PackedConv2dWeight(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"zero-size dimension: shape \(0, 2, 3, 3\)"):
+        cp.PackedConv2dWeight(np.zeros((0, 2, 3, 3)))
+    with pytest.raises(TypeError, match="PackedConv2dWeight: weight must be float32 or float64, got int64"):
+        cp.PackedConv2dWeight(np.zeros((2, 2, 3, 3), np.int64))
+    packed = cp.PackedConv2dWeight(np.ones((4, 2, 3, 3), np.float32))
+    with pytest.raises(TypeError, match="conv2d: weight is a PackedConv2dWeight of float32 but x is float64"):
+        cp.conv2d(np.ones((1, 2, 5, 5)), packed)
+    with pytest.raises(ValueError, match=r"weight shape \(4, 2, 3, 3\) needs C_in / groups = 3"):
+        cp.conv2d(np.ones((1, 3, 5, 5), np.float32), packed)
+    with pytest.raises(TypeError, match="conv2d_backward: weight is a PackedConv2dWeight of float32 but x is float64"):
+        cp.conv2d_backward(np.ones((1, 4, 3, 3)), np.ones((1, 2, 5, 5)), packed)

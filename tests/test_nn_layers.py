@@ -345,6 +345,37 @@ def test_fuse_conv_bn_matches_the_unfused_eval_model():
     np.testing.assert_allclose(fused(x), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_freeze_folds_and_packs_and_computes_what_fuse_conv_bn_computes(monkeypatch):
+    cp.manual_seed(2)
+    model = trained_statistics(cp.models.resnet8())
+    x = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    fused = nn.fuse_conv_bn(model)
+    frozen = nn.freeze(model.train())
+    assert model.training and not frozen.training
+    convolutions = [m for m in frozen.modules() if isinstance(m, nn.Conv2d)]
+    assert convolutions and all(isinstance(m.weight.data.base, cp.PackedConv2dWeight) for m in convolutions)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in frozen.modules())
+    weights_passed = []
+    real_conv2d = cp._core.conv2d
+    monkeypatch.setattr(cp._core, "conv2d", lambda x, weight, *a, **k: (
+        weights_passed.append(type(weight)), real_conv2d(x, weight, *a, **k))[1])
+    out = frozen(x)
+    assert weights_passed == [cp.PackedConv2dWeight] * len(convolutions)
+    np.testing.assert_array_equal(out, fused(x))
+    np.testing.assert_allclose(out, model.eval()(x), rtol=1e-4, atol=1e-4)
+
+    first = convolutions[0]
+    with pytest.raises(ValueError, match="read-only"):
+        first.weight.data += 1
+    with pytest.raises(ValueError, match=r"'0\.weight' is read-only in the model \(a weight packed by nn\.freeze\)"):
+        frozen.load_state_dict(frozen.state_dict())
+    # A new array in its place is used as it is.
+    first.weight.data = np.zeros_like(first.weight.data)
+    weights_passed.clear()
+    frozen(x)
+    assert weights_passed[0] is np.ndarray
+
+
 def test_fuse_conv_bn_eval_folds_a_biased_convolution_in_float64():
     cp.manual_seed(4)
     conv = nn.Conv2d(3, 5, 3, padding=1).double()

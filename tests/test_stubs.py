@@ -13,6 +13,13 @@ from convpool import _core, nn
 STUB = Path(convpool.__file__).with_name("_core.pyi")
 
 
+def stub_classes():
+    """{class name: {member name: the member's ast node}} of the stub."""
+    return {node.name: {member.name: member for member in node.body if isinstance(member, ast.FunctionDef)}
+            for node in ast.parse(STUB.read_text()).body if isinstance(node, ast.ClassDef)
+            and not node.name.startswith("_")}
+
+
 def stub_parameters():
     functions = {}
     for node in ast.parse(STUB.read_text()).body:
@@ -34,10 +41,23 @@ def runtime_parameters(function):
 
 def test_every_compiled_function_has_a_matching_stub():
     stubs = stub_parameters()
-    compiled = {name for name in dir(_core) if not name.startswith("_") and callable(getattr(_core, name))}
+    compiled = {name for name in dir(_core) if not name.startswith("_") and callable(getattr(_core, name))
+                and not isinstance(getattr(_core, name), type)}
     assert compiled == set(stubs)
     for name in compiled:
         assert stubs[name] == runtime_parameters(getattr(_core, name)), name
+
+
+def test_every_compiled_class_has_a_matching_stub():
+    classes = stub_classes()
+    compiled = {name for name in dir(_core) if isinstance(getattr(_core, name), type)}
+    assert compiled == set(classes)
+    for name in compiled:
+        cls = getattr(_core, name)
+        public = {member for member in vars(cls) if not member.startswith("_")}
+        assert public == {member for member in classes[name] if not member.startswith("_")}, name
+        stub_init = [argument.arg for argument in classes[name]["__init__"].args.args[1:]]
+        assert stub_init == runtime_parameters(cls.__init__)[1:], name
 
 
 def defaults_of(arguments):

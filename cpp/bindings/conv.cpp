@@ -4,7 +4,10 @@
 #include <convpool/conv.hpp>
 #include <convpool/conv_transpose.hpp>
 
+#include <memory>
 #include <optional>
+#include <type_traits>
+#include <variant>
 
 #include "common.hpp"
 #include "docstrings.hpp"
@@ -142,6 +145,69 @@ py::tuple gradients(Outputs&& outputs, const ConvCall& call, const Needs& wanted
   return py::make_tuple(array_or_none(grad_input), array_or_none(grad_weight), array_or_none(grad_bias));
 }
 
+// convpool.PackedConv2dWeight: a conv2d weight packed once (PackedConvWeight), of either dtype.
+class PackedConv2dWeight {
+ public:
+  explicit PackedConv2dWeight(py::handle weight) {
+    const char* fn = "PackedConv2dWeight";
+    auto [array, type] = to_float_array(weight, fn, "weight");
+    shape_ = shape_of(array);
+    if (shape_.size() != 4)
+      throw py::value_error(
+          concat(fn, ": weight must be (C_out, C_in / groups, kH, kW), got shape ", shape_string(shape_)));
+    for (int64_t d : shape_)
+      if (d < 1) throw py::value_error(concat(fn, ": weight has a zero-size dimension: shape ", shape_string(shape_)));
+    const int64_t row = shape_[1] * shape_[2] * shape_[3];
+    dispatch_float(type, [&](auto zero) {
+      using T = decltype(zero);
+      packed_ = std::make_unique<PackedConvWeight<T>>(data_of<T>(array), shape_[0], row);
+    });
+  }
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+
+  // The packed weight of dtype T, or a TypeError when the call's x is of the other dtype.
+  template <typename T>
+  const PackedConvWeight<T>& as(const char* fn) const {
+    const auto* packed = std::get_if<std::unique_ptr<PackedConvWeight<T>>>(&packed_);
+    if (!packed)
+      throw py::type_error(concat(fn, ": weight is a PackedConv2dWeight of ", dtype_name(), " but x is ",
+                                  convpool::bindings::dtype_name<T>()));
+    return **packed;
+  }
+
+  const char* dtype_name() const {
+    return std::holds_alternative<std::unique_ptr<PackedConvWeight<float>>>(packed_) ? "float32" : "float64";
+  }
+
+  // The weight it holds, as a read-only array that keeps `self` alive.
+  static py::array weight(py::handle self) {
+    const auto& packed = self.cast<const PackedConv2dWeight&>();
+    return std::visit(
+        [&](const auto& held) -> py::array {
+          py::array view(py::dtype::of<std::remove_const_t<std::remove_pointer_t<decltype(held->weight())>>>(),
+                         packed.shape_, {}, held->weight(), self);
+          py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+          return view;
+        },
+        packed.packed_);
+  }
+
+ private:
+  std::vector<int64_t> shape_;
+  std::variant<std::unique_ptr<PackedConvWeight<float>>, std::unique_ptr<PackedConvWeight<double>>> packed_;
+};
+
+// conv2d's weight: an array of x's dtype, or the weight held by a PackedConv2dWeight.
+template <typename T>
+CArray<T> weight_array(py::handle weight, const char* fn) {
+  if (py::isinstance<PackedConv2dWeight>(weight)) {
+    weight.cast<const PackedConv2dWeight&>().as<T>(fn);  // checks the dtype
+    return py::reinterpret_steal<CArray<T>>(PackedConv2dWeight::weight(weight).release());
+  }
+  return to_matching_array<T>(weight, fn, "weight", "x");
+}
+
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
                  py::handle dilation, py::handle groups, py::handle activation, py::handle out) {
   const char* fn = "conv2d";
@@ -149,8 +215,10 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
   auto [input, type] = to_float_array(x, fn, "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    const auto w = to_matching_array<T>(weight, fn, "weight", "x");
+    const auto w = weight_array<T>(weight, fn);
     const ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    const PackedConvWeight<T>* packed =
+        py::isinstance<PackedConv2dWeight>(weight) ? &weight.cast<const PackedConv2dWeight&>().as<T>(fn) : nullptr;
     CArray<T> b;
     if (!bias.is_none()) {
       b = to_matching_array<T>(bias, fn, "bias", "x");
@@ -160,8 +228,11 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
     py::array_t<T> output = Outputs(fn, out, 1, {input, w, b}).get<T>(0, call.y_shape);
     {
       py::gil_scoped_release release;
-      conv2d_forward(data_of<T>(input), w.data(), bias.is_none() ? nullptr : b.data(), output.mutable_data(),
-                     call.params, applied);
+      const T* bias_data = bias.is_none() ? nullptr : b.data();
+      if (packed)
+        conv2d_forward(data_of<T>(input), *packed, bias_data, output.mutable_data(), call.params, applied);
+      else
+        conv2d_forward(data_of<T>(input), w.data(), bias_data, output.mutable_data(), call.params, applied);
     }
     return std::move(output);
   });
@@ -175,7 +246,7 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
   const Needs wanted = parse_needs(fn, needs);
   return dispatch_float(type, [&](auto zero) -> py::tuple {
     using T = decltype(zero);
-    const auto w = to_matching_array<T>(weight, fn, "weight", "x");
+    const auto w = weight_array<T>(weight, fn);
     const ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, call.y_shape, "the convolution of x gives");
@@ -289,6 +360,30 @@ py::tuple conv_transpose2d_backward(py::handle grad_output, py::handle x, py::ha
 }  // namespace
 
 void register_conv(py::module_& m) {
+  py::class_<PackedConv2dWeight>(m, "PackedConv2dWeight", docs::PackedConv2dWeight)
+      .def(py::init<py::handle>(), "weight"_a)
+      .def_property_readonly("weight", &PackedConv2dWeight::weight, "The weight it holds (a read-only array).")
+      .def_property_readonly(
+          "shape",
+          [](const PackedConv2dWeight& self) {
+            const std::vector<int64_t>& shape = self.shape();
+            return py::make_tuple(shape[0], shape[1], shape[2], shape[3]);
+          },
+          "(C_out, C_in / groups, kH, kW).")
+      .def_property_readonly(
+          "dtype", [](const PackedConv2dWeight& self) { return py::dtype(self.dtype_name()); }, "float32 or float64.")
+      .def("__repr__",
+           [](const PackedConv2dWeight& self) {
+             return concat("PackedConv2dWeight(shape=", shape_string(self.shape()), ", dtype=", self.dtype_name(), ")");
+           })
+      // It never changes, so a copy may share it; pickled, it is its weight, packed again on load.
+      .def("__copy__", [](py::handle self) { return py::reinterpret_borrow<py::object>(self); })
+      .def(
+          "__deepcopy__", [](py::handle self, py::handle) { return py::reinterpret_borrow<py::object>(self); },
+          "memo"_a)
+      .def("__reduce__", [](py::handle self) {
+        return py::make_tuple(py::type::of(self), py::make_tuple(PackedConv2dWeight::weight(self).attr("copy")()));
+      });
   m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
         "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), docs::conv2d);
   m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,

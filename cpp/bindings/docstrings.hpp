@@ -212,7 +212,8 @@ inline constexpr const char* conv2d =
 
 Args:
     x: input array.
-    weight: (C_out, C_in / groups, kH, kW), same dtype as x.
+    weight: (C_out, C_in / groups, kH, kW), same dtype as x, or a PackedConv2dWeight of it
+        (packed once, for inference).
     bias: None or (C_out,), same dtype as x.
     stride: int or (sH, sW).
     padding: int or (pH, pW) zeros on both sides, 'valid' (no padding) or 'same' (output size
@@ -229,12 +230,22 @@ Shape:
     H_out = floor((H + pH_top + pH_bottom - dH*(kH-1) - 1) / sH) + 1, likewise W_out.
 )doc";
 
+inline constexpr const char* PackedConv2dWeight = R"doc(A conv2d weight packed once for the kernels.
+
+conv2d packs its weight into the register tiles' layout on every call; for a layer of many
+channels on a small plane that costs as much as the arithmetic. Pass this object as conv2d's (or
+conv2d_backward's) weight instead, for weights that no longer change: inference. It holds a copy
+of the weight, read-only as .weight; packing happens on the first call that needs each layout.
+
+Args:
+    weight: (C_out, C_in / groups, kH, kW), float32 or float64; x must have the same dtype.)doc";
+
 inline constexpr const char* conv2d_backward = R"doc(Gradients of conv2d.
 
 Args:
     grad_output: gradient of the convolution's output, same dtype as x.
     x: the forward input.
-    weight: the forward weight.
+    weight: the forward weight (an array or a PackedConv2dWeight).
     stride, padding, dilation, groups: as in the forward call.
     needs: which gradients to compute, any of 'input', 'weight', 'bias'.
 

@@ -327,6 +327,30 @@ TEST(Conv2d, BitwiseIdenticalForAnyThreadCount) {
   }
 }
 
+// One packed weight serves every call: each random configuration's forward through a
+// PackedConvWeight equals the plain forward bit for bit, called twice (the second reads the kept
+// panels) and on a second input size, which can take another path or register tile; the source
+// array may change after packing.
+TEST(Conv2d, PackedWeightGivesThePlainForwardBitForBit) {
+  for (ConvCase c : random_cases(13, 40)) {
+    Conv2dParams larger = c.p;
+    larger.batch = 2;
+    larger.h.input = c.p.h.input + 9;
+    larger.h.output = conv_output_size(larger.h.input, larger.h.kernel, larger.h.stride, larger.h.padding,
+                                       larger.h.padding, larger.h.dilation);
+    const PackedConvWeight<double> packed(c.weight.data(), c.p.out_channels, c.p.weight_row());
+    const std::vector<double> weight = c.weight;
+    std::fill(c.weight.begin(), c.weight.end(), std::nan(""));
+    for (const Conv2dParams& p : {c.p, c.p, larger}) {
+      const ConvCase shaped = normal_case(p, 3);
+      std::vector<double> plain(p.batch * p.out_channels * p.output_plane()), from_packed(plain.size());
+      conv2d_forward(shaped.x.data(), weight.data(), shaped.bias.data(), plain.data(), p, Activation::relu);
+      conv2d_forward(shaped.x.data(), packed, shaped.bias.data(), from_packed.data(), p, Activation::relu);
+      EXPECT_EQ(plain, from_packed);
+    }
+  }
+}
+
 TEST(Gemm, MicroKernelHandlesEdgeTilesAndAccumulation) {
   const GemmMicroKernel<float>& kernel = gemm_micro_kernel<float>();
   const int mr = kernel.mr, nr = kernel.nr, depth = 5;

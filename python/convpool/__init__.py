@@ -8,6 +8,7 @@ checkpoints), ``convpool.distributed`` (data-parallel training over MPI), ``conv
 """
 
 from ._core import (
+    PackedConv2dWeight,
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
     adaptive_max_pool2d,
@@ -77,6 +78,7 @@ from . import datasets, distributed, inspection, models, nn, optim, plots, train
 __version__ = "0.1.0"
 
 __all__ = [
+    "PackedConv2dWeight",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d",

@@ -22,6 +22,17 @@ class _BuildInfo(TypedDict):
     openmp: int
     isa: Literal["avx512", "avx2", "baseline"]
 
+class PackedConv2dWeight:
+    def __init__(self, weight: _ArrayLike) -> None: ...
+    @property
+    def weight(self) -> _FloatArray: ...
+    @property
+    def shape(self) -> Tuple[int, int, int, int]: ...
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+
+_Weight = Union[_ArrayLike, PackedConv2dWeight]
+
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def build_info() -> _BuildInfo: ...
@@ -190,7 +201,7 @@ def max_unpool2d_backward(
 ) -> _FloatArray: ...
 def conv2d(
     x: _ArrayLike,
-    weight: _ArrayLike,
+    weight: _Weight,
     bias: Optional[_ArrayLike] = None,
     stride: _Pair = 1,
     padding: _Padding = 0,
@@ -202,7 +213,7 @@ def conv2d(
 def conv2d_backward(
     grad_output: _ArrayLike,
     x: _ArrayLike,
-    weight: _ArrayLike,
+    weight: _Weight,
     stride: _Pair = 1,
     padding: _Padding = 0,
     dilation: _Pair = 1,

@@ -18,7 +18,11 @@
 // bitwise identical for any number of threads.
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "detail/conv_depthwise.hpp"
 #include "detail/conv_direct.hpp"
@@ -31,18 +35,92 @@
 
 namespace convpool {
 
+// A convolution weight packed once for the micro-kernels, for weights that stop changing
+// (inference). Each forward call otherwise packs the weight into register-tile panels (output
+// channels side by side, step by step through the reduction), which for a layer of many channels
+// on a small plane costs a large part of the call: a 3x3 layer of 512 channels holds 9.4 MB of
+// weights for 49 output positions per image. The panels for a register-tile height and a number
+// of groups are packed the first time a call needs them and kept (a layer meets one or two); the
+// object holds its own copy of the weight, so it stays valid whatever happens to the array it was
+// packed from.
+template <typename T>
+class PackedConvWeight {
+ public:
+  // weight: out_channels rows of weight_row = C_in / groups * kH * kW values, as conv2d_forward's.
+  PackedConvWeight(const T* weight, int64_t out_channels, int64_t weight_row)
+      : weight_(weight, weight + out_channels * weight_row), out_channels_(out_channels), weight_row_(weight_row) {}
+  PackedConvWeight(const PackedConvWeight&) = delete;
+  PackedConvWeight& operator=(const PackedConvWeight&) = delete;
+
+  const T* weight() const { return weight_.data(); }
+  int64_t out_channels() const { return out_channels_; }
+  int64_t weight_row() const { return weight_row_; }
+
+  // The panels of `panel_rows` output channels of each of `groups` groups; safe to call from
+  // several threads (one packs, the others wait for it).
+  const T* panels(int64_t groups, int panel_rows) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (const Layout& layout : layouts_)
+      if (layout.groups == groups && layout.panel_rows == panel_rows) return layout.panels.get();
+    const int64_t m = out_channels_ / groups;
+    std::unique_ptr<T[]> panels(new T[groups * detail::group_stride(m, weight_row_, panel_rows)]);
+    detail::pack_group_panels_into<T>(
+        groups, m, weight_row_, panel_rows,
+        [&](int64_t g, int64_t i, int64_t d) { return weight_[(g * m + i) * weight_row_ + d]; }, panels.get());
+    layouts_.push_back({groups, panel_rows, std::move(panels)});
+    return layouts_.back().panels.get();
+  }
+
+ private:
+  struct Layout {
+    int64_t groups;
+    int panel_rows;
+    std::unique_ptr<T[]> panels;
+  };
+  std::vector<T> weight_;
+  int64_t out_channels_, weight_row_;
+  mutable std::mutex mutex_;
+  mutable std::vector<Layout> layouts_;
+};
+
+namespace detail {
+
+// The forward pass on a weight whose panels of r output channels are panels_for(r).
+template <typename T, class PanelsFor>
+void conv2d_forward_on_panels(const T* x, const T* weight, PanelsFor&& panels_for, const T* bias, T* y,
+                              const Conv2dParams& p, Activation activation) {
+  if (p.batch == 0) return;
+  if (depthwise_applies(p))
+    conv2d_forward_depthwise(x, weight, bias, y, p, activation);
+  else if (direct_applies(p))
+    conv2d_forward_direct(x, panels_for, bias, y, p, activation);
+  else
+    conv2d_forward_gemm(x, panels_for, bias, y, p, activation);
+}
+
+}  // namespace detail
+
 // y = activation(conv2d(x, weight) + bias); bias may be null. The activation is applied to each
 // output tile right after it is computed, while it is in the cache.
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
-  if (p.batch == 0) return;
-  if (detail::depthwise_applies(p))
-    detail::conv2d_forward_depthwise(x, weight, bias, y, p, activation);
-  else if (detail::direct_applies(p))
-    detail::conv2d_forward_direct(x, weight, bias, y, p, activation);
-  else
-    detail::conv2d_forward_gemm(x, weight, bias, y, p, activation);
+  const int64_t m = p.out_per_group(), depth = p.weight_row();
+  detail::conv2d_forward_on_panels(
+      x, weight,
+      detail::packing_on_call<T>(p.groups, m, depth,
+                                 [=](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; }),
+      bias, y, p, activation);
+}
+
+// The same with a weight packed ahead; its shape must be p's (C_out rows of p.weight_row()).
+template <typename T>
+void conv2d_forward(const T* x, const PackedConvWeight<T>& weight, const T* bias, T* y, const Conv2dParams& p,
+                    Activation activation = Activation::none) {
+  assert(weight.out_channels() == p.out_channels && weight.weight_row() == p.weight_row());
+  detail::conv2d_forward_on_panels(
+      x, weight.weight(), [&](int panel_rows) { return detail::Panels<T>(weight.panels(p.groups, panel_rows)); }, bias,
+      y, p, activation);
 }
 
 // The gradients of conv2d_forward; each of grad_input, grad_weight and grad_bias may be null to

@@ -22,7 +22,7 @@ from .layers import (
     ReLU,
     StochasticPool2d,
 )
-from .fusion import fuse_conv_bn, fuse_conv_bn_eval
+from .fusion import freeze, fuse_conv_bn, fuse_conv_bn_eval
 from .losses import CrossEntropyLoss, MSELoss, log_softmax, softmax
 from .module import Module, Parameter, Residual, Sequential
 from .one_d import AvgPool1d, Conv1d, MaxPool1d
@@ -54,6 +54,7 @@ __all__ = [
     "Residual",
     "Sequential",
     "StochasticPool2d",
+    "freeze",
     "fuse_conv_bn",
     "fuse_conv_bn_eval",
     "log_softmax",

@@ -1,9 +1,11 @@
-"""Inference-time fusion: a batch normalization folded into the convolution before it."""
+"""Inference-time preparation: a batch normalization folded into the convolution before it, and
+convolution weights packed once for the kernels."""
 
 import copy
 
 import numpy as np
 
+from .. import _core
 from .layers import BatchNorm2d, Conv2d
 from .module import Parameter, Sequential
 
@@ -56,3 +58,20 @@ def fuse_conv_bn(model):
             for index, layer in enumerate(kept):
                 setattr(module, str(index), layer)
     return fused
+
+
+def freeze(model):
+    """A copy of ``model`` for inference: ``fuse_conv_bn``'s copy (eval mode, each BatchNorm2d
+    that follows a Conv2d folded into it) in which every Conv2d holds its weight packed once for
+    the kernels (``convpool.PackedConv2dWeight``) instead of packing it on every call.
+
+    The copy computes what ``model.eval()`` computes, up to the folding's rounding. Its
+    convolutions' ``weight.data`` are the packed objects' read-only arrays: a frozen model is for
+    inference, and loading a state or an optimizer step into it raises. Assigning a new array to a
+    ``weight.data`` (or a deep copy of the model) gives that layer a plain weight again. ``model``
+    is unchanged."""
+    frozen = fuse_conv_bn(model)
+    for module in frozen.modules():
+        if isinstance(module, Conv2d):
+            module.weight.data = _core.PackedConv2dWeight(module.weight.data).weight
+    return frozen

@@ -101,7 +101,10 @@ class Conv2d(_Convolution):
         cache (a Sequential asks for it); the backward then takes the ReLU's gradient too."""
         self._input = x
         bias = None if self.bias is None else self.bias.data
-        out = _core.conv2d(x, self.weight.data, bias, activation=activation, **self._geometry())
+        weight = self.weight.data
+        if isinstance(weight.base, _core.PackedConv2dWeight):  # frozen (nn.freeze): its panels are ready
+            weight = weight.base
+        out = _core.conv2d(x, weight, bias, activation=activation, **self._geometry())
         self._relu_output = out if activation else None
         return out
 

@@ -212,6 +212,9 @@ class Module:
                     f"load_state_dict: '{name}' has shape {value.shape} in the state but "
                     f"{target.shape} in the model"
                 )
+            if not target.flags.writeable:
+                raise ValueError(f"load_state_dict: '{name}' is read-only in the model (a weight packed by "
+                                 f"nn.freeze); load the state before freezing")
             module, local_name = owners[name]
             module._check_state_entry(local_name, value, name)
             updates.append((target, value))

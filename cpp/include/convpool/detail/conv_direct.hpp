@@ -297,10 +297,12 @@ inline DirectGeometry with_tiles_for(DirectGeometry gm, int64_t images, int64_t 
 }
 
 // out[n, g*m + i] = row_init[g*m + i] + sum over (c, kh, kw) of a(g, i, (c, kh, kw)) *
-// source[n, g*channels + c] read through gm. One thread computes each (image, group, row tile,
-// block of output channels); a thread fills a tile's padded rows once for all its blocks.
-template <typename T, typename Coefficient>
-void direct_correlate(const T* source, int64_t source_channels, int64_t channels, Coefficient a, int64_t m,
+// source[n, g*channels + c] read through gm, where panels_for(rows) gives the coefficients a in
+// panels of `rows` output channels (pack_group_panels). One thread computes each (image, group,
+// row tile, block of output channels); a thread fills a tile's padded rows once for all its
+// blocks.
+template <typename T, typename PanelsFor>
+void direct_correlate(const T* source, int64_t source_channels, int64_t channels, PanelsFor&& panels_for, int64_t m,
                       int64_t groups, int64_t batch, const DirectGeometry& geometry, const T* row_init, T* out,
                       int64_t out_channels, Activation activation = Activation::none) {
   const int64_t wanted = work_items_wanted();
@@ -313,7 +315,7 @@ void direct_correlate(const T* source, int64_t source_channels, int64_t channels
   const bool by_channels = uses_channel_vectors<T>(m, depth, gm);
   const int panel_rows = by_channels ? channel_kernel.channels : kernel.mr;
   const int64_t stride = group_stride(m, depth, panel_rows);
-  const ScratchBuffer<T> packed = pack_group_panels<T>(groups, m, depth, panel_rows, a);
+  const Panels<T> packed = panels_for(panel_rows);
   const int64_t block = channel_block(m, panel_rows, batch * groups * tiles, wanted), blocks = ceil_div(m, block);
   // Past a tile's last row and column, the channel kernel reads up to a register tile further.
   const int64_t over_read = by_channels ? (channel_kernel.rows - 1) * padded_w + channel_kernel.cols : kernel.nr;
@@ -365,13 +367,12 @@ DirectGeometry forward_geometry(const Conv2dParams& p) {
   return gm;
 }
 
-template <typename T>
-void conv2d_forward_direct(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
+// The forward pass with the weight's panels of `rows` output channels from panels_for(rows).
+template <typename T, class PanelsFor>
+void conv2d_forward_direct(const T* x, PanelsFor&& panels_for, const T* bias, T* y, const Conv2dParams& p,
                            Activation activation) {
-  const int64_t m = p.out_per_group(), depth = p.weight_row();
-  const auto coefficient = [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; };
-  direct_correlate(x, p.in_channels, p.in_per_group(), coefficient, m, p.groups, p.batch, forward_geometry<T>(p), bias,
-                   y, p.out_channels, activation);
+  direct_correlate(x, p.in_channels, p.in_per_group(), panels_for, p.out_per_group(), p.groups, p.batch,
+                   forward_geometry<T>(p), bias, y, p.out_channels, activation);
 }
 
 template <typename T>
@@ -390,8 +391,8 @@ void conv2d_backward_input_direct(const T* grad_output, const T* weight, T* grad
   };
   DirectGeometry gm = input_gradient_correlation(p);
   gm.tile_positions = direct_tile_positions<T>(outs);
-  direct_correlate(grad_output, p.out_channels, outs, flipped, ins, p.groups, p.batch, gm,
-                   static_cast<const T*>(nullptr), grad_input, p.in_channels);
+  direct_correlate(grad_output, p.out_channels, outs, packing_on_call<T>(p.groups, ins, outs * taps, flipped), ins,
+                   p.groups, p.batch, gm, static_cast<const T*>(nullptr), grad_input, p.in_channels);
 }
 
 // One dimension of a strided input gradient split by phase. The input positions
@@ -486,8 +487,9 @@ void conv2d_backward_input_phases(const T* grad_output, const T* weight, T* grad
       };
       DirectGeometry gm = phase_correlation(p, th, tw);
       gm.tile_positions = direct_tile_positions<T>(outs);
-      direct_correlate(grad_output, p.out_channels, outs, coefficient, ins, p.groups, p.batch, gm,
-                       static_cast<const T*>(nullptr), phase.get(), p.in_channels);
+      direct_correlate(grad_output, p.out_channels, outs,
+                       packing_on_call<T>(p.groups, ins, outs * phase_taps_count, coefficient), ins, p.groups, p.batch,
+                       gm, static_cast<const T*>(nullptr), phase.get(), p.in_channels);
       const int64_t row0 = rh - p.h.padding + th.first * p.h.stride, col0 = rw - p.w.padding + tw.first * p.w.stride;
       parallel_for(planes, [&](int64_t begin, int64_t end) {
         for (int64_t c = begin; c < end; ++c) {

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "../activation.hpp"
@@ -148,25 +150,50 @@ void multiply_tile(const GemmMicroKernel<T>& kernel, const T* packed_a, int64_t 
   }
 }
 
-// Packs each group's (rows x depth) A matrix, value(g, i, d), into mr-row panels: group g's
-// panels start at g * group_stride(...). The panels are packed in parallel, since a batch of one
-// image may take as long to pack the weights as to use them, into the calling thread's scratch
-// buffer; every element is written, so it is not zeroed first.
+// Packs each group's (rows x depth) A matrix, value(g, i, d), into mr-row panels at `out`: group
+// g's panels start at g * group_stride(...). The panels are packed in parallel, since a batch of
+// one image may take as long to pack the weights as to use them; every element is written.
 inline int64_t group_stride(int64_t rows, int64_t depth, int mr) { return round_up(rows, mr) * depth; }
 
 template <typename T, class Value>
-ScratchBuffer<T> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, int mr, Value&& value) {
+void pack_group_panels_into(int64_t groups, int64_t rows, int64_t depth, int mr, Value&& value, T* out) {
   const int64_t stride = group_stride(rows, depth, mr), panels = ceil_div(rows, mr);
-  ScratchBuffer<T> packed(groups * stride);
   parallel_for(groups * panels, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t g = item / panels, i0 = item % panels * mr;
       pack_row_panel<T>(
-          i0, rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); },
-          packed.get() + g * stride + i0 * depth);
+          i0, rows, depth, mr, [&](int64_t i, int64_t d) { return value(g, i, d); }, out + g * stride + i0 * depth);
     }
   });
+}
+
+// The same panels in the calling thread's scratch buffer, for one call.
+template <typename T, class Value>
+ScratchBuffer<T> pack_group_panels(int64_t groups, int64_t rows, int64_t depth, int mr, Value&& value) {
+  ScratchBuffer<T> packed(groups * group_stride(rows, depth, mr));
+  pack_group_panels_into<T>(groups, rows, depth, mr, value, packed.get());
   return packed;
+}
+
+// A call's weight panels (pack_group_panels' layout): packed for the call, or borrowed from a
+// weight packed once ahead of the calls (PackedConvWeight in conv.hpp).
+template <typename T>
+class Panels {
+ public:
+  explicit Panels(ScratchBuffer<T>&& packed) : packed_(std::move(packed)), data_(packed_->get()) {}
+  explicit Panels(const T* borrowed) : data_(borrowed) {}
+  const T* get() const { return data_; }
+
+ private:
+  std::optional<ScratchBuffer<T>> packed_;
+  const T* data_;
+};
+
+// The panels of mr rows of each group's (rows x depth) A matrix, value(g, i, d), packed when the
+// call asks for them: what a convolution without a packed weight passes as its `panels_for`.
+template <typename T, class Value>
+auto packing_on_call(int64_t groups, int64_t rows, int64_t depth, Value&& value) {
+  return [=](int mr) { return Panels<T>(pack_group_panels<T>(groups, rows, depth, mr, value)); };
 }
 
 // For every image n, group g and tile of `columns`: out[n, g*m + i, q] = row_init[g*m + i] +
@@ -200,13 +227,13 @@ void multiply_column_tiles(const GemmMicroKernel<T>& kernel, const Conv2dParams&
   });
 }
 
-template <typename T>
-void conv2d_forward_gemm(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
+// The forward pass with the weight's panels of mr output channels from panels_for(mr).
+template <typename T, class PanelsFor>
+void conv2d_forward_gemm(const T* x, PanelsFor&& panels_for, const T* bias, T* y, const Conv2dParams& p,
                          Activation activation) {
   const GemmMicroKernel<T>& kernel = gemm_micro_kernel<T>();
   const int64_t m = p.out_per_group(), depth = p.weight_row(), taps = p.taps(), plane = p.input_plane();
-  const ScratchBuffer<T> packed = pack_group_panels<T>(
-      p.groups, m, depth, kernel.mr, [&](int64_t g, int64_t i, int64_t d) { return weight[(g * m + i) * depth + d]; });
+  const Panels<T> packed = panels_for(kernel.mr);
   auto fill = [&](int64_t n, int64_t g, int64_t q0, int64_t q1, int64_t d, T* row) {
     const T* x_group = x + (n * p.in_channels + g * p.in_per_group()) * plane;
     const int64_t tap = d % taps;
