@@ -708,28 +708,30 @@ def peer_times(theirs, ort, repeats, min_block_seconds=0.02):
     return times + [median_seconds(ort, repeats, min_block_seconds) if ort else None]
 
 
-def print_peer_row(label, t_ours, peers, rate, t_unpacked=None):
+def print_peer_row(label, t_ours, peers, rate, t_others=()):
     """A table row: convpool's ms, each peer's (or -), the speed-up over the fastest peer, rate,
-    and, when given, convpool's ms when each call packs its weights."""
+    and convpool's ms in the other settings compared (t_others)."""
     present = [t for t in peers if t is not None]
     columns = " | ".join(f"{t * 1e3:.3f}" if t is not None else "-" for t in peers)
     ratio = f"{min(present) / t_ours:.2f}x" if present else "-"
-    unpacked = f" {t_unpacked * 1e3:.3f} |" if t_unpacked is not None else ""
-    print(f"| {label} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {rate} |{unpacked}", flush=True)
+    others = "".join(f" {t * 1e3:.3f} |" for t in t_others)
+    print(f"| {label} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {rate} |{others}", flush=True)
 
 
 def print_inference_tables(rng, repeats, threads, name_filter):
-    """Forward convolutions at N = 1 and 4 (no bias) on a weight packed once (PackedConv2dWeight, as
-    ONNX Runtime packs its weights when the session is built), and ResNet-18 in eval mode frozen
-    by nn.freeze (batch normalization folded into the convolutions, weights packed, ReLU fused;
-    PyTorch runs the same folded network; ONNX Runtime the unfolded one, which it folds itself).
-    The last column is convpool's time when every call packs its weights (plain arrays,
+    """Forward convolutions at N = 1 and 4 (no bias) on a weight packed once with winograd=True
+    (PackedConv2dWeight; ONNX Runtime likewise packs its weights when the session is built), and
+    ResNet-18 in eval mode frozen by nn.freeze(winograd=True) (batch normalization folded into the
+    convolutions, weights packed, ReLU fused; PyTorch runs the same folded network; ONNX Runtime
+    the unfolded one, which it folds itself). The last two columns are convpool with the
+    definition's sums (winograd=False), and with every call packing its weights (plain arrays,
     nn.fuse_conv_bn)."""
     import onnx_models
 
     print("\n| ResNet-18 convolution | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms | ONNX Runtime ms "
-          "| speed-up vs the best | convpool GFLOP/s | convpool, packing per call, ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| speed-up vs the best | convpool GFLOP/s (direct count) | convpool, winograd=False, ms "
+          "| convpool, packing per call, ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for batch in INFERENCE_BATCHES:
         for label, cin, plane, cout, k, s in RESNET18_CONVS:
             row = f"{label}, {plane}x{plane}, N={batch}"
@@ -744,19 +746,21 @@ def print_inference_tables(rng, repeats, threads, name_filter):
                 for layout in (torch.contiguous_format, torch.channels_last):
                     tx, tw = (torch.from_numpy(a).contiguous(memory_format=layout) for a in (x, weight))
                     theirs.append(lambda tx=tx, tw=tw: F.conv2d(tx, tw, **args))
-            packed = cp.PackedConv2dWeight(weight)
-            t_ours = median_seconds(lambda: cp.conv2d(x, packed, **args), repeats)
+            winograd, direct = cp.PackedConv2dWeight(weight, winograd=True), cp.PackedConv2dWeight(weight)
+            t_ours = median_seconds(lambda: cp.conv2d(x, winograd, **args), repeats)
+            t_direct = median_seconds(lambda: cp.conv2d(x, direct, **args), repeats)
             t_unpacked = median_seconds(lambda: cp.conv2d(x, weight, **args), repeats)
             peers = peer_times(theirs, onnx_models.conv_runner(x, weight, s, k // 2, threads), repeats)
-            print_peer_row(row, t_ours, peers, f"{flops / t_ours / 1e9:.0f}", t_unpacked)
+            print_peer_row(row, t_ours, peers, f"{flops / t_ours / 1e9:.0f}", (t_direct, t_unpacked))
 
     print("\n| ResNet-18 forward, 224x224, eval | convpool ms | PyTorch NCHW ms | PyTorch channels_last ms "
-          "| ONNX Runtime ms | speed-up vs the best | convpool images/s | convpool, packing per call, ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| ONNX Runtime ms | speed-up vs the best | convpool images/s | convpool, winograd=False, ms "
+          "| convpool, packing per call, ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     cp.manual_seed(0)
     model = cp.models.resnet18().eval()
     folded = cp.nn.fuse_conv_bn(model)
-    frozen = cp.nn.freeze(model)
+    frozen, direct = cp.nn.freeze(model, winograd=True), cp.nn.freeze(model)
     for batch in RESNET18_BATCHES:
         x = rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
         theirs = []
@@ -771,9 +775,10 @@ def print_inference_tables(rng, repeats, threads, name_filter):
 
                 theirs.append(torch_forward)
         t_ours = median_seconds(lambda: frozen(x), repeats, min_block_seconds=0.3)
+        t_direct = median_seconds(lambda: direct(x), repeats, min_block_seconds=0.3)
         t_unpacked = median_seconds(lambda: folded(x), repeats, min_block_seconds=0.3)
         peers = peer_times(theirs, onnx_models.network_runner(model, x, threads), repeats, min_block_seconds=0.3)
-        print_peer_row(f"batch {batch}", t_ours, peers, f"{batch / t_ours:,.0f}", t_unpacked)
+        print_peer_row(f"batch {batch}", t_ours, peers, f"{batch / t_ours:,.0f}", (t_direct, t_unpacked))
 
 
 def print_table(title, unit, rows, repeats, name_filter):

@@ -76,9 +76,9 @@ struct Buffers {
         grad_bias(bias.size()) {}
 };
 
-void report(benchmark::State& state, const ConvShape& s, double flops_per_call) {
+void report(benchmark::State& state, const ConvShape& s, double flops_per_call, const std::string& prefix = "") {
   const auto text = [](int64_t v) { return std::to_string(v); };
-  state.SetLabel(std::string(s.name) + " (" + text(s.n) + "," + text(s.ci) + "," + text(s.h) + "," + text(s.w) + ")->" +
+  state.SetLabel(prefix + s.name + " (" + text(s.n) + "," + text(s.ci) + "," + text(s.h) + "," + text(s.w) + ")->" +
                  text(s.co) + " k" + text(s.k) + " s" + text(s.stride) + " p" + text(s.padding) +
                  (s.groups > 1 ? " g" + text(s.groups) : std::string()) + " threads=" + text(get_num_threads()) +
                  " isa=" + isa_name(active_isa()));
@@ -98,6 +98,21 @@ void BM_Conv2dForward(benchmark::State& state) {
     benchmark::DoNotOptimize(b.y.data());
   }
   report(state, s, forward_flops(p));
+}
+
+// The forward on a weight packed once (inference): range(1) = 1 packs it for Winograd's
+// F(2x2, 3x3), which 3x3 stride-1 layers then take where it saves work. FLOP/s counts the direct
+// convolution's multiply-adds.
+void BM_Conv2dForwardPacked(benchmark::State& state) {
+  const ConvShape& s = kShapes[state.range(0)];
+  const Conv2dParams p = params_of(s);
+  Buffers b(p);
+  const PackedConvWeight<float> packed(b.weight.data(), p.out_channels, p.weight_row(), state.range(1) == 1);
+  for (auto _ : state) {
+    conv2d_forward(b.x.data(), packed, b.bias.data(), b.y.data(), p);
+    benchmark::DoNotOptimize(b.y.data());
+  }
+  report(state, s, forward_flops(p), state.range(1) == 1 ? "packed, winograd: " : "packed: ");
 }
 
 // The backward pass, or one of its halves (null pointers skip a gradient), to see which one a
@@ -153,7 +168,16 @@ void every_shape(benchmark::internal::Benchmark* family) {
   family->DenseRange(0, static_cast<int>(std::size(kShapes)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
+// The shapes of ResNet-18 at N = 1, the inference rows of kShapes.
+void inference_shapes(benchmark::internal::Benchmark* family) {
+  for (int shape = 0; shape < static_cast<int>(std::size(kShapes)); ++shape)
+    if (kShapes[shape].n == 1)
+      for (int winograd : {0, 1}) family->Args({shape, winograd});
+  family->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 BENCHMARK(BM_Conv2dForward)->Apply(every_shape);
+BENCHMARK(BM_Conv2dForwardPacked)->Apply(inference_shapes);
 BENCHMARK(BM_Conv2dBackward)->Apply(every_shape);
 BENCHMARK(BM_Conv2dBackwardInput)->Apply(every_shape);
 BENCHMARK(BM_Conv2dBackwardWeight)->Apply(every_shape);

@@ -268,3 +268,65 @@ def test_packed_weight_bad_input():
         cp.conv2d(np.ones((1, 3, 5, 5), np.float32), packed)
     with pytest.raises(TypeError, match="conv2d_backward: weight is a PackedConv2dWeight of float32 but x is float64"):
         cp.conv2d_backward(np.ones((1, 4, 3, 3)), np.ones((1, 2, 5, 5)), packed)
+
+
+# Winograd's F(2x2, 3x3) on packed weights: 3x3 at stride 1 and dilation 1, one group, planes of
+# about 10x10 outputs or more (smaller ones keep the direct path, as every other shape does).
+WINOGRAD_CONFIGS = [
+    dict(shape=(1, 16, 28, 28), weight=(24, 16, 3, 3), stride=1, padding=1, dilation=1, groups=1),
+    dict(shape=(2, 8, 17, 23), weight=(40, 8, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # odd sizes
+    dict(shape=(3, 5, 20, 21), weight=(24, 5, 3, 3), stride=1, padding=0, dilation=1, groups=1),
+    dict(shape=(1, 64, 14, 14), weight=(64, 64, 3, 3), stride=1, padding=2, dilation=1, groups=1),
+    dict(shape=(1, 3, 58, 40), weight=(16, 3, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # many bands
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("config", WINOGRAD_CONFIGS, ids=conv_config_id)
+def test_winograd_packed_weight_matches_reference_to_rounding(config, dtype):
+    x, weight, bias = random_inputs(config, dtype, seed=76)
+    args = conv_args(config)
+    packed = cp.PackedConv2dWeight(weight, winograd=True)
+    out = cp.conv2d(x, packed, bias, **args)
+    direct = cp.conv2d(x, weight, bias, **args)
+    assert not np.array_equal(out, direct)  # it took the Winograd path
+    expected = ref.conv2d(x.astype(np.float64), weight.astype(np.float64), bias.astype(np.float64), **args)
+    # The transforms add a few roundings per term: the error stays a small multiple of the
+    # direct sums' (measured in README.md), scaled by the sum of |w| |x| a term adds up.
+    scale = ref.conv2d(np.abs(x).astype(np.float64), np.abs(weight).astype(np.float64), None, **args)
+    tolerance = 16 * np.finfo(dtype).eps * (scale + np.abs(bias.astype(np.float64))[:, None, None])
+    assert np.all(np.abs(out - expected) <= tolerance)
+    np.testing.assert_array_equal(cp.conv2d(x, packed, bias, activation="relu", **args), cp.relu(out))
+
+
+def test_winograd_is_bitwise_identical_for_any_thread_count(assert_thread_independent):
+    config = WINOGRAD_CONFIGS[1]
+    x, weight, bias = random_inputs(config, np.float32, seed=77)
+    packed = cp.PackedConv2dWeight(weight, winograd=True)
+    assert_thread_independent(lambda: (cp.conv2d(x, packed, bias, padding=1),
+                                       cp.conv2d(x[:1], packed, bias, padding=1)))
+
+
+@pytest.mark.parametrize("config", [
+    dict(shape=(1, 16, 28, 28), weight=(24, 16, 3, 3), stride=2, padding=1, dilation=1, groups=1),
+    dict(shape=(1, 16, 28, 28), weight=(24, 16, 3, 3), stride=1, padding=2, dilation=2, groups=1),
+    dict(shape=(1, 16, 28, 28), weight=(24, 8, 3, 3), stride=1, padding=1, dilation=1, groups=2),
+    dict(shape=(1, 16, 28, 28), weight=(24, 16, 5, 5), stride=1, padding=2, dilation=1, groups=1),
+    dict(shape=(2, 16, 3, 3), weight=(24, 16, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # too small
+], ids=conv_config_id)
+def test_winograd_packed_weight_keeps_the_direct_path_elsewhere(config):
+    x, weight, bias = random_inputs(config, np.float32, seed=78)
+    args = conv_args(config)
+    np.testing.assert_array_equal(cp.conv2d(x, cp.PackedConv2dWeight(weight, winograd=True), bias, **args),
+                                  cp.conv2d(x, weight, bias, **args))
+
+
+def test_winograd_flag_is_kept_and_checked():
+    import pickle
+
+    packed = cp.PackedConv2dWeight(np.ones((4, 2, 3, 3), np.float32), winograd=True)
+    assert packed.winograd and not cp.PackedConv2dWeight(np.ones((4, 2, 3, 3))).winograd
+    assert repr(packed) == "PackedConv2dWeight(shape=(4, 2, 3, 3), dtype=float32, winograd=True)"
+    assert pickle.loads(pickle.dumps(packed)).winograd
+    with pytest.raises(TypeError, match="PackedConv2dWeight: winograd must be True or False, got 1"):
+        cp.PackedConv2dWeight(np.ones((4, 2, 3, 3)), winograd=1)

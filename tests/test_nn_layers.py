@@ -376,6 +376,18 @@ def test_freeze_folds_and_packs_and_computes_what_fuse_conv_bn_computes(monkeypa
     assert weights_passed[0] is np.ndarray
 
 
+def test_freeze_with_winograd_is_the_fused_model_to_rounding():
+    cp.manual_seed(2)
+    model = trained_statistics(cp.models.resnet8())
+    x = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    frozen = nn.freeze(model, winograd=True)
+    assert all(m.weight.data.base.winograd for m in frozen.modules() if isinstance(m, nn.Conv2d))
+    expected = nn.fuse_conv_bn(model)(x)
+    out = frozen(x)
+    assert not np.array_equal(out, expected)  # its 3x3 convolutions on 32x32 planes took F(2x2, 3x3)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_fuse_conv_bn_eval_folds_a_biased_convolution_in_float64():
     cp.manual_seed(4)
     conv = nn.Conv2d(3, 5, 3, padding=1).double()

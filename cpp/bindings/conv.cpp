@@ -148,8 +148,12 @@ py::tuple gradients(Outputs&& outputs, const ConvCall& call, const Needs& wanted
 // convpool.PackedConv2dWeight: a conv2d weight packed once (PackedConvWeight), of either dtype.
 class PackedConv2dWeight {
  public:
-  explicit PackedConv2dWeight(py::handle weight) {
+  PackedConv2dWeight(py::handle weight, py::handle winograd) {
     const char* fn = "PackedConv2dWeight";
+    if (!py::isinstance<py::bool_>(winograd))
+      throw py::type_error(
+          concat(fn, ": winograd must be True or False, got ", py::repr(winograd).cast<std::string>()));
+    winograd_ = winograd.cast<bool>();
     auto [array, type] = to_float_array(weight, fn, "weight");
     shape_ = shape_of(array);
     if (shape_.size() != 4)
@@ -160,11 +164,12 @@ class PackedConv2dWeight {
     const int64_t row = shape_[1] * shape_[2] * shape_[3];
     dispatch_float(type, [&](auto zero) {
       using T = decltype(zero);
-      packed_ = std::make_unique<PackedConvWeight<T>>(data_of<T>(array), shape_[0], row);
+      packed_ = std::make_unique<PackedConvWeight<T>>(data_of<T>(array), shape_[0], row, winograd_);
     });
   }
 
   const std::vector<int64_t>& shape() const { return shape_; }
+  bool winograd() const { return winograd_; }
 
   // The packed weight of dtype T, or a TypeError when the call's x is of the other dtype.
   template <typename T>
@@ -195,6 +200,7 @@ class PackedConv2dWeight {
 
  private:
   std::vector<int64_t> shape_;
+  bool winograd_;
   std::variant<std::unique_ptr<PackedConvWeight<float>>, std::unique_ptr<PackedConvWeight<double>>> packed_;
 };
 
@@ -361,7 +367,7 @@ py::tuple conv_transpose2d_backward(py::handle grad_output, py::handle x, py::ha
 
 void register_conv(py::module_& m) {
   py::class_<PackedConv2dWeight>(m, "PackedConv2dWeight", docs::PackedConv2dWeight)
-      .def(py::init<py::handle>(), "weight"_a)
+      .def(py::init<py::handle, py::handle>(), "weight"_a, "winograd"_a = false)
       .def_property_readonly("weight", &PackedConv2dWeight::weight, "The weight it holds (a read-only array).")
       .def_property_readonly(
           "shape",
@@ -372,9 +378,12 @@ void register_conv(py::module_& m) {
           "(C_out, C_in / groups, kH, kW).")
       .def_property_readonly(
           "dtype", [](const PackedConv2dWeight& self) { return py::dtype(self.dtype_name()); }, "float32 or float64.")
+      .def_property_readonly("winograd", &PackedConv2dWeight::winograd,
+                             "Whether 3x3 stride-1 convolutions take Winograd's F(2x2, 3x3) where it saves work.")
       .def("__repr__",
            [](const PackedConv2dWeight& self) {
-             return concat("PackedConv2dWeight(shape=", shape_string(self.shape()), ", dtype=", self.dtype_name(), ")");
+             return concat("PackedConv2dWeight(shape=", shape_string(self.shape()), ", dtype=", self.dtype_name(),
+                           self.winograd() ? ", winograd=True)" : ")");
            })
       // It never changes, so a copy may share it; pickled, it is its weight, packed again on load.
       .def("__copy__", [](py::handle self) { return py::reinterpret_borrow<py::object>(self); })
@@ -382,7 +391,8 @@ void register_conv(py::module_& m) {
           "__deepcopy__", [](py::handle self, py::handle) { return py::reinterpret_borrow<py::object>(self); },
           "memo"_a)
       .def("__reduce__", [](py::handle self) {
-        return py::make_tuple(py::type::of(self), py::make_tuple(PackedConv2dWeight::weight(self).attr("copy")()));
+        return py::make_tuple(py::type::of(self), py::make_tuple(PackedConv2dWeight::weight(self).attr("copy")(),
+                                                                 self.cast<const PackedConv2dWeight&>().winograd()));
       });
   m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
         "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), docs::conv2d);

@@ -238,7 +238,11 @@ conv2d_backward's) weight instead, for weights that no longer change: inference.
 of the weight, read-only as .weight; packing happens on the first call that needs each layout.
 
 Args:
-    weight: (C_out, C_in / groups, kH, kW), float32 or float64; x must have the same dtype.)doc";
+    weight: (C_out, C_in / groups, kH, kW), float32 or float64; x must have the same dtype.
+    winograd: 3x3 convolutions at stride 1 and dilation 1 with one group compute through
+        Winograd's F(2x2, 3x3) where it saves work (planes of about 10x10 outputs or more):
+        2.25 times fewer multiply-adds, rounded differently from the direct sums (README.md,
+        "Packed weights for inference"); still the same results for any number of threads.)doc";
 
 inline constexpr const char* conv2d_backward = R"doc(Gradients of conv2d.
 

@@ -351,6 +351,54 @@ TEST(Conv2d, PackedWeightGivesThePlainForwardBitForBit) {
   }
 }
 
+// Winograd's F(2x2, 3x3) path, called directly (conv2d_forward takes it only where it saves work)
+// on 3x3 stride-1 shapes with odd and even sizes, chunks that span rows of tiles and images, and
+// any padding: the reference's results to rounding, with bias and ReLU; and bitwise the same for
+// any thread count.
+TEST(Conv2d, WinogradMatchesReference) {
+  std::mt19937 rng(17);
+  auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t pad = uniform(0, 2), h = uniform(3 - 2 * pad > 1 ? 3 - 2 * pad : 1, 23),
+                  w = uniform(3 - 2 * pad > 1 ? 3 - 2 * pad : 1, 41);
+    const Conv2dParams p =
+        make_params(uniform(1, 3), uniform(1, 20), uniform(1, 30), 1, h, w, 3, 3, 1, 1, pad, pad, pad, pad, 1, 1);
+    if (p.h.output < 1 || p.w.output < 1) continue;
+    ASSERT_TRUE(detail::winograd_applies(p));
+    const ConvCase c = normal_case(p, static_cast<unsigned>(trial));
+    const PackedConvWeight<double> packed(c.weight.data(), p.out_channels, p.weight_row(), true);
+    const auto panels = [&](int rows) { return detail::Panels<double>(packed.winograd_panels(rows)); };
+    std::vector<double> y(p.batch * p.out_channels * p.output_plane()), relu(y.size());
+    std::vector<double> expected = reference(c).y;
+    detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), y.data(), p, Activation::none);
+    expect_close(y, expected, "winograd y");
+    for (double& e : expected) e = std::max(e, 0.0);
+    for (int threads : {1, 2, 3}) {
+      ThreadsGuard guard(threads);
+      detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), relu.data(), p, Activation::relu);
+      for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(relu[i], std::max(y[i], 0.0)) << "element " << i;
+    }
+  }
+}
+
+// Where it saves work, conv2d_forward on a Winograd-packed weight takes it: the results differ from
+// the direct path's in the last bits (and equal the reference to rounding); a plain packed weight
+// gives the direct path's bits.
+TEST(Conv2d, WinogradPackedWeightTakesTheWinogradPathWhereItPays) {
+  const Conv2dParams p = make_params(2, 16, 24, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
+  ASSERT_TRUE(detail::winograd_pays<double>(p));
+  const ConvCase c = normal_case(p, 5);
+  const PackedConvWeight<double> winograd(c.weight.data(), p.out_channels, p.weight_row(), true);
+  std::vector<double> direct(p.batch * p.out_channels * p.output_plane()), fast(direct.size());
+  conv2d_forward(c.x.data(), c.weight.data(), c.bias.data(), direct.data(), p);
+  conv2d_forward(c.x.data(), winograd, c.bias.data(), fast.data(), p);
+  EXPECT_NE(direct, fast);
+  expect_close(fast, reference(c).y, "winograd y");
+  // 3x3 outputs: 4 tiles of 2x2 hold 16 outputs for 9.
+  const Conv2dParams small = make_params(1, 16, 24, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
+  EXPECT_FALSE(detail::winograd_pays<float>(small));
+}
+
 TEST(Gemm, MicroKernelHandlesEdgeTilesAndAccumulation) {
   const GemmMicroKernel<float>& kernel = gemm_micro_kernel<float>();
   const int mr = kernel.mr, nr = kernel.nr, depth = 5;

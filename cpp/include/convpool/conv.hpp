@@ -27,6 +27,7 @@
 #include "detail/conv_depthwise.hpp"
 #include "detail/conv_direct.hpp"
 #include "detail/conv_gemm.hpp"
+#include "detail/conv_winograd.hpp"
 #include "isa.hpp"
 #include "shape.hpp"
 
@@ -43,42 +44,81 @@ namespace convpool {
 // of groups are packed the first time a call needs them and kept (a layer meets one or two); the
 // object holds its own copy of the weight, so it stays valid whatever happens to the array it was
 // packed from.
+//
+// With `winograd`, 3x3 convolutions at stride 1 and dilation 1 with one group run Winograd's
+// F(2x2, 3x3) (detail/conv_winograd.hpp) where it saves work: 2.25 times fewer multiply-adds,
+// rounded differently from the definition's sums. Other calls are unchanged.
 template <typename T>
 class PackedConvWeight {
  public:
   // weight: out_channels rows of weight_row = C_in / groups * kH * kW values, as conv2d_forward's.
-  PackedConvWeight(const T* weight, int64_t out_channels, int64_t weight_row)
-      : weight_(weight, weight + out_channels * weight_row), out_channels_(out_channels), weight_row_(weight_row) {}
+  PackedConvWeight(const T* weight, int64_t out_channels, int64_t weight_row, bool winograd = false)
+      : weight_(weight, weight + out_channels * weight_row),
+        out_channels_(out_channels),
+        weight_row_(weight_row),
+        winograd_(winograd) {}
   PackedConvWeight(const PackedConvWeight&) = delete;
   PackedConvWeight& operator=(const PackedConvWeight&) = delete;
 
   const T* weight() const { return weight_.data(); }
   int64_t out_channels() const { return out_channels_; }
   int64_t weight_row() const { return weight_row_; }
+  bool winograd() const { return winograd_; }
 
   // The panels of `panel_rows` output channels of each of `groups` groups; safe to call from
   // several threads (one packs, the others wait for it).
   const T* panels(int64_t groups, int panel_rows) const {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    for (const Layout& layout : layouts_)
-      if (layout.groups == groups && layout.panel_rows == panel_rows) return layout.panels.get();
     const int64_t m = out_channels_ / groups;
-    std::unique_ptr<T[]> panels(new T[groups * detail::group_stride(m, weight_row_, panel_rows)]);
-    detail::pack_group_panels_into<T>(
-        groups, m, weight_row_, panel_rows,
-        [&](int64_t g, int64_t i, int64_t d) { return weight_[(g * m + i) * weight_row_ + d]; }, panels.get());
-    layouts_.push_back({groups, panel_rows, std::move(panels)});
-    return layouts_.back().panels.get();
+    return find_or_pack(
+        {groups, panel_rows, false}, groups * detail::group_stride(m, weight_row_, panel_rows), [&](T* out) {
+          detail::pack_group_panels_into<T>(
+              groups, m, weight_row_, panel_rows,
+              [&](int64_t g, int64_t i, int64_t d) { return weight_[(g * m + i) * weight_row_ + d]; }, out);
+        });
+  }
+
+  // The Winograd-transformed 3x3 weight (one group) as panels of `panel_rows` output channels, one
+  // group of panels per point of the transform.
+  const T* winograd_panels(int panel_rows) const {
+    const int64_t in_channels = weight_row_ / 9;
+    return find_or_pack(
+        {1, panel_rows, true}, detail::kWinogradPoints * detail::group_stride(out_channels_, in_channels, panel_rows),
+        [&](T* out) {
+          const std::vector<T> u = detail::winograd_weight(weight_.data(), out_channels_, in_channels);
+          detail::pack_group_panels_into<T>(
+              detail::kWinogradPoints, out_channels_, in_channels, panel_rows,
+              [&](int64_t xi, int64_t i, int64_t d) { return u[(xi * out_channels_ + i) * in_channels + d]; }, out);
+        });
   }
 
  private:
-  struct Layout {
+  struct Key {
     int64_t groups;
     int panel_rows;
+    bool winograd;
+    bool operator==(const Key& other) const {
+      return groups == other.groups && panel_rows == other.panel_rows && winograd == other.winograd;
+    }
+  };
+  struct Layout {
+    Key key;
     std::unique_ptr<T[]> panels;
   };
+
+  template <class Pack>
+  const T* find_or_pack(const Key& key, int64_t size, Pack&& pack) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (const Layout& layout : layouts_)
+      if (layout.key == key) return layout.panels.get();
+    std::unique_ptr<T[]> panels(new T[size]);
+    pack(panels.get());
+    layouts_.push_back({key, std::move(panels)});
+    return layouts_.back().panels.get();
+  }
+
   std::vector<T> weight_;
   int64_t out_channels_, weight_row_;
+  bool winograd_;
   mutable std::mutex mutex_;
   mutable std::vector<Layout> layouts_;
 };
@@ -118,6 +158,12 @@ template <typename T>
 void conv2d_forward(const T* x, const PackedConvWeight<T>& weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
   assert(weight.out_channels() == p.out_channels && weight.weight_row() == p.weight_row());
+  if (p.batch > 0 && weight.winograd() && detail::winograd_applies(p) && detail::winograd_pays<T>(p)) {
+    detail::conv2d_forward_winograd(
+        x, [&](int panel_rows) { return detail::Panels<T>(weight.winograd_panels(panel_rows)); }, bias, y, p,
+        activation);
+    return;
+  }
   detail::conv2d_forward_on_panels(
       x, weight.weight(), [&](int panel_rows) { return detail::Panels<T>(weight.panels(p.groups, panel_rows)); }, bias,
       y, p, activation);

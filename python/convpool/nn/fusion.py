@@ -60,10 +60,13 @@ def fuse_conv_bn(model):
     return fused
 
 
-def freeze(model):
+def freeze(model, winograd=False):
     """A copy of ``model`` for inference: ``fuse_conv_bn``'s copy (eval mode, each BatchNorm2d
     that follows a Conv2d folded into it) in which every Conv2d holds its weight packed once for
     the kernels (``convpool.PackedConv2dWeight``) instead of packing it on every call.
+
+    ``winograd=True`` packs them with ``winograd=True``: 3x3 convolutions at stride 1 then compute
+    through Winograd's F(2x2, 3x3) where it saves work, rounded differently.
 
     The copy computes what ``model.eval()`` computes, up to the folding's rounding. Its
     convolutions' ``weight.data`` are the packed objects' read-only arrays: a frozen model is for
@@ -73,5 +76,5 @@ def freeze(model):
     frozen = fuse_conv_bn(model)
     for module in frozen.modules():
         if isinstance(module, Conv2d):
-            module.weight.data = _core.PackedConv2dWeight(module.weight.data).weight
+            module.weight.data = _core.PackedConv2dWeight(module.weight.data, winograd=winograd).weight
     return frozen

@@ -1,0 +1,231 @@
+#pragma once
+// Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional
+// Neural Networks", 2016), the opt-in path of a PackedConvWeight for 3x3 convolutions at stride 1:
+// each 2x2 block of outputs ("tile") of each output channel is A^T [sum over ci of
+// U(co, ci) * V(ci, tile)] A, elementwise over the 16 points of a 4x4 transform, with
+// U = G g G^T the transformed kernel and V = B^T d B the transformed 4x4 input patch. That is 16
+// multiply-adds per 4 outputs and input channel instead of 36: 2.25 times fewer, at the price of
+// the transforms and of a different rounding (the sums are of transformed values).
+//
+// The work is cut into (image, chunk of nr tiles, block of output channels). A chunk's patches
+// are transformed into a B panel of the matrix-multiply micro-kernel per point (V[xi] is
+// C_in x nr), the products M[xi] = U[xi] V[xi] come from that kernel, and the output transform
+// writes the chunk's outputs. Each output element is computed by one thread in an order fixed by
+// the shapes, so results are bitwise identical for any number of threads.
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../activation.hpp"
+#include "../parallel.hpp"
+#include "../shape.hpp"
+#include "conv_direct.hpp"
+#include "conv_gemm.hpp"
+#include "conv_kernels.hpp"
+
+#define CONVPOOL_VECTOR_KERNELS "conv_winograd_kernels.inl"
+#include "for_each_vector_isa.hpp"
+
+namespace convpool::detail {
+
+constexpr int kWinogradPoints = 16;
+
+// One group of a 3x3 kernel at stride 1 and dilation 1, with the bounded zero-padded copy of the
+// direct paths.
+inline bool winograd_applies(const Conv2dParams& p) {
+  return p.groups == 1 && p.h.kernel == 3 && p.w.kernel == 3 && unit_stride(p) && p.h.dilation == 1 &&
+         p.w.dilation == 1 && direct_applies(p);
+}
+
+// Tiles per image (2x2 outputs each) and per row of tiles.
+inline int64_t winograd_tile_columns(const Conv2dParams& p) { return ceil_div(p.w.output, int64_t{2}); }
+inline int64_t winograd_tiles(const Conv2dParams& p) {
+  return ceil_div(p.h.output, int64_t{2}) * winograd_tile_columns(p);
+}
+
+// How a call is cut into work items: (image, band of band_rows rows of tiles, block of output
+// channels), multiplied by `kernel`'s register tiles.
+template <typename T>
+struct WinogradPlan {
+  int64_t band_rows = 1, bands = 1, block = 1, blocks = 1;
+  const DirectKernels<T>* kernel = nullptr;
+  double computed = 0;  // multiply-adds per point and input channel, past the edges included
+};
+
+// The plan whose busiest thread computes least (the register tiles cover whole bands of tiles and
+// whole panels of channels, so a short last band or block costs a whole tile), the longer band of
+// equals, among bands whose transformed input (16 points of C_in rows of the band's tiles) stays
+// within about the L2 cache.
+template <typename T>
+WinogradPlan<T> winograd_plan(const Conv2dParams& p) {
+  constexpr int64_t kTransformedBytes = 1 << 20;
+  const int64_t rows = ceil_div(p.h.output, int64_t{2}), columns = winograd_tile_columns(p);
+  const int64_t cached = kTransformedBytes / (kWinogradPoints * static_cast<int64_t>(sizeof(T)) * p.in_channels);
+  const int64_t threads = get_num_threads(), wanted = work_items_wanted(), co = p.out_channels;
+  WinogradPlan<T> best;
+  double best_span = 0;
+  for (int64_t r = std::min(rows, std::max<int64_t>(1, cached / columns)); r >= 1; --r) {
+    WinogradPlan<T> plan;
+    plan.band_rows = r;
+    plan.bands = ceil_div(rows, r);
+    plan.kernel = &direct_kernels_for<T>(co, r * columns);
+    const int64_t nr = plan.kernel->nr, mr = plan.kernel->mr;
+    plan.block = channel_block(co, mr, p.batch * plan.bands, wanted);
+    plan.blocks = ceil_div(co, plan.block);
+    const int64_t items = p.batch * plan.bands * plan.blocks;
+    const auto work = [&](int64_t item) {
+      const int64_t band = item / plan.blocks % plan.bands, block = item % plan.blocks;
+      const int64_t tiles = std::min(r, rows - band * r) * columns;
+      return static_cast<double>(round_up(tiles, nr)) *
+             static_cast<double>(round_up(std::min(plan.block, co - block * plan.block), int64_t{mr}));
+    };
+    double span = 0;
+    for (int64_t t = 0; t < std::min(threads, items); ++t) {  // parallel_for's split
+      double busy = 0;
+      for (int64_t item = items * t / threads; item < items * (t + 1) / threads; ++item) busy += work(item);
+      span = std::max(span, busy);
+    }
+    for (int64_t item = 0; item < items; ++item) plan.computed += work(item);
+    if (!best.kernel || span < best_span) {
+      best = plan;
+      best_span = span;
+    }
+  }
+  return best;
+}
+
+// Whether F(2x2, 3x3) saves work: 2.25 times fewer multiply-adds, less what the register tiles
+// compute past a band's last tile or a block's last channel (a 7x7 image has 16 tiles, a third of
+// a tile of 48) and past an odd output's edge, taken when still 1.5 times fewer, which leaves
+// room for the transforms.
+template <typename T>
+bool winograd_pays(const Conv2dParams& p) {
+  constexpr double kMinSaving = 1.5;
+  const double useful =
+      static_cast<double>(p.batch) * static_cast<double>(p.output_plane()) / 4.0 * static_cast<double>(p.out_channels);
+  return 2.25 * useful / winograd_plan<T>(p).computed >= kMinSaving;
+}
+
+// U = G g G^T of each (co, ci) 3x3 kernel g, computed in double: point xi of (co, ci) at
+// u[(xi * out_channels + co) * in_channels + ci].
+template <typename T>
+std::vector<T> winograd_weight(const T* weight, int64_t out_channels, int64_t in_channels) {
+  static constexpr double kG[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  std::vector<T> u(kWinogradPoints * out_channels * in_channels);
+  for (int64_t co = 0; co < out_channels; ++co)
+    for (int64_t ci = 0; ci < in_channels; ++ci) {
+      const T* g = weight + (co * in_channels + ci) * 9;
+      double gg[4][3];  // G g
+      for (int a = 0; a < 4; ++a)
+        for (int c = 0; c < 3; ++c) gg[a][c] = kG[a][0] * g[c] + kG[a][1] * g[3 + c] + kG[a][2] * g[6 + c];
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b)
+          u[((a * 4 + b) * out_channels + co) * in_channels + ci] =
+              static_cast<T>(gg[a][0] * kG[b][0] + gg[a][1] * kG[b][1] + gg[a][2] * kG[b][2]);
+    }
+  return u;
+}
+
+// The zero-padded input rows a band reads: the direct paths' copy (DirectTile) of the
+// correlation over whole tiles (2 * tile_columns wide), rows of tiles band_rows at a time.
+inline DirectGeometry winograd_geometry(const Conv2dParams& p, int64_t band_rows) {
+  const int64_t columns = 2 * winograd_tile_columns(p);
+  return {p.h.input,   p.w.input,   2 * ceil_div(p.h.output, int64_t{2}), columns, 3, 3, 1, 1, 1, 1,
+          p.h.padding, p.w.padding, 2 * band_rows * (columns + 2)};
+}
+
+// y = activation(conv2d(x) + bias) through F(2x2, 3x3), panels_for(mr) giving the transformed
+// weight U[xi] (C_out x C_in) of each point xi as group xi of pack_group_panels. The work is cut
+// into (image, band of rows of tiles, block of output channels): a band's patches are transformed
+// into V[xi] (C_in x the band's tiles), the products M[xi] = U[xi] V[xi] come from the direct
+// paths' register tiles (which read the rows of V in place), and the output transform writes the
+// band's outputs.
+template <typename T, class PanelsFor>
+void conv2d_forward_winograd(const T* x, PanelsFor&& panels_for, const T* bias, T* y, const Conv2dParams& p,
+                             Activation activation) {
+  const int64_t ci = p.in_channels, co = p.out_channels;
+  const int64_t tile_rows = ceil_div(p.h.output, int64_t{2}), tile_columns = winograd_tile_columns(p);
+  const WinogradPlan<T> plan = winograd_plan<T>(p);
+  const int64_t band_rows = plan.band_rows, bands = plan.bands, band_tiles = band_rows * tile_columns;
+  const int64_t block = plan.block, blocks = plan.blocks;
+  const DirectKernels<T>& kernel = *plan.kernel;
+  // The input transform runs over whole vectors of tiles, kWholeTiles at a time: a 7-wide row of
+  // tiles would otherwise leave every vector partial, which the compiler's loop takes one element
+  // at a time. The tiles it computes past a row's end land on the next row's, which come after
+  // them, or past the band's last tile, in columns that are then zeroed; the rows of V are long
+  // enough for them.
+  constexpr int64_t kWholeTiles = 16;
+  const int64_t transformed_columns = round_up(tile_columns, kWholeTiles);
+  const int64_t band_columns = round_up(band_tiles + transformed_columns - tile_columns, int64_t{kernel.nr});
+  const DirectGeometry gm = winograd_geometry(p, band_rows);
+  const Panels<T> u = panels_for(kernel.mr);
+  const int64_t u_stride = group_stride(co, ci, kernel.mr);
+  // The products of a block are formed and transformed back a few register tiles of channels at a
+  // time, so that they stay in the cache with the band's transformed input.
+  const int64_t sub_block = std::min(block, round_up(int64_t{64}, int64_t{kernel.mr}));
+  // The 16 points of a tile are written (input transform) and read (output transform) together:
+  // a cache line apart beyond whole pages, not whole pages apart, which would put all 16 in one
+  // set of the L1 cache.
+  constexpr int64_t kPointSkew = 64 / sizeof(T);
+  const int64_t v_point = round_up(ci * band_columns, int64_t{1024}) + kPointSkew,
+                m_point = round_up(sub_block * band_columns, int64_t{1024}) + kPointSkew;
+  parallel_for(p.batch * bands * blocks, [&](int64_t begin, int64_t end) {
+    DirectTile<T> tile(gm, ci, 2 * (transformed_columns - tile_columns) + 2);
+    // Every element of v and m that is read is written first.
+    const std::unique_ptr<T[]> v(new T[kWinogradPoints * v_point]), m(new T[kWinogradPoints * m_point]);
+    std::vector<T> spare_row(2 * tile_columns);  // the second output row of the last tiles of an odd height
+    std::vector<int64_t> rows_of_v(ci);          // where the micro-kernel reads step c of the reduction
+    for (int64_t c = 0; c < ci; ++c) rows_of_v[c] = c * band_columns;
+    int64_t transformed = -1;  // the (image, band) whose patches v holds
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t slab = item / blocks, n = slab / bands, ty0 = slab % bands * band_rows;
+      const int64_t rows = std::min(band_rows, tile_rows - ty0), tiles = rows * tile_columns;
+      const int64_t co0 = item % blocks * block, co_count = std::min(block, co - co0);
+      if (slab != transformed) {
+        tile.fill(x + n * ci * p.input_plane(), ci, gm, 2 * ty0, 2 * rows);
+        const int64_t row = gm.padded_w();
+        for (int64_t c = 0; c < ci; ++c) {
+          const T* plane = tile.padded.data() + c * gm.padded_plane();
+          T* const v_row = v.get() + c * band_columns;
+          for (int64_t r = 0; r < rows; ++r)
+            with_vector_isa([&](auto isa) {
+              winograd_input_tiles(isa, plane + 2 * r * row, row, transformed_columns, v_row + r * tile_columns,
+                                   v_point);
+            });
+          // The columns past the band's last tile multiply into products that are dropped; zeros
+          // keep them finite and normal.
+          for (int xi = 0; xi < kWinogradPoints; ++xi)
+            std::fill(v_row + xi * v_point + tiles, v_row + xi * v_point + band_columns, T(0));
+        }
+        transformed = slab;
+      }
+      for (int64_t s0 = 0; s0 < co_count; s0 += sub_block) {
+        const int64_t s_count = std::min(sub_block, co_count - s0);
+        for (int xi = 0; xi < kWinogradPoints; ++xi)
+          for (int64_t j0 = 0; j0 < tiles; j0 += kernel.nr)
+            for (int64_t i0 = 0; i0 < s_count; i0 += kernel.mr)
+              kernel.multiply(ci, u.get() + xi * u_stride + (co0 + s0 + i0) * ci, v.get() + xi * v_point + j0,
+                              rows_of_v.data(), m.get() + xi * m_point + i0 * band_columns + j0, band_columns,
+                              static_cast<int>(std::min<int64_t>(kernel.mr, s_count - i0)),
+                              static_cast<int>(std::min<int64_t>(kernel.nr, tiles - j0)), nullptr);
+        for (int64_t i = 0; i < s_count; ++i) {
+          T* const out = y + (n * co + co0 + s0 + i) * p.output_plane();
+          const T channel_bias = bias ? bias[co0 + s0 + i] : T(0);
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t oh = 2 * (ty0 + r);
+            T* const row0 = out + oh * p.w.output;
+            T* const row1 = oh + 1 < p.h.output ? row0 + p.w.output : spare_row.data();
+            with_vector_isa([&](auto isa) {
+              winograd_output_tiles(isa, m.get() + i * band_columns + r * tile_columns, m_point, tile_columns,
+                                    channel_bias, activation, row0, row1, p.w.output);
+            });
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace convpool::detail
