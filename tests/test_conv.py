@@ -270,14 +270,14 @@ def test_packed_weight_bad_input():
         cp.conv2d_backward(np.ones((1, 4, 3, 3)), np.ones((1, 2, 5, 5)), packed)
 
 
-# Winograd's F(2x2, 3x3) on packed weights: 3x3 at stride 1 and dilation 1, one group, planes of
-# about 10x10 outputs or more (smaller ones keep the direct path, as every other shape does).
+# Winograd's F(2x2, 3x3) on packed weights: 3x3 at stride 1 and dilation 1, one group, 40 channels
+# in and out or more, planes of about 10x10 outputs or more (others keep the direct path).
 WINOGRAD_CONFIGS = [
-    dict(shape=(1, 16, 28, 28), weight=(24, 16, 3, 3), stride=1, padding=1, dilation=1, groups=1),
-    dict(shape=(2, 8, 17, 23), weight=(40, 8, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # odd sizes
-    dict(shape=(3, 5, 20, 21), weight=(24, 5, 3, 3), stride=1, padding=0, dilation=1, groups=1),
+    dict(shape=(1, 40, 28, 28), weight=(48, 40, 3, 3), stride=1, padding=1, dilation=1, groups=1),
+    dict(shape=(2, 48, 17, 23), weight=(40, 48, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # odd sizes
+    dict(shape=(3, 40, 20, 21), weight=(48, 40, 3, 3), stride=1, padding=0, dilation=1, groups=1),
     dict(shape=(1, 64, 14, 14), weight=(64, 64, 3, 3), stride=1, padding=2, dilation=1, groups=1),
-    dict(shape=(1, 3, 58, 40), weight=(16, 3, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # many bands
+    dict(shape=(1, 40, 58, 40), weight=(48, 40, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # many bands
 ]
 
 
@@ -312,7 +312,8 @@ def test_winograd_is_bitwise_identical_for_any_thread_count(assert_thread_indepe
     dict(shape=(1, 16, 28, 28), weight=(24, 16, 3, 3), stride=1, padding=2, dilation=2, groups=1),
     dict(shape=(1, 16, 28, 28), weight=(24, 8, 3, 3), stride=1, padding=1, dilation=1, groups=2),
     dict(shape=(1, 16, 28, 28), weight=(24, 16, 5, 5), stride=1, padding=2, dilation=1, groups=1),
-    dict(shape=(2, 16, 3, 3), weight=(24, 16, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # too small
+    dict(shape=(2, 48, 3, 3), weight=(48, 48, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # too small
+    dict(shape=(1, 32, 28, 28), weight=(48, 32, 3, 3), stride=1, padding=1, dilation=1, groups=1),  # too few channels
 ], ids=conv_config_id)
 def test_winograd_packed_weight_keeps_the_direct_path_elsewhere(config):
     x, weight, bias = random_inputs(config, np.float32, seed=78)
@@ -330,3 +331,35 @@ def test_winograd_flag_is_kept_and_checked():
     assert pickle.loads(pickle.dumps(packed)).winograd
     with pytest.raises(TypeError, match="PackedConv2dWeight: winograd must be True or False, got 1"):
         cp.PackedConv2dWeight(np.ones((4, 2, 3, 3)), winograd=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_winograd_argument_forward_and_input_gradient_match_reference(dtype, padding):
+    config = dict(shape=(2, 48, 17, 23), weight=(40, 48, 3, 3), stride=1, padding=padding, dilation=1, groups=1)
+    x, weight, bias = random_inputs(config, dtype, seed=79)
+    args = conv_args(config)
+    out = cp.conv2d(x, weight, bias, winograd=True, **args)
+    assert not np.array_equal(out, cp.conv2d(x, weight, bias, **args))
+    eps = np.finfo(dtype).eps
+    scale = ref.conv2d(np.abs(x).astype(np.float64), np.abs(weight).astype(np.float64), None, **args)
+    assert np.all(np.abs(out - ref.conv2d(x, weight, bias, **args)) <= 16 * eps * (scale + np.abs(bias)[:, None, None]))
+    g = np.cos(out)
+    fast = cp.conv2d_backward(g, x, weight, winograd=True, **args)
+    direct = cp.conv2d_backward(g, x, weight, **args)
+    assert not np.array_equal(fast[0], direct[0])
+    expected = ref.conv2d_backward(g, x, weight, **args)[0]
+    input_scale = ref.conv2d_backward(np.abs(g).astype(np.float64), x, np.abs(weight).astype(np.float64), **args)[0]
+    assert np.all(np.abs(fast[0] - expected) <= 16 * eps * input_scale)
+    np.testing.assert_array_equal(fast[1], direct[1])  # the weight and bias gradients keep the direct sums
+    np.testing.assert_array_equal(fast[2], direct[2])
+
+
+def test_winograd_argument_is_checked_and_ignored_where_it_does_not_apply():
+    x = np.ones((1, 48, 12, 12), np.float32)
+    with pytest.raises(TypeError, match="conv2d: winograd must be True or False, got 'yes'"):
+        cp.conv2d(x, np.ones((48, 48, 3, 3), np.float32), winograd="yes")
+    with pytest.raises(TypeError, match="conv2d_backward: winograd must be True or False, got 1"):
+        cp.conv2d_backward(np.ones((1, 48, 10, 10), np.float32), x, np.ones((48, 48, 3, 3), np.float32), winograd=1)
+    w5 = np.random.default_rng(80).standard_normal((48, 48, 5, 5)).astype(np.float32)
+    np.testing.assert_array_equal(cp.conv2d(x, w5, padding=2, winograd=True), cp.conv2d(x, w5, padding=2))

@@ -378,14 +378,32 @@ def test_freeze_folds_and_packs_and_computes_what_fuse_conv_bn_computes(monkeypa
 
 def test_freeze_with_winograd_is_the_fused_model_to_rounding():
     cp.manual_seed(2)
-    model = trained_statistics(cp.models.resnet8())
-    x = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    model = trained_statistics(cp.models.resnet18(num_classes=10))
+    x = np.random.default_rng(3).standard_normal((1, 3, 64, 64)).astype(np.float32)
     frozen = nn.freeze(model, winograd=True)
     assert all(m.weight.data.base.winograd for m in frozen.modules() if isinstance(m, nn.Conv2d))
     expected = nn.fuse_conv_bn(model)(x)
     out = frozen(x)
-    assert not np.array_equal(out, expected)  # its 3x3 convolutions on 32x32 planes took F(2x2, 3x3)
+    assert not np.array_equal(out, expected)  # its 64-channel 3x3 layers on 16x16 planes took F(2x2, 3x3)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_conv2d_layer_with_winograd_calls_the_kernels_with_it():
+    cp.manual_seed(5)
+    layer = nn.Conv2d(48, 40, 3, padding=1, winograd=True)
+    assert repr(layer) == "Conv2d(48, 40, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), winograd=True)"
+    x = np.random.default_rng(6).standard_normal((2, 48, 14, 14)).astype(np.float32)
+    out = layer(x)
+    np.testing.assert_array_equal(out, cp.conv2d(x, layer.weight.data, layer.bias.data, padding=1, winograd=True))
+    g = np.cos(out)
+    grad_input = layer.backward(g)
+    expected = cp.conv2d_backward(g, x, layer.weight.data, padding=1, winograd=True)
+    np.testing.assert_array_equal(grad_input, expected[0])
+    np.testing.assert_array_equal(layer.weight.grad, expected[1])
+    layer.winograd = False  # switched off, the direct sums again
+    np.testing.assert_array_equal(layer(x), cp.conv2d(x, layer.weight.data, layer.bias.data, padding=1))
+    with pytest.raises(TypeError, match="Conv2d: winograd must be True or False, got 1"):
+        nn.Conv2d(3, 4, 3, winograd=1)
 
 
 def test_fuse_conv_bn_eval_folds_a_biased_convolution_in_float64():

@@ -145,15 +145,19 @@ py::tuple gradients(Outputs&& outputs, const ConvCall& call, const Needs& wanted
   return py::make_tuple(array_or_none(grad_input), array_or_none(grad_weight), array_or_none(grad_bias));
 }
 
+// The winograd argument of conv2d, conv2d_backward and PackedConv2dWeight: True or False.
+bool parse_winograd(const char* fn, py::handle winograd) {
+  if (!py::isinstance<py::bool_>(winograd))
+    throw py::type_error(concat(fn, ": winograd must be True or False, got ", py::repr(winograd).cast<std::string>()));
+  return winograd.cast<bool>();
+}
+
 // convpool.PackedConv2dWeight: a conv2d weight packed once (PackedConvWeight), of either dtype.
 class PackedConv2dWeight {
  public:
   PackedConv2dWeight(py::handle weight, py::handle winograd) {
     const char* fn = "PackedConv2dWeight";
-    if (!py::isinstance<py::bool_>(winograd))
-      throw py::type_error(
-          concat(fn, ": winograd must be True or False, got ", py::repr(winograd).cast<std::string>()));
-    winograd_ = winograd.cast<bool>();
+    winograd_ = parse_winograd(fn, winograd);
     auto [array, type] = to_float_array(weight, fn, "weight");
     shape_ = shape_of(array);
     if (shape_.size() != 4)
@@ -215,14 +219,16 @@ CArray<T> weight_array(py::handle weight, const char* fn) {
 }
 
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
-                 py::handle dilation, py::handle groups, py::handle activation, py::handle out) {
+                 py::handle dilation, py::handle groups, py::handle activation, py::handle out, py::handle winograd) {
   const char* fn = "conv2d";
+  const bool use_winograd = parse_winograd(fn, winograd);
   const Activation applied = parse_activation(fn, activation);
   auto [input, type] = to_float_array(x, fn, "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
     const auto w = weight_array<T>(weight, fn);
-    const ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    call.params.winograd = use_winograd;
     const PackedConvWeight<T>* packed =
         py::isinstance<PackedConv2dWeight>(weight) ? &weight.cast<const PackedConv2dWeight&>().as<T>(fn) : nullptr;
     CArray<T> b;
@@ -245,15 +251,17 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
 }
 
 py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle stride,
-                          py::handle padding, py::handle dilation, py::handle groups, py::handle needs,
-                          py::handle out) {
+                          py::handle padding, py::handle dilation, py::handle groups, py::handle needs, py::handle out,
+                          py::handle winograd) {
   const char* fn = "conv2d_backward";
+  const bool use_winograd = parse_winograd(fn, winograd);
   auto [input, type] = to_float_array(x, fn, "x");
   const Needs wanted = parse_needs(fn, needs);
   return dispatch_float(type, [&](auto zero) -> py::tuple {
     using T = decltype(zero);
     const auto w = weight_array<T>(weight, fn);
-    const ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    call.params.winograd = use_winograd;
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, call.y_shape, "the convolution of x gives");
     return gradients<T>(Outputs(fn, out, 3, {grad, input, w}), call, wanted, call.params.out_channels,
@@ -395,10 +403,10 @@ void register_conv(py::module_& m) {
                                                                  self.cast<const PackedConv2dWeight&>().winograd()));
       });
   m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
-        "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), docs::conv2d);
+        "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), "winograd"_a = false, docs::conv2d);
   m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,
         "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"), "out"_a = py::none(),
-        docs::conv2d_backward);
+        "winograd"_a = false, docs::conv2d_backward);
   m.def("conv_transpose2d", &conv_transpose2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1,
         "padding"_a = 0, "output_padding"_a = 0, "groups"_a = 1, "dilation"_a = 1, "out"_a = py::none(),
         docs::conv_transpose2d);

@@ -224,6 +224,9 @@ Args:
         groups == C_in is a depthwise convolution.
     activation: None, or 'relu' to return max(0, conv2d(x) + bias) (relu's rules), applied to
         each output tile while it is in the cache.
+    winograd: a 3x3 convolution at stride 1 and dilation 1 with one group computes through
+        Winograd's F(2x2, 3x3) where it saves work: 2.25 times fewer multiply-adds, rounded
+        differently (README.md). A PackedConv2dWeight follows its own winograd flag instead.
 
 Shape:
     out: (N, C_out, H_out, W_out) with
@@ -252,6 +255,9 @@ Args:
     weight: the forward weight (an array or a PackedConv2dWeight).
     stride, padding, dilation, groups: as in the forward call.
     needs: which gradients to compute, any of 'input', 'weight', 'bias'.
+    winograd: the input gradient of a 3x3 stride-1 convolution (one group, dilation 1, padding
+        at most 2) computes through Winograd's F(2x2, 3x3) where it saves work; the weight and
+        bias gradients keep the direct sums.
 
 Returns:
     (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.

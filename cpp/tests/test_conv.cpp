@@ -385,7 +385,7 @@ TEST(Conv2d, WinogradMatchesReference) {
 // the direct path's in the last bits (and equal the reference to rounding); a plain packed weight
 // gives the direct path's bits.
 TEST(Conv2d, WinogradPackedWeightTakesTheWinogradPathWhereItPays) {
-  const Conv2dParams p = make_params(2, 16, 24, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
+  const Conv2dParams p = make_params(2, 40, 48, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
   ASSERT_TRUE(detail::winograd_pays<double>(p));
   const ConvCase c = normal_case(p, 5);
   const PackedConvWeight<double> winograd(c.weight.data(), p.out_channels, p.weight_row(), true);
@@ -395,8 +395,35 @@ TEST(Conv2d, WinogradPackedWeightTakesTheWinogradPathWhereItPays) {
   EXPECT_NE(direct, fast);
   expect_close(fast, reference(c).y, "winograd y");
   // 3x3 outputs: 4 tiles of 2x2 hold 16 outputs for 9.
-  const Conv2dParams small = make_params(1, 16, 24, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
+  const Conv2dParams small = make_params(1, 40, 48, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
   EXPECT_FALSE(detail::winograd_pays<float>(small));
+  // 32 channels: the transforms cost more than they save.
+  EXPECT_FALSE(detail::winograd_pays<float>(make_params(2, 32, 48, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1)));
+}
+
+// Conv2dParams::winograd on plain weights: the forward and the input gradient (a Winograd
+// convolution of the output gradient with the flipped, transposed kernels) equal the reference to
+// rounding; the weight and bias gradients keep the direct sums, bit for bit.
+TEST(Conv2d, WinogradParamMatchesReferenceForwardAndInputGradient) {
+  for (int64_t pad : {0, 1, 2}) {
+    Conv2dParams p = make_params(2, 48, 40, 1, 22, 25, 3, 3, 1, 1, pad, pad, pad, pad, 1, 1);
+    p.winograd = true;
+    ASSERT_TRUE(detail::winograd_pays<double>(p));
+    ASSERT_TRUE(detail::winograd_input_gradient(p) &&
+                detail::winograd_pays<double>(*detail::winograd_input_gradient(p)));
+    const ConvCase c = normal_case(p, static_cast<unsigned>(pad));
+    const Reference expected = reference(c);
+    const Result fast = run(c);
+    expect_close(fast.y, expected.y, "y");
+    expect_close(fast.grad_input, expected.grad_input, "grad_input");
+    ConvCase plain = c;
+    plain.p.winograd = false;
+    const Result direct = run(plain);
+    EXPECT_NE(fast.y, direct.y);
+    EXPECT_NE(fast.grad_input, direct.grad_input);
+    EXPECT_EQ(fast.grad_weight, direct.grad_weight);
+    EXPECT_EQ(fast.grad_bias, direct.grad_bias);
+  }
 }
 
 TEST(Gemm, MicroKernelHandlesEdgeTilesAndAccumulation) {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "detail/conv_depthwise.hpp"
@@ -145,6 +146,11 @@ void conv2d_forward_on_panels(const T* x, const T* weight, PanelsFor&& panels_fo
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
+  if (p.winograd && p.batch > 0 && detail::winograd_applies(p) && detail::winograd_pays<T>(p)) {
+    detail::conv2d_forward_winograd(x, detail::winograd_packing_on_call(weight, p.out_channels, p.in_channels), bias, y,
+                                    p, activation);
+    return;
+  }
   const int64_t m = p.out_per_group(), depth = p.weight_row();
   detail::conv2d_forward_on_panels(
       x, weight,
@@ -179,7 +185,13 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
     if (grad_bias) std::fill(grad_bias, grad_bias + p.out_channels, T(0));
     return;
   }
-  if (grad_input) {
+  const std::optional<Conv2dParams> winograd_gradient = p.winograd ? detail::winograd_input_gradient(p) : std::nullopt;
+  if (grad_input && winograd_gradient && detail::winograd_pays<T>(*winograd_gradient)) {
+    const std::vector<T> flipped = detail::flipped_transposed(weight, p.out_channels, p.in_channels);
+    detail::conv2d_forward_winograd(grad_output,
+                                    detail::winograd_packing_on_call(flipped.data(), p.in_channels, p.out_channels),
+                                    static_cast<const T*>(nullptr), grad_input, *winograd_gradient, Activation::none);
+  } else if (grad_input) {
     if (detail::depthwise_input_gradient_applies(p))
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
     else if (detail::direct_input_gradient_applies(p))

@@ -154,6 +154,9 @@ struct Conv2dParams {
   // h.padding and w.padding are the padding before the input; the padding after it is implied
   // by h.output and w.output.
   WindowDim h, w;
+  // Compute 3x3 stride-1 convolutions (one group, dilation 1) and their input gradients through
+  // Winograd's F(2x2, 3x3) where it saves work (conv.hpp): fewer multiply-adds, other rounding.
+  bool winograd = false;
 
   int64_t in_per_group() const { return in_channels / groups; }
   int64_t out_per_group() const { return out_channels / groups; }

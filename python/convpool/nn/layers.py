@@ -79,11 +79,17 @@ class Conv2d(_Convolution):
 
     Initialised as PyTorch does: weight and bias uniform in ±1/sqrt(fan_in), with
     fan_in = in_channels / groups * kH * kW. ``padding`` is an int, a pair, "valid" or "same".
+    ``winograd=True`` (convpool's own): a 3x3 stride-1 layer computes its output and its input
+    gradient through Winograd's F(2x2, 3x3) where that saves work, rounded differently
+    (``conv2d(winograd=True)``); it may be switched on or off at any time.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True):
+                 groups=1, bias=True, winograd=False):
         super().__init__("Conv2d", in_channels, out_channels, groups)
+        if not isinstance(winograd, bool):
+            raise TypeError(f"Conv2d: winograd must be True or False, got {winograd!r}")
+        self.winograd = winograd
         self.kernel_size = _count_pair("Conv2d", "kernel_size", kernel_size)
         self.stride = _count_pair("Conv2d", "stride", stride)
         self.padding = self._padding("Conv2d", padding, _count_pair, "an int, a pair")
@@ -92,7 +98,8 @@ class Conv2d(_Convolution):
                          self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1], bias)
 
     def _geometry(self):
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
+                    winograd=self.winograd)
 
     fused_activations = ("relu",)
 
@@ -124,6 +131,8 @@ class Conv2d(_Convolution):
             text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
+        if self.winograd:
+            text += ", winograd=True"
         return text
 
 

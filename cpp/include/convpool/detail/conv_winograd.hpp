@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "../activation.hpp"
@@ -24,6 +26,7 @@
 #include "conv_direct.hpp"
 #include "conv_gemm.hpp"
 #include "conv_kernels.hpp"
+#include "scratch.hpp"
 
 #define CONVPOOL_VECTOR_KERNELS "conv_winograd_kernels.inl"
 #include "for_each_vector_isa.hpp"
@@ -56,13 +59,14 @@ struct WinogradPlan {
 
 // The plan whose busiest thread computes least (the register tiles cover whole bands of tiles and
 // whole panels of channels, so a short last band or block costs a whole tile), the longer band of
-// equals, among bands whose transformed input (16 points of C_in rows of the band's tiles) stays
-// within about the L2 cache.
+// equals, among bands whose transformed input and products (16 points of C_in rows, and of up to
+// 64 output channels' rows, of the band's tiles) stay within about the L2 cache.
 template <typename T>
 WinogradPlan<T> winograd_plan(const Conv2dParams& p) {
   constexpr int64_t kTransformedBytes = 1 << 20;
   const int64_t rows = ceil_div(p.h.output, int64_t{2}), columns = winograd_tile_columns(p);
-  const int64_t cached = kTransformedBytes / (kWinogradPoints * static_cast<int64_t>(sizeof(T)) * p.in_channels);
+  const int64_t cached = kTransformedBytes / (kWinogradPoints * static_cast<int64_t>(sizeof(T)) *
+                                              (p.in_channels + std::min<int64_t>(p.out_channels, 64)));
   const int64_t threads = get_num_threads(), wanted = work_items_wanted(), co = p.out_channels;
   WinogradPlan<T> best;
   double best_span = 0;
@@ -100,9 +104,15 @@ WinogradPlan<T> winograd_plan(const Conv2dParams& p) {
 // compute past a band's last tile or a block's last channel (a 7x7 image has 16 tiles, a third of
 // a tile of 48) and past an odd output's edge, taken when still 1.5 times fewer, which leaves
 // room for the transforms.
+//
+// The transforms cost per channel what the products save per pair of channels: with fewer than
+// 40 input or output channels they outweigh it (CIFAR's 16- and 32-channel layers measured 3-4%
+// slower; 40 and 48 channels 1.2-1.3 times faster).
 template <typename T>
 bool winograd_pays(const Conv2dParams& p) {
   constexpr double kMinSaving = 1.5;
+  constexpr int64_t kMinChannels = 40;
+  if (p.in_channels < kMinChannels || p.out_channels < kMinChannels) return false;
   const double useful =
       static_cast<double>(p.batch) * static_cast<double>(p.output_plane()) / 4.0 * static_cast<double>(p.out_channels);
   return 2.25 * useful / winograd_plan<T>(p).computed >= kMinSaving;
@@ -126,6 +136,44 @@ std::vector<T> winograd_weight(const T* weight, int64_t out_channels, int64_t in
               static_cast<T>(gg[a][0] * kG[b][0] + gg[a][1] * kG[b][1] + gg[a][2] * kG[b][2]);
     }
   return u;
+}
+
+// The transformed weight of a call whose weight is not packed ahead: U of weight (C_out x C_in
+// 3x3 kernels) packed for the register tiles, in the calling thread's scratch memory.
+template <typename T>
+auto winograd_packing_on_call(const T* weight, int64_t out_channels, int64_t in_channels) {
+  return [=](int mr) {
+    const std::vector<T> u = winograd_weight(weight, out_channels, in_channels);
+    ScratchBuffer<T> packed(kWinogradPoints * group_stride(out_channels, in_channels, mr));
+    pack_group_panels_into<T>(
+        kWinogradPoints, out_channels, in_channels, mr,
+        [&](int64_t xi, int64_t i, int64_t d) { return u[(xi * out_channels + i) * in_channels + d]; }, packed.get());
+    return Panels<T>(std::move(packed));
+  };
+}
+
+// The input gradient of a 3x3 stride-1 convolution is the stride-1 convolution of the output
+// gradient with the weight's kernels flipped and transposed (C_in x C_out) and the padding
+// 2 - p; where that padding is not negative and F(2x2, 3x3) saves work on it, that convolution's
+// params, else nullopt.
+inline std::optional<Conv2dParams> winograd_input_gradient(const Conv2dParams& p) {
+  if (!winograd_applies(p) || p.h.padding > 2 || p.w.padding > 2) return std::nullopt;
+  Conv2dParams q = p;
+  std::swap(q.in_channels, q.out_channels);
+  q.h = WindowDim{p.h.output, p.h.input, 3, 1, 2 - p.h.padding, 1};
+  q.w = WindowDim{p.w.output, p.w.input, 3, 1, 2 - p.w.padding, 1};
+  return q;
+}
+
+// weight (C_out x C_in 3x3 kernels) flipped in both directions and transposed to C_in x C_out.
+template <typename T>
+std::vector<T> flipped_transposed(const T* weight, int64_t out_channels, int64_t in_channels) {
+  std::vector<T> flipped(out_channels * in_channels * 9);
+  for (int64_t co = 0; co < out_channels; ++co)
+    for (int64_t ci = 0; ci < in_channels; ++ci)
+      for (int t = 0; t < 9; ++t)
+        flipped[(ci * out_channels + co) * 9 + t] = weight[(co * in_channels + ci) * 9 + 8 - t];
+  return flipped;
 }
 
 // The zero-padded input rows a band reads: the direct paths' copy (DirectTile) of the
