@@ -51,3 +51,19 @@ def test_thread_count_set_from_another_thread_applies_everywhere(threads):
         assert pool.submit(cp.get_num_threads).result() == 1
         pool.submit(cp.set_num_threads, 2).result()
     assert cp.get_num_threads() == 2
+
+
+def test_threads_sharing_a_packed_weight_that_packs_on_first_use():
+    # Every thread's first call finds the panels unpacked: one packs them (direct and Winograd
+    # layouts, two input sizes that take different register tiles), the others wait and read them.
+    rng = np.random.default_rng(91)
+    weight = rng.standard_normal((64, 48, 3, 3)).astype(np.float32)
+    inputs = [rng.standard_normal(shape).astype(np.float32) for shape in ((1, 48, 28, 28), (2, 48, 7, 7))]
+    for winograd in (False, True):
+        expected = [cp.conv2d(x, cp.PackedConv2dWeight(weight, winograd=winograd), padding=1) for x in inputs]
+        packed = cp.PackedConv2dWeight(weight, winograd=winograd)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda index: (index, cp.conv2d(inputs[index], packed, padding=1)),
+                                    [0, 1] * 8))
+        for index, result in results:
+            np.testing.assert_array_equal(result, expected[index])

@@ -15,6 +15,7 @@ FUNCTIONS = {
     "adaptive_max_pool2d": 5, "adaptive_max_pool2d_backward": 6, "max_unpool2d": 6, "max_unpool2d_backward": 6,
     "fractional_max_pool2d": 7, "fractional_max_pool2d_backward": 3, "conv2d": 7, "conv2d_backward": 8,
     "conv_transpose2d": 8, "conv_transpose2d_backward": 9, "relu": 1, "relu_backward": 2, "set_num_threads": 1,
+    "PackedConv2dWeight": 2,
 }
 
 
@@ -57,6 +58,10 @@ def random_value(rng, depth=0):
         return np.int64(rng.integers(-3, 8))
     if kind == 9:
         return [np.float32(2.7), np.array(3), np.array(2.5), np.array([2, 2])][rng.integers(0, 4)]
+    if kind == 10:  # a packed weight where any argument is expected, conv2d's weight among them
+        weight = rng.standard_normal(tuple(int(d) for d in rng.integers(1, 4, size=4)))
+        return cp.PackedConv2dWeight(weight.astype(rng.choice([np.float32, np.float64])),
+                                     winograd=bool(rng.integers(0, 2)))
     return random_array(rng)
 
 
