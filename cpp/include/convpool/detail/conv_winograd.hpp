@@ -1,17 +1,17 @@
 #pragma once
 // Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional
-// Neural Networks", 2016), the opt-in path of a PackedConvWeight for 3x3 convolutions at stride 1:
-// each 2x2 block of outputs ("tile") of each output channel is A^T [sum over ci of
-// U(co, ci) * V(ci, tile)] A, elementwise over the 16 points of a 4x4 transform, with
-// U = G g G^T the transformed kernel and V = B^T d B the transformed 4x4 input patch. That is 16
-// multiply-adds per 4 outputs and input channel instead of 36: 2.25 times fewer, at the price of
-// the transforms and of a different rounding (the sums are of transformed values).
+// Neural Networks", 2016), the opt-in path of conv.hpp for 3x3 convolutions at stride 1 (a
+// PackedConvWeight packed with it, or Conv2dParams::winograd): each 2x2 block of outputs ("tile")
+// of each output channel is A^T [sum over ci of U(co, ci) * V(ci, tile)] A, elementwise over the
+// 16 points of a 4x4 transform, with U = G g G^T the transformed kernel and V = B^T d B the
+// transformed 4x4 input patch. That is 16 multiply-adds per 4 outputs and input channel instead
+// of 36: 2.25 times fewer, at the price of the transforms and of a different rounding (the sums
+// are of transformed values).
 //
-// The work is cut into (image, chunk of nr tiles, block of output channels). A chunk's patches
-// are transformed into a B panel of the matrix-multiply micro-kernel per point (V[xi] is
-// C_in x nr), the products M[xi] = U[xi] V[xi] come from that kernel, and the output transform
-// writes the chunk's outputs. Each output element is computed by one thread in an order fixed by
-// the shapes, so results are bitwise identical for any number of threads.
+// The work is cut into (image, band of rows of tiles, block of output channels), planned by
+// winograd_plan. Each point's products M[xi] = U[xi] V[xi] come from the direct paths' register
+// tiles, which read the rows of V in place. Each output element is computed by one thread in an
+// order fixed by the shapes, so results are bitwise identical for any number of threads.
 
 #include <algorithm>
 #include <cstdint>
@@ -54,7 +54,7 @@ template <typename T>
 struct WinogradPlan {
   int64_t band_rows = 1, bands = 1, block = 1, blocks = 1;
   const DirectKernels<T>* kernel = nullptr;
-  double computed = 0;  // multiply-adds per point and input channel, past the edges included
+  double computed = 0;  // tile columns times output channels the register tiles compute, all items
 };
 
 // The plan whose busiest thread computes least (the register tiles cover whole bands of tiles and
