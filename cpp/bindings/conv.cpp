@@ -208,14 +208,19 @@ class PackedConv2dWeight {
   std::variant<std::unique_ptr<PackedConvWeight<float>>, std::unique_ptr<PackedConvWeight<double>>> packed_;
 };
 
-// conv2d's weight: an array of x's dtype, or the weight held by a PackedConv2dWeight.
+// conv2d's weight: an array of x's dtype, or a PackedConv2dWeight of that dtype (then `packed`
+// too, and `array` the weight it holds).
 template <typename T>
-CArray<T> weight_array(py::handle weight, const char* fn) {
-  if (py::isinstance<PackedConv2dWeight>(weight)) {
-    weight.cast<const PackedConv2dWeight&>().as<T>(fn);  // checks the dtype
-    return py::reinterpret_steal<CArray<T>>(PackedConv2dWeight::weight(weight).release());
-  }
-  return to_matching_array<T>(weight, fn, "weight", "x");
+struct ConvWeight {
+  CArray<T> array;
+  const PackedConvWeight<T>* packed = nullptr;
+};
+
+template <typename T>
+ConvWeight<T> conv_weight(py::handle weight, const char* fn) {
+  if (!py::isinstance<PackedConv2dWeight>(weight)) return {to_matching_array<T>(weight, fn, "weight", "x")};
+  const PackedConvWeight<T>& packed = weight.cast<const PackedConv2dWeight&>().as<T>(fn);
+  return {py::reinterpret_steal<CArray<T>>(PackedConv2dWeight::weight(weight).release()), &packed};
 }
 
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
@@ -226,11 +231,9 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
   auto [input, type] = to_float_array(x, fn, "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    const auto w = weight_array<T>(weight, fn);
+    const auto [w, packed] = conv_weight<T>(weight, fn);
     ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
     call.params.winograd = use_winograd;
-    const PackedConvWeight<T>* packed =
-        py::isinstance<PackedConv2dWeight>(weight) ? &weight.cast<const PackedConv2dWeight&>().as<T>(fn) : nullptr;
     CArray<T> b;
     if (!bias.is_none()) {
       b = to_matching_array<T>(bias, fn, "bias", "x");
@@ -259,7 +262,7 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
   const Needs wanted = parse_needs(fn, needs);
   return dispatch_float(type, [&](auto zero) -> py::tuple {
     using T = decltype(zero);
-    const auto w = weight_array<T>(weight, fn);
+    const CArray<T> w = conv_weight<T>(weight, fn).array;
     ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
     call.params.winograd = use_winograd;
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");

@@ -370,12 +370,14 @@ TEST(Conv2d, WinogradMatchesReference) {
     const auto panels = [&](int rows) { return detail::Panels<double>(packed.winograd_panels(rows)); };
     std::vector<double> y(p.batch * p.out_channels * p.output_plane()), relu(y.size());
     std::vector<double> expected = reference(c).y;
-    detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), y.data(), p, Activation::none);
+    detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), y.data(), p, detail::winograd_plan<double>(p),
+                                    Activation::none);
     expect_close(y, expected, "winograd y");
     for (double& e : expected) e = std::max(e, 0.0);
     for (int threads : {1, 2, 3}) {
       ThreadsGuard guard(threads);
-      detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), relu.data(), p, Activation::relu);
+      detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), relu.data(), p,
+                                      detail::winograd_plan<double>(p), Activation::relu);
       for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(relu[i], std::max(y[i], 0.0)) << "element " << i;
     }
   }
@@ -386,7 +388,7 @@ TEST(Conv2d, WinogradMatchesReference) {
 // gives the direct path's bits.
 TEST(Conv2d, WinogradPackedWeightTakesTheWinogradPathWhereItPays) {
   const Conv2dParams p = make_params(2, 40, 48, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
-  ASSERT_TRUE(detail::winograd_pays<double>(p));
+  ASSERT_TRUE(detail::winograd_plan_if_it_pays<double>(p));
   const ConvCase c = normal_case(p, 5);
   const PackedConvWeight<double> winograd(c.weight.data(), p.out_channels, p.weight_row(), true);
   std::vector<double> direct(p.batch * p.out_channels * p.output_plane()), fast(direct.size());
@@ -396,9 +398,10 @@ TEST(Conv2d, WinogradPackedWeightTakesTheWinogradPathWhereItPays) {
   expect_close(fast, reference(c).y, "winograd y");
   // 3x3 outputs: 4 tiles of 2x2 hold 16 outputs for 9.
   const Conv2dParams small = make_params(1, 40, 48, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
-  EXPECT_FALSE(detail::winograd_pays<float>(small));
+  EXPECT_FALSE(detail::winograd_plan_if_it_pays<float>(small));
   // 32 channels: the transforms cost more than they save.
-  EXPECT_FALSE(detail::winograd_pays<float>(make_params(2, 32, 48, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(
+      detail::winograd_plan_if_it_pays<float>(make_params(2, 32, 48, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1)));
 }
 
 // Conv2dParams::winograd on plain weights: the forward and the input gradient (a Winograd
@@ -408,9 +411,9 @@ TEST(Conv2d, WinogradParamMatchesReferenceForwardAndInputGradient) {
   for (int64_t pad : {0, 1, 2}) {
     Conv2dParams p = make_params(2, 48, 40, 1, 22, 25, 3, 3, 1, 1, pad, pad, pad, pad, 1, 1);
     p.winograd = true;
-    ASSERT_TRUE(detail::winograd_pays<double>(p));
+    ASSERT_TRUE(detail::winograd_plan_if_it_pays<double>(p));
     ASSERT_TRUE(detail::winograd_input_gradient(p) &&
-                detail::winograd_pays<double>(*detail::winograd_input_gradient(p)));
+                detail::winograd_plan_if_it_pays<double>(*detail::winograd_input_gradient(p)));
     const ConvCase c = normal_case(p, static_cast<unsigned>(pad));
     const Reference expected = reference(c);
     const Result fast = run(c);

@@ -85,10 +85,7 @@ class PackedConvWeight {
     return find_or_pack(
         {1, panel_rows, true}, detail::kWinogradPoints * detail::group_stride(out_channels_, in_channels, panel_rows),
         [&](T* out) {
-          const std::vector<T> u = detail::winograd_weight(weight_.data(), out_channels_, in_channels);
-          detail::pack_group_panels_into<T>(
-              detail::kWinogradPoints, out_channels_, in_channels, panel_rows,
-              [&](int64_t xi, int64_t i, int64_t d) { return u[(xi * out_channels_ + i) * in_channels + d]; }, out);
+          detail::pack_winograd_panels_into(weight_.data(), out_channels_, in_channels, panel_rows, out);
         });
   }
 
@@ -146,9 +143,9 @@ void conv2d_forward_on_panels(const T* x, const T* weight, PanelsFor&& panels_fo
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
-  if (p.winograd && p.batch > 0 && detail::winograd_applies(p) && detail::winograd_pays<T>(p)) {
+  if (const auto plan = p.winograd ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt) {
     detail::conv2d_forward_winograd(x, detail::winograd_packing_on_call(weight, p.out_channels, p.in_channels), bias, y,
-                                    p, activation);
+                                    p, *plan, activation);
     return;
   }
   const int64_t m = p.out_per_group(), depth = p.weight_row();
@@ -164,9 +161,9 @@ template <typename T>
 void conv2d_forward(const T* x, const PackedConvWeight<T>& weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
   assert(weight.out_channels() == p.out_channels && weight.weight_row() == p.weight_row());
-  if (p.batch > 0 && weight.winograd() && detail::winograd_applies(p) && detail::winograd_pays<T>(p)) {
+  if (const auto plan = weight.winograd() ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt) {
     detail::conv2d_forward_winograd(
-        x, [&](int panel_rows) { return detail::Panels<T>(weight.winograd_panels(panel_rows)); }, bias, y, p,
+        x, [&](int panel_rows) { return detail::Panels<T>(weight.winograd_panels(panel_rows)); }, bias, y, p, *plan,
         activation);
     return;
   }
@@ -186,11 +183,12 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
     return;
   }
   const std::optional<Conv2dParams> winograd_gradient = p.winograd ? detail::winograd_input_gradient(p) : std::nullopt;
-  if (grad_input && winograd_gradient && detail::winograd_pays<T>(*winograd_gradient)) {
+  const auto gradient_plan = winograd_gradient ? detail::winograd_plan_if_it_pays<T>(*winograd_gradient) : std::nullopt;
+  if (grad_input && gradient_plan) {
     const std::vector<T> flipped = detail::flipped_transposed(weight, p.out_channels, p.in_channels);
-    detail::conv2d_forward_winograd(grad_output,
-                                    detail::winograd_packing_on_call(flipped.data(), p.in_channels, p.out_channels),
-                                    static_cast<const T*>(nullptr), grad_input, *winograd_gradient, Activation::none);
+    detail::conv2d_forward_winograd(
+        grad_output, detail::winograd_packing_on_call(flipped.data(), p.in_channels, p.out_channels),
+        static_cast<const T*>(nullptr), grad_input, *winograd_gradient, *gradient_plan, Activation::none);
   } else if (grad_input) {
     if (detail::depthwise_input_gradient_applies(p))
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);

@@ -102,22 +102,26 @@ WinogradPlan<T> winograd_plan(const Conv2dParams& p) {
   return best;
 }
 
-// Whether F(2x2, 3x3) saves work: 2.25 times fewer multiply-adds, less what the register tiles
-// compute past a band's last tile or a block's last channel (a 7x7 image has 16 tiles, a third of
-// a tile of 48) and past an odd output's edge, taken when still 1.5 times fewer, which leaves
-// room for the transforms.
+// The plan of a call that takes F(2x2, 3x3), or nullopt where the direct paths stay: where it
+// does not apply, and where it does not save work. It saves 2.25 times the multiply-adds, less
+// what the register tiles compute past a band's last tile or a block's last channel (a 7x7 image
+// has 16 tiles, a third of a tile of 48) and past an odd output's edge, and is taken when still
+// 1.5 times fewer, which leaves room for the transforms.
 //
 // The transforms cost per channel what the products save per pair of channels: with fewer than
 // 40 input or output channels they outweigh it (CIFAR's 16- and 32-channel layers measured 3-4%
 // slower; 40 and 48 channels 1.2-1.3 times faster).
 template <typename T>
-bool winograd_pays(const Conv2dParams& p) {
+std::optional<WinogradPlan<T>> winograd_plan_if_it_pays(const Conv2dParams& p) {
   constexpr double kMinSaving = 1.5;
   constexpr int64_t kMinChannels = 40;
-  if (p.in_channels < kMinChannels || p.out_channels < kMinChannels) return false;
+  if (p.batch == 0 || !winograd_applies(p) || p.in_channels < kMinChannels || p.out_channels < kMinChannels)
+    return std::nullopt;
   const double useful =
       static_cast<double>(p.batch) * static_cast<double>(p.output_plane()) / 4.0 * static_cast<double>(p.out_channels);
-  return 2.25 * useful / winograd_plan<T>(p).computed >= kMinSaving;
+  WinogradPlan<T> plan = winograd_plan<T>(p);
+  if (2.25 * useful / plan.computed < kMinSaving) return std::nullopt;
+  return plan;
 }
 
 // U = G g G^T of each (co, ci) 3x3 kernel g, computed in double: point xi of (co, ci) at
@@ -140,24 +144,31 @@ std::vector<T> winograd_weight(const T* weight, int64_t out_channels, int64_t in
   return u;
 }
 
-// The transformed weight of a call whose weight is not packed ahead: U of weight (C_out x C_in
-// 3x3 kernels) packed for the register tiles, in the calling thread's scratch memory.
+// U of weight (C_out x C_in 3x3 kernels), packed for register tiles of mr output channels: group
+// xi of pack_group_panels holds point xi.
+template <typename T>
+void pack_winograd_panels_into(const T* weight, int64_t out_channels, int64_t in_channels, int mr, T* out) {
+  const std::vector<T> u = winograd_weight(weight, out_channels, in_channels);
+  pack_group_panels_into<T>(
+      kWinogradPoints, out_channels, in_channels, mr,
+      [&](int64_t xi, int64_t i, int64_t d) { return u[(xi * out_channels + i) * in_channels + d]; }, out);
+}
+
+// The transformed weight of a call whose weight is not packed ahead, in the calling thread's
+// scratch memory.
 template <typename T>
 auto winograd_packing_on_call(const T* weight, int64_t out_channels, int64_t in_channels) {
   return [=](int mr) {
-    const std::vector<T> u = winograd_weight(weight, out_channels, in_channels);
     ScratchBuffer<T> packed(kWinogradPoints * group_stride(out_channels, in_channels, mr));
-    pack_group_panels_into<T>(
-        kWinogradPoints, out_channels, in_channels, mr,
-        [&](int64_t xi, int64_t i, int64_t d) { return u[(xi * out_channels + i) * in_channels + d]; }, packed.get());
+    pack_winograd_panels_into(weight, out_channels, in_channels, mr, packed.get());
     return Panels<T>(std::move(packed));
   };
 }
 
 // The input gradient of a 3x3 stride-1 convolution is the stride-1 convolution of the output
 // gradient with the weight's kernels flipped and transposed (C_in x C_out) and the padding
-// 2 - p; where that padding is not negative and F(2x2, 3x3) saves work on it, that convolution's
-// params, else nullopt.
+// 2 - p; where F(2x2, 3x3) applies and that padding is not negative, that convolution's params,
+// else nullopt.
 inline std::optional<Conv2dParams> winograd_input_gradient(const Conv2dParams& p) {
   if (!winograd_applies(p) || p.h.padding > 2 || p.w.padding > 2) return std::nullopt;
   Conv2dParams q = p;
@@ -186,7 +197,7 @@ inline DirectGeometry winograd_geometry(const Conv2dParams& p, int64_t band_rows
           p.h.padding, p.w.padding, 2 * band_rows * (columns + 2)};
 }
 
-// y = activation(conv2d(x) + bias) through F(2x2, 3x3), panels_for(mr) giving the transformed
+// y = activation(conv2d(x) + bias) through F(2x2, 3x3) as `plan` cuts it, panels_for(mr) giving the transformed
 // weight U[xi] (C_out x C_in) of each point xi as group xi of pack_group_panels. The work is cut
 // into (image, band of rows of tiles, block of output channels): a band's patches are transformed
 // into V[xi] (C_in x the band's tiles), the products M[xi] = U[xi] V[xi] come from the direct
@@ -194,10 +205,9 @@ inline DirectGeometry winograd_geometry(const Conv2dParams& p, int64_t band_rows
 // band's outputs.
 template <typename T, class PanelsFor>
 void conv2d_forward_winograd(const T* x, PanelsFor&& panels_for, const T* bias, T* y, const Conv2dParams& p,
-                             Activation activation) {
+                             const WinogradPlan<T>& plan, Activation activation) {
   const int64_t ci = p.in_channels, co = p.out_channels;
   const int64_t tile_rows = ceil_div(p.h.output, int64_t{2}), tile_columns = winograd_tile_columns(p);
-  const WinogradPlan<T> plan = winograd_plan<T>(p);
   const int64_t band_rows = plan.band_rows, bands = plan.bands, band_tiles = band_rows * tile_columns;
   const int64_t block = plan.block, blocks = plan.blocks;
   const DirectKernels<T>& kernel = *plan.kernel;
