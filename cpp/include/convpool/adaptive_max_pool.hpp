@@ -75,17 +75,21 @@ WindowMax<T> plane_max(const T* plane, int64_t n, const AdaptiveMaxPool2dParams&
     nans += v != v;
     largest = v > largest ? v : largest;
   }
+  // Each scan is bounded by the plane: when another thread changes the input under the call, the
+  // value sought may be gone, and position 0 is reported instead (any answer is then meaningless,
+  // but the reads stay inside the plane).
   int64_t index = -1;
   if (nans && p.nan == NanPolicy::propagate) {
-    for (int64_t i = n - 1; index < 0; --i)
+    for (int64_t i = n - 1; i >= 0 && index < 0; --i)
       if (std::isnan(plane[i])) index = i;
   } else if (p.tie_break == TieBreak::last) {
-    for (int64_t i = n - 1; index < 0; --i)
+    for (int64_t i = n - 1; i >= 0 && index < 0; --i)
       if (read_under(p.nan, plane[i]) == largest) index = i;
   } else {
-    for (int64_t i = 0; index < 0; ++i)
+    for (int64_t i = 0; i < n && index < 0; ++i)
       if (read_under(p.nan, plane[i]) == largest) index = i;
   }
+  if (index < 0) index = 0;
   return {read_under(p.nan, plane[index]), index};
 }
 

@@ -13,6 +13,7 @@
 // Layouts: x (planes, in_h, in_w), samples (planes, 2), y and indices (planes, out_h, out_w); an
 // index is a flat position in its input plane.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -30,16 +31,24 @@ struct FractionalMaxPool2dParams {
 
 namespace detail {
 
-// The window starts along one dimension for sample u; every start is in [0, in - kernel] for
-// u in [0, 1) and out + kernel - 1 <= in, which the caller checks.
+// The window starts along one dimension for sample u. PyTorch's formula puts every start in
+// [0, in - kernel] for u in [0, 1) in exact arithmetic, but in T the product rounds (float32 rows
+// wider than 2^24 put starts past in - kernel), and another thread may change the samples after
+// the binding checked them: the clamp keeps every window inside its row whatever T, the sizes
+// and the samples, and changes no start that was already inside.
 template <typename T>
 void fractional_starts(T u, int64_t in, int64_t out, int64_t kernel, int64_t* starts) {
+  const int64_t last = in - kernel;
   if (out > 1) {
-    const T alpha = static_cast<T>(in - kernel) / static_cast<T>(out - 1);
-    for (int64_t i = 0; i < out - 1; ++i)
-      starts[i] = static_cast<int64_t>((static_cast<T>(i) + u) * alpha) - static_cast<int64_t>(u * alpha);
+    const T alpha = static_cast<T>(last) / static_cast<T>(out - 1);
+    // Out-of-range samples (NaN included) are taken as 0: the conversions below need finite values.
+    if (!(u >= T(0) && u < T(1))) u = T(0);
+    for (int64_t i = 0; i < out - 1; ++i) {
+      const int64_t start = static_cast<int64_t>((static_cast<T>(i) + u) * alpha) - static_cast<int64_t>(u * alpha);
+      starts[i] = std::clamp<int64_t>(start, 0, last);
+    }
   }
-  if (out > 0) starts[out - 1] = in - kernel;
+  if (out > 0) starts[out - 1] = last;
 }
 
 }  // namespace detail

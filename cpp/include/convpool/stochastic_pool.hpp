@@ -151,8 +151,10 @@ void stochastic_pool2d_forward(const T* input, T* output, int64_t* indices, cons
           scan([](T a) { return static_cast<double>(a); });
         else
           scan([&](T a) { return window.scale.down(a); });
-        // Rounding can leave the running sum at or below the target after the last tap.
-        if (!found) chosen = last_positive;
+        // Rounding can leave the running sum at or below the target after the last tap. When the
+        // input changed under the call (another thread writing it after the binding's check),
+        // the scan may find no positive tap at all: the first tap stays chosen, inside the window.
+        if (!found && last_positive >= 0) chosen = last_positive;
         output[out_index] = in[chosen];
         if (indices) indices[out_index] = chosen;
       }
