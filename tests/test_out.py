@@ -2,6 +2,8 @@
 returned; each array is checked (dtype, shape, writable, C-contiguous, no memory shared with the
 inputs or the other results) before any work."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -140,7 +142,7 @@ def test_a_torch_tensor_receives_the_result_through_dlpack():
     (lambda: cp.conv2d_backward(g((2, 4, 6, 5)), X, W, needs=("weight",), out=(np.empty_like(X), None, None)),
      ValueError, "conv2d_backward: out[0] is given but needs does not ask for 'input'"),
     (lambda: cp.batch_norm2d(X, running_mean=MEAN, running_var=VAR, out=(np.empty_like(X), MEAN, None)), ValueError,
-     "batch_norm2d: out[1] shares memory with an input"),
+     "batch_norm2d: out[1] shares memory with running_mean"),
 ])
 def test_unusable_out_arrays_are_refused_before_any_work(call, error, message):
     before = MEAN.copy()
@@ -158,3 +160,48 @@ def test_two_results_may_not_share_an_array():
     stats = np.empty(6, np.float32)
     with pytest.raises(ValueError, match=r"out\[2\] shares memory with another out"):
         cp.batch_norm2d(X, out=(np.empty_like(X), stats[:3], stats[:3]))
+
+
+def out_of_range(indices, plane_size):
+    """indices with one entry moved outside [0, plane_size) (and not -1)."""
+    bad = indices.copy()
+    bad.flat[bad.size // 2] = plane_size + 5
+    return bad
+
+
+# Every function that routes values by indices, with one index outside its plane: name -> call(out).
+REFUSED_INDEX_CALLS = {
+    "max_pool2d_backward": lambda out: cp.max_pool2d_backward(g((2, 3, 4, 3)), X, out_of_range(INDICES, 56), 2,
+                                                              out=out),
+    "max_pool1d_backward": lambda out: cp.max_pool1d_backward(g((2, 3, 3)), ROW, out_of_range(ROW_INDICES, 7), 2,
+                                                              out=out),
+    "stochastic_pool2d_backward": lambda out: cp.stochastic_pool2d_backward(g((2, 3, 4, 3)), A,
+                                                                            out_of_range(STOCHASTIC, 56), 2, out=out),
+    "adaptive_max_pool2d_backward": lambda out: cp.adaptive_max_pool2d_backward(
+        g((2, 3, 3, 3)), X, out_of_range(ADAPTIVE, 56), 3, out=out),
+    "fractional_max_pool2d_backward": lambda out: cp.fractional_max_pool2d_backward(
+        g((2, 3, 4, 4)), X, out_of_range(FRACTIONAL, 56), out=out),
+    "max_unpool2d": lambda out: cp.max_unpool2d(g((2, 3, 4, 3)), out_of_range(INDICES, 56), 2, output_size=(8, 7),
+                                                out=out),
+    "max_unpool2d_backward": lambda out: cp.max_unpool2d_backward(g((2, 3, 8, 7)), out_of_range(INDICES, 56), 2,
+                                                                  output_size=(8, 7), out=out),
+}
+
+
+def test_every_function_taking_indices_is_covered():
+    functions = {name: getattr(cp, name) for name in cp.__all__ if inspect.isfunction(getattr(cp, name))}
+    takes_indices = {name for name, function in functions.items() if "indices" in inspect.signature(function).parameters}
+    assert takes_indices == set(REFUSED_INDEX_CALLS)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_INDEX_CALLS))
+def test_a_call_refused_for_its_indices_leaves_out_unchanged(name):
+    # Without out= the kernels count bad indices as they go; with it they are checked first.
+    call = REFUSED_INDEX_CALLS[name]
+    with pytest.raises(ValueError, match="indices has 1 value"):
+        call(None)
+    shape = CALLS[name](None).shape
+    out = np.full(shape, 7.0, np.float32)
+    with pytest.raises(ValueError, match="indices has 1 value"):
+        call(out)
+    np.testing.assert_array_equal(out, np.full(shape, 7.0, np.float32))

@@ -66,15 +66,15 @@ py::array fractional_max_pool2d_backward(py::handle grad_output, py::handle x, p
     using T = decltype(zero);
     const CArray<T> grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, out_shape, "indices has");
-    py::array_t<T> grad_input = Outputs(fn, out, 1, {grad, input, index_array}).get<T>(0, in.shape);
+    Outputs outputs(fn, out, 1, {grad, input, index_array});
+    py::array_t<T> grad_input = outputs.get<T>(0, in.shape);
+    check_indices_before_writing(fn, outputs, index_array, p.input_plane(), "the H*W of x");
     int64_t bad;
     {
       py::gil_scoped_release release;
       bad = fractional_max_pool2d_backward(grad.data(), index_array.data(), grad_input.mutable_data(), p);
     }
-    if (bad)
-      throw py::value_error(
-          concat(fn, ": indices has ", bad, " value(s) outside [0, ", p.input_plane(), ") (the H*W of x)"));
+    require_indices_inside(fn, bad, p.input_plane(), "the H*W of x");
     return std::move(grad_input);
   });
 }

@@ -51,15 +51,16 @@ py::array max_pool_gradient(const char* fn, py::handle grad_output, const Poolin
     using T = decltype(zero);
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, out_shape, "the pooling of x gives");
-    py::array_t<T> grad_input = Outputs(fn, out, 1, {grad, x.array, index_array}).get<T>(0, x.shape.shape);
+    Outputs outputs(fn, out, 1, {grad, x.array, index_array});
+    py::array_t<T> grad_input = outputs.get<T>(0, x.shape.shape);
+    const int64_t plane_size = x.shape.height() * x.shape.width();
+    if (needs_indices) check_indices_before_writing(fn, outputs, index_array, plane_size, "the H*W of x");
     int64_t bad;
     {
       py::gil_scoped_release release;
       bad = kernel(grad.data(), needs_indices ? index_array.data() : nullptr, grad_input.mutable_data());
     }
-    if (bad)
-      throw py::value_error(concat(fn, ": indices has ", bad, " value(s) outside [0, ",
-                                   x.shape.height() * x.shape.width(), ") (the H*W of x) other than -1"));
+    require_indices_inside(fn, bad, plane_size, "the H*W of x");
     return std::move(grad_input);
   });
 }

@@ -12,6 +12,8 @@ namespace {
 
 using namespace pybind11::literals;
 
+constexpr const char* kUnpooledPlane = "the output's H*W";
+
 // The output plane of an unpooling of `in` (x's shape, or the indices'), PyTorch's rule: by
 // default (H - 1) * stride - 2 * padding + kernel_size; an output_size (H, W) or (N, C, H, W)
 // overrides it by less than the stride either way.
@@ -55,12 +57,6 @@ MaxUnpool2dParams unpool_params(const char* fn, const SpatialShape& in, py::hand
   return p;
 }
 
-void require_valid_unpool_indices(const char* fn, int64_t bad, const MaxUnpool2dParams& p) {
-  if (bad)
-    throw py::value_error(concat(fn, ": indices has ", bad, " value(s) outside [0, ", p.output_plane(),
-                                 ") (the output's H*W) other than -1"));
-}
-
 py::array max_unpool2d(py::handle x, py::handle indices, py::handle kernel_size, py::handle stride, py::handle padding,
                        py::handle output_size, py::handle out) {
   const char* fn = "max_unpool2d";
@@ -70,13 +66,15 @@ py::array max_unpool2d(py::handle x, py::handle indices, py::handle kernel_size,
   require_shape(fn, "indices", index_array, in.shape, "x has");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    py::array_t<T> output = Outputs(fn, out, 1, {input, index_array}).get<T>(0, in.with_spatial(p.out_h, p.out_w));
+    Outputs outputs(fn, out, 1, {input, index_array});
+    py::array_t<T> output = outputs.get<T>(0, in.with_spatial(p.out_h, p.out_w));
+    check_indices_before_writing(fn, outputs, index_array, p.output_plane(), kUnpooledPlane);
     int64_t bad;
     {
       py::gil_scoped_release release;
       bad = max_unpool2d_forward(data_of<T>(input), index_array.data(), output.mutable_data(), p);
     }
-    require_valid_unpool_indices(fn, bad, p);
+    require_indices_inside(fn, bad, p.output_plane(), kUnpooledPlane);
     return std::move(output);
   });
 }
@@ -91,13 +89,15 @@ py::array max_unpool2d_backward(py::handle grad_output, py::handle indices, py::
   require_shape(fn, "grad_output", grad, in.with_spatial(p.out_h, p.out_w), "the unpooling of indices gives");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
-    py::array_t<T> grad_input = Outputs(fn, out, 1, {grad, index_array}).get<T>(0, in.shape);
+    Outputs outputs(fn, out, 1, {grad, index_array});
+    py::array_t<T> grad_input = outputs.get<T>(0, in.shape);
+    check_indices_before_writing(fn, outputs, index_array, p.output_plane(), kUnpooledPlane);
     int64_t bad;
     {
       py::gil_scoped_release release;
       bad = max_unpool2d_backward(data_of<T>(grad), index_array.data(), grad_input.mutable_data(), p);
     }
-    require_valid_unpool_indices(fn, bad, p);
+    require_indices_inside(fn, bad, p.output_plane(), kUnpooledPlane);
     return std::move(grad_input);
   });
 }

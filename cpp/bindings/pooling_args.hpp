@@ -3,6 +3,7 @@
 // families' kernels compile in parallel): shapes, window arguments and their geometry.
 
 #include <convpool/shape.hpp>
+#include <convpool/window.hpp>
 
 #include <string>
 #include <vector>
@@ -147,10 +148,31 @@ inline CArray<int64_t> checked_indices(const char* fn, py::handle indices, const
   return index_array;
 }
 
-inline void require_valid_indices(const char* fn, int64_t bad, const Pool2dGeometry& g) {
-  if (bad)
+// ValueError for `outside` indices outside [0, plane_size) other than -1; `plane` says which
+// plane they index.
+inline void require_indices_inside(const char* fn, int64_t outside, int64_t plane_size, const char* plane) {
+  if (outside)
     throw py::value_error(
-        concat(fn, ": indices has ", bad, " value(s) outside [0, ", g.input_plane(), ") (the H*W of x) other than -1"));
+        concat(fn, ": indices has ", outside, " value(s) outside [0, ", plane_size, ") (", plane, ") other than -1"));
+}
+
+inline void require_valid_indices(const char* fn, int64_t bad, const Pool2dGeometry& g) {
+  require_indices_inside(fn, bad, g.input_plane(), "the H*W of x");
+}
+
+// The index-routing kernels count the indices outside their plane as they go, and the binding
+// refuses the call afterwards: that costs no extra pass, but the results have been written by
+// then. When they go into a caller's out=, the indices are checked first instead, so that a
+// refused call leaves out as it was.
+inline void check_indices_before_writing(const char* fn, const Outputs& outputs, const CArray<int64_t>& indices,
+                                         int64_t plane_size, const char* plane) {
+  if (!outputs.any_given()) return;
+  int64_t outside;
+  {
+    py::gil_scoped_release release;
+    outside = count_indices_outside(indices.data(), static_cast<int64_t>(indices.size()), plane_size);
+  }
+  require_indices_inside(fn, outside, plane_size, plane);
 }
 
 }  // namespace convpool::bindings

@@ -89,7 +89,9 @@ py::array stochastic_pool2d_backward(py::handle grad_output, py::handle x, py::h
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, out_shape, "the pooling of x gives");
     if (!training) require_stochastic_input<T>(fn, input);
-    py::array_t<T> grad_input = Outputs(fn, out, 1, {grad, input, index_array}).get<T>(0, in.shape);
+    Outputs outputs(fn, out, 1, {grad, input, index_array});
+    py::array_t<T> grad_input = outputs.get<T>(0, in.shape);
+    if (training) check_indices_before_writing(fn, outputs, index_array, p.geometry.input_plane(), "the H*W of x");
     int64_t bad = 0;
     {
       py::gil_scoped_release release;

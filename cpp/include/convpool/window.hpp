@@ -106,6 +106,20 @@ void for_each_input_band(const Pool2dGeometry& g, BandBody&& band_body) {
 
 namespace convpool {
 
+// The number of indices among `count` that are neither -1 nor inside [0, plane_size): what the
+// index-routing kernels below skip and count as they go. Bindings call it first when the results
+// go into a caller's arrays, which a refused call must leave unchanged.
+inline int64_t count_indices_outside(const int64_t* indices, int64_t count, int64_t plane_size) {
+  std::atomic<int64_t> outside{0};
+  parallel_for(count, [&](int64_t begin, int64_t end) {
+    int64_t bad = 0;
+#pragma omp simd reduction(+ : bad)
+    for (int64_t i = begin; i < end; ++i) bad += indices[i] != -1 && (indices[i] < 0 || indices[i] >= plane_size);
+    if (bad) outside += bad;
+  });
+  return outside.load();
+}
+
 // Scatters each of `planes` planes of `source_plane` values to the positions their indices name in
 // a destination of planes x rows x cols, zeroed first: element i becomes place(element i, value),
 // in row-major source order, so that repeated indices meet in a fixed order. Each (plane, band of
