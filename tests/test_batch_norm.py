@@ -180,7 +180,7 @@ def bad_calls():
          r"more than one value per channel, got x shape \(1, 3, 1, 1\)"),
         (lambda: cp.batch_norm2d(x, activation="gelu"), ValueError, "activation must be None or 'relu'"),
         (lambda: cp.batch_norm2d(x, momentum=float("nan")), ValueError, "momentum must be finite"),
-        (lambda: cp.batch_norm2d(x, eps=-1.0), ValueError, "eps must be finite and non-negative"),
+        (lambda: cp.batch_norm2d(x, eps=-1.0), ValueError, "eps must be finite and positive in training"),
         (lambda: cp.batch_norm2d_backward(x[:1], x, None, c3, c3), ValueError, r"grad_output has shape \(1, 3, 4, 4\)"),
         (lambda: cp.batch_norm2d_backward(x, x, None, c3, None), ValueError, "saved_mean and saved_invstd"),
         (lambda: cp.batch_norm2d_backward(x, x, None, c3, c3, activation="relu"), ValueError, "output="),
@@ -201,3 +201,67 @@ def test_frozen_running_statistics_are_refused_not_copied():
     frozen.setflags(write=False)
     with pytest.raises(ValueError, match="running_mean is updated in place"):
         cp.batch_norm2d(x, None, None, frozen, np.ones(3, np.float32))
+
+
+def test_running_statistics_sharing_memory_with_what_the_call_reads_or_writes_are_refused():
+    # They are written in place: a view of x, the weight, or one array for both would be read after
+    # being overwritten (or overwrite each other) and corrupt the result.
+    x = np.random.default_rng(3).standard_normal((2, 3, 4, 4))
+    weight, shared = np.ones(3), np.zeros(3)
+    out = np.empty_like(x)
+    cases = [
+        (dict(running_mean=x[0, 0, 0, :3], running_var=np.ones(3)), "running_mean is updated in place and shares "
+                                                                    "memory with an input"),
+        (dict(weight=weight, running_mean=weight, running_var=np.ones(3)), "running_mean is updated in place and "
+                                                                           "shares memory with an input"),
+        (dict(running_mean=shared, running_var=shared), "running_var is updated in place and shares memory with "
+                                                        "running_mean"),
+        (dict(running_mean=np.zeros(3), running_var=out.reshape(-1)[:3], out=(out, None, None)),
+         r"out\[0\] shares memory with running_var"),
+    ]
+    for kwargs, message in cases:
+        given = {key: value.copy() for key, value in kwargs.items() if isinstance(value, np.ndarray)}
+        with pytest.raises(ValueError, match=message):
+            cp.batch_norm2d(x, **kwargs)
+        for key, before in given.items():
+            np.testing.assert_array_equal(kwargs[key], before, err_msg=key)
+    # In evaluation they are only read: sharing memory with x is then harmless.
+    stats = np.abs(x[0, 0, 0, :3]) + 1
+    np.testing.assert_allclose(cp.batch_norm2d(x, running_mean=stats, running_var=stats, training=False)[0],
+                               (x - stats[:, None, None]) / np.sqrt(stats[:, None, None] + 1e-5), rtol=1e-12)
+
+
+def test_float32_values_near_the_largest_keep_finite_statistics():
+    # Sums of 64 values of 1e38, or squares of 1e19 and more, overflow float32 but not float64.
+    x = np.full((2, 2, 4, 4), 1e38, np.float32)
+    x[:, :, :2] = -1e38
+    x[:, 1] *= 1e-19  # 1e19: only the squares overflow
+    running_mean, running_var = np.zeros(2, np.float32), np.ones(2, np.float32)
+    out, mean, invstd = cp.batch_norm2d(x, running_mean=running_mean, running_var=running_var)
+    np.testing.assert_array_equal(mean, [0, 0])
+    np.testing.assert_allclose(invstd, [1e-38, 1e-19], rtol=1e-6)
+    np.testing.assert_allclose(out, np.sign(x), rtol=1e-5)  # normalized: exactly the signs
+    np.testing.assert_array_equal(running_mean, [0, 0])
+    assert running_var[0] == np.inf and np.isclose(running_var[1], 0.1 * 1e38 * 32 / 31, rtol=1e-6)
+    grads = cp.batch_norm2d_backward(np.ones_like(x), x, None, mean, invstd)
+    assert all(np.isfinite(grad).all() for grad in grads)
+
+
+def test_an_infinite_value_gives_an_infinite_mean_as_pytorch_does():
+    x = np.random.default_rng(4).standard_normal((4, 3, 5, 5)).astype(np.float32)
+    x[0, 0, 0, 0] = np.inf
+    x[1, 1, 0, 0] = -np.inf
+    running_mean, running_var = np.zeros(3, np.float32), np.ones(3, np.float32)
+    cp.batch_norm2d(x, running_mean=running_mean, running_var=running_var)
+    assert running_mean[0] == np.inf and running_mean[1] == -np.inf and np.isfinite(running_mean[2])
+    assert np.isnan(running_var[:2]).all() and np.isfinite(running_var[2])
+
+
+def test_eps_must_be_positive_in_training_as_pytorch_requires():
+    x = np.ones((2, 3, 4, 4))
+    for eps in (0.0, -1e-5):
+        with pytest.raises(ValueError, match=f"batch_norm2d: eps must be finite and positive in training, got"):
+            cp.batch_norm2d(x, eps=eps)
+    # In evaluation the running variance may make eps = 0 meaningful.
+    out = cp.batch_norm2d(x, running_mean=np.zeros(3), running_var=np.full(3, 4.0), training=False, eps=0.0)[0]
+    np.testing.assert_array_equal(out, 0.5 * x)

@@ -77,8 +77,11 @@ py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::han
   p.eps = eps;
   p.activation = parse_activation(fn, activation);
   if (!std::isfinite(momentum)) throw py::value_error(concat(fn, ": momentum must be finite, got ", momentum));
-  if (!(eps >= 0) || !std::isfinite(eps))
-    throw py::value_error(concat(fn, ": eps must be finite and non-negative, got ", eps));
+  // As PyTorch: the batch variance of a constant channel is 0, so training needs eps > 0; the
+  // running variance of evaluation may make eps = 0 meaningful.
+  if ((training ? !(eps > 0) : !(eps >= 0)) || !std::isfinite(eps))
+    throw py::value_error(
+        concat(fn, ": eps must be finite and ", training ? "positive in training" : "non-negative", ", got ", eps));
   if (running_mean.is_none() != running_var.is_none())
     throw py::value_error(concat(fn, ": running_mean and running_var must both be given or both be None"));
   if (!training && running_mean.is_none())
@@ -92,7 +95,12 @@ py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::han
     const auto b = channel_array<T>(fn, bias, "bias", p);
     auto mean = running_array<T>(fn, running_mean, "running_mean", p);
     auto var = running_array<T>(fn, running_var, "running_var", p);
-    Outputs outputs(fn, out, 3, {input, or_empty(w), or_empty(b), or_empty(mean), or_empty(var)});
+    // Training updates the running statistics, which evaluation only reads.
+    std::vector<py::array> read{input, or_empty(w), or_empty(b)};
+    if (!training) read.insert(read.end(), {or_empty(mean), or_empty(var)});
+    Outputs outputs(fn, out, 3, std::move(read));
+    if (training && mean) outputs.updated_in_place("running_mean", *mean);
+    if (training && var) outputs.updated_in_place("running_var", *var);
     py::array_t<T> output = outputs.get<T>(0, shape_of(input));
     py::array_t<T> save_mean = outputs.get<T>(1, {p.channels}), save_invstd = outputs.get<T>(2, {p.channels});
     T* running_mean_data = mean ? mean->mutable_data() : nullptr;

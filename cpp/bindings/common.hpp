@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <convpool/activation.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -209,7 +210,8 @@ inline Activation parse_activation(const char* fn, py::handle activation) {
 // with one result an array, for several a tuple with an entry (an array, or None for a new one)
 // per result. Each given array must be exactly the result's dtype and shape, writable and
 // C-contiguous, and share no memory with the call's inputs or its other results; every check is
-// made, with the GIL held, before any kernel runs.
+// made, with the GIL held, before any kernel runs. Arrays a call updates in place (batch norm's
+// running statistics) are held to the same rule through updated_in_place.
 class Outputs {
  public:
   Outputs(const char* fn, py::handle out, size_t count, std::vector<py::array> inputs)
@@ -225,6 +227,26 @@ class Outputs {
     if (!py::isinstance<py::tuple>(out) || py::len(out) != count)
       throw py::type_error(concat(fn, ": out must be None or a tuple of ", count, " arrays (or None), one per result"));
     for (py::handle entry : out) given_.push_back(py::reinterpret_borrow<py::object>(entry));
+  }
+
+  // An argument the call reads and then overwrites, named `name`: it must share no memory with the
+  // inputs or with anything else the call writes.
+  void updated_in_place(const char* name, const py::array& array) {
+    for (const py::array& other : inputs_)
+      if (overlap(array, other))
+        throw py::value_error(concat(fn_, ": ", name,
+                                     " is updated in place and shares memory with an input; give a "
+                                     "separate array"));
+    for (const auto& [other_name, other] : taken_)
+      if (overlap(array, other))
+        throw py::value_error(concat(fn_, ": ", name, " is updated in place and shares memory with ", other_name,
+                                     "; give separate arrays"));
+    taken_.emplace_back(name, array);
+  }
+
+  // Whether any result goes into an array the caller gave.
+  bool any_given() const {
+    return std::any_of(given_.begin(), given_.end(), [](const py::object& o) { return !o.is_none(); });
   }
 
   // Gradient `index`, named `name` in the call's needs: get(index, shape) when `asked`, else
@@ -259,9 +281,11 @@ class Outputs {
     for (const py::array& other : inputs_)
       if (overlap(array, other))
         throw py::value_error(concat(fn_, ": ", name, " shares memory with an input; give a separate array"));
-    for (const py::array& other : taken_)
-      if (overlap(array, other)) throw py::value_error(concat(fn_, ": ", name, " shares memory with another out"));
-    taken_.push_back(array);
+    for (const auto& [other_name, other] : taken_)
+      if (overlap(array, other))
+        throw py::value_error(concat(fn_, ": ", name, " shares memory with ",
+                                     other_name.rfind("out", 0) == 0 ? "another out" : other_name));
+    taken_.emplace_back(name, array);
     return py::reinterpret_borrow<py::array_t<T>>(array);
   }
 
@@ -287,7 +311,7 @@ class Outputs {
   const char* fn_;
   std::vector<py::array> inputs_;
   std::vector<py::object> given_;
-  std::vector<py::array> taken_;
+  std::vector<std::pair<std::string, py::array>> taken_;  // what the call writes, by name
 };
 
 // Result 0 of `outputs` (a new T array of `shape`, or the caller's), written by kernel(data) with

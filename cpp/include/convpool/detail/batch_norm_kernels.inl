@@ -18,31 +18,46 @@ double fold_sum(T (&partial)[kBatchNormPartials]) {
   return total;
 }
 
-// The sums of each term(q) (of type T) over q in [0, count): term q goes to running sum q % 32 in T,
-// and every chunk of 2048 terms adds its 32 sums (fold_sum) to a double total. The order is fixed
-// by count alone.
-template <typename T, class... Terms>
+// The sums of each term(q, A{}) (computed and returned in A) over q in [0, count): term q goes to
+// running sum q % 32 in A, and every chunk of 2048 terms adds its 32 sums (fold_sum) to a double
+// total. The order is fixed by count alone.
+template <typename A, class... Terms>
 std::array<double, sizeof...(Terms)> ordered_sums(int64_t count, Terms... terms) {
   constexpr size_t kTerms = sizeof...(Terms);
   std::array<double, kTerms> total{};
   for (int64_t start = 0; start < count; start += kBatchNormChunk) {
     const int64_t length = std::min(kBatchNormChunk, count - start);
     const int64_t whole = length / kBatchNormPartials * kBatchNormPartials;
-    T partial[kTerms][kBatchNormPartials] = {};
+    A partial[kTerms][kBatchNormPartials] = {};
     for (int64_t q = 0; q < whole; q += kBatchNormPartials) {
 #pragma omp simd
       for (int64_t j = 0; j < kBatchNormPartials; ++j) {
         size_t t = 0;
-        ((partial[t++][j] += terms(start + q + j)), ...);
+        ((partial[t++][j] += terms(start + q + j, A{})), ...);
       }
     }
     for (int64_t q = whole; q < length; ++q) {
       size_t t = 0;
-      ((partial[t++][q - whole] += terms(start + q)), ...);
+      ((partial[t++][q - whole] += terms(start + q, A{})), ...);
     }
     for (size_t t = 0; t < kTerms; ++t) total[t] += fold_sum(partial[t]);
   }
   return total;
+}
+
+// ordered_sums in T, at T's vector width. float32 partial sums (and squares) overflow where
+// float64 ones do not, for values beyond about 1e19 (squares) or 1e36 (sums of 64): a float32
+// plane whose sums are not all finite is summed again with double terms, so that a result is
+// inf or NaN only where the double sums of the same values are. Whether a plane is summed again
+// depends on its values alone, never on the number of threads.
+template <typename T, class... Terms>
+std::array<double, sizeof...(Terms)> plane_sums(int64_t count, Terms... terms) {
+  std::array<double, sizeof...(Terms)> sums = ordered_sums<T>(count, terms...);
+  if constexpr (std::is_same_v<T, float>) {
+    if (!std::all_of(sums.begin(), sums.end(), [](double v) { return std::isfinite(v); }))
+      sums = ordered_sums<double>(count, terms...);
+  }
+  return sums;
 }
 
 // The moments of one plane (image n, channel c) about a reference r, its mean rounded to T:
@@ -51,17 +66,22 @@ struct PlaneMoments {
   double reference, deviations, squares;
 };
 
-// Every plane's moments, in parallel: two passes over a plane, the second from the cache.
+// Every plane's moments, in parallel: two passes over a plane, the second from the cache. A
+// plane whose sum is not finite (an infinity or NaN among its values) has no mean to centre on:
+// its moments are taken about 0, so that an infinite mean stays infinite instead of inf - inf.
 template <typename T>
 void plane_moments(const T* x, const BatchNorm2dParams& p, PlaneMoments* moments) {
   parallel_for(p.batch * p.channels, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* plane = x + r * p.plane;
-      const double sum = ordered_sums<T>(p.plane, [plane](int64_t q) { return plane[q]; })[0];
-      const T reference = static_cast<T>(sum / static_cast<double>(p.plane));
-      const auto [deviations, squares] = ordered_sums<T>(
-          p.plane, [plane, reference](int64_t q) { return plane[q] - reference; },
-          [plane, reference](int64_t q) { return (plane[q] - reference) * (plane[q] - reference); });
+      const double sum = plane_sums<T>(p.plane, [plane](int64_t q, auto a) { return decltype(a)(plane[q]); })[0];
+      const T reference = std::isfinite(sum) ? static_cast<T>(sum / static_cast<double>(p.plane)) : T(0);
+      const auto [deviations, squares] = plane_sums<T>(
+          p.plane, [plane, reference](int64_t q, auto a) { return decltype(a)(plane[q]) - decltype(a)(reference); },
+          [plane, reference](int64_t q, auto a) {
+            const auto deviation = decltype(a)(plane[q]) - decltype(a)(reference);
+            return deviation * deviation;
+          });
       moments[r] = {reference, deviations, squares};
     }
   });
@@ -138,9 +158,12 @@ void batch_norm2d_backward_masked(const T* grad_output, const T* x, const T* y, 
       for (int64_t r = begin; r < end; ++r) {
         const int64_t first = r * p.plane;
         const T mean = save_mean[r % p.channels];
-        const auto [sum, dot] = ordered_sums<T>(
-            p.plane, [&grad_at, first](int64_t q) { return grad_at(first + q); },
-            [&grad_at, x, first, mean](int64_t q) { return grad_at(first + q) * (x[first + q] - mean); });
+        const auto [sum, dot] = plane_sums<T>(
+            p.plane, [&grad_at, first](int64_t q, auto a) { return decltype(a)(grad_at(first + q)); },
+            [&grad_at, x, first, mean](int64_t q, auto a) {
+              using A = decltype(a);
+              return A(grad_at(first + q)) * (A(x[first + q]) - A(mean));
+            });
         sums[r] = sum;
         dots[r] = dot;
       }
