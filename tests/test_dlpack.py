@@ -42,6 +42,49 @@ def test_arrays_on_another_device_are_refused_naming_it():
         cp.conv1d(random(1, 2, 8), DLPackOnly(random(3, 2, 3), device=(10, 0)))
 
 
+class LyingDevice(DLPackOnly):
+    """An exporter whose __dlpack_device__ returns garbage."""
+
+    def __init__(self, array, device):
+        super().__init__(array)
+        self._garbage = device
+
+    def __dlpack_device__(self):
+        return self._garbage
+
+
+class FailingExport(DLPackOnly):
+    """An exporter whose __dlpack__ raises an arbitrary exception."""
+
+    def __dlpack__(self, **kwargs):
+        raise KeyError("no capsule")
+
+
+def test_exporters_that_misbehave_are_type_errors_naming_the_argument():
+    x = random(1, 1, 4, 4)
+    for garbage in ("garbage", (1,), (1, 2, 3), ("1", 0), None):
+        with pytest.raises(TypeError, match=r"max_pool2d: x \(a LyingDevice\) cannot be read through DLPack: its "
+                                            r"__dlpack_device__\(\) gave no \(device type, device id\) pair"):
+            cp.max_pool2d(LyingDevice(x, garbage), 2)
+    with pytest.raises(TypeError, match=r"relu: x \(a FailingExport\) cannot be read through DLPack: KeyError"):
+        cp.relu(FailingExport(x))
+
+
+def test_an_out_its_exporter_marks_read_only_is_refused():
+    read_only = np.zeros((1, 1, 2, 2), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match=r"relu: out \(a DLPackOnly\) is read-only memory"):
+        cp.relu(np.ones((1, 1, 2, 2), np.float32), out=DLPackOnly(read_only))
+    read_only_indices = np.zeros((1, 1, 2, 2), np.int64)
+    read_only_indices.flags.writeable = False
+    with pytest.raises(ValueError, match=r"max_pool2d: out\[1\] \(a DLPackOnly\) is read-only memory"):
+        cp.max_pool2d(random(1, 1, 4, 4), 2, return_indices=True, out=(None, DLPackOnly(read_only_indices)))
+    np.testing.assert_array_equal(read_only, 0)
+    writable = np.zeros((1, 1, 2, 2), np.float32)
+    cp.relu(np.ones((1, 1, 2, 2), np.float32), out=DLPackOnly(writable))
+    np.testing.assert_array_equal(writable, 1.0)
+
+
 torch = pytest.importorskip("torch")
 
 
@@ -110,3 +153,33 @@ def test_jax_arrays_when_jax_is_installed():
     jnp = pytest.importorskip("jax.numpy")
     x = random(2, 3, 8, 8)
     np.testing.assert_array_equal(cp.max_pool2d(jnp.asarray(x), 2), cp.max_pool2d(x, 2))
+
+
+def test_tensors_with_a_lazy_negation_are_refused_as_inputs_and_outs():
+    # Their memory holds the values before the negation, and DLPack passes the memory.
+    x = torch.tensor([[[[-1.0, -2.0], [-3.0, -4.0]]]])
+    conjugated_imaginary = torch.complex(torch.zeros(1, 1, 2, 2), x).conj().imag
+    for lazy in (x._neg_view(), conjugated_imaginary):
+        assert lazy.is_neg()
+        with pytest.raises(TypeError, match=r"relu: x is a Tensor with a lazy negation bit.*\.resolve_neg\(\)"):
+            cp.relu(lazy)
+        with pytest.raises(TypeError, match=r"relu: out is a Tensor with a lazy negation bit"):
+            cp.relu(x.numpy(), out=lazy)
+        np.testing.assert_array_equal(cp.relu(lazy.resolve_neg()), [[[[1.0, 2.0], [3.0, 4.0]]]])
+
+
+def test_a_meta_tensor_is_refused_naming_its_device():
+    with pytest.raises(TypeError, match=r"max_pool2d: x \(a Tensor on meta\) cannot be read through DLPack.*CPU"):
+        cp.max_pool2d(torch.empty(1, 1, 4, 4, device="meta"), 2)
+
+
+def test_an_out_tensor_over_memory_numpy_marks_read_only():
+    # torch.from_numpy warns that it cannot keep NumPy's read-only flag and treats the tensor as
+    # writable: torch's own in-place operations write it, and so does out= (the memory itself is
+    # mapped writable; read-only mapped memory is refused, test_memory_safety.py).
+    read_only = np.zeros((1, 1, 2, 2), np.float32)
+    read_only.flags.writeable = False
+    with pytest.warns(UserWarning, match="not writable"):
+        tensor = torch.from_numpy(read_only)
+    cp.relu(np.ones((1, 1, 2, 2), np.float32), out=tensor)
+    np.testing.assert_array_equal(read_only, 1.0)

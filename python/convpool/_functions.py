@@ -10,6 +10,7 @@ hundreds of lines of numbers.
 import ast
 import functools
 import inspect
+import operator
 
 import numpy as np
 
@@ -20,41 +21,100 @@ _DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan"
 _DLPACK_CPU = 1
 
 
-def from_dlpack(function_name, argument, value):
+def _mapped_writable(address, size):
+    """Whether the bytes [address, address + size) lie in memory this process has mapped writable,
+    read from Linux's /proc/self/maps (False where it cannot be read: nothing is then proven)."""
+    end = address + size
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:  # in address order
+                span, permissions = line.split(None, 2)[:2]
+                low, high = (int(bound, 16) for bound in span.split("-"))
+                if high <= address:
+                    continue
+                if low > address or "w" not in permissions:
+                    return False
+                if end <= high:
+                    return True
+                address = high  # the span goes on into the next mapping, if it starts here
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _dlpack_device(function_name, argument, value, kind):
+    """(device type, device id) from ``value.__dlpack_device__()``, or a TypeError naming the argument
+    when it raises or returns anything but two integers."""
+    try:
+        device_type, device_id = value.__dlpack_device__()
+        return operator.index(device_type), operator.index(device_id)
+    except Exception as error:
+        device = getattr(value, "device", None)
+        where = f" on {device}" if device is not None else ""
+        raise TypeError(f"{function_name}: {argument} (a {kind}{where}) cannot be read through DLPack: its "
+                        f"__dlpack_device__() gave no (device type, device id) pair ({type(error).__name__}: "
+                        f"{error}); convpool reads arrays in CPU memory") from None
+
+
+def from_dlpack(function_name, argument, value, written=False):
     """``value`` as a NumPy array sharing its memory when it is another library's array that
     speaks DLPack; anything else (NumPy arrays included) unchanged.
 
-    An array in another device's memory, or of a dtype NumPy cannot hold (bfloat16), or a torch
-    tensor that requires grad, is a TypeError naming the function and the argument.
+    An array in another device's memory, of a dtype NumPy cannot hold (bfloat16), a torch tensor
+    that requires grad or carries a lazy negation or conjugation (a view whose memory holds other
+    values than it shows), or an exporter that fails, is a TypeError naming the function and the
+    argument. An array the call writes (``written``: an ``out``) must also be provably writable:
+    not marked read-only by its exporter, and mapped writable in this process's memory.
     """
     if isinstance(value, np.ndarray) or not hasattr(value, "__dlpack__"):
         return value
     kind = type(value).__name__
     if hasattr(value, "__dlpack_device__"):
-        device_type, device_id = value.__dlpack_device__()
+        device_type, device_id = _dlpack_device(function_name, argument, value, kind)
         if device_type != _DLPACK_CPU:
-            device = _DLPACK_DEVICES.get(int(device_type), f"DLPack device type {int(device_type)}")
+            device = _DLPACK_DEVICES.get(device_type, f"DLPack device type {device_type}")
             raise TypeError(f"{function_name}: {argument} is a {kind} on {device}:{device_id}; convpool "
                             "runs on the CPU: copy it to host memory first")
+    for lazy, resolve in (("is_neg", "resolve_neg"), ("is_conj", "resolve_conj")):
+        flag = getattr(value, lazy, None)
+        if callable(flag) and flag() is True:
+            raise TypeError(f"{function_name}: {argument} is a {kind} with a lazy {lazy[3:]}ation bit ("
+                            f"{lazy}() is True): its memory holds other values than it shows, and DLPack "
+                            f"passes the memory; call .{resolve}() first")
     try:
-        return np.from_dlpack(value)
-    except (BufferError, RuntimeError, TypeError, ValueError) as error:
+        array = np.from_dlpack(value)
+    except Exception as error:
         dtype = f" of dtype {value.dtype}" if hasattr(value, "dtype") else ""
         raise TypeError(f"{function_name}: {argument} (a {kind}{dtype}) cannot be read through DLPack: "
-                        f"{error}") from None
+                        f"{type(error).__name__}: {error}") from None
+    if written and array.size and not (array.flags.writeable and _mapped_writable(
+            array.__array_interface__["data"][0], array.nbytes)):
+        raise ValueError(f"{function_name}: {argument} (a {kind}) is read-only memory: it is marked read-only "
+                         f"or not mapped writable in this process")
+    return array
 
 
 def numpy_arguments(function_name, names, args, kwargs):
     """``args`` and ``kwargs`` of a call with ``input=`` moved to the first parameter and every
-    DLPack array turned into a NumPy array over the same memory."""
+    DLPack array turned into a NumPy array over the same memory (in ``out``, a tuple's entries
+    too)."""
     if "input" in kwargs and names[0] != "input":
         if args or names[0] in kwargs:
             raise TypeError(f"{function_name}() got multiple values for its first argument ({names[0]}, also "
                             f"called input)")
         args = (kwargs.pop("input"),)
-    args = tuple(from_dlpack(function_name, names[index] if index < len(names) else f"argument {index + 1}", value)
+
+    def convert(name, value):
+        if name != "out":
+            return from_dlpack(function_name, name, value)
+        if isinstance(value, tuple):
+            return tuple(from_dlpack(function_name, f"out[{index}]", entry, written=True)
+                         for index, entry in enumerate(value))
+        return from_dlpack(function_name, name, value, written=True)
+
+    args = tuple(convert(names[index] if index < len(names) else f"argument {index + 1}", value)
                  for index, value in enumerate(args))
-    kwargs = {key: from_dlpack(function_name, key, value) for key, value in kwargs.items()}
+    kwargs = {key: convert(key, value) for key, value in kwargs.items()}
     return args, kwargs
 
 
