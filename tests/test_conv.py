@@ -333,6 +333,25 @@ def test_winograd_flag_is_kept_and_checked():
         cp.PackedConv2dWeight(np.ones((4, 2, 3, 3)), winograd=1)
 
 
+def test_a_per_call_winograd_must_agree_with_a_packed_weight():
+    rng = np.random.default_rng(7)
+    x, weight = rng.standard_normal((1, 48, 12, 12)), rng.standard_normal((48, 48, 3, 3))
+    grad = rng.standard_normal((1, 48, 10, 10))
+    for flag in (False, True):
+        packed = cp.PackedConv2dWeight(weight, winograd=flag)
+        # None (the default) and the packed weight's own flag both take the packed weight's choice.
+        np.testing.assert_array_equal(cp.conv2d(x, packed), cp.conv2d(x, weight, winograd=flag))
+        np.testing.assert_array_equal(cp.conv2d(x, packed, winograd=flag), cp.conv2d(x, weight, winograd=flag))
+        np.testing.assert_array_equal(cp.conv2d_backward(grad, x, packed)[0],
+                                      cp.conv2d_backward(grad, x, weight, winograd=flag)[0])
+        message = (f"winograd={not flag} disagrees with the weight, a PackedConv2dWeight packed with "
+                   f"winograd={flag}")
+        with pytest.raises(ValueError, match=f"conv2d: {message}"):
+            cp.conv2d(x, packed, winograd=not flag)
+        with pytest.raises(ValueError, match=f"conv2d_backward: {message}"):
+            cp.conv2d_backward(grad, x, packed, winograd=not flag)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("padding", [0, 1, 2])
 def test_winograd_argument_forward_and_input_gradient_match_reference(dtype, padding):
@@ -357,9 +376,9 @@ def test_winograd_argument_forward_and_input_gradient_match_reference(dtype, pad
 
 def test_winograd_argument_is_checked_and_ignored_where_it_does_not_apply():
     x = np.ones((1, 48, 12, 12), np.float32)
-    with pytest.raises(TypeError, match="conv2d: winograd must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match="conv2d: winograd must be None, True or False, got 'yes'"):
         cp.conv2d(x, np.ones((48, 48, 3, 3), np.float32), winograd="yes")
-    with pytest.raises(TypeError, match="conv2d_backward: winograd must be True or False, got 1"):
+    with pytest.raises(TypeError, match="conv2d_backward: winograd must be None, True or False, got 1"):
         cp.conv2d_backward(np.ones((1, 48, 10, 10), np.float32), x, np.ones((48, 48, 3, 3), np.float32), winograd=1)
     w5 = np.random.default_rng(80).standard_normal((48, 48, 5, 5)).astype(np.float32)
     np.testing.assert_array_equal(cp.conv2d(x, w5, padding=2, winograd=True), cp.conv2d(x, w5, padding=2))

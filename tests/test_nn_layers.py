@@ -402,7 +402,7 @@ def test_conv2d_layer_with_winograd_calls_the_kernels_with_it():
     np.testing.assert_array_equal(layer.weight.grad, expected[1])
     layer.winograd = False  # switched off, the direct sums again
     np.testing.assert_array_equal(layer(x), cp.conv2d(x, layer.weight.data, layer.bias.data, padding=1))
-    with pytest.raises(TypeError, match="Conv2d: winograd must be True or False, got 1"):
+    with pytest.raises(TypeError, match="Conv2d: winograd must be None, True or False, got 1"):
         nn.Conv2d(3, 4, 3, winograd=1)
 
 

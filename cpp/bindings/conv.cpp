@@ -145,7 +145,7 @@ py::tuple gradients(Outputs&& outputs, const ConvCall& call, const Needs& wanted
   return py::make_tuple(array_or_none(grad_input), array_or_none(grad_weight), array_or_none(grad_bias));
 }
 
-// The winograd argument of conv2d, conv2d_backward and PackedConv2dWeight: True or False.
+// PackedConv2dWeight's winograd argument: True or False.
 bool parse_winograd(const char* fn, py::handle winograd) {
   if (!py::isinstance<py::bool_>(winograd))
     throw py::type_error(concat(fn, ": winograd must be True or False, got ", py::repr(winograd).cast<std::string>()));
@@ -208,6 +208,25 @@ class PackedConv2dWeight {
   std::variant<std::unique_ptr<PackedConvWeight<float>>, std::unique_ptr<PackedConvWeight<double>>> packed_;
 };
 
+// The winograd argument of conv2d and conv2d_backward: None takes the PackedConv2dWeight's own
+// flag (False for a plain weight); True or False given with a packed weight must agree with it,
+// since the packed weight decides which layouts it holds.
+bool winograd_for_call(const char* fn, py::handle winograd, py::handle weight) {
+  const bool packed = py::isinstance<PackedConv2dWeight>(weight);
+  const bool packed_flag = packed && weight.cast<const PackedConv2dWeight&>().winograd();
+  if (winograd.is_none()) return packed_flag;
+  if (!py::isinstance<py::bool_>(winograd))
+    throw py::type_error(
+        concat(fn, ": winograd must be None, True or False, got ", py::repr(winograd).cast<std::string>()));
+  const bool asked = winograd.cast<bool>();
+  if (packed && asked != packed_flag)
+    throw py::value_error(
+        concat(fn, ": winograd=", asked ? "True" : "False", " disagrees with the weight, a ",
+               "PackedConv2dWeight packed with winograd=", packed_flag ? "True" : "False",
+               ": pass winograd=None (the packed weight decides) or pack it with winograd=", asked ? "True" : "False"));
+  return asked;
+}
+
 // conv2d's weight: an array of x's dtype, or a PackedConv2dWeight of that dtype (then `packed`
 // too, and `array` the weight it holds).
 template <typename T>
@@ -226,7 +245,7 @@ ConvWeight<T> conv_weight(py::handle weight, const char* fn) {
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
                  py::handle dilation, py::handle groups, py::handle activation, py::handle out, py::handle winograd) {
   const char* fn = "conv2d";
-  const bool use_winograd = parse_winograd(fn, winograd);
+  const bool use_winograd = winograd_for_call(fn, winograd, weight);
   const Activation applied = parse_activation(fn, activation);
   auto [input, type] = to_float_array(x, fn, "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
@@ -257,7 +276,7 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weigh
                           py::handle padding, py::handle dilation, py::handle groups, py::handle needs, py::handle out,
                           py::handle winograd) {
   const char* fn = "conv2d_backward";
-  const bool use_winograd = parse_winograd(fn, winograd);
+  const bool use_winograd = winograd_for_call(fn, winograd, weight);
   auto [input, type] = to_float_array(x, fn, "x");
   const Needs wanted = parse_needs(fn, needs);
   return dispatch_float(type, [&](auto zero) -> py::tuple {
@@ -406,10 +425,10 @@ void register_conv(py::module_& m) {
                                                                  self.cast<const PackedConv2dWeight&>().winograd()));
       });
   m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
-        "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), "winograd"_a = false, docs::conv2d);
+        "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), "winograd"_a = py::none(), docs::conv2d);
   m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,
         "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"), "out"_a = py::none(),
-        "winograd"_a = false, docs::conv2d_backward);
+        "winograd"_a = py::none(), docs::conv2d_backward);
   m.def("conv_transpose2d", &conv_transpose2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1,
         "padding"_a = 0, "output_padding"_a = 0, "groups"_a = 1, "dilation"_a = 1, "out"_a = py::none(),
         docs::conv_transpose2d);

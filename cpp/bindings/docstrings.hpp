@@ -224,9 +224,10 @@ Args:
         groups == C_in is a depthwise convolution.
     activation: None, or 'relu' to return max(0, conv2d(x) + bias) (relu's rules), applied to
         each output tile while it is in the cache.
-    winograd: a 3x3 convolution at stride 1 and dilation 1 with one group computes through
-        Winograd's F(2x2, 3x3) where it saves work: 2.25 times fewer multiply-adds, rounded
-        differently (README.md). A PackedConv2dWeight follows its own winograd flag instead.
+    winograd: True: a 3x3 convolution at stride 1 and dilation 1 with one group computes
+        through Winograd's F(2x2, 3x3) where it saves work: 2.25 times fewer multiply-adds,
+        rounded differently (README.md). None (the default): a PackedConv2dWeight's own flag,
+        else False. With a packed weight, True or False must agree with its flag (ValueError).
 
 Shape:
     out: (N, C_out, H_out, W_out) with
@@ -255,9 +256,11 @@ Args:
     weight: the forward weight (an array or a PackedConv2dWeight).
     stride, padding, dilation, groups: as in the forward call.
     needs: which gradients to compute, any of 'input', 'weight', 'bias'.
-    winograd: the input gradient of a 3x3 stride-1 convolution (one group, dilation 1, padding
-        at most 2) computes through Winograd's F(2x2, 3x3) where it saves work; the weight and
-        bias gradients keep the direct sums.
+    winograd: True: the input gradient of a 3x3 stride-1 convolution (one group, dilation 1,
+        padding at most 2) computes through Winograd's F(2x2, 3x3) where it saves work; the
+        weight and bias gradients keep the direct sums. None (the default): a
+        PackedConv2dWeight's own flag, else False; with a packed weight, True or False must
+        agree with its flag (ValueError).
 
 Returns:
     (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.

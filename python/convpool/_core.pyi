@@ -211,7 +211,7 @@ def conv2d(
     groups: int = 1,
     activation: Optional[Literal["relu"]] = None,
     out: _Out = None,
-    winograd: bool = False,
+    winograd: Optional[bool] = None,
 ) -> _FloatArray: ...
 def conv2d_backward(
     grad_output: _ArrayLike,
@@ -223,7 +223,7 @@ def conv2d_backward(
     groups: int = 1,
     needs: Sequence[_Gradient] = ("input", "weight", "bias"),
     out: _Out = None,
-    winograd: bool = False,
+    winograd: Optional[bool] = None,
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
 def conv_transpose2d(
     x: _ArrayLike,

@@ -77,4 +77,5 @@ def freeze(model, winograd=False):
     for module in frozen.modules():
         if isinstance(module, Conv2d):
             module.weight.data = _core.PackedConv2dWeight(module.weight.data, winograd=winograd).weight
+            module.winograd = winograd  # conv2d refuses a layer flag that disagrees with its packed weight
     return frozen

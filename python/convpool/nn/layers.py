@@ -81,14 +81,15 @@ class Conv2d(_Convolution):
     fan_in = in_channels / groups * kH * kW. ``padding`` is an int, a pair, "valid" or "same".
     ``winograd=True`` (convpool's own): a 3x3 stride-1 layer computes its output and its input
     gradient through Winograd's F(2x2, 3x3) where that saves work, rounded differently
-    (``conv2d(winograd=True)``); it may be switched on or off at any time.
+    (``conv2d(winograd=True)``); it may be switched on or off at any time. ``None`` (the
+    default) is ``conv2d``'s: a packed weight's own flag (``nn.freeze``), else False.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, winograd=False):
+                 groups=1, bias=True, winograd=None):
         super().__init__("Conv2d", in_channels, out_channels, groups)
-        if not isinstance(winograd, bool):
-            raise TypeError(f"Conv2d: winograd must be True or False, got {winograd!r}")
+        if winograd is not None and not isinstance(winograd, bool):
+            raise TypeError(f"Conv2d: winograd must be None, True or False, got {winograd!r}")
         self.winograd = winograd
         self.kernel_size = _count_pair("Conv2d", "kernel_size", kernel_size)
         self.stride = _count_pair("Conv2d", "stride", stride)
