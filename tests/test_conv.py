@@ -382,3 +382,43 @@ def test_winograd_argument_is_checked_and_ignored_where_it_does_not_apply():
         cp.conv2d_backward(np.ones((1, 48, 10, 10), np.float32), x, np.ones((48, 48, 3, 3), np.float32), winograd=1)
     w5 = np.random.default_rng(80).standard_normal((48, 48, 5, 5)).astype(np.float32)
     np.testing.assert_array_equal(cp.conv2d(x, w5, padding=2, winograd=True), cp.conv2d(x, w5, padding=2))
+
+
+def alternating_rows(shape, magnitude, dtype):
+    """+magnitude and -magnitude in alternating rows: the input transform's row differences
+    double them."""
+    x = np.full(shape, magnitude, dtype)
+    x[..., 1::2, :] = -magnitude
+    return x
+
+
+@pytest.mark.parametrize("dtype, magnitude", [(np.float32, 3e38), (np.float64, 1e308)])
+def test_winograd_gives_the_direct_sums_where_its_transforms_would_overflow(dtype, magnitude):
+    rng = np.random.default_rng(11)
+    big = alternating_rows((2, 48, 16, 16), magnitude, dtype)
+    small_weight = (rng.standard_normal((48, 48, 3, 3)) * 1e-3).astype(dtype) / 48
+    normal = rng.standard_normal((2, 48, 16, 16)).astype(dtype)
+    huge_weight = np.full((48, 48, 3, 3), np.finfo(dtype).max / 1.5, dtype)  # U = G g G^T is 2.25 g
+    # On ordinary values these calls take F(2x2, 3x3), whose rounding differs from the direct sums.
+    assert not np.array_equal(cp.conv2d(normal, small_weight, padding=1, winograd=True),
+                              cp.conv2d(normal, small_weight, padding=1))
+    for x, weight in ((big, small_weight), (normal * 1e-40 if dtype == np.float64 else normal * 1e-30, huge_weight)):
+        direct = cp.conv2d(x, weight, padding=1)
+        assert np.isfinite(direct).all()
+        for fast in (cp.conv2d(x, weight, padding=1, winograd=True),
+                     cp.conv2d(x, cp.PackedConv2dWeight(weight, winograd=True), padding=1),
+                     cp.conv2d(x, weight, padding=1, winograd=True, activation="relu")):
+            np.testing.assert_array_equal(np.maximum(fast, 0), np.maximum(direct, 0))
+    grad = alternating_rows((2, 48, 16, 16), magnitude, dtype)
+    direct = cp.conv2d_backward(grad, normal, small_weight, padding=1, needs=("input",))[0]
+    assert np.isfinite(direct).all()
+    np.testing.assert_array_equal(
+        cp.conv2d_backward(grad, normal, small_weight, padding=1, needs=("input",), winograd=True)[0], direct)
+
+
+def test_winograd_spreads_infinities_and_nan_as_the_direct_sums_do():
+    x = np.random.default_rng(12).standard_normal((1, 48, 12, 12)).astype(np.float32)
+    weight = np.random.default_rng(13).standard_normal((48, 48, 3, 3)).astype(np.float32)
+    x[0, 3, 5, 6] = np.inf
+    x[0, 7, 1, 1] = np.nan
+    np.testing.assert_array_equal(cp.conv2d(x, weight, padding=1, winograd=True), cp.conv2d(x, weight, padding=1))

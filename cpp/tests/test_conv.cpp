@@ -370,14 +370,14 @@ TEST(Conv2d, WinogradMatchesReference) {
     const auto panels = [&](int rows) { return detail::Panels<double>(packed.winograd_panels(rows)); };
     std::vector<double> y(p.batch * p.out_channels * p.output_plane()), relu(y.size());
     std::vector<double> expected = reference(c).y;
-    detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), y.data(), p, detail::winograd_plan<double>(p),
-                                    Activation::none);
+    ASSERT_TRUE(detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), y.data(), p,
+                                                detail::winograd_plan<double>(p), Activation::none));
     expect_close(y, expected, "winograd y");
     for (double& e : expected) e = std::max(e, 0.0);
     for (int threads : {1, 2, 3}) {
       ThreadsGuard guard(threads);
-      detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), relu.data(), p,
-                                      detail::winograd_plan<double>(p), Activation::relu);
+      ASSERT_TRUE(detail::conv2d_forward_winograd(c.x.data(), panels, c.bias.data(), relu.data(), p,
+                                                  detail::winograd_plan<double>(p), Activation::relu));
       for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(relu[i], std::max(y[i], 0.0)) << "element " << i;
     }
   }

@@ -143,11 +143,11 @@ void conv2d_forward_on_panels(const T* x, const T* weight, PanelsFor&& panels_fo
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
-  if (const auto plan = p.winograd ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt) {
-    detail::conv2d_forward_winograd(x, detail::winograd_packing_on_call(weight, p.out_channels, p.in_channels), bias, y,
-                                    p, *plan, activation);
-    return;
-  }
+  // Where F(2x2, 3x3) meets an infinite or NaN value, the direct sums give the results instead.
+  if (const auto plan = p.winograd ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt)
+    if (detail::conv2d_forward_winograd(x, detail::winograd_packing_on_call(weight, p.out_channels, p.in_channels),
+                                        bias, y, p, *plan, activation))
+      return;
   const int64_t m = p.out_per_group(), depth = p.weight_row();
   detail::conv2d_forward_on_panels(
       x, weight,
@@ -161,12 +161,11 @@ template <typename T>
 void conv2d_forward(const T* x, const PackedConvWeight<T>& weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
   assert(weight.out_channels() == p.out_channels && weight.weight_row() == p.weight_row());
-  if (const auto plan = weight.winograd() ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt) {
-    detail::conv2d_forward_winograd(
-        x, [&](int panel_rows) { return detail::Panels<T>(weight.winograd_panels(panel_rows)); }, bias, y, p, *plan,
-        activation);
-    return;
-  }
+  if (const auto plan = weight.winograd() ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt)
+    if (detail::conv2d_forward_winograd(
+            x, [&](int panel_rows) { return detail::Panels<T>(weight.winograd_panels(panel_rows)); }, bias, y, p, *plan,
+            activation))
+      return;
   detail::conv2d_forward_on_panels(
       x, weight.weight(), [&](int panel_rows) { return detail::Panels<T>(weight.panels(p.groups, panel_rows)); }, bias,
       y, p, activation);
@@ -184,12 +183,15 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
   }
   const std::optional<Conv2dParams> winograd_gradient = p.winograd ? detail::winograd_input_gradient(p) : std::nullopt;
   const auto gradient_plan = winograd_gradient ? detail::winograd_plan_if_it_pays<T>(*winograd_gradient) : std::nullopt;
+  bool input_gradient_done = false;
   if (grad_input && gradient_plan) {
     const std::vector<T> flipped = detail::flipped_transposed(weight, p.out_channels, p.in_channels);
-    detail::conv2d_forward_winograd(
+    // Where F(2x2, 3x3) meets an infinite or NaN value, the direct paths below give the gradient.
+    input_gradient_done = detail::conv2d_forward_winograd(
         grad_output, detail::winograd_packing_on_call(flipped.data(), p.in_channels, p.out_channels),
         static_cast<const T*>(nullptr), grad_input, *winograd_gradient, *gradient_plan, Activation::none);
-  } else if (grad_input) {
+  }
+  if (grad_input && !input_gradient_done) {
     if (detail::depthwise_input_gradient_applies(p))
       detail::conv2d_backward_input_depthwise(grad_output, weight, grad_input, p);
     else if (detail::direct_input_gradient_applies(p))

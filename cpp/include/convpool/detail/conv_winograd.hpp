@@ -14,6 +14,7 @@
 // order fixed by the shapes, so results are bitwise identical for any number of threads.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -203,8 +204,14 @@ inline DirectGeometry winograd_geometry(const Conv2dParams& p, int64_t band_rows
 // into V[xi] (C_in x the band's tiles), the products M[xi] = U[xi] V[xi] come from the direct
 // paths' register tiles (which read the rows of V in place), and the output transform writes the
 // band's outputs.
+//
+// Returns false when an output came out infinite or NaN (before the activation): the transforms
+// add and subtract up to 4 inputs and 9 products, so values near T's largest overflow there where
+// the direct sums may not, and an infinite or NaN input spreads differently. The caller then
+// computes y again by the direct sums, whose results define the convolution: a check of each
+// output as it is written, where bounding the inputs' magnitudes first would cost a pass over x.
 template <typename T, class PanelsFor>
-void conv2d_forward_winograd(const T* x, PanelsFor&& panels_for, const T* bias, T* y, const Conv2dParams& p,
+bool conv2d_forward_winograd(const T* x, PanelsFor&& panels_for, const T* bias, T* y, const Conv2dParams& p,
                              const WinogradPlan<T>& plan, Activation activation) {
   const int64_t ci = p.in_channels, co = p.out_channels;
   const int64_t tile_rows = ceil_div(p.h.output, int64_t{2}), tile_columns = winograd_tile_columns(p);
@@ -231,7 +238,9 @@ void conv2d_forward_winograd(const T* x, PanelsFor&& panels_for, const T* bias, 
   constexpr int64_t kPointSkew = 64 / sizeof(T);
   const int64_t v_point = round_up(ci * band_columns, int64_t{1024}) + kPointSkew,
                 m_point = round_up(sub_block * band_columns, int64_t{1024}) + kPointSkew;
+  std::atomic<bool> non_finite{false};
   parallel_for(p.batch * bands * blocks, [&](int64_t begin, int64_t end) {
+    bool item_non_finite = false;
     DirectTile<T> tile(gm, ci, 2 * (transformed_columns - tile_columns) + 2);
     // Every element of v and m that is read is written first.
     const std::unique_ptr<T[]> v(new T[kWinogradPoints * v_point]), m(new T[kWinogradPoints * m_point]);
@@ -277,15 +286,17 @@ void conv2d_forward_winograd(const T* x, PanelsFor&& panels_for, const T* bias, 
             const int64_t oh = 2 * (ty0 + r);
             T* const row0 = out + oh * p.w.output;
             T* const row1 = oh + 1 < p.h.output ? row0 + p.w.output : spare_row.data();
-            with_vector_isa([&](auto isa) {
-              winograd_output_tiles(isa, m.get() + i * band_columns + r * tile_columns, m_point, tile_columns,
-                                    channel_bias, activation, row0, row1, p.w.output);
+            item_non_finite |= with_vector_isa([&](auto isa) {
+              return winograd_output_tiles(isa, m.get() + i * band_columns + r * tile_columns, m_point, tile_columns,
+                                           channel_bias, activation, row0, row1, p.w.output);
             });
           }
         }
       }
     }
+    if (item_non_finite) non_finite.store(true);
   });
+  return !non_finite.load();
 }
 
 }  // namespace convpool::detail

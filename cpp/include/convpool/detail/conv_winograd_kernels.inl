@@ -30,10 +30,15 @@ void winograd_input_tiles(VectorIsa, const T* in, int64_t row_stride, int64_t co
 
 // The output transform A^T m A + bias of `count` tiles side by side for one output channel, value
 // xi of tile j at m[xi * m_stride + j], through the ReLU when `Relu`: tile j's 2x2 outputs go to
-// columns 2j and 2j + 1 of out0 and out1, those left of `width`.
+// columns 2j and 2j + 1 of out0 and out1, those left of `width`. Returns whether an output written
+// was infinite or NaN before the ReLU, which would turn -inf into 0.
 template <bool Relu, typename T>
-void winograd_output_row(const T* m, int64_t m_stride, int64_t count, T bias, T* out0, T* out1, int64_t width) {
+bool winograd_output_row(const T* m, int64_t m_stride, int64_t count, T bias, T* out0, T* out1, int64_t width) {
   const int64_t pairs = std::min(count, width / 2);
+  // 0 while every output is finite, NaN after an infinite or NaN one (finite * 0 is 0, inf * 0 and
+  // NaN * 0 are NaN; a finite sum that overflows only costs a needless fallback): a sum the
+  // compiler vectorizes in any order.
+  T non_finite = 0;
   const auto transform = [&](int64_t j, T& y00, T& y01, T& y10, T& y11) {
     T s0[4], s1[4];
     for (int b = 0; b < 4; ++b) {
@@ -44,6 +49,7 @@ void winograd_output_row(const T* m, int64_t m_stride, int64_t count, T bias, T*
     y01 = s0[1] - s0[2] - s0[3] + bias;
     y10 = s1[0] + s1[1] + s1[2] + bias;
     y11 = s1[1] - s1[2] - s1[3] + bias;
+    non_finite += (y00 + y01 + y10 + y11) * T(0);
     if (Relu) {
       y00 = relu_of(y00);
       y01 = relu_of(y01);
@@ -51,7 +57,7 @@ void winograd_output_row(const T* m, int64_t m_stride, int64_t count, T bias, T*
       y11 = relu_of(y11);
     }
   };
-#pragma omp simd
+#pragma omp simd reduction(+ : non_finite)
   for (int64_t j = 0; j < pairs; ++j) {
     T y00, y01, y10, y11;
     transform(j, y00, y01, y10, y11);
@@ -66,13 +72,12 @@ void winograd_output_row(const T* m, int64_t m_stride, int64_t count, T bias, T*
     out0[2 * pairs] = y00;
     out1[2 * pairs] = y10;
   }
+  return non_finite != T(0);
 }
 
 template <typename T>
-void winograd_output_tiles(VectorIsa, const T* m, int64_t m_stride, int64_t count, T bias, Activation activation,
+bool winograd_output_tiles(VectorIsa, const T* m, int64_t m_stride, int64_t count, T bias, Activation activation,
                            T* out0, T* out1, int64_t width) {
-  if (activation == Activation::relu)
-    winograd_output_row<true>(m, m_stride, count, bias, out0, out1, width);
-  else
-    winograd_output_row<false>(m, m_stride, count, bias, out0, out1, width);
+  if (activation == Activation::relu) return winograd_output_row<true>(m, m_stride, count, bias, out0, out1, width);
+  return winograd_output_row<false>(m, m_stride, count, bias, out0, out1, width);
 }
