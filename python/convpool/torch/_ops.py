@@ -5,7 +5,6 @@ torch.from_numpy, also without a copy. The kernels release the GIL."""
 
 from typing import List, Optional, Tuple
 
-import numpy as np
 import torch
 
 from .. import _core
@@ -59,6 +58,61 @@ def _operator(name):
         return getattr(torch.ops.convpool, name).default
 
     return define
+
+
+# Second derivatives. The backward of each linear backward kernel is the forward it came from or
+# a gather by the same indices, so create_graph=True can differentiate through it again; where the
+# backward is not linear in its gradient (Lp pooling, batch norm, evaluation-mode stochastic
+# pooling, split ties) differentiating it raises instead of giving torch's silent zero.
+
+def _gather(values, indices):
+    """values (..., H, W) read at each plane's flat indices (..., OH, OW); index -1 reads 0."""
+    flat = indices.flatten(-2)
+    gathered = values.flatten(-2).gather(-1, flat.clamp(min=0))
+    return gathered.masked_fill(flat < 0, 0).view(indices.shape)
+
+
+def _scatter_add(values, indices, size):
+    """The adjoint of _gather: values (..., OH, OW) added at their planes' flat indices into zeros
+    (..., *size); index -1 adds nothing."""
+    flat = indices.flatten(-2)
+    added = values.flatten(-2).masked_fill(flat < 0, 0)
+    zeros = values.new_zeros(values.shape[:-2] + (size[0] * size[1],))
+    return zeros.scatter_add(-1, flat.clamp(min=0), added).view(values.shape[:-2] + tuple(size))
+
+
+def _second_derivative_refused(operator, why):
+    """The autograd formula of a backward operator whose own derivative is not implemented."""
+    alternative = getattr(torch.nn.functional, operator, None)
+    instead = f"; use torch.nn.functional.{operator} where they are needed" if alternative else ""
+
+    def refuse(ctx, *grads):
+        raise NotImplementedError(f"convpool.torch.{operator}: second derivatives (differentiating its backward, "
+                                  f"create_graph=True) are not implemented: {why}{instead}")
+
+    return refuse
+
+
+def _save_indices(ctx, inputs, output):
+    """Setup of a backward operator (grad_output, x, indices, ...) that routes by indices."""
+    ctx.arguments = inputs[3:]
+    ctx.save_for_backward(inputs[2])
+
+
+def _gathered_again(operator, refusal=None):
+    """The autograd formula of a backward operator (grad_output, x, indices, *arguments) that adds
+    each output's gradient at its index: linear in grad_output, whose derivative is the gather by
+    the same indices, and constant in x almost everywhere. refusal(arguments) gives the reason
+    the derivative is not implemented for those arguments, or None."""
+
+    def gradient(ctx, grad_grad_input):
+        why = refusal(ctx.arguments) if refusal else None
+        if why:
+            _second_derivative_refused(operator, why)(ctx)
+        (indices,) = ctx.saved_tensors
+        return (_gather(grad_grad_input, indices), None, None) + (None,) * len(ctx.arguments)
+
+    return gradient
 
 
 # ---- max pooling ----------------------------------------------------------------------------
@@ -118,6 +172,17 @@ torch.library.register_autograd(_max_pool2d, _gradient_through_indices(_max_pool
                                 setup_context=_save_input_and_indices)
 
 
+def _split_ties(arguments):
+    """Why split ties have no second derivative here: arguments end with (tie_break, nan)."""
+    if arguments[-2] == "split":
+        return "tie_break='split' divides among ties the indices do not record"
+    return None
+
+
+torch.library.register_autograd(_max_pool2d_backward, _gathered_again("max_pool2d", _split_ties),
+                                setup_context=_save_indices)
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                tie_break="first", nan="propagate"):
     """torch.nn.functional.max_pool2d's arguments plus convpool's ``tie_break`` ("first", "last" or
@@ -168,6 +233,19 @@ def _avg_pool2d_grad(ctx, grad_output):
 
 
 torch.library.register_autograd(_avg_pool2d, _avg_pool2d_grad, setup_context=_avg_pool2d_setup)
+
+
+def _avg_pool2d_backward_setup(ctx, inputs, output):
+    _grad_output, _input_shape, *ctx.arguments = inputs
+
+
+def _avg_pool2d_backward_grad(ctx, grad_grad_input):
+    # The backward is the forward's transpose, so its own derivative is the forward.
+    return (torch.ops.convpool.avg_pool2d(grad_grad_input.contiguous(), *ctx.arguments),) + (None,) * 6
+
+
+torch.library.register_autograd(_avg_pool2d_backward, _avg_pool2d_backward_grad,
+                                setup_context=_avg_pool2d_backward_setup)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -230,6 +308,50 @@ def _conv2d_grad(ctx, grad_output):
 torch.library.register_autograd(_conv2d, _conv2d_grad, setup_context=_conv2d_setup)
 
 
+def _convolution_backward_setup(ctx, inputs, output):
+    grad_output, x, weight, *arguments, needs = inputs
+    ctx.arguments, ctx.needs = arguments, needs
+    ctx.save_for_backward(grad_output, x, weight)
+
+
+def _convolution_backward_grad(forward, backward):
+    """The derivative of a convolution's backward operator (grad_output, x, weight, *arguments,
+    needs) -> (grad_input, grad_weight, grad_bias), which is bilinear: grad_input pairs grad_output
+    with the weight, grad_weight pairs it with x, grad_bias sums it. With dI, dW, dB the gradients
+    reaching those three, grad_output receives forward(dI, weight, dB) + forward(x, dW), x receives
+    the input gradient of a convolution of weight dW, and the weight the weight gradient of a
+    convolution of input dI: the operators themselves, so that the derivatives go on."""
+
+    def gradient(ctx, grad_input_grad, grad_weight_grad, grad_bias_grad):
+        grad_output, x, weight = ctx.saved_tensors
+        wanted = [flag and grad is not None and grad.numel() > 0
+                  for flag, grad in zip(ctx.needs, (grad_input_grad, grad_weight_grad, grad_bias_grad))]
+        d_input, d_weight, d_bias = (grad.contiguous() if use else None for grad, use in
+                                     zip((grad_input_grad, grad_weight_grad, grad_bias_grad), wanted))
+        d_grad_output = d_x = d_w = None
+        if ctx.needs_input_grad[0]:
+            terms = []
+            if d_input is not None or d_bias is not None:
+                source = d_input if d_input is not None else torch.zeros_like(x)
+                terms.append(forward(source, weight, d_bias, *ctx.arguments))
+            if d_weight is not None:
+                terms.append(forward(x, d_weight, None, *ctx.arguments))
+            d_grad_output = sum(terms[1:], terms[0]) if terms else None
+        if ctx.needs_input_grad[1] and d_weight is not None:
+            d_x = backward(grad_output.contiguous(), x, d_weight, *ctx.arguments, [True, False, False])[0]
+        if ctx.needs_input_grad[2] and d_input is not None:
+            d_w = backward(grad_output.contiguous(), d_input, weight, *ctx.arguments, [False, True, False])[1]
+        return (d_grad_output, d_x, d_w) + (None,) * (len(ctx.arguments) + 1)
+
+    return gradient
+
+
+torch.library.register_autograd(_conv2d_backward,
+                                _convolution_backward_grad(torch.ops.convpool.conv2d,
+                                                           torch.ops.convpool.conv2d_backward),
+                                setup_context=_convolution_backward_setup)
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv2d on convpool's kernels (integer or pair padding)."""
     return torch.ops.convpool.conv2d(x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), int(groups))
@@ -273,6 +395,8 @@ def _lp_pool2d_grad(ctx, grad_output):
 
 
 torch.library.register_autograd(_lp_pool2d, _lp_pool2d_grad, setup_context=_lp_pool2d_setup)
+torch.library.register_autograd(_lp_pool2d_backward, _second_derivative_refused(
+    "lp_pool2d", "the backward is not linear in x"))
 
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
@@ -313,6 +437,18 @@ def _adaptive_avg_pool2d_grad(ctx, grad_output):
 
 torch.library.register_autograd(_adaptive_avg_pool2d, _adaptive_avg_pool2d_grad,
                                 setup_context=_adaptive_avg_pool2d_setup)
+
+
+def _adaptive_avg_pool2d_backward_setup(ctx, inputs, output):
+    ctx.output_size = list(inputs[0].shape[-2:])
+
+
+def _adaptive_avg_pool2d_backward_grad(ctx, grad_grad_input):
+    return torch.ops.convpool.adaptive_avg_pool2d(grad_grad_input.contiguous(), ctx.output_size), None
+
+
+torch.library.register_autograd(_adaptive_avg_pool2d_backward, _adaptive_avg_pool2d_backward_grad,
+                                setup_context=_adaptive_avg_pool2d_backward_setup)
 
 
 def _adaptive_size(x, output_size):
@@ -358,6 +494,19 @@ def _relu_grad(ctx, grad_output):
 
 
 torch.library.register_autograd(_relu, _relu_grad, setup_context=_relu_setup)
+
+
+def _relu_backward_setup(ctx, inputs, output):
+    ctx.save_for_backward(inputs[1])
+
+
+def _relu_backward_grad(ctx, grad_grad_input):
+    # grad_output masked by y > 0: linear in grad_output, constant in y almost everywhere.
+    (y,) = ctx.saved_tensors
+    return torch.ops.convpool.relu_backward(grad_grad_input.contiguous(), y), None
+
+
+torch.library.register_autograd(_relu_backward, _relu_backward_grad, setup_context=_relu_backward_setup)
 
 
 def relu(x):
@@ -411,6 +560,16 @@ def _stochastic_pool2d_grad(ctx, grad_output, _grad_indices):
 
 
 torch.library.register_autograd(_stochastic_pool2d, _stochastic_pool2d_grad, setup_context=_stochastic_pool2d_setup)
+
+
+def _evaluation_mode(arguments):
+    """Why evaluation-mode stochastic pooling has no second derivative here: arguments end with
+    training."""
+    return None if arguments[-1] else "in evaluation the backward is not linear in x"
+
+
+torch.library.register_autograd(_stochastic_pool2d_backward, _gathered_again("stochastic_pool2d", _evaluation_mode),
+                                setup_context=_save_indices)
 
 
 def stochastic_pool2d(x, kernel_size, stride=None, training=True, seed=None):
@@ -492,6 +651,8 @@ def _batch_norm2d_grad(ctx, grad_output, *_grad_statistics):
 
 
 torch.library.register_autograd(_batch_norm2d, _batch_norm2d_grad, setup_context=_batch_norm2d_setup)
+torch.library.register_autograd(_batch_norm2d_backward, _second_derivative_refused(
+    "batch_norm", "the backward of training-mode batch norm is not linear in x"))
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -537,6 +698,8 @@ def _(grad_output, x, indices, output_size, tie_break, nan):
 
 torch.library.register_autograd(_adaptive_max_pool2d, _gradient_through_indices(_adaptive_max_pool2d_backward),
                                 setup_context=_save_input_and_indices)
+torch.library.register_autograd(_adaptive_max_pool2d_backward,
+                                _gathered_again("adaptive_max_pool2d", _split_ties), setup_context=_save_indices)
 
 
 def adaptive_max_pool2d(x, output_size, return_indices=False, tie_break="first", nan="propagate"):
@@ -591,6 +754,10 @@ def _conv_transpose2d_grad(ctx, grad_output):
 
 
 torch.library.register_autograd(_conv_transpose2d, _conv_transpose2d_grad, setup_context=_conv2d_setup)
+torch.library.register_autograd(_conv_transpose2d_backward,
+                                _convolution_backward_grad(torch.ops.convpool.conv_transpose2d,
+                                                           torch.ops.convpool.conv_transpose2d_backward),
+                                setup_context=_convolution_backward_setup)
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -669,6 +836,8 @@ def _fractional_max_pool2d_grad(ctx, grad_output, _grad_indices):
 
 torch.library.register_autograd(_fractional_max_pool2d, _fractional_max_pool2d_grad,
                                 setup_context=_save_input_and_indices)
+torch.library.register_autograd(_fractional_max_pool2d_backward, _gathered_again("fractional_max_pool2d"),
+                                setup_context=_save_indices)
 
 
 def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, return_indices=False,
@@ -733,6 +902,22 @@ def _max_unpool2d_grad(ctx, grad_output):
 
 
 torch.library.register_autograd(_max_unpool2d, _max_unpool2d_grad, setup_context=_max_unpool2d_setup)
+
+
+def _max_unpool2d_backward_setup(ctx, inputs, output):
+    grad_output, indices, *_ = inputs
+    ctx.unpooled_size = tuple(grad_output.shape[-2:])
+    ctx.save_for_backward(indices)
+
+
+def _max_unpool2d_backward_grad(ctx, grad_grad_input):
+    # The backward gathers grad_output at the indices; its derivative adds back at them.
+    (indices,) = ctx.saved_tensors
+    return (_scatter_add(grad_grad_input, indices, ctx.unpooled_size),) + (None,) * 5
+
+
+torch.library.register_autograd(_max_unpool2d_backward, _max_unpool2d_backward_grad,
+                                setup_context=_max_unpool2d_backward_setup)
 
 
 def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
