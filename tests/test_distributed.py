@@ -1,6 +1,7 @@
 """Data-parallel training over MPI: each test starts small scripts under ``mpiexec -n 2`` (bounded by
 a timeout) and compares what the ranks wrote with each other and with a single-process run."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -241,3 +242,141 @@ def test_shards_cover_the_batch_in_rank_order():
             assert all(bounds[rank][1] == bounds[rank + 1][0] for rank in range(size - 1))
             lengths = [high - low for low, high in bounds]
             assert max(lengths) - min(lengths) <= 1 and lengths == sorted(lengths, reverse=True)
+
+
+# Calls fit and evaluate with one argument different on rank 1, case by case in one job: each case
+# must raise the same ValueError naming the argument on both ranks (a disagreement found by the
+# first exchange leaves the ranks in step for the next case), or, for arguments that are rank 0's
+# alone, train to the same weights on both.
+DISAGREEMENT_SCRIPT = """
+import json, sys
+import numpy as np
+import convpool as cp
+from convpool import distributed, models, nn, optim
+from convpool.training import evaluate, fit
+
+comm = distributed.init()
+other = comm.rank == 1
+rng = np.random.default_rng(0)
+images, labels = rng.standard_normal((48, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 48)
+
+def model():
+    cp.manual_seed(0)
+    return models.lenet5()
+
+def arguments(**changes):
+    network = changes.pop("model", None) or model()
+    chosen = dict(loss_fn=nn.CrossEntropyLoss(), train_data=(images, labels), epochs=1, batch_size=8, val_data=None,
+                  seed=0, shuffle=True, progress=False, checkpoint_path=None)
+    chosen.update(changes)
+    optimizer = chosen.pop("optimizer", None) or optim.SGD(network.parameters(), lr=0.1)
+    scheduler = chosen.pop("scheduler", None)
+    return network, optimizer, scheduler, chosen
+
+def differing(name, value_on_rank_1, default=None):
+    return {name: value_on_rank_1} if other else ({name: default} if default is not None else {})
+
+FIT_CASES = {
+    "train_data length": differing("train_data", (images[:40], labels[:40])),
+    "train_data example shape": differing("train_data", (images[:, :, :27], labels)),
+    "epochs": differing("epochs", 2),
+    "batch_size": differing("batch_size", 16),
+    "seed": differing("seed", 1),
+    "seed None": differing("seed", None),
+    "shuffle": differing("shuffle", False),
+    "val_data given": differing("val_data", (images[:8], labels[:8])),
+    "val_data length": {"val_data": (images[:8 + 4 * comm.rank], labels[:8 + 4 * comm.rank])},
+    "model": differing("model", models.lenet5(num_classes=7)),
+    "loss_fn": differing("loss_fn", nn.CrossEntropyLoss(reduction="sum")),
+}
+results = {}
+for case, changes in FIT_CASES.items():
+    network, optimizer, scheduler, chosen = arguments(**changes)
+    try:
+        fit(network, optimizer=optimizer, scheduler=scheduler, comm=comm, **chosen)
+        results[case] = "trained"
+    except ValueError as error:
+        results[case] = str(error)
+for case, make in {
+    "optimizer kind": lambda parameters: optim.Adam(parameters, lr=0.1) if other else optim.SGD(parameters, lr=0.1),
+    "lr": lambda parameters: optim.SGD(parameters, lr=0.2 if other else 0.1),
+    "momentum": lambda parameters: optim.SGD(parameters, lr=0.1, momentum=0.9 if other else 0.0),
+}.items():
+    network = model()
+    try:
+        fit(network, nn.CrossEntropyLoss(), make(network.parameters()), (images, labels), batch_size=8,
+            progress=False, comm=comm)
+        results[case] = "trained"
+    except ValueError as error:
+        results[case] = str(error)
+network = model()
+optimizer = optim.SGD(network.parameters(), lr=0.1)
+try:
+    fit(network, nn.CrossEntropyLoss(), optimizer, (images, labels), batch_size=8, progress=False, comm=comm,
+        scheduler=optim.StepLR(optimizer, 1 + comm.rank))
+    results["scheduler"] = "trained"
+except ValueError as error:
+    results["scheduler"] = str(error)
+for case, changes in {"evaluate data length": {"data": (images[:40 + 8 * comm.rank], labels[:40 + 8 * comm.rank])},
+                      "evaluate model": {"model": models.lenet5(num_classes=7) if other else model()}}.items():
+    try:
+        evaluate(changes.get("model") or model(), nn.CrossEntropyLoss(), changes.get("data", (images, labels)),
+                 comm=comm)
+        results[case] = "evaluated"
+    except ValueError as error:
+        results[case] = str(error)
+# Rank 0's alone: progress bars and checkpoints; evaluate's batch_size only cuts each rank's share.
+network, optimizer, scheduler, chosen = arguments(progress=other, checkpoint_path=sys.argv[1] if not other else None)
+fit(network, optimizer=optimizer, scheduler=scheduler, comm=comm, **chosen)
+results["weights"] = [float(parameter.data.sum()) for parameter in network.parameters()]
+results["evaluate batch_size"] = evaluate(network, nn.CrossEntropyLoss(), (images, labels), batch_size=5 + comm.rank,
+                                          comm=comm)
+with open(f"{sys.argv[2]}{comm.rank}.json", "w") as file:  # not stdout, where the ranks' lines interleave
+    json.dump(results, file)
+"""
+
+
+@needs_mpi
+def test_ranks_that_disagree_on_an_argument_of_fit_or_evaluate_all_raise_naming_it(tmp_path):
+    script = tmp_path / "disagree.py"
+    script.write_text(DISAGREEMENT_SCRIPT)
+    code, out, err = run([MPIEXEC, "-n", "2", sys.executable, str(script), str(tmp_path / "c.npz"),
+                          str(tmp_path / "results")], timeout=120)
+    assert code == 0, out + err
+    results = [json.loads((tmp_path / f"results{rank}.json").read_text()) for rank in range(2)]
+    assert results[0] == results[1]  # every rank raised the same errors, and trained to the same weights
+    refused = {"train_data length": "train_data", "train_data example shape": "train_data", "epochs": "epochs",
+               "batch_size": "batch_size", "seed": "seed", "seed None": "seed", "shuffle": "shuffle",
+               "val_data given": "val_data", "val_data length": "val_data", "model": "model",
+               "loss_fn": "loss_fn", "optimizer kind": "optimizer", "lr": "optimizer", "momentum": "optimizer",
+               "scheduler": "scheduler"}
+    for case, argument in refused.items():
+        assert results[0][case].startswith(f"fit: the ranks disagree on {argument}"), (case, results[0][case])
+        assert "every rank must call fit with the same arguments and data" in results[0][case]
+    assert results[0]["evaluate data length"].startswith("evaluate: the ranks disagree on data")
+    assert results[0]["evaluate model"].startswith("evaluate: the ranks disagree on model")
+    assert (tmp_path / "c.npz").exists()
+
+
+@needs_mpi
+@pytest.mark.parametrize("leaving", ["sys.exit(0)", "sys.exit(1)", "pass  # returns without calling fit"])
+def test_a_rank_that_ends_its_program_early_ends_the_job_instead_of_hanging(leaving, tmp_path):
+    script = tmp_path / "leave.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from convpool import distributed, models, nn, optim
+        from convpool.training import fit
+        comm = distributed.init()
+        if comm.rank == 1:
+            {leaving}
+        else:
+            model = models.lenet5()
+            fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+                (np.zeros((64, 1, 28, 28), np.float32), np.zeros(64, np.int64)), epochs=3, progress=False, comm=comm)
+            print("rank 0 finished training", flush=True)
+    """))
+    code, out, err = run([MPIEXEC, "-n", "2", sys.executable, str(script)], timeout=60)
+    assert code != 0, out + err
+    assert "rank 0 finished training" not in out
+    assert "RankLeft: convpool.distributed: rank 1 of 2 ended its program" in err, out + err

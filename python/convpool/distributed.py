@@ -6,9 +6,17 @@ anywhere. Gradients are summed by an allreduce written here with point-to-point 
 order fixed by the process count alone: that is what makes two runs with the same count and seed
 give bitwise identical weights (MPI's own allreduce may change its algorithm, and so its order,
 with the message size).
+
+No rank waits forever for another. ``fit`` and ``evaluate`` start by comparing what every rank was
+asked to do (``agree``), and every rank raises the same ValueError where they differ. A rank whose
+program ends (it returns, or calls ``sys.exit``) tells the others as it exits; a rank waiting in one
+of this module's exchanges then raises ``RankLeft``, and an exception no code catches ends the
+whole job (``init``).
 """
 
+import atexit
 import os
+import pickle
 import sys
 import time
 
@@ -22,6 +30,10 @@ _LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_
 # Gradients are reduced through a buffer of at most this many bytes, so that the extra memory is
 # bounded whatever the model's size.
 BUCKET_BYTES = 16 << 20
+
+
+class RankLeft(RuntimeError):
+    """Another rank's program ended while this rank waited for it in an exchange."""
 
 
 class SingleProcess:
@@ -44,11 +56,19 @@ class SingleProcess:
     def barrier(self):
         pass
 
+    def agree(self, function_name, facts):
+        pass
+
     def abort(self, message):
         raise SystemExit(message)
 
     def __repr__(self):
         return "SingleProcess()"
+
+
+# The tag of the message a rank sends every other rank as its program ends (on a communicator of
+# its own, so that it never meets the exchanges' messages).
+_LEAVING_TAG = 1
 
 
 class MPICommunicator:
@@ -59,9 +79,33 @@ class MPICommunicator:
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         from mpi4py import MPI
 
+        self._mpi = MPI
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         self.local_rank, self.local_size = node.Get_rank(), node.Get_size()
         node.Free()
+        self._notices = comm.Dup()
+        self._left = False
+
+    def _wait(self, requests):
+        """Wait for the requests while watching for a rank whose program ended: MPI's own waits
+        would block forever on a rank that left. Polls at full speed for 10 ms, as MPI's own waits
+        do (a rank waits that long for a slower one's backward pass, and a wake-up from a sleep
+        would delay every exchange), then every 0.1 ms."""
+        MPI = self._mpi
+        status = MPI.Status()
+        polls, started = 0, time.perf_counter()
+        while not MPI.Request.Testall(requests):
+            if self._notices.Iprobe(source=MPI.ANY_SOURCE, tag=_LEAVING_TAG, status=status):
+                raise RankLeft(f"convpool.distributed: rank {status.Get_source()} of {self.size} ended its program "
+                               f"(it returned or called sys.exit) while rank {self.rank} waited for it in an "
+                               "exchange of fit or evaluate: every rank must make the same calls")
+            polls += 1
+            if polls % 256 == 0 and time.perf_counter() - started > 0.01:
+                time.sleep(1e-4)
+
+    def _exchange(self, array, partner, received):
+        """Send ``array`` to ``partner`` and receive its message into ``received``."""
+        self._wait([self.comm.Isend(array, dest=partner), self.comm.Irecv(received, source=partner)])
 
     def sum_in_place(self, array, scratch=None):
         """Replace the 1-D ``array`` by its sum over the ranks, the same bits on every rank.
@@ -80,10 +124,10 @@ class MPICommunicator:
         folded = self.size - powered  # pairs (2i, 2i + 1) that fold into rank 2i + 1
         if self.rank < 2 * folded:
             if self.rank % 2 == 0:
-                self.comm.Send(array, dest=self.rank + 1)
-                self.comm.Recv(array, source=self.rank + 1)
+                self._wait([self.comm.Isend(array, dest=self.rank + 1)])
+                self._wait([self.comm.Irecv(array, source=self.rank + 1)])
                 return array
-            self.comm.Recv(scratch[:count], source=self.rank - 1)
+            self._wait([self.comm.Irecv(scratch[:count], source=self.rank - 1)])
             array += scratch[:count]
         virtual = self.rank // 2 if self.rank < 2 * folded else self.rank - folded
         base, extra = divmod(count, powered)
@@ -103,37 +147,77 @@ class MPICommunicator:
             kept, sent = (first + distance, first) if upper else (first, first + distance)
             kept_elements = elements(kept, distance)
             received = scratch[:kept_elements.stop - kept_elements.start]
-            self.comm.Sendrecv(array[elements(sent, distance)], dest=partner, recvbuf=received, source=partner)
+            self._exchange(array[elements(sent, distance)], partner, received)
             array[kept_elements] += received
             first, distance = kept, distance // 2
         distance = 1
         while distance < powered:  # doubling: swap finished halves until every rank has all chunks
             partner = rank_of(virtual ^ distance)
             partner_first = first ^ distance
-            self.comm.Sendrecv(array[elements(first, distance)], dest=partner,
-                               recvbuf=array[elements(partner_first, distance)], source=partner)
+            self._exchange(array[elements(first, distance)], partner, array[elements(partner_first, distance)])
             first, distance = min(first, partner_first), distance * 2
         if self.rank < 2 * folded:
-            self.comm.Send(array, dest=self.rank - 1)
+            self._wait([self.comm.Isend(array, dest=self.rank - 1)])
         return array
 
     def sum_small(self, values):
         """The float64 sum over the ranks of a short vector, added in rank order."""
         values = np.ascontiguousarray(values, dtype=np.float64)
         gathered = np.empty((self.size,) + values.shape, dtype=np.float64)
-        self.comm.Allgather(values, gathered)
+        self._wait([self.comm.Iallgather(values, gathered)])
         return gathered.sum(axis=0)
 
     def broadcast_arrays(self, arrays, root=0):
         """Overwrite each contiguous array in place with root's."""
         for array in arrays:
-            self.comm.Bcast(array.reshape(-1), root=root)
+            self._wait([self.comm.Ibcast(array.reshape(-1), root=root)])
 
     def broadcast_object(self, value, root=0):
-        return self.comm.bcast(value, root=root)
+        message = np.frombuffer(pickle.dumps(value), np.uint8) if self.rank == root else None
+        length = np.array([0 if message is None else message.size], np.int64)
+        self._wait([self.comm.Ibcast(length, root=root)])
+        if message is None:
+            message = np.empty(int(length[0]), np.uint8)
+        self._wait([self.comm.Ibcast(message, root=root)])
+        return value if self.rank == root else pickle.loads(message.tobytes())
+
+    def gather_objects(self, value):
+        """Every rank's ``value``, in rank order, on every rank."""
+        message = np.frombuffer(pickle.dumps(value), np.uint8)
+        lengths = np.empty(self.size, np.int64)
+        self._wait([self.comm.Iallgather(np.array([message.size], np.int64), lengths)])
+        received = np.empty(int(lengths.sum()), np.uint8)
+        self._wait([self.comm.Iallgatherv(message, [received, lengths])])
+        ends = np.cumsum(lengths)
+        return [pickle.loads(received[end - length:end].tobytes()) for end, length in zip(ends, lengths)]
+
+    def agree(self, function_name, facts):
+        """Raise the same ValueError on every rank when the ranks' ``facts`` (a dict: what this rank
+        was asked to do) differ, naming each entry that differs and its value on each rank."""
+        everyone = self.gather_objects(facts)
+        differing = [name for name in facts if any(other.get(name) != everyone[0].get(name) for other in everyone)]
+        if differing:
+            details = "; ".join(f"{name}: " + ", ".join(f"rank {rank} {other.get(name)!r}"
+                                                        for rank, other in enumerate(everyone))
+                                for name in differing)
+            raise ValueError(f"{function_name}: the ranks disagree on {', '.join(differing)} ({details}); every rank "
+                             f"must call {function_name} with the same arguments and data")
 
     def barrier(self):
-        self.comm.Barrier()
+        self._wait([self.comm.Ibarrier()])
+
+    def leave(self):
+        """Tell every other rank that this rank's program is ending, then wait until each has said
+        the same, as their programs end too: a rank still inside an exchange raises RankLeft
+        instead of waiting forever (and ends the job, init). Called at exit; once."""
+        if self._left:
+            return
+        self._left = True
+        others = [rank for rank in range(self.size) if rank != self.rank]
+        empty = np.empty(0, np.uint8)
+        sent = [self._notices.Isend(empty, dest=rank, tag=_LEAVING_TAG) for rank in others]
+        received = [self._notices.Irecv(np.empty(0, np.uint8), source=rank, tag=_LEAVING_TAG) for rank in others]
+        self._mpi.Request.Waitall(sent + received)
 
     def abort(self, message):
         """End every rank of the job, after printing ``message`` on this one."""
@@ -163,9 +247,11 @@ def init(threads=None):
     """The communicator of this process: every rank of the job under ``mpiexec``, else one process.
 
     Under ``mpiexec`` each rank's kernel threads are set to ``threads``, by default this node's
-    cores divided by the ranks running on it, and an exception that no code catches ends every
-    rank (an MPI abort after the traceback is printed), so that no rank waits forever for one
-    that died. Calling ``init`` again returns the same communicator.
+    cores divided by the ranks running on it; an exception that no code catches ends every rank
+    (an MPI abort after the traceback is printed), so that no rank waits forever for one that
+    died; and a rank whose program ends tells the others (``MPICommunicator.leave``), so that one
+    still waiting for it in ``fit`` or ``evaluate`` raises ``RankLeft``, which ends the job the same
+    way. Calling ``init`` again returns the same communicator.
     """
     global _world
     if _world is not None:
@@ -185,6 +271,8 @@ def init(threads=None):
         threads = max(1, len(os.sched_getaffinity(0)) // world.local_size)
     _core.set_num_threads(threads)
     _abort_job_on_uncaught_exception(world)
+    # Registered after mpi4py's own exit handler (MPI_Finalize), so it runs before it.
+    atexit.register(world.leave)
     _world = world
     return world
 

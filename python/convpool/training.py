@@ -59,17 +59,50 @@ def _batches(count, batch_size):
     return range(0, count, batch_size)
 
 
+def _settings(obj):
+    """A loss's, optimizer's or schedule's kind and its scalar settings (lr, momentum, reduction...),
+    comparable between ranks; None for None."""
+    if obj is None:
+        return None
+
+    def scalar(value):
+        return isinstance(value, (bool, int, float, str, np.number)) or (
+            isinstance(value, tuple) and all(map(scalar, value)))
+
+    return (type(obj).__name__, sorted((name, value) for name, value in vars(obj).items()
+                                       if not name.startswith("_") and scalar(value)))
+
+
+def _data_facts(inputs, targets):
+    """What the ranks must share about a data set: its length and each example's shape and dtype."""
+    def describe(array):
+        return tuple(np.shape(array)[1:]), str(getattr(array, "dtype", type(array).__name__))
+
+    return len(inputs), describe(inputs), describe(targets)
+
+
+def _model_facts(model):
+    return [(tuple(parameter.data.shape), str(parameter.data.dtype)) for parameter in model.parameters()] + [
+        (name, tuple(buffer.shape), str(buffer.dtype)) for name, buffer in model.named_buffers()]
+
+
 def evaluate(model, loss_fn, data, batch_size=500, comm=None):
     """Mean loss and (for integer targets) accuracy of ``model`` in eval mode over ``data``.
 
     Returns ``{"loss": float, "accuracy": float or None}``; the model's train/eval mode is restored.
     With ``comm`` (``convpool.distributed.init()``), every rank passes the whole ``data``, evaluates
-    its contiguous share, and receives the totals of all ranks: the same result everywhere.
+    its contiguous share, and receives the totals of all ranks: the same result everywhere. The
+    ranks first compare the data's length and example shapes, the model's shapes and the loss,
+    and every rank raises the same ValueError where they differ.
     """
     inputs, targets = _check_data("evaluate: data", data)
     if batch_size < 1:
         raise ValueError(f"evaluate: batch_size={batch_size} must be positive")
     comm = comm or SingleProcess()
+    # batch_size only sets how much each rank computes at once: it may differ.
+    comm.agree("evaluate", {"data (length, example shape and dtype, of inputs then targets)":
+                            _data_facts(inputs, targets), "model (parameter and buffer shapes)": _model_facts(model),
+                            "loss_fn": _settings(loss_fn)})
     low, high = shard(len(inputs), comm)
     was_training = model.training
     model.eval()
@@ -121,8 +154,10 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
     returned ``History`` then says why in ``stop_reason``.
 
     With ``comm`` from ``convpool.distributed.init()``, training is data-parallel: every rank
-    passes the whole data set and the same seed, starts from rank 0's parameters, buffers and
-    optimizer state, and computes ``batch_size`` examples of each global batch of
+    passes the whole data set and the same arguments (the ranks compare them first, and every rank
+    raises the same ValueError where they differ; ``progress`` and ``checkpoint_path`` are rank 0's
+    alone), starts from rank 0's parameters, buffers and optimizer state (``seed=None``: rank 0
+    draws the shuffling seed for all), and computes ``batch_size`` examples of each global batch of
     ``batch_size × comm.size``; the gradients are then summed over the ranks in a fixed order, each
     weighted by the rank's share of the batch, so every rank applies the same update. BatchNorm
     normalises with each rank's own batch statistics; its running statistics are averaged over
@@ -135,6 +170,15 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
     if val_data is not None:
         _check_data("fit: val_data", val_data)
     comm = comm or SingleProcess()
+    # progress and checkpoint_path are rank 0's alone: they may differ.
+    comm.agree("fit", {
+        "train_data (length, example shape and dtype, of inputs then targets)": _data_facts(inputs, targets),
+        "val_data": None if val_data is None else _data_facts(*val_data),
+        "epochs": epochs, "batch_size": batch_size, "seed": seed, "shuffle": bool(shuffle),
+        "model (parameter and buffer shapes)": _model_facts(model), "loss_fn": _settings(loss_fn),
+        "optimizer": _settings(optimizer), "scheduler": _settings(scheduler)})
+    if seed is None:  # every rank shuffles with rank 0's fresh seed
+        seed = comm.broadcast_object(np.random.SeedSequence().entropy)
     broadcast_training_state(comm, model, optimizer)
     reducer = GradientReducer(comm, model.parameters()) if comm.size > 1 else None
     # A loss that averages over the batch averages each rank's part with its share as weight.
