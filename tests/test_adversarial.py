@@ -377,6 +377,9 @@ def test_checkpoint_members_are_checked_before_their_data_is_read(tmp_path):
     ("optimizer/lr", np.array(np.nan), ValueError, r"lr=nan must be finite"),
     ("optimizer/lr", np.array(-1.0), ValueError, r"lr=-1.0 must be finite and non-negative"),
     ("optimizer/started", np.zeros(10, np.float32), ValueError, r"'optimizer/started.npy' has dtype float32"),
+    # Values the copy into the model's float32 would make infinite.
+    ("model/11.bias", np.full(10, 1e300), ValueError, r"'11.bias' holds 1e\+300, beyond float32's largest"),
+    ("optimizer/momentum_buffer.9", np.full(10, -1e39), ValueError, r"'momentum_buffer.9' holds -1e\+39, beyond"),
 ])
 def test_a_refused_checkpoint_changes_nothing(tmp_path, entry, value, error, message):
     model, optimizer = trained_pair()
@@ -405,6 +408,11 @@ def test_load_state_dict_is_all_or_nothing_and_refuses_wrong_kinds():
         ("1.running_var", np.array([1.0, -1.0], np.float32), ValueError, r"'1.running_var' must be non-negative"),
         ("1.running_var", np.array([1.0, np.nan], np.float32), ValueError, r"must be non-negative"),
         ("1.num_batches_tracked", np.array(1.5), TypeError, r"expected integer"),
+        # Integers the copy into int64 would wrap to -1 and -3.
+        ("1.num_batches_tracked", np.array(2**64 - 1, np.uint64), ValueError,
+         r"'1.num_batches_tracked' holds 18446744073709551615, outside int64's range"),
+        ("1.num_batches_tracked", np.array(2**64 - 3, np.uint64), ValueError, r"outside int64's range"),
+        ("1.bias", np.array([1.0, 3.5e38]), ValueError, r"'1.bias' holds 3.5e\+38, beyond float32's largest"),
         ("1.bias", "xy", TypeError, r"'1.bias' must be an array, got str"),
     ]:
         state = model.state_dict()
@@ -413,6 +421,19 @@ def test_load_state_dict_is_all_or_nothing_and_refuses_wrong_kinds():
         with pytest.raises(error, match=message):
             model.load_state_dict(state)
         assert_unchanged(model, before)
+
+
+def test_a_checkpoint_holding_a_member_twice_is_refused(tmp_path):
+    # zipfile reads the last of two members of one name: which one was meant cannot be known.
+    model, optimizer = trained_pair()
+    save_checkpoint(tmp_path / "twice.npz", model, optimizer)
+    with zipfile.ZipFile(tmp_path / "twice.npz", "a") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("model/11.bias.npy", npy_bytes(np.full(10, 7.0, np.float32)))
+    target = lenet5()
+    before = target.state_dict()
+    with pytest.raises(ValueError, match=r"members \['model/11.bias'\] appear more than once"):
+        load_checkpoint(tmp_path / "twice.npz", target)
+    assert_unchanged(target, before)
 
 
 def test_malformed_checkpoint_files_raise_value_error(tmp_path):

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .nn.module import check_state_array
+from .nn.module import check_conversion, check_state_array
 
 
 def _check_lr(owner, lr):
@@ -78,6 +78,9 @@ class Optimizer:
             value = check_state_array(f"{owner}: '{key}'", value, kinds)
             if value.shape != shape:
                 raise ValueError(f"{owner}: '{key}' has shape {value.shape}, expected {shape}")
+            name, _, index = key.rpartition(".")
+            if name in self.buffer_names:  # kept in the parameter's dtype
+                check_conversion(f"{owner}: '{key}'", value, self.params[int(index)].dtype)
             checked[key] = value
         checked["lr"] = _check_lr(f"{owner}: 'lr'", checked["lr"][()])
         self._check_scalars(checked)

@@ -413,6 +413,9 @@ def _read_checkpoint_members(path, expected, skipped=None):
                 unexpected = sorted(set(names) - set(expected))
                 if unexpected:
                     raise _NotFitting(f"unexpected members {unexpected}")
+                repeated = sorted({name for name in names if names.count(name) > 1})
+                if repeated:  # zipfile would read the last copy: which one was meant is unknown
+                    raise ValueError(f"members {repeated} appear more than once")
                 return {name: _read_member(archive, info, *expected[name]) for name, info in zip(names, members)}
         except _NotFitting as error:
             raise ValueError(f"load_checkpoint: '{path}' does not fit: {error}") from None

@@ -28,6 +28,28 @@ def check_state_array(what, value, kinds):
     return value
 
 
+def check_conversion(what, value, dtype):
+    """Refuse ``value`` when its copy into an array of ``dtype`` would change it beyond rounding:
+    an integer outside the dtype's range (the copy would wrap it: 2**64 - 1 into int64 is -1) or a
+    finite number beyond its largest (the copy would make it infinite)."""
+    dtype = np.dtype(dtype)
+    if value.size == 0 or value.dtype.kind == "b":
+        return
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        low, high = int(value.min()), int(value.max())
+        if low < info.min or high > info.max:
+            raise ValueError(f"{what} holds {low if low < info.min else high}, outside {dtype}'s range "
+                             f"[{info.min}, {info.max}]")
+    elif dtype.kind == "f":
+        finite = np.isfinite(value)
+        with np.errstate(over="ignore"):
+            overflows = finite & ~np.isfinite(value.astype(dtype))
+        if overflows.any():
+            raise ValueError(f"{what} holds {value[overflows].flat[0]}, beyond {dtype}'s largest "
+                             f"{np.finfo(dtype).max}")
+
+
 def apply_state(updates):
     """Copy validated (target, value) pairs in place; see ``Module.check_state_dict``."""
     for target, value in updates:
@@ -212,6 +234,7 @@ class Module:
                     f"load_state_dict: '{name}' has shape {value.shape} in the state but "
                     f"{target.shape} in the model"
                 )
+            check_conversion(f"load_state_dict: '{name}'", value, target.dtype)
             if not target.flags.writeable:
                 raise ValueError(f"load_state_dict: '{name}' is read-only in the model (a weight packed by "
                                  f"nn.freeze); load the state before freezing")
