@@ -263,14 +263,62 @@ def test_import_without_torch_names_the_extra():
 
 
 def test_padding_convpool_does_not_take_is_refused_and_left_alone_by_convert():
-    with pytest.raises(ValueError, match="convpool.torch.Conv2d: only padding_mode='zeros' with int or pair"):
-        cpt.Conv2d(1, 1, 3, padding="same")
-    with pytest.raises(ValueError, match="convpool.torch.Conv1d: only padding_mode='zeros'"):
+    with pytest.raises(ValueError, match="convpool.torch.Conv1d: only padding_mode='zeros' is supported, got "
+                                         "'reflect'"):
         cpt.Conv1d(1, 1, 3, padding_mode="reflect")
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding="same"),
                                 torch.nn.Conv1d(1, 1, 3, padding_mode="circular"))
     cpt.convert(model)
-    assert type(model[0]) is torch.nn.Conv2d and type(model[1]) is torch.nn.Conv1d
+    assert type(model[0]) is cpt.Conv2d and type(model[1]) is torch.nn.Conv1d
+
+
+@pytest.mark.parametrize("kernel, dilation", [((3, 3), 1), ((2, 4), 1), ((4, 3), 2)])
+def test_same_and_valid_padding_are_pytorchs(kernel, dilation):
+    # An odd total padding puts the extra zero row or column at the end, as PyTorch does.
+    x = distinct((2, 3, 8, 9), seed=7)
+    weight = distinct((4, 3) + kernel, seed=8)
+    for padding in ("same", "valid"):
+        ours = cpt.conv2d(x, weight, padding=padding, dilation=dilation)
+        torch.testing.assert_close(ours, torch.nn.functional.conv2d(x, weight, padding=padding, dilation=dilation))
+        assert torch.autograd.gradcheck(lambda t, w: cpt.conv2d(t, w, padding=padding, dilation=dilation),
+                                        (x, weight))
+    row, row_weight = distinct((2, 3, 11), seed=9), distinct((4, 3, kernel[1]), seed=10)
+    torch.testing.assert_close(cpt.conv1d(row, row_weight, padding="same", dilation=dilation),
+                               torch.nn.functional.conv1d(row, row_weight, padding="same", dilation=dilation))
+    layer = torch.nn.Conv2d(3, 4, kernel, padding="same", dilation=dilation).double()
+    torch.testing.assert_close(cpt.convert(torch.nn.Sequential(layer))(x), layer(x))
+    with pytest.raises(ValueError, match="convpool.torch.conv2d: padding='same' is not supported for strided"):
+        cpt.conv2d(x, weight, stride=2, padding="same")
+    with pytest.raises(ValueError, match="convpool.torch.conv2d: padding must be an int, a tuple of ints, 'valid' or "
+                                         "'same', got 'full'"):
+        cpt.conv2d(x, weight, padding="full")
+
+
+def test_fake_shapes_refuse_what_the_kernels_refuse():
+    # A fake tensor of a shape the real call cannot have would let tracing succeed where running fails.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        x = torch.empty(2, 4, 3, 3)
+        cases = [
+            (lambda: torch.ops.convpool.conv2d(x, torch.empty(4, 4, 5, 5), None, [1, 1], [0, 0], [1, 1], 1),
+             r"convpool.torch.conv2d: the window does not fit the input of shape \(2, 4, 3, 3\)"),
+            (lambda: torch.ops.convpool.conv2d(x, torch.empty(4, 3, 1, 1), None, [1, 1], [0, 0], [1, 1], 1),
+             r"convpool.torch.conv2d: weight of shape \(4, 3, 1, 1\) with groups=1 does not fit"),
+            (lambda: torch.ops.convpool.max_pool2d(x, [5, 5], [1, 1], [0, 0], [1, 1], False, "first", "propagate"),
+             "convpool.torch.max_pool2d: the window does not fit"),
+            (lambda: torch.ops.convpool.avg_pool2d(x, [4, 4], [1, 1], [0, 0], False, True),
+             "convpool.torch.avg_pool2d: the window does not fit"),
+        ]
+        for call, message in cases:
+            with pytest.raises(ValueError, match=message):
+                call()
+
+
+def test_batch_norm_momentum_and_eps_must_be_numbers():
+    x = torch.randn(2, 3, 4, 4)
+    with pytest.raises(TypeError, match="convpool.torch.batch_norm: momentum must be a float, got None"):
+        cpt.batch_norm(x, torch.zeros(3), torch.ones(3), training=True, momentum=None)
 
 
 def test_fractional_max_pool2d_equals_torch_with_its_generator():

@@ -41,6 +41,16 @@ def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
     return out
 
 
+def _fitting(fn, x, sizes):
+    """The spatial output ``sizes`` a fake kernel computed for input ``x``, or the ValueError the
+    real kernel raises for a window that does not fit: fake tensors must not have shapes where the
+    call fails."""
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"convpool.torch.{fn}: the window does not fit the input of shape {tuple(x.shape)} "
+                         f"(the output would be {tuple(sizes)})")
+    return list(sizes)
+
+
 # torch.library.Library rather than torch.library.custom_op: the operators are the same (schema,
 # fake kernels, autograd), but custom_op's extra Python layers around each kernel doubled the cost
 # of a call.
@@ -133,8 +143,9 @@ def _pooled_with_indices(x, size):
 
 @torch.library.register_fake(_max_pool2d)
 def _(x, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
-    return _pooled_with_indices(x, [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], dilation[d],
-                                                 ceil_mode) for d in range(2)])
+    return _pooled_with_indices(x, _fitting("max_pool2d", x, [
+        _output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], dilation[d], ceil_mode)
+        for d in range(2)]))
 
 
 @_operator("max_pool2d_backward")
@@ -205,8 +216,8 @@ def _avg_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padd
 
 @torch.library.register_fake(_avg_pool2d)
 def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
-    return x.new_empty(list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], 1,
-                                                          ceil_mode) for d in range(2)])
+    return x.new_empty(list(x.shape[:-2]) + _fitting("avg_pool2d", x, [
+        _output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], 1, ceil_mode) for d in range(2)]))
 
 
 @_operator("avg_pool2d_backward")
@@ -268,8 +279,12 @@ def _conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
 
 @torch.library.register_fake(_conv2d)
 def _(x, weight, bias, stride, padding, dilation, groups):
-    size = [(x.shape[-2 + d] + 2 * padding[d] - dilation[d] * (weight.shape[2 + d] - 1) - 1) // stride[d] + 1
-            for d in range(2)]
+    if x.shape[-3] != weight.shape[1] * groups or weight.shape[0] % groups:
+        raise ValueError(f"convpool.torch.conv2d: weight of shape {tuple(weight.shape)} with groups={groups} does "
+                         f"not fit x of shape {tuple(x.shape)}")
+    size = _fitting("conv2d", x, [
+        (x.shape[-2 + d] + 2 * padding[d] - dilation[d] * (weight.shape[2 + d] - 1) - 1) // stride[d] + 1
+        for d in range(2)])
     return x.new_empty(list(x.shape[:-3]) + [weight.shape[0]] + size)
 
 
@@ -352,9 +367,34 @@ torch.library.register_autograd(_conv2d_backward,
                                 setup_context=_convolution_backward_setup)
 
 
+def _padding_mode(fn, x, padding, kernel, stride, dilation):
+    """torch.nn.functional's padding="valid" or "same" as the operator's symmetric padding (per
+    spatial dimension), with x padded by the one extra zero row or column at the end that "same"
+    puts there for an odd total, as PyTorch does; x and integer padding pass unchanged."""
+    if not isinstance(padding, str):
+        return x, padding
+    if padding == "valid":
+        return x, [0] * len(kernel)
+    if padding != "same":
+        raise ValueError(f"convpool.torch.{fn}: padding must be an int, a tuple of ints, 'valid' or 'same', got "
+                         f"{padding!r}")
+    if any(s != 1 for s in stride):
+        raise ValueError(f"convpool.torch.{fn}: padding='same' is not supported for strided convolutions")
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    extra = [total % 2 for total in totals]
+    if any(extra):
+        ends = []
+        for e in reversed(extra):  # torch.nn.functional.pad takes the last dimension first
+            ends += [0, e]
+        x = torch.nn.functional.pad(x, ends)
+    return x, [total // 2 for total in totals]
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv2d on convpool's kernels (integer or pair padding)."""
-    return torch.ops.convpool.conv2d(x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), int(groups))
+    """torch.nn.functional.conv2d on convpool's kernels (padding an int, a pair, 'valid' or 'same')."""
+    stride, dilation = _pair(stride), _pair(dilation)
+    x, padding = _padding_mode("conv2d", x, padding, list(weight.shape[-2:]), stride, dilation)
+    return torch.ops.convpool.conv2d(x, weight, bias, stride, _pair(padding), dilation, int(groups))
 
 
 # ---- Lp pooling, adaptive average pooling, relu ----------------------------------------------
@@ -367,8 +407,8 @@ def _lp_pool2d(x: torch.Tensor, norm_type: float, kernel_size: List[int], stride
 
 @torch.library.register_fake(_lp_pool2d)
 def _(x, norm_type, kernel_size, stride, ceil_mode):
-    return x.new_empty(list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, ceil_mode)
-                                             for d in range(2)])
+    return x.new_empty(list(x.shape[:-2]) + _fitting("lp_pool2d", x, [
+        _output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, ceil_mode) for d in range(2)]))
 
 
 @_operator("lp_pool2d_backward")
@@ -529,8 +569,8 @@ def _stochastic_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int
 
 @torch.library.register_fake(_stochastic_pool2d)
 def _(x, kernel_size, stride, training, seed):
-    shape = list(x.shape[:-2]) + [_output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, False)
-                                  for d in range(2)]
+    shape = list(x.shape[:-2]) + _fitting("stochastic_pool2d", x, [
+        _output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, False) for d in range(2)])
     return x.new_empty(shape), x.new_empty(shape if training else (0,), dtype=torch.int64)
 
 
@@ -659,6 +699,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """torch.nn.functional.batch_norm of (N, C, H, W) input on convpool's kernels: the running
     statistics are updated in place in training (written into the given tensors), used in
     evaluation."""
+    for name, value in (("momentum", momentum), ("eps", eps)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"convpool.torch.batch_norm: {name} must be a float, got {value!r}")
     out, _, _, new_mean, new_var = torch.ops.convpool.batch_norm2d(x, weight, bias, running_mean, running_var,
                                                                    bool(training), float(momentum), float(eps))
     if training and running_mean is not None and running_var is not None:
@@ -723,8 +766,12 @@ def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
 
 @torch.library.register_fake(_conv_transpose2d)
 def _(x, weight, bias, stride, padding, output_padding, groups, dilation):
-    size = [(x.shape[-2 + d] - 1) * stride[d] - 2 * padding[d] + dilation[d] * (weight.shape[2 + d] - 1)
-            + output_padding[d] + 1 for d in range(2)]
+    if x.shape[-3] != weight.shape[0] or weight.shape[0] % groups:
+        raise ValueError(f"convpool.torch.conv_transpose2d: weight of shape {tuple(weight.shape)} with "
+                         f"groups={groups} does not fit x of shape {tuple(x.shape)}")
+    size = _fitting("conv_transpose2d", x, [
+        (x.shape[-2 + d] - 1) * stride[d] - 2 * padding[d] + dilation[d] * (weight.shape[2 + d] - 1)
+        + output_padding[d] + 1 for d in range(2)])
     return x.new_empty(list(x.shape[:-3]) + [weight.shape[1] * groups] + size)
 
 
@@ -795,9 +842,11 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv1d on convpool's kernels (integer padding)."""
-    return torch.ops.convpool.conv2d(x.unsqueeze(-2), weight.unsqueeze(-2), bias, [1, _single(stride)],
-                                     [0, _single(padding)], [1, _single(dilation)], int(groups)).squeeze(-2)
+    """torch.nn.functional.conv1d on convpool's kernels (padding an int, 'valid' or 'same')."""
+    stride, dilation = _single(stride), _single(dilation)
+    x, padding = _padding_mode("conv1d", x, padding, [weight.shape[-1]], [stride], [dilation])
+    return torch.ops.convpool.conv2d(x.unsqueeze(-2), weight.unsqueeze(-2), bias, [1, stride],
+                                     [0, _single(padding)], [1, dilation], int(groups)).squeeze(-2)
 
 
 # ---- fractional max pooling -----------------------------------------------------------------

@@ -46,21 +46,22 @@ class AvgPool2d(torch.nn.AvgPool2d):
         return _ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
-class _NumericPaddingConvolution:
-    """torch's Conv1d/Conv2d arguments, zeros padding given as numbers, convolved by ``_convolve``."""
+class _ZerosPaddingConvolution:
+    """torch's Conv1d/Conv2d arguments with zeros padding (numbers, 'valid' or 'same'), convolved
+    by ``_convolve``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.padding_mode != "zeros" or isinstance(self.padding, str):
-            raise ValueError(f"convpool.torch.{type(self).__name__}: only padding_mode='zeros' with int or pair "
-                             "padding is supported")
+        if self.padding_mode != "zeros":
+            raise ValueError(f"convpool.torch.{type(self).__name__}: only padding_mode='zeros' is supported, got "
+                             f"{self.padding_mode!r}")
 
     def forward(self, x):
         return self._convolve(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-class Conv2d(_NumericPaddingConvolution, torch.nn.Conv2d):
-    """torch.nn.Conv2d on convpool's kernels (zeros padding, integer or pair padding)."""
+class Conv2d(_ZerosPaddingConvolution, torch.nn.Conv2d):
+    """torch.nn.Conv2d on convpool's kernels (zeros padding)."""
 
     _convolve = staticmethod(_ops.conv2d)
 
@@ -156,8 +157,8 @@ class AvgPool1d(torch.nn.AvgPool1d):
         return _ops.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
-class Conv1d(_NumericPaddingConvolution, torch.nn.Conv1d):
-    """torch.nn.Conv1d on convpool's kernels (zeros padding, integer padding)."""
+class Conv1d(_ZerosPaddingConvolution, torch.nn.Conv1d):
+    """torch.nn.Conv1d on convpool's kernels (zeros padding)."""
 
     _convolve = staticmethod(_ops.conv1d)
 
@@ -187,7 +188,7 @@ def _same_module(cls, child):
 def convert(model, tie_break="first", nan="propagate"):
     """Replaces, in place, every torch.nn.MaxPool2d, MaxPool1d, AdaptiveMaxPool2d,
     FractionalMaxPool2d, MaxUnpool2d, AvgPool2d (without divisor_override), AvgPool1d, LPPool2d,
-    AdaptiveAvgPool2d, ReLU, BatchNorm2d, Conv2d and Conv1d (zeros padding, int or pair) and
+    AdaptiveAvgPool2d, ReLU, BatchNorm2d, Conv2d and Conv1d (zeros padding) and
     ConvTranspose2d of `model` by convpool's, with the same arguments and the same parameter and
     buffer tensors, and returns `model`. Max pooling gets `tie_break` and `nan`. Layers convpool cannot take are left as they
     are."""
@@ -216,8 +217,7 @@ def convert(model, tie_break="first", nan="propagate"):
             replacement = ReLU()
         elif kind is torch.nn.BatchNorm2d:
             replacement = _same_module(BatchNorm2d, child)
-        elif kind in (torch.nn.Conv2d, torch.nn.Conv1d) and child.padding_mode == "zeros" \
-                and not isinstance(child.padding, str):
+        elif kind in (torch.nn.Conv2d, torch.nn.Conv1d) and child.padding_mode == "zeros":
             replacement = _same_module(Conv2d if kind is torch.nn.Conv2d else Conv1d, child)
         elif kind is torch.nn.ConvTranspose2d:
             replacement = _same_module(ConvTranspose2d, child)
