@@ -85,6 +85,10 @@ CASES = [
     (lambda: cp.conv2d_backward(GY, X, W, needs=("input", "bias_")), ValueError, r"needs must be a collection of 'input', 'weight' and 'bias'"),
     (lambda: cp.conv2d_backward(GY, X, W, needs="input"), ValueError, r"needs must be a collection"),
     (lambda: cp.conv2d_backward(GY, X, W, needs=3), ValueError, r"needs must be a collection"),
+    # Arguments the Python layer checks before NumPy or a builtin would, with their own messages.
+    (lambda: cp.fractional_max_pool2d(X, 2, 4, seed=-1), ValueError, r"fractional_max_pool2d: seed=-1 must be non-negative"),
+    (lambda: cp.fractional_max_pool2d(X, 2, 4, seed=1.5), TypeError, r"fractional_max_pool2d: seed must be None or a non-negative int, got 1.5"),
+    (lambda: cp.avg_pool1d_backward(np.ones((2, 3, 4)), 6, 2), TypeError, r"avg_pool1d_backward: input_shape must be a sequence of ints.*got 6"),
 ]
 
 

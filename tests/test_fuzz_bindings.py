@@ -2,6 +2,7 @@
 ValueError/TypeError (MemoryError for a copy that cannot be allocated), never crash, hang or
 raise anything else."""
 
+import warnings
 import zlib
 
 import numpy as np
@@ -9,14 +10,25 @@ import pytest
 
 import convpool as cp
 
+try:
+    import torch
+except ImportError:
+    torch = None
+
 FUNCTIONS = {
     "max_pool2d": 9, "max_pool2d_backward": 10, "avg_pool2d": 7, "avg_pool2d_backward": 8,
     "lp_pool2d": 5, "lp_pool2d_backward": 6, "stochastic_pool2d": 6, "stochastic_pool2d_backward": 6,
     "adaptive_max_pool2d": 5, "adaptive_max_pool2d_backward": 6, "max_unpool2d": 6, "max_unpool2d_backward": 6,
     "fractional_max_pool2d": 7, "fractional_max_pool2d_backward": 3, "conv2d": 7, "conv2d_backward": 8,
     "conv_transpose2d": 8, "conv_transpose2d_backward": 9, "relu": 1, "relu_backward": 2, "set_num_threads": 1,
-    "PackedConv2dWeight": 2,
+    "PackedConv2dWeight": 2, "batch_norm2d": 9, "batch_norm2d_backward": 9, "adaptive_avg_pool2d": 2,
+    "adaptive_avg_pool2d_backward": 2,
 }
+
+
+def test_every_compiled_function_is_fuzzed():
+    compiled = {name for name in dir(cp._core) if not name.startswith("_")} - {"build_info", "get_num_threads"}
+    assert compiled == set(FUNCTIONS)
 
 
 def random_array(rng):
@@ -36,8 +48,55 @@ def random_array(rng):
     return array
 
 
+class DLPackOnly:
+    """Another library's array as DLPack shows it; `device` is what __dlpack_device__ returns."""
+
+    def __init__(self, array, device=(1, 0)):
+        self._array, self._device = array, device
+
+    def __dlpack__(self, **kwargs):
+        return self._array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._device
+
+
+class FailingExport(DLPackOnly):
+    def __dlpack__(self, **kwargs):
+        raise KeyError("no capsule")
+
+
+def random_dlpack(rng):
+    """An array offered through DLPack, often one that must be refused: read-only, on another
+    device, a lying or failing exporter, and torch's negative-bit, meta and from-read-only tensors."""
+    array = random_array(rng)
+    if array.nbytes > 1 << 20:  # the huge zero-stride views: a tensor of one would need its copy
+        array = np.zeros((2, 3, 4, 4), np.float32)
+    kind = rng.integers(0, 8)
+    if kind == 1:
+        array.flags.writeable = False
+    if kind == 2:
+        return DLPackOnly(array, device=[(2, 0), (1,), "cpu", None, (1.5, 0), (14, 3)][rng.integers(0, 6)])
+    if kind == 3:
+        return FailingExport(array)
+    if kind >= 4 and torch is not None and array.dtype.kind == "f" and array.dtype.itemsize in (4, 8):
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if kind == 4:
+            return tensor._neg_view()
+        if kind == 5:
+            return torch.empty(tensor.shape, dtype=tensor.dtype, device="meta")
+        if kind == 6:
+            read_only = np.ascontiguousarray(array)
+            read_only.flags.writeable = False
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns that it cannot keep the flag
+                return torch.from_numpy(read_only)
+        return tensor
+    return DLPackOnly(array)
+
+
 def random_value(rng, depth=0):
-    kind = rng.integers(0, 12)
+    kind = rng.integers(0, 13)
     if kind == 0:
         return None
     if kind == 1:
@@ -62,6 +121,8 @@ def random_value(rng, depth=0):
         weight = rng.standard_normal(tuple(int(d) for d in rng.integers(1, 4, size=4)))
         return cp.PackedConv2dWeight(weight.astype(rng.choice([np.float32, np.float64])),
                                      winograd=bool(rng.integers(0, 2)))
+    if kind == 11:
+        return random_dlpack(rng)
     return random_array(rng)
 
 
@@ -90,3 +151,29 @@ def test_random_arguments_only_raise_value_or_type_errors(name):
                 pass
     finally:
         cp.set_num_threads(previous_threads)
+
+
+def test_running_statistics_and_outs_that_share_memory_are_refused_and_change_nothing():
+    # batch_norm2d writes its running statistics and outs in place: drawn from fresh arrays, views
+    # of x, the weight, each other; a refused call must leave every array as it was.
+    rng = np.random.default_rng(29)
+    refused = 0
+    for trial in range(300):
+        dtype = rng.choice([np.float32, np.float64])
+        x = rng.standard_normal((2, 3, 4, 4)).astype(dtype)
+        pool = {"x row": x[0, 0, 0, :3], "x": x, "weight": np.ones(3, dtype), "bias": np.zeros(3, dtype),
+                "fresh mean": np.zeros(3, dtype), "fresh var": np.ones(3, dtype)}
+        choice = lambda *names: pool[names[rng.integers(0, len(names))]]  # noqa: E731
+        weight, bias = choice("weight", "fresh mean"), choice("bias", "fresh var", "weight")
+        mean, var = choice("fresh mean", "x row", "weight", "fresh var"), choice("fresh var", "fresh mean", "bias")
+        out = None if rng.random() < 0.5 else (
+            [np.empty_like(x), x][rng.integers(0, 2)], [None, mean, np.empty(3, dtype)][rng.integers(0, 3)], None)
+        before = {id(a): a.copy() for a in (x, weight, bias, mean, var)}
+        try:
+            cp.batch_norm2d(x, weight, bias, mean, var, training=bool(rng.integers(0, 2)), out=out)
+        except ValueError as error:
+            assert "shares memory" in str(error), str(error)
+            refused += 1
+            for array in (x, weight, bias, mean, var):
+                np.testing.assert_array_equal(array, before[id(array)])
+    assert refused > 50

@@ -205,3 +205,52 @@ def test_a_call_refused_for_its_indices_leaves_out_unchanged(name):
     with pytest.raises(ValueError, match="indices has 1 value"):
         call(out)
     np.testing.assert_array_equal(out, np.full(shape, 7.0, np.float32))
+
+
+# Every array the calls above read (the results' shapes come from the calls themselves).
+INPUTS = {"X": X, "A": A, "W": W, "B": B, "WT": WT, "ROW": ROW, "WROW": WROW, "INDICES": INDICES,
+          "STOCHASTIC": STOCHASTIC, "ADAPTIVE": ADAPTIVE, "SAMPLES": SAMPLES, "FRACTIONAL": FRACTIONAL,
+          "ROW_INDICES": ROW_INDICES, "MEAN": MEAN, "VAR": VAR, "SAVED_MEAN": SAVED_MEAN, "SAVED_INVSTD": SAVED_INVSTD}
+
+
+def aliasing(array, shape, dtype):
+    """A C-contiguous view of `shape` and `dtype` over the start of `array`'s memory, or None where
+    it is too small: an out that passes every check but the overlap one."""
+    count = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if array.nbytes < count:
+        return None
+    return array.reshape(-1).view(np.uint8)[:count].view(dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_an_out_over_an_input_is_refused_and_changes_nothing(name):
+    # Refused with nothing changed where the call reads that array; else (an array it does not read)
+    # the results written there are the call's.
+    expected = CALLS[name](None)
+    results = expected if isinstance(expected, tuple) else (expected,)
+    before = {key: value.copy() for key, value in INPUTS.items()}
+    tried = 0
+    for position, result in enumerate(results):
+        if result is None:
+            continue
+        for key, array in INPUTS.items():
+            view = aliasing(array, result.shape, result.dtype)
+            if view is None:
+                continue
+            out = tuple(view if index == position else None for index in range(len(results)))
+            try:
+                got = CALLS[name](out if isinstance(expected, tuple) else view)
+            except ValueError as error:
+                assert "shares memory with an input" in str(error), (name, key, str(error))
+                changed = {}
+            else:
+                np.testing.assert_array_equal(got[position] if isinstance(expected, tuple) else got, result,
+                                              err_msg=f"{name}: out over {key}")
+                changed = {key}
+            for other, value in INPUTS.items():
+                if other not in changed:
+                    np.testing.assert_array_equal(value, before[other], err_msg=f"{name}: out over {key} changed {other}")
+                value[...] = before[other]
+            tried += 1
+    if not tried:
+        pytest.skip("each result is larger than every array the call reads")

@@ -23,6 +23,16 @@ def _ratio_pair(output_ratio):
     return pair
 
 
+def _seed(seed):
+    """A seed for np.random.default_rng: a non-negative int (NumPy's rule), checked here so that the
+    error names this function."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"fractional_max_pool2d: seed must be None or a non-negative int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"fractional_max_pool2d: seed={seed} must be non-negative")
+    return operator.index(seed)
+
+
 @numpy_facing
 def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, return_indices=False, seed=None,
                           _random_samples=None, out=None):
@@ -47,7 +57,7 @@ def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, r
         output_size = (int(x.shape[-2] * ratio[0]), int(x.shape[-1] * ratio[1]))
     if _random_samples is None:
         planes = (x.shape[0] if x.ndim == 4 else 1, x.shape[-3])
-        draws = np.random.default_rng(operator.index(seed)) if seed is not None else generator()
+        draws = np.random.default_rng(_seed(seed)) if seed is not None else generator()
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
         _random_samples = draws.random(planes + (2,), dtype=dtype)  # [0, 1) in x's own precision
     if out is not None and not return_indices:

@@ -117,6 +117,8 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     fn = "avg_pool1d_backward"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
     p = _single(fn, "padding", padding)
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
+        raise TypeError(f"{fn}: input_shape must be a sequence of ints, (N, C, L) or (C, L), got {input_shape!r}")
     shape = tuple(input_shape)
     if len(shape) not in (2, 3):
         raise ValueError(f"{fn}: input_shape must be (N, C, L) or (C, L), got {shape}")
