@@ -7,19 +7,7 @@ import pytest
 
 import convpool as cp
 from convpool._functions import from_dlpack
-
-
-class DLPackOnly:
-    """An array that offers DLPack and nothing else (no __array__, no buffer protocol)."""
-
-    def __init__(self, array, device=(1, 0)):
-        self._array, self._device = array, device
-
-    def __dlpack__(self, **kwargs):
-        return self._array.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self):
-        return self._device
+from dlpack_objects import DLPackOnly, FailingExport, LyingDevice
 
 
 def random(*shape, dtype=np.float32, seed=0):
@@ -40,24 +28,6 @@ def test_arrays_on_another_device_are_refused_naming_it():
         cp.max_pool2d(x, 2)
     with pytest.raises(TypeError, match=r"conv1d: weight is a DLPackOnly on rocm:0"):
         cp.conv1d(random(1, 2, 8), DLPackOnly(random(3, 2, 3), device=(10, 0)))
-
-
-class LyingDevice(DLPackOnly):
-    """An exporter whose __dlpack_device__ returns garbage."""
-
-    def __init__(self, array, device):
-        super().__init__(array)
-        self._garbage = device
-
-    def __dlpack_device__(self):
-        return self._garbage
-
-
-class FailingExport(DLPackOnly):
-    """An exporter whose __dlpack__ raises an arbitrary exception."""
-
-    def __dlpack__(self, **kwargs):
-        raise KeyError("no capsule")
 
 
 def test_exporters_that_misbehave_are_type_errors_naming_the_argument():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import convpool as cp
+from dlpack_objects import DLPackOnly, FailingExport
 
 try:
     import torch
@@ -46,24 +47,6 @@ def random_array(rng):
         array = np.lib.stride_tricks.as_strided(array.reshape(-1)[:1] if array.size else np.zeros(1, dtype),
                                                 shape, (0,) * len(shape))
     return array
-
-
-class DLPackOnly:
-    """Another library's array as DLPack shows it; `device` is what __dlpack_device__ returns."""
-
-    def __init__(self, array, device=(1, 0)):
-        self._array, self._device = array, device
-
-    def __dlpack__(self, **kwargs):
-        return self._array.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self):
-        return self._device
-
-
-class FailingExport(DLPackOnly):
-    def __dlpack__(self, **kwargs):
-        raise KeyError("no capsule")
 
 
 def random_dlpack(rng):
