@@ -318,10 +318,11 @@ try:
 except ValueError as error:
     results["scheduler"] = str(error)
 for case, changes in {"evaluate data length": {"data": (images[:40 + 8 * comm.rank], labels[:40 + 8 * comm.rank])},
-                      "evaluate model": {"model": models.lenet5(num_classes=7) if other else model()}}.items():
+                      "evaluate model": {"model": models.lenet5(num_classes=7) if other else model()},
+                      "evaluate loss_fn": {"loss_fn": nn.CrossEntropyLoss(reduction="sum" if other else "mean")}}.items():
     try:
-        evaluate(changes.get("model") or model(), nn.CrossEntropyLoss(), changes.get("data", (images, labels)),
-                 comm=comm)
+        evaluate(changes.get("model") or model(), changes.get("loss_fn", nn.CrossEntropyLoss()),
+                 changes.get("data", (images, labels)), comm=comm)
         results[case] = "evaluated"
     except ValueError as error:
         results[case] = str(error)
@@ -355,11 +356,16 @@ def test_ranks_that_disagree_on_an_argument_of_fit_or_evaluate_all_raise_naming_
         assert "every rank must call fit with the same arguments and data" in results[0][case]
     assert results[0]["evaluate data length"].startswith("evaluate: the ranks disagree on data")
     assert results[0]["evaluate model"].startswith("evaluate: the ranks disagree on model")
+    assert results[0]["evaluate loss_fn"].startswith("evaluate: the ranks disagree on loss_fn")
     assert (tmp_path / "c.npz").exists()
 
 
 @needs_mpi
-@pytest.mark.parametrize("leaving", ["sys.exit(0)", "sys.exit(1)", "pass  # returns without calling fit"])
+@pytest.mark.parametrize("leaving", [
+    "sys.exit(0)", "sys.exit(1)", "pass  # returns without calling fit",
+    "alone = models.lenet5(); fit(alone, nn.CrossEntropyLoss(), optim.SGD(alone.parameters(), lr=0.1), "
+    "(np.zeros((8, 1, 28, 28), np.float32), np.zeros(8, np.int64)), progress=False)  # without comm",
+])
 def test_a_rank_that_ends_its_program_early_ends_the_job_instead_of_hanging(leaving, tmp_path):
     script = tmp_path / "leave.py"
     script.write_text(textwrap.dedent(f"""
