@@ -108,15 +108,16 @@ namespace convpool {
 
 // The number of indices among `count` that are neither -1 nor inside [0, plane_size): what the
 // index-routing kernels below skip and count as they go. Bindings call it first when the results
-// go into a caller's arrays, which a refused call must leave unchanged.
+// go into a caller's arrays, which a refused call must leave unchanged. Below a few hundred
+// kilobytes one thread counts: waking the others would cost more than the count.
 inline int64_t count_indices_outside(const int64_t* indices, int64_t count, int64_t plane_size) {
+  const auto count_range = [&](int64_t begin, int64_t end) {
+    return with_vector_isa([&](auto isa) { return indices_outside(isa, indices + begin, end - begin, plane_size); });
+  };
+  constexpr int64_t kSerialCount = int64_t{1} << 16;
+  if (count <= kSerialCount) return count_range(0, count);
   std::atomic<int64_t> outside{0};
-  parallel_for(count, [&](int64_t begin, int64_t end) {
-    int64_t bad = 0;
-#pragma omp simd reduction(+ : bad)
-    for (int64_t i = begin; i < end; ++i) bad += indices[i] != -1 && (indices[i] < 0 || indices[i] >= plane_size);
-    if (bad) outside += bad;
-  });
+  parallel_for(count, [&](int64_t begin, int64_t end) { outside += count_range(begin, end); });
   return outside.load();
 }
 

@@ -214,3 +214,13 @@ void window_sum_transpose_band(T* grad_input, const Pool2dGeometry& g, int64_t r
     }
   }
 }
+
+// The number of indices among `count` that are neither -1 nor inside [0, plane_size): index + 1
+// taken unsigned lies in [0, plane_size] exactly for those, one comparison each.
+inline int64_t indices_outside(VectorIsa, const int64_t* indices, int64_t count, int64_t plane_size) {
+  const uint64_t limit = static_cast<uint64_t>(plane_size);
+  int64_t outside = 0;
+#pragma omp simd reduction(+ : outside)
+  for (int64_t i = 0; i < count; ++i) outside += static_cast<uint64_t>(indices[i]) + 1 > limit;
+  return outside;
+}
