@@ -1,5 +1,5 @@
 """Plain NumPy references for the pooling ops: one window at a time, written from the spec in
-README.md and kept deliberately naive (no shared code with the C++ kernels)."""
+docs/semantics.md and kept deliberately naive (no shared code with the C++ kernels)."""
 
 import math
 

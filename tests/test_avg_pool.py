@@ -67,7 +67,7 @@ def test_nan_and_infinity_propagate_like_a_sum():
 
 @pytest.mark.parametrize("stride, padding, start", [(1, 0, 2), (2, 1, 1), (3, 0, 3)])
 def test_summation_order_of_large_windows_is_column_first(stride, padding, start):
-    # README: a window larger than 2x2 sums each column top to bottom, then the column sums left to
+    # docs/semantics.md: a window larger than 2x2 sums each column top to bottom, then the column sums left to
     # right. In float32 that order turns this window into 1 + 3 + 3 = 7; row-major order would
     # lose both ones of the first row against 1e8 and give 5.
     x = np.zeros((1, 1, 7, 7), np.float32)

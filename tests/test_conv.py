@@ -292,7 +292,7 @@ def test_winograd_packed_weight_matches_reference_to_rounding(config, dtype):
     assert not np.array_equal(out, direct)  # it took the Winograd path
     expected = ref.conv2d(x.astype(np.float64), weight.astype(np.float64), bias.astype(np.float64), **args)
     # The transforms add a few roundings per term: the error stays a small multiple of the
-    # direct sums' (measured in README.md), scaled by the sum of |w| |x| a term adds up.
+    # direct sums' (measured in docs/semantics.md), scaled by the sum of |w| |x| a term adds up.
     scale = ref.conv2d(np.abs(x).astype(np.float64), np.abs(weight).astype(np.float64), None, **args)
     tolerance = 16 * np.finfo(dtype).eps * (scale + np.abs(bias.astype(np.float64))[:, None, None])
     assert np.all(np.abs(out - expected) <= tolerance)

@@ -27,7 +27,7 @@ def check_against_reference(x, config, tie_break, nan="propagate", seed=0):
     expected_forward_idx = ref.max_pool2d(x, k, s, p, d, ceil_mode, "first" if tie_break == "split" else tie_break, nan)[1]
     np.testing.assert_array_equal(idx, expected_forward_idx)
     expected_grad = ref.max_pool2d_backward(grad_output, x, k, s, p, d, ceil_mode, tie_break, nan)
-    # Bit for bit: both add each element's shares in row-major output order (README).
+    # Bit for bit: both add each element's shares in row-major output order (docs/semantics.md).
     np.testing.assert_array_equal(grad_input, expected_grad)
 
 

@@ -162,7 +162,7 @@ def test_layers_match_torch():
 
 
 def test_tie_rules_hold_in_one_dimension():
-    # The README's [0, 5, 5, 0] with windows of 3 at stride 1: both windows tie between the fives.
+    # docs/semantics.md's [0, 5, 5, 0] with windows of 3 at stride 1: both windows tie between the fives.
     x = np.array([[[0.0, 5.0, 5.0, 0.0]]])
     ones = np.ones((1, 1, 2))
     for tie_break, expected in (("first", [0, 2, 0, 0]), ("last", [0, 0, 2, 0]), ("split", [0, 1, 1, 0])):

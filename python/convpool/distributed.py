@@ -24,6 +24,9 @@ import numpy as np
 
 from . import _core
 
+__all__ = ["BUCKET_BYTES", "GradientReducer", "MPICommunicator", "RankLeft", "SingleProcess", "average_buffers",
+           "broadcast_training_state", "init", "shard"]
+
 # The environment variables MPI launchers set for each process they start, with the job's size.
 _LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 

@@ -8,6 +8,8 @@ from .nn.losses import softmax
 from .nn.module import Sequential
 from .training import predict
 
+__all__ = ["EMBEDDING_METHODS", "SALIENCY_METHODS", "embedding", "feature_maps", "occlusion_map", "saliency_map"]
+
 SALIENCY_METHODS = ("gradient", "guided")
 EMBEDDING_METHODS = ("pca", "tsne")
 
@@ -32,7 +34,7 @@ def _guided_backward(relu):
 
 
 def saliency_map(model, images, target=None, method="gradient"):
-    """|d score / d pixel| for each image, the largest over channels.
+    """``|d score / d pixel|`` for each image, the largest over channels.
 
     ``score`` is the logit of class ``target`` (an int or one per image; default: the predicted
     class). ``method="gradient"`` is the plain gradient (Simonyan et al., 2014); ``"guided"`` is

@@ -15,6 +15,8 @@ from .nn import (
     StochasticPool2d,
 )
 
+__all__ = ["POOLING_KINDS", "basic_block", "lenet5", "resnet18", "resnet20", "resnet8", "resnet_cifar"]
+
 POOLING_KINDS = ("max", "avg", "lp", "stochastic")
 
 

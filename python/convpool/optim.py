@@ -11,6 +11,8 @@ import numpy as np
 
 from .nn.module import check_conversion, check_state_array
 
+__all__ = ["Adam", "CosineAnnealingLR", "Optimizer", "SGD", "StepLR"]
+
 
 def _check_lr(owner, lr):
     if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, (int, float, np.integer, np.floating)):

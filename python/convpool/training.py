@@ -18,6 +18,8 @@ from tqdm.auto import tqdm
 from .distributed import GradientReducer, SingleProcess, average_buffers, broadcast_training_state, shard
 from .nn.module import LOADABLE_KINDS, apply_state
 
+__all__ = ["History", "evaluate", "fit", "load_checkpoint", "predict", "save_checkpoint"]
+
 
 @dataclass
 class History:

@@ -63,7 +63,7 @@ inline Isa active_isa() {
 // once per instruction set below, each copy in that set's namespace (detail/for_each_vector_isa.hpp),
 // and with_vector_isa calls the copy for active_isa(). Only the baseline and AVX2, without FMA, so
 // that no multiply-add is fused and every level rounds alike; not AVX-512, whose copies of these
-// loops measured slower (README.md, "Portable wheel").
+// loops measured slower (docs/install.md, "A portable wheel").
 namespace detail {
 namespace isa_baseline {
 struct VectorIsa {};

@@ -1,7 +1,7 @@
 #pragma once
 // 2-D max pooling, forward and backward, with a user-chosen rule for tied maxima.
 //
-// Semantics (README.md "Max pooling" has the full statement):
+// Semantics (docs/semantics.md, "Max pooling", has the full statement):
 // - Padding is virtual: padded taps are skipped, so they are never selected.
 // - Taps are scanned in row-major window order. NanPolicy::propagate keeps PyTorch's rule (any NaN
 //   wins; the last NaN in scan order gives the index); NanPolicy::ignore treats NaN as -inf.

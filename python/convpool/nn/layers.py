@@ -387,7 +387,7 @@ class AvgPool2d(_Pool):
 
 
 class LPPool2d(_Pool):
-    """(sum over the window of |x|^p)^(1/p); norm_type=2 is L2 pooling."""
+    """``(sum over the window of |x|^p)^(1/p)``; norm_type=2 is L2 pooling."""
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__(kernel_size, stride)

@@ -440,7 +440,7 @@ torch.library.register_autograd(_lp_pool2d_backward, _second_derivative_refused(
 
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
-    """torch.nn.functional.lp_pool2d on convpool's kernels: (sum over the window of |x|^p)^(1/p)."""
+    """torch.nn.functional.lp_pool2d on convpool's kernels: ``(sum over the window of |x|^p)^(1/p)``."""
     kernel = _pair(kernel_size)
     step = _stride(stride, kernel)
     return torch.ops.convpool.lp_pool2d(x, float(norm_type), kernel, step, bool(ceil_mode))
