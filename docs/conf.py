@@ -26,7 +26,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
-    "sphinx.ext.doctest",
     "myst_parser",
     "sphinx_copybutton",
     "sphinx_gallery.gen_gallery",
@@ -61,12 +60,6 @@ autodoc_default_options = {"members": True, "undoc-members": False, "show-inheri
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-
-doctest_global_setup = """
-import numpy as np
-import convpool as cp
-np.set_printoptions(precision=4, suppress=True)
-"""
 
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
@@ -178,12 +171,46 @@ def shape_as_literal(app, what, name, obj, options, lines):
             while end < len(lines) and not SECTION.match(lines[end]):
                 end += 1
             body = [text for text in lines[index + 1:end] if text.strip()]
-            lines[index + 1:end] = ["    .. code-block:: text", ""] + ["        " + text.strip() for text in body] + [""]
+            literal = ["        " + text.strip() for text in body]
+            lines[index + 1:end] = ["    .. code-block:: text", ""] + literal + [""]
             return
+
+
+# The section of the semantics page each kernel's result is specified in, by name.
+SEMANTICS = [("max_unpool", "semantics-max-unpooling"), ("adaptive_max", "semantics-adaptive-max-pooling"),
+             ("adaptive_avg", "semantics-adaptive-average-pooling"), ("fractional", "semantics-fractional-max-pooling"),
+             ("max_pool", "semantics-max-pooling"), ("avg_pool", "semantics-average-pooling"),
+             ("lp_pool", "semantics-lp-pooling"), ("stochastic", "semantics-stochastic-pooling"),
+             ("conv_transpose", "semantics-transposed-convolution"), ("conv", "semantics-convolution"),
+             ("PackedConv2dWeight", "semantics-convolution"), ("batch_norm", "semantics-batch-normalization")]
+
+RAISES = """Raises:
+    TypeError: an argument of the wrong type, or an array of another dtype (integer, complex and
+        float16 arrays are refused, not converted), naming the argument.
+    ValueError: shapes or arguments that do not fit (a window larger than the input, indices
+        outside their plane, an ``out`` that shares memory with an input), naming the argument and
+        the shapes, before any work; a refused call changes nothing it was given.
+    MemoryError: an array that cannot be allocated."""
+
+
+def raises_and_semantics(app, what, name, obj, options, lines):
+    """The kernels' common Raises section (the bindings' rules, :doc:`/reliability`) and a link to
+    the section of the semantics page that specifies the result."""
+    short = name.rsplit(".", 1)[-1]
+    if not name.startswith("convpool.") or name.count(".") != 1 or short not in convpool.__all__:
+        return
+    if short in COMPILED and short not in ("set_num_threads", "get_num_threads", "build_info") \
+            or short.endswith(("1d", "1d_backward")) or short == "fractional_max_pool2d":
+        lines.extend([""] + RAISES.splitlines())
+    label = "semantics-one-dimension" if short.endswith(("1d", "1d_backward")) else next(
+        (target for prefix, target in SEMANTICS if prefix in short), None)
+    if label:
+        lines.extend(["", f"The result is specified exactly in :ref:`{label}`; see also :doc:`/reliability`."])
 
 
 def setup(app):
     app.connect("autodoc-process-signature", stub_signature)
     app.connect("autodoc-process-docstring", drop_binding_signature, priority=400)
     app.connect("autodoc-process-docstring", shape_as_literal, priority=450)
+    app.connect("autodoc-process-docstring", raises_and_semantics, priority=420)
 

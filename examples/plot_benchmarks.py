@@ -5,8 +5,9 @@ convpool against its peers
 The speed-ups of the :doc:`benchmark tables <../benchmarks>`, drawn: each dot is one row of a
 table, convpool's time against the peer its speed-up column names, measured in the same process
 with the same 2 threads (the faster of PyTorch's NCHW and channels_last layouts and ONNX Runtime
-where the table has them). Dots right of the line at 1 are rows where convpool is faster. The numbers are read from the tables themselves (each
-with its command, CPU and date on that page), not measured here.
+where the table has them). Dots right of the line at 1 are rows where convpool is faster. The
+numbers are read from the tables themselves (each with its command and machine on that page),
+not measured here.
 """
 
 import re

@@ -39,7 +39,7 @@ def test_python_blocks_run_as_written(page, tmp_path):
         assert reason is None or reason.strip(), f"{page_id(page)}: a block is skipped without a reason"
     if not runnable:
         pytest.skip("every block says why it is not run")
-    if "import torch" in "\n".join(runnable):
+    if "torch" in "\n".join(runnable):  # torch itself, convpool.torch, nn.to_torch
         pytest.importorskip("torch")
     script = tmp_path / "page.py"
     # In the order of the page, one namespace, from a folder of its own (blocks may write files).
@@ -106,3 +106,31 @@ def test_every_page_is_in_the_table_of_contents():
             continue
         assert name in index, name
 
+
+
+def docstring_examples():
+    """(name, doctest) of every public function and class of the package with an Example."""
+    import doctest
+
+    import numpy as np
+
+    import convpool as cp
+
+    finder, found = doctest.DocTestFinder(recurse=False), []
+    for name in cp.__all__:
+        for test in finder.find(getattr(cp, name), f"convpool.{name}", globs={"np": np, "cp": cp}):
+            if test.examples:
+                found.append((test.name, test))
+    return found
+
+
+@pytest.mark.parametrize("name, test", docstring_examples(), ids=[name for name, _ in docstring_examples()])
+def test_docstring_examples_print_what_they_show(name, test):
+    import doctest
+
+    import numpy as np
+
+    with np.printoptions(precision=4, suppress=True):
+        runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+        runner.run(test)
+    assert runner.failures == 0, f"{name}: {runner.failures} example(s) printed something else (run it to see)"

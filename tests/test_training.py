@@ -345,9 +345,21 @@ def test_demo_runs_end_to_end(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "test accuracy:" in result.stdout and "same outputs" in result.stdout
+    assert "trained 1 epoch in" in result.stdout and "warning" not in result.stderr
     accuracy = float(result.stdout.split("test accuracy: ")[1].split("%")[0])
     assert accuracy > 85
     produced = sorted(os.listdir(tmp_path))
     assert produced == ["embedding.png", "feature_maps.png", "guided_saliency.png", "lenet5.npz", "occlusion.png",
                         "saliency.png", "training_curves.png"]
     assert all((tmp_path / name).read_bytes()[:4] == b"\x89PNG" for name in produced if name.endswith(".png"))
+
+
+def test_demo_warns_that_few_training_images_learn_little_and_says_its_version(tmp_path):
+    command = [sys.executable, "-m", "convpool", "demo", "--epochs", "1", "--train-images", "5", "--out",
+               str(tmp_path), "--no-progress", "--threads", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "warning: 5 training images are too few to learn ten digits" in result.stderr
+    version = subprocess.run([sys.executable, "-m", "convpool", "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert version.returncode == 0 and version.stdout.strip() == f"convpool {cp.__version__}"

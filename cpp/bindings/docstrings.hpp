@@ -27,6 +27,18 @@ Shape:
 
 Returns:
     out, or (out, indices) if return_indices.
+
+Example:
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> cp.max_pool2d(x, 2)
+    array([[[[ 5.,  7.],
+             [13., 15.]]]], dtype=float32)
+    >>> y, indices = cp.max_pool2d(x, 3, stride=1, padding=1, return_indices=True)
+    >>> indices[0, 0]
+    array([[ 5,  6,  7,  7],
+           [ 9, 10, 11, 11],
+           [13, 14, 15, 15],
+           [13, 14, 15, 15]])
 )doc";
 
 inline constexpr const char* max_pool2d_backward = R"doc(Gradient of max_pool2d with respect to x.
@@ -42,6 +54,16 @@ Returns:
     grad_input with the shape of x. Where windows overlap, an input's gradient is the sum over
     every window that selected it, added in row-major output order: bitwise identical for any
     number of threads.
+
+Example:
+    >>> x = np.array([[[[0.0, 5.0, 5.0, 0.0]]]])  # two windows of 2 at stride 1 tie on the fives
+    >>> for rule in ("first", "last", "split"):
+    ...     y, indices = cp.max_pool2d(x, (1, 2), stride=1, return_indices=True, tie_break=rule)
+    ...     print(rule, cp.max_pool2d_backward(np.ones_like(y), x, indices, (1, 2), stride=1, tie_break=rule).ravel())
+    ...
+    first [0. 2. 1. 0.]
+    last [0. 1. 2. 0.]
+    split [0.  1.5 1.5 0. ]
 )doc";
 
 inline constexpr const char* avg_pool2d = R"doc(2-D average pooling over (N, C, H, W) or (C, H, W) input.
@@ -58,6 +80,15 @@ Args:
 
 Shape:
     out: (N, C, H_out, W_out), H_out = floor((H + 2*pH - kH) / sH) + 1 (ceil in ceil_mode).
+
+Example:
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> cp.avg_pool2d(x, 2)
+    array([[[[ 2.5,  4.5],
+             [10.5, 12.5]]]])
+    >>> cp.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    array([[[[ 2.5,  4. ],
+             [ 8.5, 10. ]]]])
 )doc";
 
 inline constexpr const char* avg_pool2d_backward = R"doc(Gradient of avg_pool2d with respect to its input.
@@ -70,6 +101,13 @@ Args:
 
 Returns:
     grad_input of shape input_shape and the dtype of grad_output.
+
+Example:
+    >>> cp.avg_pool2d_backward(np.ones((1, 1, 2, 2)), (1, 1, 4, 4), 2)
+    array([[[[0.25, 0.25, 0.25, 0.25],
+             [0.25, 0.25, 0.25, 0.25],
+             [0.25, 0.25, 0.25, 0.25],
+             [0.25, 0.25, 0.25, 0.25]]]])
 )doc";
 
 inline constexpr const char* lp_pool2d = R"doc(2-D power-average pooling: ``(sum over the window of |x|^p)^(1/p)``.
@@ -84,6 +122,11 @@ Args:
     kernel_size: int or (kH, kW).
     stride: int or (sH, sW); default kernel_size.
     ceil_mode: use ceil instead of floor for the output size.
+
+Example:
+    >>> x = np.array([[[[3.0, -4.0], [0.0, 0.0]]]])
+    >>> cp.lp_pool2d(x, 2, 2)  # the window's Euclidean norm
+    array([[[[5.]]]])
 )doc";
 
 inline constexpr const char* lp_pool2d_backward = R"doc(Gradient of lp_pool2d with respect to x.
@@ -95,6 +138,12 @@ Args:
     grad_output: gradient of the pooled output, same dtype as x.
     x: the forward input.
     norm_type, kernel_size, stride, ceil_mode: as in the forward call.
+
+Example:
+    >>> x = np.array([[[[3.0, -4.0], [0.0, 0.0]]]])
+    >>> cp.lp_pool2d_backward(np.ones((1, 1, 1, 1)), x, 2, 2)
+    array([[[[ 0.6, -0.8],
+             [ 0. ,  0. ]]]])
 )doc";
 
 inline constexpr const char* stochastic_pool2d =
@@ -113,6 +162,14 @@ Args:
         None draws a fresh random seed.
     return_indices: also return the int64 index (flat in the H*W plane) of each pick
         (training only).
+
+Example:
+    >>> x = np.array([[[[1.0, 3.0], [0.0, 0.0]]]])  # tap 1 is drawn 3 times out of 4
+    >>> y, indices = cp.stochastic_pool2d(x, 2, seed=0, return_indices=True)
+    >>> y.shape, int(indices.item()) in (0, 1)
+    ((1, 1, 1, 1), True)
+    >>> cp.stochastic_pool2d(x, 2, training=False)  # the probability-weighted average (1 + 9) / 4
+    array([[[[2.5]]]])
 )doc";
 
 inline constexpr const char* stochastic_pool2d_backward = R"doc(Gradient of stochastic_pool2d with respect to x.
@@ -125,6 +182,12 @@ Args:
     x: the forward input.
     indices: the picks (training), or None (evaluation).
     kernel_size, stride, training: as in the forward call.
+
+Example:
+    >>> x = np.array([[[[1.0, 3.0], [0.0, 0.0]]]])
+    >>> y, indices = cp.stochastic_pool2d(x, 2, seed=0, return_indices=True)
+    >>> cp.stochastic_pool2d_backward(np.ones_like(y), x, indices, 2).sum().item()  # one window, one tap
+    1.0
 )doc";
 
 inline constexpr const char* max_unpool2d =
@@ -139,6 +202,15 @@ Args:
     kernel_size, stride (default kernel_size), padding: the pooling's.
     output_size: None for (H - 1)*stride - 2*padding + kernel_size, or (H_out, W_out) (or the
         whole output shape) within the stride of that.
+
+Example:
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> y, indices = cp.max_pool2d(x, 2, return_indices=True)
+    >>> cp.max_unpool2d(y, indices, 2)
+    array([[[[ 0.,  0.,  0.,  0.],
+             [ 0.,  5.,  0.,  7.],
+             [ 0.,  0.,  0.,  0.],
+             [ 0., 13.,  0., 15.]]]])
 )doc";
 
 inline constexpr const char* max_unpool2d_backward = R"doc(Gradient of max_unpool2d with respect to x.
@@ -149,6 +221,13 @@ Args:
 
 Returns:
     grad_output at each index's position, 0 where the index is -1.
+
+Example:
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> y, indices = cp.max_pool2d(x, 2, return_indices=True)
+    >>> cp.max_unpool2d_backward(np.arange(16.0).reshape(1, 1, 4, 4), indices, 2)
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
 )doc";
 
 inline constexpr const char* adaptive_max_pool2d =
@@ -163,6 +242,12 @@ Args:
     tie_break: 'first', 'last' or 'split' (the backward divides a window's gradient equally
         among its tied maxima; the index names the first).
     nan: 'propagate' (any NaN wins; the last NaN gives the index) or 'ignore' (NaN is -inf).
+
+Example:
+    >>> x = np.arange(25.0).reshape(1, 1, 5, 5)
+    >>> cp.adaptive_max_pool2d(x, 2)  # windows rows [0, 3) and [2, 5): they overlap on row 2
+    array([[[[12., 14.],
+             [22., 24.]]]])
 )doc";
 
 inline constexpr const char* adaptive_max_pool2d_backward = R"doc(Gradient of adaptive_max_pool2d.
@@ -175,6 +260,12 @@ Args:
 
 Returns:
     The gradient with respect to x; an input in several windows sums their contributions.
+
+Example:
+    >>> x = np.arange(25.0).reshape(1, 1, 5, 5)
+    >>> y, indices = cp.adaptive_max_pool2d(x, 1, return_indices=True)
+    >>> cp.adaptive_max_pool2d_backward(np.ones_like(y), x, indices, 1)[0, 0, 4]
+    array([0., 0., 0., 0., 1.])
 )doc";
 
 inline constexpr const char* fractional_max_pool2d =
@@ -205,6 +296,12 @@ Args:
 
 Returns:
     The gradient with respect to x; an input in several windows sums their contributions.
+
+Example:
+    >>> x = np.arange(25.0).reshape(1, 1, 5, 5)
+    >>> y, indices = cp.fractional_max_pool2d(x, 2, 3, return_indices=True, seed=0)
+    >>> cp.fractional_max_pool2d_backward(np.ones_like(y), x, indices).sum().item()  # 9 windows
+    9.0
 )doc";
 
 inline constexpr const char* conv2d =
@@ -232,6 +329,15 @@ Args:
 Shape:
     out: (N, C_out, H_out, W_out) with
     H_out = floor((H + pH_top + pH_bottom - dH*(kH-1) - 1) / sH) + 1, likewise W_out.
+
+Example:
+    >>> x = np.ones((1, 1, 4, 4))
+    >>> w = np.ones((2, 1, 3, 3))
+    >>> cp.conv2d(x, w, bias=np.array([0.0, -10.0]), padding=1)[:, :, 0]  # a corner sees 4 taps
+    array([[[ 4.,  6.,  6.,  4.],
+            [-6., -4., -4., -6.]]])
+    >>> cp.conv2d(x, w, padding="same", activation="relu")[0, 1, 1]
+    array([6., 9., 9., 6.])
 )doc";
 
 inline constexpr const char* PackedConv2dWeight = R"doc(A conv2d weight packed once for the kernels.
@@ -246,7 +352,17 @@ Args:
     winograd: 3x3 convolutions at stride 1 and dilation 1 with one group compute through
         Winograd's F(2x2, 3x3) where it saves work (planes of about 10x10 outputs or more):
         2.25 times fewer multiply-adds, rounded differently from the direct sums (docs/guide/numpy.md,
-        "Packed weights for inference"); still the same results for any number of threads.)doc";
+        "Packed weights for inference"); still the same results for any number of threads.
+
+Example:
+    >>> w = np.random.default_rng(0).standard_normal((8, 4, 3, 3)).astype(np.float32)
+    >>> packed = cp.PackedConv2dWeight(w)
+    >>> x = np.ones((1, 4, 6, 6), np.float32)
+    >>> np.array_equal(cp.conv2d(x, packed, padding=1), cp.conv2d(x, w, padding=1))
+    True
+    >>> packed
+    PackedConv2dWeight(shape=(8, 4, 3, 3), dtype=float32)
+)doc";
 
 inline constexpr const char* conv2d_backward = R"doc(Gradients of conv2d.
 
@@ -265,6 +381,20 @@ Args:
 Returns:
     (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.
     The gradients are bitwise identical for any number of threads.
+
+Example:
+    >>> x, w = np.ones((1, 1, 4, 4)), np.ones((2, 1, 3, 3))
+    >>> grad_input, grad_weight, grad_bias = cp.conv2d_backward(np.ones((1, 2, 2, 2)), x, w)
+    >>> grad_input[0, 0]
+    array([[2., 4., 4., 2.],
+           [4., 8., 8., 4.],
+           [4., 8., 8., 4.],
+           [2., 4., 4., 2.]])
+    >>> grad_bias
+    array([4., 4.])
+    >>> grads = cp.conv2d_backward(np.ones((1, 2, 2, 2)), x, w, needs=("input",))
+    >>> grads[1] is None and grads[2] is None
+    True
 )doc";
 
 inline constexpr const char* conv_transpose2d =
@@ -285,6 +415,16 @@ Args:
 Shape:
     out: (N, C_out, H_out, W_out) with
     H_out = (H - 1)*sH - 2*pH + dH*(kH-1) + opH + 1, likewise W_out.
+
+Example:
+    >>> x = np.ones((1, 1, 2, 2))
+    >>> w = np.ones((1, 1, 3, 3))  # (C_in, C_out / groups, kH, kW)
+    >>> cp.conv_transpose2d(x, w, stride=2)[0, 0]
+    array([[1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.],
+           [2., 2., 4., 2., 2.],
+           [1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.]])
 )doc";
 
 inline constexpr const char* conv_transpose2d_backward = R"doc(Gradients of conv_transpose2d.
@@ -299,11 +439,22 @@ Args:
 Returns:
     (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.
     The gradients are bitwise identical for any number of threads.
+
+Example:
+    >>> x, w = np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))
+    >>> grad_input, grad_weight, grad_bias = cp.conv_transpose2d_backward(np.ones((1, 1, 5, 5)), x, w, stride=2)
+    >>> grad_input[0, 0], grad_bias
+    (array([[9., 9.],
+           [9., 9.]]), array([25.]))
 )doc";
 
 inline constexpr const char* relu = R"doc(max(x, 0) elementwise, for float32/float64 arrays of any shape.
 
 NaN stays NaN, as in PyTorch. Threaded; releases the GIL.
+
+Example:
+    >>> cp.relu(np.array([-1.0, -0.0, 2.0, np.nan]))
+    array([ 0., -0.,  2., nan])
 )doc";
 
 inline constexpr const char* relu_backward = R"doc(Gradient of relu: grad_output where y > 0 (or y is NaN), else 0.
@@ -311,6 +462,11 @@ inline constexpr const char* relu_backward = R"doc(Gradient of relu: grad_output
 Args:
     grad_output: gradient of relu's output, same shape and dtype as y.
     y: relu's output.
+
+Example:
+    >>> y = cp.relu(np.array([-1.0, 0.0, 2.0]))
+    >>> cp.relu_backward(np.array([5.0, 5.0, 5.0]), y)
+    array([0., 0., 5.])
 )doc";
 
 inline constexpr const char* batch_norm2d =
@@ -335,6 +491,15 @@ Returns:
     which batch_norm2d_backward takes. Sums run in x's dtype over blocks of 2,048 elements and
     in float64 across blocks, in an order fixed by the shapes: bitwise identical for any number
     of threads.
+
+Example:
+    >>> x = np.arange(8.0).reshape(2, 1, 2, 2)
+    >>> running_mean, running_var = np.zeros(1), np.ones(1)
+    >>> out, mean, invstd = cp.batch_norm2d(x, running_mean=running_mean, running_var=running_var)
+    >>> mean, running_mean  # the running mean moved by momentum 0.1 towards 3.5
+    (array([3.5]), array([0.35]))
+    >>> print(abs(float(out.mean())) < 1e-12, round(float(out.std()), 4))  # normalized
+    True 1.0
 )doc";
 
 inline constexpr const char* batch_norm2d_backward = R"doc(Gradients of batch_norm2d.
@@ -351,6 +516,13 @@ Args:
 
 Returns:
     (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.
+
+Example:
+    >>> x = np.arange(8.0).reshape(2, 1, 2, 2)
+    >>> out, mean, invstd = cp.batch_norm2d(x)
+    >>> grads = cp.batch_norm2d_backward(np.ones_like(x), x, None, mean, invstd, needs=("input", "bias"))
+    >>> float(abs(grads[0]).max()) < 1e-12, grads[2]  # a shift of all outputs is not x's doing
+    (True, array([8.]))
 )doc";
 
 inline constexpr const char* adaptive_avg_pool2d =
@@ -364,6 +536,13 @@ Args:
 
 Shape:
     out: (N, C, H_out, W_out).
+
+Example:
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> cp.adaptive_avg_pool2d(x, 1)  # global average pooling
+    array([[[[7.5]]]])
+    >>> cp.adaptive_avg_pool2d(x, (2, None)).shape
+    (1, 1, 2, 4)
 )doc";
 
 inline constexpr const char* adaptive_avg_pool2d_backward = R"doc(Gradient of adaptive_avg_pool2d.
@@ -375,6 +554,49 @@ Args:
 Returns:
     grad_input of shape input_shape: each output's gradient divided equally among its window,
     summed where windows overlap. Bitwise identical for any number of threads.
+
+Example:
+    >>> cp.adaptive_avg_pool2d_backward(np.ones((1, 1, 1, 1)), (1, 1, 2, 2))
+    array([[[[0.25, 0.25],
+             [0.25, 0.25]]]])
+)doc";
+
+inline constexpr const char* set_num_threads = R"doc(Sets the number of threads every convpool kernel uses.
+
+Args:
+    n: an int from 1 to 4 times the cores OpenMP sees. The setting applies to kernels started
+        from any Python thread; results are bitwise the same for any count.
+
+Example:
+    >>> previous = cp.get_num_threads()
+    >>> cp.set_num_threads(1)
+    >>> cp.get_num_threads()
+    1
+    >>> cp.set_num_threads(previous)
+)doc";
+
+inline constexpr const char* get_num_threads = R"doc(The number of threads convpool's kernels use.
+
+Returns:
+    the last set_num_threads value, else OpenMP's default (one per core); 1 in a process forked
+    after kernels ran on several threads.
+
+Example:
+    >>> cp.get_num_threads() >= 1
+    True
+)doc";
+
+inline constexpr const char* build_info =
+    R"doc(How the module was built, and which instruction set its kernels use on this CPU.
+
+Returns:
+    a dict: "compiler" (GCC's version string), "openmp" (the OpenMP version, yyyymm) and "isa"
+    ("avx512", "avx2" or "baseline"; the environment variable CONVPOOL_ISA=avx2 or baseline
+    lowers it).
+
+Example:
+    >>> sorted(cp.build_info())
+    ['compiler', 'isa', 'openmp']
 )doc";
 
 }  // namespace convpool::bindings::docs

@@ -4,6 +4,7 @@
 #include <convpool/parallel.hpp>
 
 #include "common.hpp"
+#include "docstrings.hpp"
 
 namespace convpool::bindings {
 void register_max_pool(py::module_& m);
@@ -37,8 +38,8 @@ PYBIND11_MODULE(_core, m) {
               concat(fn, ": n=", threads, " must be between 1 and ", most, " (4 threads per core that OpenMP sees)"));
         convpool::set_num_threads(static_cast<int>(threads));
       },
-      py::arg("n"), "Sets the number of threads every convpool kernel uses (1 to 4 per core).");
-  m.def("get_num_threads", &convpool::get_num_threads, "The number of threads convpool kernels use.");
+      py::arg("n"), convpool::bindings::docs::set_num_threads);
+  m.def("get_num_threads", &convpool::get_num_threads, convpool::bindings::docs::get_num_threads);
   m.def(
       "build_info",
       [] {
@@ -48,8 +49,7 @@ PYBIND11_MODULE(_core, m) {
         info["isa"] = convpool::isa_name(convpool::active_isa());
         return info;
       },
-      "How the module was built and which instruction set its kernels use on this CPU\n"
-      "(the environment variable CONVPOOL_ISA=avx2|baseline lowers it).");
+      convpool::bindings::docs::build_info);
   convpool::bindings::register_max_pool(m);
   convpool::bindings::register_max_pool_backward(m);
   convpool::bindings::register_max_unpool(m);

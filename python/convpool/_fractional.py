@@ -46,6 +46,16 @@ def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, r
     instead: with PyTorch's samples the outputs and indices are PyTorch's. Returns the output, and
     with ``return_indices`` the int64 flat index of each maximum in its H x W plane; ``out`` (an
     array, or with ``return_indices`` a pair) receives them.
+
+    Shape:
+        out: (N, C, oH, oW), the output_size (or int(H * ratio), int(W * ratio)); each window
+        kernel_size, with oH + kH - 1 <= H and likewise for W.
+
+    Example:
+        >>> x = np.arange(25.0).reshape(1, 1, 5, 5)
+        >>> y = cp.fractional_max_pool2d(x, 2, output_size=3, seed=0)
+        >>> y.shape, bool(np.all(np.isin(y, x)))
+        ((1, 1, 3, 3), True)
     """
     x = x if isinstance(x, np.ndarray) else np.asarray(x)
     if x.ndim not in (3, 4):

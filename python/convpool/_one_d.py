@@ -77,7 +77,22 @@ def _as_1d(fn, kernel):
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                tie_break="first", nan="propagate", out=None):
     """Max pooling over the last axis of (N, C, L) or (C, L): max_pool2d's semantics (tie_break,
-    nan) with a height of 1; indices are positions along L."""
+    nan) with a height of 1; indices are positions along L.
+
+    Args:
+        x: input array, float32 or float64.
+        kernel_size, stride, padding, dilation: ints (or 1-element sequences); stride defaults to
+            kernel_size; padding at most kernel_size // 2.
+        ceil_mode, return_indices, tie_break, nan, out: as in max_pool2d.
+
+    Shape:
+        out: (N, C, L_out), L_out = floor((L + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1
+        (ceil in ceil_mode).
+
+    Example:
+        >>> cp.max_pool1d(np.array([[0.0, 5.0, 5.0, 0.0]]), 2, stride=1, return_indices=True, tie_break="last")
+        (array([[5., 5., 5.]]), array([[1, 2, 2]]))
+    """
     fn = "max_pool1d"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
     p, d = _single(fn, "padding", padding), _single(fn, "dilation", dilation)
@@ -89,7 +104,19 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 @numpy_facing
 def max_pool1d_backward(grad_output, x, indices, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                         tie_break="first", nan="propagate", out=None):
-    """Gradient of max_pool1d with respect to x (indices may be None for tie_break="split")."""
+    """Gradient of max_pool1d with respect to x (indices may be None for tie_break="split").
+
+    Args:
+        grad_output: gradient of the pooled output.
+        x: the forward input.
+        indices: from max_pool1d(..., return_indices=True) with the same tie_break.
+        kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan, out: as in the forward.
+
+    Example:
+        >>> x = np.array([[0.0, 5.0, 5.0, 0.0]])
+        >>> cp.max_pool1d_backward(np.ones((1, 3)), x, None, 2, stride=1, tie_break="split")
+        array([[0. , 1.5, 1.5, 0. ]])
+    """
     fn = "max_pool1d_backward"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
     p, d = _single(fn, "padding", padding), _single(fn, "dilation", dilation)
@@ -101,7 +128,21 @@ def max_pool1d_backward(grad_output, x, indices, kernel_size, stride=None, paddi
 
 @numpy_facing
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, out=None):
-    """Average pooling over the last axis of (N, C, L) or (C, L): avg_pool2d's semantics."""
+    """Average pooling over the last axis of (N, C, L) or (C, L): avg_pool2d's semantics.
+
+    Args:
+        x: input array, float32 or float64.
+        kernel_size, stride, padding: ints (or 1-element sequences); stride defaults to kernel_size.
+        ceil_mode, count_include_pad, out: as in avg_pool2d.
+
+    Shape:
+        out: (N, C, L_out), L_out = floor((L + 2*padding - kernel_size) / stride) + 1 (ceil in
+        ceil_mode).
+
+    Example:
+        >>> cp.avg_pool1d(np.arange(6.0).reshape(1, 6), 2)
+        array([[0.5, 2.5, 4.5]])
+    """
     fn = "avg_pool1d"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
     p = _single(fn, "padding", padding)
@@ -113,7 +154,17 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 @numpy_facing
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True, out=None):
-    """Gradient of avg_pool1d with respect to its input, of shape input_shape."""
+    """Gradient of avg_pool1d with respect to its input, of shape input_shape.
+
+    Args:
+        grad_output: gradient of the pooled output.
+        input_shape: the forward input's shape, (N, C, L) or (C, L).
+        kernel_size, stride, padding, ceil_mode, count_include_pad, out: as in the forward.
+
+    Example:
+        >>> cp.avg_pool1d_backward(np.ones((1, 3)), (1, 6), 2)
+        array([[0.5, 0.5, 0.5, 0.5, 0.5, 0.5]])
+    """
     fn = "avg_pool1d_backward"
     k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
     p = _single(fn, "padding", padding)
@@ -134,7 +185,23 @@ def _conv_padding(fn, padding):
 @numpy_facing
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None, out=None):
     """1-D convolution (cross-correlation) of (N, C_in, L) or (C_in, L) with weight
-    (C_out, C_in / groups, k): conv2d's semantics, padding an int, "valid" or "same"."""
+    (C_out, C_in / groups, k): conv2d's semantics, padding an int, "valid" or "same".
+
+    Args:
+        x: input array, float32 or float64.
+        weight: (C_out, C_in / groups, k), x's dtype.
+        bias: None or (C_out,).
+        stride, dilation: ints (or 1-element sequences).
+        padding: an int, "valid" or "same" (stride 1; an odd total puts the extra zero at the end).
+        groups, activation, out: as in conv2d.
+
+    Shape:
+        out: (N, C_out, L_out), L_out = floor((L + 2*padding - dilation*(k-1) - 1) / stride) + 1.
+
+    Example:
+        >>> cp.conv1d(np.arange(5.0).reshape(1, 5), np.ones((1, 1, 3)))
+        array([[3., 6., 9.]])
+    """
     fn = "conv1d"
     s, d = _single(fn, "stride", stride), _single(fn, "dilation", dilation)
     return _given_or(out, _as_1d(fn, lambda: _core.conv2d(_row(fn, x), _row(fn, weight, "weight", _WEIGHT), bias,
@@ -145,7 +212,20 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
 @numpy_facing
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
                     needs=("input", "weight", "bias"), out=None):
-    """Gradients of conv1d: (grad_input, grad_weight, grad_bias), None for each not in needs."""
+    """Gradients of conv1d: (grad_input, grad_weight, grad_bias), None for each not in needs.
+
+    Args:
+        grad_output: gradient of the convolution's output.
+        x, weight, stride, padding, dilation, groups: as in the forward call.
+        needs: which gradients to compute, any of "input", "weight" and "bias".
+        out: as in conv2d_backward.
+
+    Example:
+        >>> grad_input, grad_weight, grad_bias = cp.conv1d_backward(np.ones((1, 3)), np.arange(5.0).reshape(1, 5),
+        ...                                                         np.ones((1, 1, 3)))
+        >>> grad_input, grad_weight, grad_bias
+        (array([[1., 2., 3., 2., 1.]]), array([[[3., 6., 9.]]]), array([3.]))
+    """
     fn = "conv1d_backward"
     s, d = _single(fn, "stride", stride), _single(fn, "dilation", dilation)
     rows = _row_out(out)

@@ -6,7 +6,18 @@ _generator = np.random.default_rng()
 
 
 def manual_seed(seed):
-    """Seed the generator behind weight initialisation, dropout and stochastic pooling."""
+    """Seed the generator behind weight initialisation, dropout and stochastic pooling.
+
+    Args:
+        seed: anything ``numpy.random.default_rng`` takes (an int, a sequence of ints, None).
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> first = cp.nn.Linear(3, 2).weight.data.copy()
+        >>> cp.manual_seed(0)
+        >>> np.array_equal(cp.nn.Linear(3, 2).weight.data, first)
+        True
+    """
     global _generator
     _generator = np.random.default_rng(seed)
 

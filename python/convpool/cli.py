@@ -19,6 +19,8 @@ from .optim import SGD, CosineAnnealingLR
 from .training import evaluate, fit, load_checkpoint, predict, save_checkpoint
 
 VALIDATION_IMAGES = 2000
+# Fewer training images than this (a hundred per digit) learn little: the demo says so.
+FEW_TRAINING_IMAGES = 1000
 SHOWN_IMAGES = 8
 EMBEDDED_IMAGES = 1000
 
@@ -56,10 +58,15 @@ def _learning_rate(text):
 
 
 def _parser():
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="convpool", description="convpool's command line")
+    parser.add_argument("--version", action="version", version=f"convpool {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="train LeNet-5 (or ResNet-8) on MNIST digits, report test accuracy, save a checkpoint and plots")
+        "demo", help="train LeNet-5 (or ResNet-8) on MNIST digits, report test accuracy, save a checkpoint and plots",
+        description="Train LeNet-5 (or ResNet-8) on MNIST digits, report the test accuracy, save a checkpoint and "
+                    "six figures.")
     demo.add_argument("--model", choices=tuple(MODELS), default="lenet5", help="the network (default lenet5)")
     demo.add_argument("--full-mnist", action="store_true",
                       help="all 60,000 training images instead of the bundled 12,000 "
@@ -69,14 +76,19 @@ def _parser():
     demo.add_argument("--pool", choices=POOLING_KINDS, default="max", help="LeNet-5's pooling layers (default max)")
     demo.add_argument("--tie-break", choices=("first", "last", "split"), default="first",
                       help="who gets the gradient of tied maxima in max pooling (default first)")
-    demo.add_argument("--out", default="convpool-demo", help="folder for the checkpoint and plots")
-    demo.add_argument("--batch-size", type=_at_least(1), default=64)
-    demo.add_argument("--lr", type=_learning_rate, default=0.05, help="initial learning rate (cosine schedule)")
+    demo.add_argument("--out", default="convpool-demo",
+                      help="folder for the checkpoint and figures (default convpool-demo)")
+    demo.add_argument("--batch-size", type=_at_least(1), default=64,
+                      help="images per training step, per process under mpiexec (default 64)")
+    demo.add_argument("--lr", type=_learning_rate, default=0.05,
+                      help="initial learning rate, lowered along a cosine over the epochs (default 0.05)")
     demo.add_argument("--threads", type=_at_least(1), default=None, help="kernel threads (default: all cores)")
-    demo.add_argument("--seed", type=_at_least(0), default=0, help="seed of initialisation and shuffling")
+    demo.add_argument("--seed", type=_at_least(0), default=0,
+                      help="seed of the initialisation and the shuffling (default 0)")
     demo.add_argument("--train-images", type=_at_least(1), default=None,
-                      help="train on only this many images (default: all but the validation ones)")
+                      help="train on only this many images (default: all but the 2,000 validation ones)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.demo = demo  # the demo's own usage, for the checks made after parsing
     return parser
 
 
@@ -129,6 +141,9 @@ def demo(arguments):
     training = (train_images[:training_count], train_labels[:training_count])
     say(f"MNIST ({'all of it' if arguments.full_mnist else 'bundled'}): {training_count} training, "
         f"{VALIDATION_IMAGES} validation, {len(test_images)} test images")
+    if training_count < FEW_TRAINING_IMAGES:
+        say(f"warning: {training_count} training images are too few to learn ten digits; expect an accuracy "
+            f"near chance (10%)", file=sys.stderr)
 
     build, feature_layer, feature_title = MODELS[arguments.model]
     manual_seed(arguments.seed)
@@ -146,7 +161,8 @@ def demo(arguments):
         return 1
     seconds = time.perf_counter() - started
     rate = np.median(history.images_per_second) if history.images_per_second else 0.0
-    say(f"trained {arguments.epochs} epochs in {seconds:.1f} s ({rate:,.0f} images/s while training)")
+    epochs = f"{arguments.epochs} epoch{'s' if arguments.epochs != 1 else ''}"
+    say(f"trained {epochs} in {seconds:.1f} s ({rate:,.0f} images/s while training)")
 
     result = evaluate(model, loss, (test_images, test_labels), comm=comm)
     if comm.rank != 0:
@@ -206,7 +222,7 @@ def main(argv=None):
     parser = _parser()
     arguments = parser.parse_args(argv)
     if arguments.command == "demo":
-        _check_demo_arguments(parser, arguments)
+        _check_demo_arguments(parser.demo, arguments)
         return demo(arguments)
     return 2
 
