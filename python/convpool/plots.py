@@ -88,7 +88,7 @@ def plot_heatmaps(images, maps, path=None, titles=None, label="saliency", colorm
         bar = figure.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.9)
         bar.set_label(colorbar_label or label, fontsize=8)
     else:
-        figure.text(0.5, -0.02, f"{colorbar_label or label} (each map on its own scale)", ha="center", fontsize=8)
+        figure.supxlabel(f"{colorbar_label or label} (each map on its own scale)", fontsize=8)
     figure.suptitle(label)
     return _finish(figure, path)
 
