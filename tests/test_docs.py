@@ -117,10 +117,18 @@ def docstring_examples():
     import convpool as cp
 
     finder, found = doctest.DocTestFinder(recurse=False), []
-    for name in cp.__all__:
-        for test in finder.find(getattr(cp, name), f"convpool.{name}", globs={"np": np, "cp": cp}):
-            if test.examples:
-                found.append((test.name, test))
+    modules = [cp, cp.nn, cp.optim, cp.models, cp.training, cp.inspection, cp.datasets, cp.distributed]
+    try:
+        import convpool.torch
+
+        modules.append(convpool.torch)
+    except ImportError:  # without torch its examples cannot run
+        pass
+    for module in modules:
+        for name in module.__all__:
+            for test in finder.find(getattr(module, name), f"{module.__name__}.{name}", globs={"np": np, "cp": cp}):
+                if test.examples:
+                    found.append((test.name, test))
     return found
 
 
@@ -129,6 +137,9 @@ def test_docstring_examples_print_what_they_show(name, test):
     import doctest
 
     import numpy as np
+
+    if any("torch" in example.source for example in test.examples):
+        pytest.importorskip("torch")
 
     with np.printoptions(precision=4, suppress=True):
         runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)

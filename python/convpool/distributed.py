@@ -40,7 +40,12 @@ class RankLeft(RuntimeError):
 
 
 class SingleProcess:
-    """The communicator of a program that runs alone: every collective is the identity."""
+    """The communicator of a program that runs alone: every collective is the identity.
+
+    Example:
+        >>> cp.distributed.SingleProcess().sum_small([1.0, 2.0])
+        array([1., 2.])
+    """
 
     rank, size, local_rank, local_size = 0, 1, 0, 1
 
@@ -255,6 +260,11 @@ def init(threads=None):
     died; and a rank whose program ends tells the others (``MPICommunicator.leave``), so that one
     still waiting for it in ``fit`` or ``evaluate`` raises ``RankLeft``, which ends the job the same
     way. Calling ``init`` again returns the same communicator.
+
+    Example:
+        >>> comm = cp.distributed.init()  # started without mpiexec: one process
+        >>> comm.rank, comm.size
+        (0, 1)
     """
     global _world
     if _world is not None:
@@ -383,7 +393,12 @@ def _pieces(arrays, start, length):
 
 def shard(count, comm):
     """This rank's [low, high) of ``count`` items cut into ``comm.size`` contiguous parts that
-    differ in length by at most one (the first parts are the longer)."""
+    differ in length by at most one (the first parts are the longer).
+
+    Example:
+        >>> [cp.distributed.shard(10, comm) for comm in (type("Rank", (), {"rank": r, "size": 3}) for r in range(3))]
+        [(0, 4), (4, 7), (7, 10)]
+    """
     base, extra = divmod(count, comm.size)
     low = comm.rank * base + min(comm.rank, extra)
     return low, low + base + (comm.rank < extra)

@@ -41,6 +41,11 @@ def saliency_map(model, images, target=None, method="gradient"):
     guided backpropagation (Springenberg et al., 2015), whose ReLUs also stop negative
     gradients, which gives sharper maps. Runs the model in eval mode; parameter gradients are
     left as they were. Returns (N, H, W).
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> cp.inspection.saliency_map(cp.models.lenet5(), np.ones((2, 1, 28, 28), np.float32)).shape
+        (2, 28, 28)
     """
     if method not in SALIENCY_METHODS:
         raise ValueError(f"saliency_map: method must be one of {SALIENCY_METHODS}, got {method!r}")
@@ -69,7 +74,13 @@ def saliency_map(model, images, target=None, method="gradient"):
 
 
 def feature_maps(model, images, layer):
-    """The output of ``model[layer]`` (a Sequential's index) for ``images``, in eval mode."""
+    """The output of ``model[layer]`` (a Sequential's index) for ``images``, in eval mode.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> cp.inspection.feature_maps(cp.models.lenet5(), np.ones((2, 1, 28, 28), np.float32), 1).shape
+        (2, 6, 24, 24)
+    """
     if not isinstance(model, Sequential):
         raise TypeError(f"feature_maps: model must be a Sequential, got {type(model).__name__}")
     if not -len(model) <= layer < len(model):
@@ -83,6 +94,12 @@ def occlusion_map(model, images, target=None, patch=7, stride=3, fill=0.0):
     A ``patch`` x ``patch`` square of value ``fill`` slides over each image with ``stride``
     (Zeiler & Fergus, 2014); each pixel gets the mean drop over the positions that cover it.
     Large values mark the regions the prediction depends on. Returns (N, H, W).
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> images = np.ones((2, 1, 28, 28), np.float32)
+        >>> cp.inspection.occlusion_map(cp.models.lenet5(), images, patch=7, stride=7).shape
+        (2, 28, 28)
     """
     images = np.asarray(images)
     target = _class_targets(model, images, target)
@@ -109,6 +126,12 @@ def embedding(model, images, layer, method="pca", seed=0):
     their two principal axes (NumPy's SVD, each axis's sign fixed so that its largest coefficient
     is positive), ``"tsne"`` runs scikit-learn's t-SNE (``pip install scikit-learn``) with
     ``seed``. Returns (N, 2), for ``plots.plot_embedding``.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> images = np.random.default_rng(0).random((20, 1, 28, 28), np.float32)
+        >>> cp.inspection.embedding(cp.models.lenet5(), images, -2).shape
+        (20, 2)
     """
     if method not in EMBEDDING_METHODS:
         raise ValueError(f"embedding: method must be one of {EMBEDDING_METHODS}, got {method!r}")

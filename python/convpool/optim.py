@@ -23,6 +23,24 @@ def _check_lr(owner, lr):
 
 
 class Optimizer:
+    """Base class of the optimizers: ``params`` (a list of ``nn.Parameter``), ``lr``, per-parameter
+    state arrays, ``zero_grad()``, ``state_dict()`` and ``load_state_dict()``; a subclass writes
+    ``step()``.
+
+    Example:
+        >>> class Plain(cp.optim.Optimizer):
+        ...     def step(self):
+        ...         for parameter in self.params:
+        ...             if parameter.grad is not None:
+        ...                 parameter.data -= self.lr * parameter.grad
+        ...
+        >>> p = cp.nn.Parameter(np.array([1.0]))
+        >>> p.grad = np.array([2.0])
+        >>> Plain([p], lr=0.25).step()
+        >>> p.data
+        array([0.5])
+    """
+
     # Per-parameter state arrays this optimizer keeps (saved as "<name>.<index>").
     buffer_names = ()
 
@@ -115,6 +133,18 @@ class SGD(Optimizer):
 
     g = grad + weight_decay * p;  b = momentum * b + (1 - dampening) * g  (b = g on the first step);
     p -= lr * (g + momentum * b if nesterov else b)
+
+    Args:
+        params: the parameters to update (``model.parameters()``).
+        lr: the learning rate, finite and non-negative.
+        momentum, dampening, weight_decay, nesterov: PyTorch's.
+
+    Example:
+        >>> p = cp.nn.Parameter(np.array([1.0]))
+        >>> p.grad = np.array([0.5])
+        >>> cp.optim.SGD([p], lr=0.1).step()
+        >>> p.data
+        array([0.95])
     """
 
     buffer_names = ("momentum_buffer",)
@@ -160,7 +190,19 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) as ``torch.optim.Adam``, with L2 weight decay added to the gradient."""
+    """Adam (Kingma & Ba) as ``torch.optim.Adam``, with L2 weight decay added to the gradient.
+
+    Args:
+        params: the parameters to update.
+        lr, betas, eps, weight_decay: PyTorch's.
+
+    Example:
+        >>> p = cp.nn.Parameter(np.array([1.0]))
+        >>> p.grad = np.array([0.5])
+        >>> cp.optim.Adam([p], lr=0.1).step()
+        >>> p.data.round(6)  # Adam's first step moves by lr whatever the gradient's size
+        array([0.9])
+    """
 
     buffer_names = ("exp_avg", "exp_avg_sq")
 
@@ -221,7 +263,19 @@ class _Schedule:
 
 
 class StepLR(_Schedule):
-    """lr = base_lr * gamma ** (epoch // step_size)."""
+    """lr = base_lr * gamma ** (epoch // step_size).
+
+    Args:
+        optimizer: the optimizer whose ``lr`` it sets.
+        step_size: epochs between decays.
+        gamma: the factor of each decay.
+
+    Example:
+        >>> optimizer = cp.optim.SGD([cp.nn.Parameter(np.zeros(1))], lr=1.0)
+        >>> schedule = cp.optim.StepLR(optimizer, step_size=2)
+        >>> [(schedule.step(), optimizer.lr)[1] for epoch in range(4)]
+        [1.0, 0.1, 0.1, 0.010000000000000002]
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
@@ -234,7 +288,19 @@ class StepLR(_Schedule):
 
 
 class CosineAnnealingLR(_Schedule):
-    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
+
+    Args:
+        optimizer: the optimizer whose ``lr`` it sets.
+        T_max: the epochs of the half cosine.
+        eta_min: the learning rate at its end.
+
+    Example:
+        >>> optimizer = cp.optim.SGD([cp.nn.Parameter(np.zeros(1))], lr=1.0)
+        >>> schedule = cp.optim.CosineAnnealingLR(optimizer, T_max=4)
+        >>> [round((schedule.step(), optimizer.lr)[1], 4) for epoch in range(4)]
+        [0.8536, 0.5, 0.1464, 0.0]
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)

@@ -29,6 +29,11 @@ class History:
     between ranks, waiting for the slowest rank included (0 in a single process).
 
     ``stop_reason`` is None when all epochs ran, else why training stopped early.
+
+    Example:
+        >>> history = cp.training.History()
+        >>> history.train_loss, history.stop_reason
+        ([], None)
     """
 
     train_loss: list = field(default_factory=list)
@@ -96,6 +101,14 @@ def evaluate(model, loss_fn, data, batch_size=500, comm=None):
     its contiguous share, and receives the totals of all ranks: the same result everywhere. The
     ranks first compare the data's length and example shapes, the model's shapes and the loss,
     and every rank raises the same ValueError where they differ.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> model = cp.models.lenet5()
+        >>> result = cp.training.evaluate(model, cp.nn.CrossEntropyLoss(), (np.zeros((10, 1, 28, 28), np.float32),
+        ...                                                                 np.zeros(10, np.int64)))
+        >>> sorted(result)
+        ['accuracy', 'loss']
     """
     inputs, targets = _check_data("evaluate: data", data)
     if batch_size < 1:
@@ -131,6 +144,11 @@ def predict(model, inputs, batch_size=500):
     """The model's outputs for ``inputs`` in eval mode, computed in batches.
 
     Empty ``inputs`` give the model's output for an empty batch: an array with 0 rows.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> cp.training.predict(cp.models.lenet5(), np.zeros((1200, 1, 28, 28), np.float32)).shape  # in batches of 500
+        (1200, 10)
     """
     if batch_size < 1:
         raise ValueError(f"predict: batch_size={batch_size} must be positive")
@@ -165,6 +183,16 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
     normalises with each rank's own batch statistics; its running statistics are averaged over
     the ranks at the end of each epoch. Rank 0 alone shows progress, warns and saves checkpoints;
     every rank returns the same ``History``.
+
+    Example:
+        >>> (images, labels), _ = cp.datasets.load_mnist()
+        >>> cp.manual_seed(0)
+        >>> model = cp.models.lenet5()
+        >>> optimizer = cp.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        >>> history = cp.training.fit(model, cp.nn.CrossEntropyLoss(), optimizer, (images[:2000], labels[:2000]),
+        ...                           epochs=2, progress=False)
+        >>> len(history.train_loss), history.train_loss[1] < history.train_loss[0]
+        (2, True)
     """
     inputs, targets = _check_data("fit: train_data", train_data)
     if epochs < 0 or batch_size < 1:
@@ -285,6 +313,20 @@ def save_checkpoint(path, model, optimizer=None, metadata=None):
     save removes the temporary files that crashed saves of the same ``path`` left behind.
     ``path`` may be a symbolic link (the file it points to is replaced) but not a folder, device
     or pipe. ``metadata`` is any JSON-serialisable dict, returned by ``load_checkpoint``.
+
+    Example:
+        >>> import os, tempfile
+        >>> cp.manual_seed(0)
+        >>> model = cp.models.lenet5()
+        >>> path = os.path.join(tempfile.mkdtemp(), "lenet5.npz")
+        >>> cp.training.save_checkpoint(path, model, metadata={"epoch": 3})
+        >>> cp.manual_seed(1)
+        >>> restored = cp.models.lenet5()
+        >>> cp.training.load_checkpoint(path, restored)
+        {'epoch': 3}
+        >>> x = np.ones((1, 1, 28, 28), np.float32)
+        >>> np.array_equal(restored(x), model(x))
+        True
     """
     arrays = {f"model/{name}": value for name, value in model.state_dict().items()}
     if optimizer is not None:
@@ -352,6 +394,14 @@ def load_checkpoint(path, model, optimizer=None):
     anything written. A file that is not such a checkpoint, or does not fit, raises ValueError
     (or TypeError for an array of the wrong kind) naming the path and the entry; the model and
     optimizer are then unchanged. Returns the checkpoint's metadata dict.
+
+    Example:
+        >>> import os, tempfile
+        >>> cp.manual_seed(0)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> cp.training.save_checkpoint(path, cp.models.lenet5(), metadata={"epoch": 3})
+        >>> cp.training.load_checkpoint(path, cp.models.lenet5())
+        {'epoch': 3}
     """
     path = os.fspath(path)
     expected = {f"model/{name}": (target.shape, LOADABLE_KINDS[target.dtype.kind])

@@ -13,7 +13,14 @@ from .module import Parameter, Sequential
 def fuse_conv_bn_eval(conv, bn):
     """A new Conv2d computing ``bn(conv(x))`` of the eval-mode ``bn`` (its running statistics):
     weight * gamma / sqrt(running_var + eps) per output channel, and the bias moved likewise,
-    folded in float64 and stored in the convolution's dtype."""
+    folded in float64 and stored in the convolution's dtype.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> conv, bn = cp.nn.Conv2d(1, 2, 3), cp.nn.BatchNorm2d(2)
+        >>> type(cp.nn.fuse_conv_bn_eval(conv, bn)).__name__
+        'Conv2d'
+    """
     if not isinstance(conv, Conv2d) or not isinstance(bn, BatchNorm2d):
         raise TypeError(f"fuse_conv_bn_eval: expected a Conv2d and a BatchNorm2d, got {type(conv).__name__} and "
                         f"{type(bn).__name__}")
@@ -42,7 +49,15 @@ def fuse_conv_bn(model):
     """A copy of ``model`` in eval mode in which every BatchNorm2d that directly follows a Conv2d
     in a Sequential is folded into it (fuse_conv_bn_eval) and removed: the same outputs as
     ``model.eval()`` up to rounding, one pass over each activation fewer. ``model`` is unchanged;
-    the copy's state_dict names follow its new layer positions."""
+    the copy's state_dict names follow its new layer positions.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> net = cp.nn.Sequential(cp.nn.Conv2d(1, 2, 3), cp.nn.BatchNorm2d(2))
+        >>> fused = cp.nn.fuse_conv_bn(net)
+        >>> [type(layer).__name__ for layer in fused]
+        ['Conv2d']
+    """
     fused = copy.deepcopy(model).eval()
     for module in fused.modules():
         if not isinstance(module, Sequential):
@@ -72,7 +87,17 @@ def freeze(model, winograd=False):
     convolutions' ``weight.data`` are the packed objects' read-only arrays: a frozen model is for
     inference, and loading a state or an optimizer step into it raises. Assigning a new array to a
     ``weight.data`` (or a deep copy of the model) gives that layer a plain weight again. ``model``
-    is unchanged."""
+    is unchanged.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> net = cp.nn.Sequential(cp.nn.Conv2d(1, 8, 3), cp.nn.BatchNorm2d(8), cp.nn.ReLU())
+        >>> statistics = net(np.random.default_rng(0).standard_normal((4, 1, 6, 6)).astype(np.float32))
+        >>> frozen = cp.nn.freeze(net)
+        >>> x = np.ones((1, 1, 6, 6), np.float32)
+        >>> float(np.abs(frozen(x) - net.eval()(x)).max()) < 1e-5
+        True
+    """
     frozen = fuse_conv_bn(model)
     for module in frozen.modules():
         if isinstance(module, Conv2d):

@@ -83,6 +83,27 @@ class Conv2d(_Convolution):
     gradient through Winograd's F(2x2, 3x3) where that saves work, rounded differently
     (``conv2d(winograd=True)``); it may be switched on or off at any time. ``None`` (the
     default) is ``conv2d``'s: a packed weight's own flag (``nn.freeze``), else False.
+
+    Args:
+        in_channels, out_channels: channel counts; both divisible by groups.
+        kernel_size, stride, dilation: an int or a pair.
+        padding: an int, a pair, "valid" or "same" (stride 1).
+        groups: channel groups; groups == in_channels is a depthwise convolution.
+        bias: whether the layer adds a learned bias.
+        winograd: None, True or False, as conv2d's.
+
+    Shape:
+        input: (N, C_in, H, W) -> output: (N, C_out, H_out, W_out) with
+        H_out = floor((H + 2*pH - dH*(kH-1) - 1) / sH) + 1, likewise W_out.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> layer = cp.nn.Conv2d(3, 8, 3, padding=1)
+        >>> x = np.ones((2, 3, 16, 16), np.float32)
+        >>> layer(x).shape
+        (2, 8, 16, 16)
+        >>> layer.backward(np.ones((2, 8, 16, 16), np.float32)).shape, layer.weight.grad.shape
+        ((2, 3, 16, 16), (8, 3, 3, 3))
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -142,6 +163,20 @@ class ConvTranspose2d(_Convolution):
 
     Initialised as PyTorch does: weight and bias uniform in ±1/sqrt(fan_in), with
     fan_in = out_channels / groups * kH * kW (PyTorch's fan of this weight layout).
+
+    Args:
+        in_channels, out_channels: channel counts; both divisible by groups.
+        kernel_size, stride, padding, output_padding, dilation: an int or a pair.
+        groups, bias: as Conv2d's.
+
+    Shape:
+        input: (N, C_in, H, W) -> output: (N, C_out, H_out, W_out) with
+        H_out = (H - 1)*sH - 2*pH + dH*(kH-1) + output_padding + 1, likewise W_out.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> cp.nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1)(np.ones((1, 8, 7, 7), np.float32)).shape
+        (1, 3, 14, 14)
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
@@ -205,6 +240,18 @@ class Linear(Module):
     """y = x @ weight.T + bias over the last axis; weight (out_features, in_features).
 
     Initialised as PyTorch does: uniform in ±1/sqrt(in_features).
+
+    Args:
+        in_features, out_features: sizes of the last axis in and out.
+        bias: whether the layer adds a learned bias.
+
+    Shape:
+        input: (*, in_features) -> output: (*, out_features).
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> cp.nn.Linear(4, 2)(np.ones((3, 4), np.float32)).shape
+        (3, 2)
     """
 
     def __init__(self, in_features, out_features, bias=True):
@@ -251,7 +298,24 @@ class _Pool(Module):
 
 
 class MaxPool2d(_Pool):
-    """Max pooling; ``tie_break`` ("first", "last" or "split") picks who gets a tied window's gradient."""
+    """Max pooling; ``tie_break`` ("first", "last" or "split") picks who gets a tied window's gradient.
+
+    Args:
+        kernel_size, stride, padding, dilation, ceil_mode: as max_pool2d's.
+        tie_break: "first", "last" or "split".
+        nan: "propagate" or "ignore".
+
+    Shape:
+        input: (N, C, H, W) -> output: (N, C, H_out, W_out), max_pool2d's formula.
+
+    Example:
+        >>> pool = cp.nn.MaxPool2d((1, 2), stride=1, tie_break="split")
+        >>> x = np.array([[[[0.0, 5.0, 5.0, 0.0]]]])
+        >>> pool(x)
+        array([[[[5., 5., 5.]]]])
+        >>> pool.backward(np.ones((1, 1, 1, 3)))
+        array([[[[0. , 1.5, 1.5, 0. ]]]])
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                  tie_break="first", nan="propagate"):
@@ -282,7 +346,24 @@ class MaxPool2d(_Pool):
 class MaxUnpool2d(_Pool):
     """The partial inverse of MaxPool2d: ``forward(x, indices, output_size=None)`` puts each value
     of x where its index (from ``MaxPool2d(..., return_indices)``, or max_pool2d) points, zeros
-    elsewhere; ``backward`` returns the gradient with respect to x."""
+    elsewhere; ``backward`` returns the gradient with respect to x.
+
+    Args:
+        kernel_size, stride, padding: those of the pooling it inverts.
+
+    Shape:
+        input: (N, C, H, W) and its indices -> output: (N, C, H_out, W_out) with
+        H_out = (H - 1)*sH - 2*pH + kH unless output_size is given.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> y, indices = cp.max_pool2d(x, 2, return_indices=True)
+        >>> cp.nn.MaxUnpool2d(2)(y, indices)[0, 0]
+        array([[ 0.,  0.,  0.,  0.],
+               [ 0.,  5.,  0.,  7.],
+               [ 0.,  0.,  0.,  0.],
+               [ 0., 13.,  0., 15.]])
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__(kernel_size, stride)
@@ -307,7 +388,19 @@ class MaxUnpool2d(_Pool):
 
 class AdaptiveMaxPool2d(Module):
     """Adaptive max pooling to ``output_size`` (an int, or a pair whose entries may be None to keep
-    that size), with MaxPool2d's ``tie_break`` and ``nan``."""
+    that size), with MaxPool2d's ``tie_break`` and ``nan``.
+
+    Args:
+        output_size: an int or an (h, w) pair, None keeping that input size.
+        tie_break, nan: as MaxPool2d's.
+
+    Shape:
+        input: (N, C, H, W) -> output: (N, C, h, w).
+
+    Example:
+        >>> cp.nn.AdaptiveMaxPool2d((2, None))(np.arange(24.0).reshape(1, 1, 4, 6)).shape
+        (1, 1, 2, 6)
+    """
 
     def __init__(self, output_size, tie_break="first", nan="propagate"):
         super().__init__()
@@ -334,7 +427,20 @@ class FractionalMaxPool2d(Module):
     """Fractional max pooling (Graham 2014) to ``output_size`` or ``output_ratio``, with
     PyTorch's windows: each call draws fresh window offsets from the layer's generator (seeded by
     ``seed``, or from ``convpool.manual_seed``'s generator), in training and eval mode alike, as
-    torch.nn.FractionalMaxPool2d does."""
+    torch.nn.FractionalMaxPool2d does.
+
+    Args:
+        kernel_size: an int or a pair.
+        output_size: an int or a pair; or else output_ratio, a number or a pair in (0, 1).
+        seed: None (the package generator) or an int, for the windows' samples.
+
+    Shape:
+        input: (N, C, H, W) -> output: (N, C, oH, oW).
+
+    Example:
+        >>> cp.nn.FractionalMaxPool2d(2, output_ratio=0.5, seed=0)(np.ones((1, 1, 8, 8))).shape
+        (1, 1, 4, 4)
+    """
 
     def __init__(self, kernel_size, output_size=None, output_ratio=None, seed=None):
         super().__init__()
@@ -362,6 +468,19 @@ class FractionalMaxPool2d(Module):
 
 
 class AvgPool2d(_Pool):
+    """
+
+    Args:
+        kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: as avg_pool2d's.
+
+    Shape:
+        input: (N, C, H, W) -> output: (N, C, H_out, W_out), avg_pool2d's formula.
+
+    Example:
+        >>> cp.nn.AvgPool2d(2)(np.arange(16.0).reshape(1, 1, 4, 4))
+        array([[[[ 2.5,  4.5],
+                 [10.5, 12.5]]]])
+    """
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
         super().__init__(kernel_size, stride)
@@ -387,7 +506,19 @@ class AvgPool2d(_Pool):
 
 
 class LPPool2d(_Pool):
-    """``(sum over the window of |x|^p)^(1/p)``; norm_type=2 is L2 pooling."""
+    """``(sum over the window of |x|^p)^(1/p)``; norm_type=2 is L2 pooling.
+
+    Args:
+        norm_type: p, a positive number (inf is the max norm).
+        kernel_size, stride, ceil_mode: as lp_pool2d's.
+
+    Shape:
+        input: (N, C, H, W) -> output: (N, C, H_out, W_out).
+
+    Example:
+        >>> cp.nn.LPPool2d(2, 2)(np.array([[[[3.0, -4.0], [0.0, 0.0]]]]))
+        array([[[[5.]]]])
+    """
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__(kernel_size, stride)
@@ -413,6 +544,21 @@ class StochasticPool2d(_Pool):
     In training each call samples with a fresh seed drawn from the layer's generator (seeded by
     ``seed``, or from ``convpool.manual_seed``'s generator); in eval mode it takes the
     probability-weighted average.
+
+    Args:
+        kernel_size, stride: an int or a pair (no padding).
+        seed: None (a seed drawn from the package generator per call) or an int.
+
+    Shape:
+        input: (N, C, H, W), non-negative -> output: (N, C, H_out, W_out).
+
+    Example:
+        >>> pool = cp.nn.StochasticPool2d(2, seed=0)
+        >>> x = np.array([[[[1.0, 3.0], [0.0, 0.0]]]])
+        >>> pool(x).item() in (1.0, 3.0)
+        True
+        >>> pool.eval()(x).item()  # evaluation: the probability-weighted average
+        2.5
     """
 
     def __init__(self, kernel_size, stride=None, seed=None):
@@ -444,6 +590,16 @@ class AdaptiveAvgPool2d(Module):
     """Average pooling to a fixed output size (None keeps that input size); 1 is global pooling.
 
     PyTorch's windows, on the adaptive_avg_pool2d kernels.
+
+    Args:
+        output_size: an int or an (h, w) pair, None keeping that input size.
+
+    Shape:
+        input: (N, C, H, W) -> output: (N, C, h, w).
+
+    Example:
+        >>> cp.nn.AdaptiveAvgPool2d(1)(np.arange(16.0).reshape(1, 1, 4, 4))
+        array([[[[7.5]]]])
     """
 
     def __init__(self, output_size):
@@ -464,6 +620,18 @@ class AdaptiveAvgPool2d(Module):
 
 
 class ReLU(Module):
+    """
+
+    Shape:
+        any shape, kept.
+
+    Example:
+        >>> relu = cp.nn.ReLU()
+        >>> relu(np.array([[-1.0, 2.0]]))
+        array([[0., 2.]])
+        >>> relu.backward(np.array([[5.0, 5.0]]))
+        array([[0., 5.]])
+    """
     # A Sequential folds this ReLU into a layer before it that can apply it in the same pass
     # (Module.fuses_activation).
     activation = "relu"
@@ -479,6 +647,18 @@ class ReLU(Module):
 # An arithmetic mask, not np.where: a masked select branches on every element, and the signs of
 # a convolution's output are close to random, so it runs ~20x slower.
 class LeakyReLU(Module):
+    """
+
+    Args:
+        negative_slope: the slope for negative inputs.
+
+    Shape:
+        any shape, kept.
+
+    Example:
+        >>> cp.nn.LeakyReLU(0.1)(np.array([-10.0, 2.0]))
+        array([-1.,  2.])
+    """
     def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = negative_slope
@@ -497,7 +677,18 @@ class LeakyReLU(Module):
 
 
 class Flatten(Module):
-    """Flattens axes start_dim..end_dim into one (by default all but the batch axis)."""
+    """Flattens axes start_dim..end_dim into one (by default all but the batch axis).
+
+    Args:
+        start_dim, end_dim: the first and last axes flattened into one.
+
+    Shape:
+        (N, C, H, W) -> (N, C*H*W) by default.
+
+    Example:
+        >>> cp.nn.Flatten()(np.ones((2, 3, 4, 5))).shape
+        (2, 60)
+    """
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
@@ -518,7 +709,23 @@ class Flatten(Module):
 
 
 class Dropout(Module):
-    """Zeroes each element with probability p in training and scales the rest by 1/(1-p)."""
+    """Zeroes each element with probability p in training and scales the rest by 1/(1-p).
+
+    Args:
+        p: the probability of zeroing each element, in [0, 1).
+        seed: None (the package generator) or an int.
+
+    Shape:
+        any shape, kept.
+
+    Example:
+        >>> drop = cp.nn.Dropout(0.5, seed=0)
+        >>> y = drop(np.ones(8))
+        >>> sorted(set(y.tolist()))
+        [0.0, 2.0]
+        >>> drop.eval()(np.ones(3))  # the identity in evaluation
+        array([1., 1., 1.])
+    """
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
@@ -555,6 +762,22 @@ class BatchNorm2d(Module):
     one; ``momentum=None`` keeps a cumulative average. Eval mode uses the running statistics (the
     batch's when ``track_running_stats=False``). The running statistics are updated in place, so
     they keep the input's dtype (``.double()`` converts them with the parameters).
+
+    Args:
+        num_features: C, the channels.
+        eps: added to the variance; positive.
+        momentum: the running statistics' update, or None for their cumulative average.
+        affine: whether the layer has a learned weight and bias.
+        track_running_stats: whether it keeps running statistics (used in evaluation).
+
+    Shape:
+        input: (N, C, H, W) -> output: the same shape.
+
+    Example:
+        >>> bn = cp.nn.BatchNorm2d(2)
+        >>> y = bn(np.arange(16, dtype=np.float32).reshape(2, 2, 2, 2))
+        >>> y.mean(axis=(0, 2, 3)).round(6), bn.running_mean
+        (array([-0., -0.], dtype=float32), array([0.55, 0.95], dtype=float32))
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):

@@ -8,12 +8,23 @@ _REDUCTIONS = ("mean", "sum")
 
 
 def log_softmax(x, axis=-1):
-    """log(softmax(x)), computed from x - max(x) so that large logits do not overflow."""
+    """log(softmax(x)), computed from x - max(x) so that large logits do not overflow.
+
+    Example:
+        >>> cp.nn.log_softmax(np.array([0.0, 0.0])).round(4)
+        array([-0.6931, -0.6931])
+    """
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def softmax(x, axis=-1):
+    """exp(x) normalized to sum 1 along ``axis``, computed from x - max(x).
+
+    Example:
+        >>> cp.nn.softmax(np.array([[0.0, np.log(3.0)]])).round(4)
+        array([[0.25, 0.75]])
+    """
     shifted = np.exp(x - x.max(axis=axis, keepdims=True))
     return shifted / shifted.sum(axis=axis, keepdims=True)
 
@@ -24,7 +35,19 @@ def _check_reduction(name, reduction):
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of logits (N, C) against integer class labels (N,)."""
+    """Softmax cross-entropy of logits (N, C) against integer class labels (N,).
+
+    Args:
+        reduction: "mean" (over the batch) or "sum".
+
+    Example:
+        >>> loss = cp.nn.CrossEntropyLoss()
+        >>> round(float(loss(np.array([[2.0, 0.0], [0.0, 2.0]]), np.array([0, 1]))), 4)
+        0.1269
+        >>> loss.backward().round(4)
+        array([[-0.0596,  0.0596],
+               [ 0.0596, -0.0596]])
+    """
 
     def __init__(self, reduction="mean"):
         super().__init__()
@@ -68,7 +91,18 @@ class CrossEntropyLoss(Module):
 
 
 class MSELoss(Module):
-    """Mean (or sum) of squared differences between prediction and target of the same shape."""
+    """Mean (or sum) of squared differences between prediction and target of the same shape.
+
+    Args:
+        reduction: "mean" (over the batch) or "sum".
+
+    Example:
+        >>> loss = cp.nn.MSELoss()
+        >>> float(loss(np.array([1.0, 3.0]), np.array([0.0, 0.0])))
+        5.0
+        >>> loss.backward()
+        array([1., 3.])
+    """
 
     def __init__(self, reduction="mean"):
         super().__init__()

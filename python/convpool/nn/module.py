@@ -60,6 +60,12 @@ class Parameter:
     """A trainable array and the gradient accumulated into it by ``backward``.
 
     ``grad`` is None until a backward pass reaches the parameter (and again after ``zero_grad``).
+
+    Example:
+        >>> p = cp.nn.Parameter(np.zeros(3))
+        >>> p.accumulate(np.ones(3)); p.accumulate(np.ones(3))
+        >>> p.grad
+        array([2., 2., 2.])
     """
 
     __slots__ = ("data", "grad")
@@ -94,6 +100,16 @@ class Module:
     ``backward(grad_output, need_input_grad=True)``, which adds each parameter's gradient into
     ``param.grad`` and returns the gradient with respect to the input of the last ``forward``
     (or None when ``need_input_grad`` is False, which lets a network's first layer skip that work).
+
+    Example:
+        >>> class Scale(cp.nn.Module):
+        ...     def forward(self, x):
+        ...         return 2 * x
+        ...     def backward(self, grad_output):
+        ...         return 2 * grad_output
+        ...
+        >>> Scale()(np.ones(2)), Scale().backward(np.ones(2))
+        (array([2., 2.]), array([2., 2.]))
     """
 
     def __init__(self):
@@ -270,7 +286,17 @@ def fuses_activation(layer, following):
 
 
 class Sequential(Module):
-    """Modules applied in order; backward runs them in reverse."""
+    """Modules applied in order; backward runs them in reverse.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> net = cp.nn.Sequential(cp.nn.Conv2d(1, 4, 3), cp.nn.ReLU(), cp.nn.MaxPool2d(2), cp.nn.Flatten(),
+        ...                        cp.nn.Linear(36, 10))
+        >>> net(np.ones((2, 1, 8, 8), np.float32)).shape
+        (2, 10)
+        >>> len(net.parameters())
+        4
+    """
 
     def __init__(self, *modules):
         super().__init__()
@@ -323,6 +349,12 @@ class Residual(Module):
 
     The backward sends the gradient through both paths and returns the sum of their input
     gradients. A block with a post-activation is ``Sequential(Residual(body, shortcut), ReLU())``.
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> block = cp.nn.Residual(cp.nn.Sequential(cp.nn.Conv2d(4, 4, 3, padding=1), cp.nn.ReLU()))
+        >>> block(np.ones((1, 4, 5, 5), np.float32)).shape
+        (1, 4, 5, 5)
     """
 
     def __init__(self, body, shortcut=None):

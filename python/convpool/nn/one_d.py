@@ -12,7 +12,18 @@ def _single(owner, name, value, minimum):
 
 
 class MaxPool1d(Module):
-    """Max pooling over the last axis; ``tie_break`` and ``nan`` as in MaxPool2d."""
+    """Max pooling over the last axis; ``tie_break`` and ``nan`` as in MaxPool2d.
+
+    Args:
+        kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan: as max_pool1d's.
+
+    Shape:
+        input: (N, C, L) -> output: (N, C, L_out).
+
+    Example:
+        >>> cp.nn.MaxPool1d(2)(np.array([[[1.0, 3.0, 2.0, 0.0]]]))
+        array([[[3., 2.]]])
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, tie_break="first",
                  nan="propagate"):
@@ -43,6 +54,18 @@ class MaxPool1d(Module):
 
 
 class AvgPool1d(Module):
+    """
+
+    Args:
+        kernel_size, stride, padding, ceil_mode, count_include_pad: as avg_pool1d's.
+
+    Shape:
+        input: (N, C, L) -> output: (N, C, L_out).
+
+    Example:
+        >>> cp.nn.AvgPool1d(2)(np.array([[[1.0, 3.0, 2.0, 0.0]]]))
+        array([[[2., 1.]]])
+    """
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
         self.kernel_size = _single("AvgPool1d", "kernel_size", kernel_size, 1)
@@ -69,7 +92,20 @@ class AvgPool1d(Module):
 
 class Conv1d(_Convolution):
     """1-D convolution; weight (out_channels, in_channels / groups, kernel_size), initialised as
-    PyTorch does: uniform in ±1/sqrt(in_channels / groups * kernel_size)."""
+    PyTorch does: uniform in ±1/sqrt(in_channels / groups * kernel_size).
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias: as
+            Conv2d's, with ints for the one dimension.
+
+    Shape:
+        input: (N, C_in, L) -> output: (N, C_out, L_out).
+
+    Example:
+        >>> cp.manual_seed(0)
+        >>> cp.nn.Conv1d(2, 4, 3, padding="same")(np.ones((1, 2, 10), np.float32)).shape
+        (1, 4, 10)
+    """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True):
         super().__init__("Conv1d", in_channels, out_channels, groups)

@@ -81,6 +81,15 @@ def to_torch(module):
     MaxPool2d and AdaptiveMaxPool2d (PyTorch's tie and NaN rules only), AvgPool1d, AdaptiveAvgPool2d,
     ReLU and Flatten:
     enough to run a convpool ResNet or LeNet-5 in PyTorch, or to compare the two. Needs torch.
+
+    Example:
+        >>> import torch
+        >>> cp.manual_seed(0)
+        >>> net = cp.nn.Sequential(cp.nn.Conv2d(1, 2, 3), cp.nn.ReLU())
+        >>> module = cp.nn.to_torch(net)
+        >>> x = np.ones((1, 1, 5, 5), np.float32)
+        >>> bool(np.allclose(module(torch.from_numpy(x)).detach().numpy(), net(x), atol=1e-6))
+        True
     """
     torch = _torch()
     twin = _twin(module, torch)

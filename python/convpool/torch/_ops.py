@@ -197,7 +197,16 @@ torch.library.register_autograd(_max_pool2d_backward, _gathered_again("max_pool2
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                tie_break="first", nan="propagate"):
     """torch.nn.functional.max_pool2d's arguments plus convpool's ``tie_break`` ("first", "last" or
-    "split": who receives a tied window's gradient) and ``nan`` ("propagate" or "ignore")."""
+    "split": who receives a tied window's gradient) and ``nan`` ("propagate" or "ignore").
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.tensor([[[[0.0, 5.0, 5.0, 0.0]]]], requires_grad=True)
+        >>> cpt.max_pool2d(x, (1, 2), stride=1, tie_break="split").sum().backward()
+        >>> x.grad
+        tensor([[[[0.0000, 1.5000, 1.5000, 0.0000]]]])
+    """
     kernel = _pair(kernel_size)
     step = _stride(stride, kernel)
     out, indices = torch.ops.convpool.max_pool2d(x, kernel, step, _pair(padding), _pair(dilation), bool(ceil_mode),
@@ -260,7 +269,15 @@ torch.library.register_autograd(_avg_pool2d_backward, _avg_pool2d_backward_grad,
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """torch.nn.functional.avg_pool2d on convpool's kernels (no divisor_override)."""
+    """torch.nn.functional.avg_pool2d on convpool's kernels (no divisor_override).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.arange(32.0).reshape(1, 2, 4, 4)
+        >>> torch.equal(cpt.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(x, 2))
+        True
+    """
     kernel = _pair(kernel_size)
     step = _stride(stride, kernel)
     return torch.ops.convpool.avg_pool2d(x, kernel, step, _pair(padding), bool(ceil_mode), bool(count_include_pad))
@@ -391,7 +408,15 @@ def _padding_mode(fn, x, padding, kernel, stride, dilation):
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv2d on convpool's kernels (padding an int, a pair, 'valid' or 'same')."""
+    """torch.nn.functional.conv2d on convpool's kernels (padding an int, a pair, 'valid' or 'same').
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x, w = torch.randn(1, 2, 6, 6, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
+        >>> torch.allclose(cpt.conv2d(x, w, padding="same"), torch.nn.functional.conv2d(x, w, padding="same"))
+        True
+    """
     stride, dilation = _pair(stride), _pair(dilation)
     x, padding = _padding_mode("conv2d", x, padding, list(weight.shape[-2:]), stride, dilation)
     return torch.ops.convpool.conv2d(x, weight, bias, stride, _pair(padding), dilation, int(groups))
@@ -440,7 +465,15 @@ torch.library.register_autograd(_lp_pool2d_backward, _second_derivative_refused(
 
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
-    """torch.nn.functional.lp_pool2d on convpool's kernels: ``(sum over the window of |x|^p)^(1/p)``."""
+    """torch.nn.functional.lp_pool2d on convpool's kernels: ``(sum over the window of |x|^p)^(1/p)``.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.arange(32.0).reshape(1, 2, 4, 4)
+        >>> torch.equal(cpt.lp_pool2d(x, 1, 2), torch.nn.functional.lp_pool2d(x, 1, 2))
+        True
+    """
     kernel = _pair(kernel_size)
     step = _stride(stride, kernel)
     return torch.ops.convpool.lp_pool2d(x, float(norm_type), kernel, step, bool(ceil_mode))
@@ -499,7 +532,15 @@ def _adaptive_size(x, output_size):
 
 def adaptive_avg_pool2d(x, output_size):
     """torch.nn.functional.adaptive_avg_pool2d on convpool's kernels (None in output_size keeps that
-    input size)."""
+    input size).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.arange(32.0).reshape(1, 2, 4, 4)
+        >>> torch.equal(cpt.adaptive_avg_pool2d(x, 1), torch.nn.functional.adaptive_avg_pool2d(x, 1))
+        True
+    """
     return torch.ops.convpool.adaptive_avg_pool2d(x, _adaptive_size(x, output_size))
 
 
@@ -550,7 +591,14 @@ torch.library.register_autograd(_relu_backward, _relu_backward_grad, setup_conte
 
 
 def relu(x):
-    """max(x, 0) with PyTorch's rules (NaN kept), on convpool's kernel."""
+    """max(x, 0) with PyTorch's rules (NaN kept), on convpool's kernel.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.relu(torch.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
     return torch.ops.convpool.relu(x)
 
 
@@ -615,7 +663,15 @@ torch.library.register_autograd(_stochastic_pool2d_backward, _gathered_again("st
 def stochastic_pool2d(x, kernel_size, stride=None, training=True, seed=None):
     """Zeiler and Fergus's stochastic pooling of non-negative x: in training, one input per window
     drawn with probability proportional to its value (the seed from torch's generator unless
-    given, so torch.manual_seed repeats it); in evaluation, the probability-weighted average."""
+    given, so torch.manual_seed repeats it); in evaluation, the probability-weighted average.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.tensor([[[[1.0, 3.0], [0.0, 0.0]]]])
+        >>> cpt.stochastic_pool2d(x, 2, seed=0).item() in (1.0, 3.0), cpt.stochastic_pool2d(x, 2, training=False).item()
+        (True, 2.5)
+    """
     kernel = _pair(kernel_size)
     step = _stride(stride, kernel)
     if seed is None:
@@ -698,7 +754,17 @@ torch.library.register_autograd(_batch_norm2d_backward, _second_derivative_refus
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """torch.nn.functional.batch_norm of (N, C, H, W) input on convpool's kernels: the running
     statistics are updated in place in training (written into the given tensors), used in
-    evaluation."""
+    evaluation.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.randn(4, 3, 5, 5, dtype=torch.float64)
+        >>> mean, var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+        >>> y = cpt.batch_norm(x, mean, var, training=True)
+        >>> torch.allclose(y, torch.nn.functional.batch_norm(x, None, None, training=True)), bool((mean != 0).all())
+        (True, True)
+    """
     for name, value in (("momentum", momentum), ("eps", eps)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"convpool.torch.batch_norm: {name} must be a float, got {value!r}")
@@ -747,7 +813,15 @@ torch.library.register_autograd(_adaptive_max_pool2d_backward,
 
 def adaptive_max_pool2d(x, output_size, return_indices=False, tie_break="first", nan="propagate"):
     """torch.nn.functional.adaptive_max_pool2d plus convpool's ``tie_break`` and ``nan`` (adaptive
-    windows overlap when the sizes do not divide, so ties between windows happen here too)."""
+    windows overlap when the sizes do not divide, so ties between windows happen here too).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.arange(32.0).reshape(1, 2, 4, 4)
+        >>> torch.equal(cpt.adaptive_max_pool2d(x, (2, 3)), torch.nn.functional.adaptive_max_pool2d(x, (2, 3)))
+        True
+    """
     out, indices = torch.ops.convpool.adaptive_max_pool2d(x, _adaptive_size(x, output_size), tie_break, nan)
     return (out, indices) if return_indices else out
 
@@ -808,7 +882,15 @@ torch.library.register_autograd(_conv_transpose2d_backward,
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """torch.nn.functional.conv_transpose2d on convpool's kernels (weight (C_in, C_out / groups, kH, kW))."""
+    """torch.nn.functional.conv_transpose2d on convpool's kernels (weight (C_in, C_out / groups, kH, kW)).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x, w = torch.randn(1, 2, 4, 4, dtype=torch.float64), torch.randn(2, 3, 3, 3, dtype=torch.float64)
+        >>> torch.allclose(cpt.conv_transpose2d(x, w, stride=2), torch.nn.functional.conv_transpose2d(x, w, stride=2))
+        True
+    """
     return torch.ops.convpool.conv_transpose2d(x, weight, bias, _pair(stride), _pair(padding), _pair(output_padding),
                                                int(groups), _pair(dilation))
 
@@ -825,7 +907,15 @@ def _single_stride(stride, kernel):
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                tie_break="first", nan="propagate"):
-    """torch.nn.functional.max_pool1d plus ``tie_break`` and ``nan``; indices are positions along L."""
+    """torch.nn.functional.max_pool1d plus ``tie_break`` and ``nan``; indices are positions along L.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.arange(32.0).reshape(1, 2, 4, 4)
+        >>> torch.equal(cpt.max_pool1d(x[0], 2), torch.nn.functional.max_pool1d(x[0], 2))
+        True
+    """
     kernel = _single(kernel_size)
     step = _single_stride(stride, kernel)
     out, indices = torch.ops.convpool.max_pool2d(x.unsqueeze(-2), [1, kernel], [1, step], [0, _single(padding)],
@@ -834,7 +924,15 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """torch.nn.functional.avg_pool1d on convpool's kernels."""
+    """torch.nn.functional.avg_pool1d on convpool's kernels.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.arange(32.0).reshape(1, 2, 4, 4)
+        >>> torch.equal(cpt.avg_pool1d(x[0], 2), torch.nn.functional.avg_pool1d(x[0], 2))
+        True
+    """
     kernel = _single(kernel_size)
     step = _single_stride(stride, kernel)
     return torch.ops.convpool.avg_pool2d(x.unsqueeze(-2), [1, kernel], [1, step], [0, _single(padding)],
@@ -842,7 +940,15 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv1d on convpool's kernels (padding an int, 'valid' or 'same')."""
+    """torch.nn.functional.conv1d on convpool's kernels (padding an int, 'valid' or 'same').
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x, w = torch.randn(1, 2, 9, dtype=torch.float64), torch.randn(3, 2, 4, dtype=torch.float64)
+        >>> torch.allclose(cpt.conv1d(x, w, padding="same"), torch.nn.functional.conv1d(x, w, padding="same"))
+        True
+    """
     stride, dilation = _single(stride), _single(dilation)
     x, padding = _padding_mode("conv1d", x, padding, [weight.shape[-1]], [stride], [dilation])
     return torch.ops.convpool.conv2d(x.unsqueeze(-2), weight.unsqueeze(-2), bias, [1, stride],
@@ -892,7 +998,17 @@ torch.library.register_autograd(_fractional_max_pool2d_backward, _gathered_again
 def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, return_indices=False,
                           _random_samples=None):
     """torch.nn.functional.fractional_max_pool2d on convpool's kernels: the samples drawn from
-    torch's generator unless given (output_ratio may also be a single number)."""
+    torch's generator unless given (output_ratio may also be a single number).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.randn(1, 2, 9, 9)
+        >>> samples = torch.rand(1, 2, 2)
+        >>> torch.equal(cpt.fractional_max_pool2d(x, 2, output_size=4, _random_samples=samples),
+        ...             torch.nn.functional.fractional_max_pool2d(x, 2, output_size=4, _random_samples=samples))
+        True
+    """
     if output_size is None:
         if output_ratio is None:
             raise ValueError("fractional_max_pool2d requires specifying either an output_size or an output_ratio")
@@ -971,7 +1087,16 @@ torch.library.register_autograd(_max_unpool2d_backward, _max_unpool2d_backward_g
 
 def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     """torch.nn.functional.max_unpool2d on convpool's kernels: each value of x at the position its
-    index names in an output of zeros."""
+    index names in an output of zeros.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
+        >>> y, indices = torch.nn.functional.max_pool2d(x, 2, return_indices=True)
+        >>> torch.equal(cpt.max_unpool2d(y, indices, 2), torch.nn.functional.max_unpool2d(y, indices, 2))
+        True
+    """
     kernel = _pair(kernel_size)
     return torch.ops.convpool.max_unpool2d(x, indices, kernel, _stride(stride, kernel), _pair(padding),
                                            [] if output_size is None else [int(v) for v in output_size])

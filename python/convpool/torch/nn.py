@@ -28,13 +28,27 @@ class _WindowMaxPool(_TieRules):
 
 
 class MaxPool2d(_WindowMaxPool, torch.nn.MaxPool2d):
-    """torch.nn.MaxPool2d with convpool's ``tie_break`` and ``nan``."""
+    """torch.nn.MaxPool2d with convpool's ``tie_break`` and ``nan``.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.MaxPool2d(2, tie_break="last")(torch.ones(1, 1, 4, 4)).shape
+        torch.Size([1, 1, 2, 2])
+    """
 
     _pool = staticmethod(_ops.max_pool2d)
 
 
 class AvgPool2d(torch.nn.AvgPool2d):
-    """torch.nn.AvgPool2d on convpool's kernels (divisor_override is not supported)."""
+    """torch.nn.AvgPool2d on convpool's kernels (divisor_override is not supported).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.AvgPool2d(3, stride=2, padding=1)(torch.ones(1, 1, 8, 8)).shape
+        torch.Size([1, 1, 4, 4])
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
@@ -61,27 +75,57 @@ class _ZerosPaddingConvolution:
 
 
 class Conv2d(_ZerosPaddingConvolution, torch.nn.Conv2d):
-    """torch.nn.Conv2d on convpool's kernels (zeros padding)."""
+    """torch.nn.Conv2d on convpool's kernels (zeros padding).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> _ = torch.manual_seed(0)
+        >>> cpt.Conv2d(3, 8, 3, padding="same")(torch.ones(1, 3, 10, 10)).shape
+        torch.Size([1, 8, 10, 10])
+    """
 
     _convolve = staticmethod(_ops.conv2d)
 
 
 class LPPool2d(torch.nn.LPPool2d):
-    """torch.nn.LPPool2d on convpool's kernels."""
+    """torch.nn.LPPool2d on convpool's kernels.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.LPPool2d(2, 2)(torch.ones(1, 1, 4, 4))
+        tensor([[[[2., 2.],
+                  [2., 2.]]]])
+    """
 
     def forward(self, x):
         return _ops.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
 class AdaptiveAvgPool2d(torch.nn.AdaptiveAvgPool2d):
-    """torch.nn.AdaptiveAvgPool2d on convpool's kernels."""
+    """torch.nn.AdaptiveAvgPool2d on convpool's kernels.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.AdaptiveAvgPool2d(1)(torch.ones(2, 3, 7, 7)).shape
+        torch.Size([2, 3, 1, 1])
+    """
 
     def forward(self, x):
         return _ops.adaptive_avg_pool2d(x, self.output_size)
 
 
 class ReLU(torch.nn.ReLU):
-    """torch.nn.ReLU on convpool's kernel (not in place)."""
+    """torch.nn.ReLU on convpool's kernel (not in place).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.ReLU()(torch.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
 
     def __init__(self, inplace=False):
         super().__init__(inplace=False)
@@ -92,7 +136,14 @@ class ReLU(torch.nn.ReLU):
 
 class StochasticPool2d(torch.nn.Module):
     """Stochastic pooling (no torch counterpart): a draw per window in training mode, a fresh seed
-    from torch's generator each call; the probability-weighted average in eval mode."""
+    from torch's generator each call; the probability-weighted average in eval mode.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.StochasticPool2d(2)(torch.rand(1, 1, 4, 4)).shape
+        torch.Size([1, 1, 2, 2])
+    """
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
@@ -107,7 +158,15 @@ class StochasticPool2d(torch.nn.Module):
 
 class BatchNorm2d(torch.nn.BatchNorm2d):
     """torch.nn.BatchNorm2d on convpool's kernels: the same statistics, buffers and momentum rules
-    (momentum=None: a cumulative average), the running statistics updated in place."""
+    (momentum=None: a cumulative average), the running statistics updated in place.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> bn = cpt.BatchNorm2d(3)
+        >>> bn(torch.randn(4, 3, 5, 5)).shape, int(bn.num_batches_tracked)
+        (torch.Size([4, 3, 5, 5]), 1)
+    """
 
     def forward(self, x):
         self._check_input_dim(x)
@@ -123,7 +182,14 @@ class BatchNorm2d(torch.nn.BatchNorm2d):
 
 
 class AdaptiveMaxPool2d(_TieRules, torch.nn.AdaptiveMaxPool2d):
-    """torch.nn.AdaptiveMaxPool2d with convpool's ``tie_break`` and ``nan``."""
+    """torch.nn.AdaptiveMaxPool2d with convpool's ``tie_break`` and ``nan``.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.AdaptiveMaxPool2d((2, 2))(torch.ones(2, 3, 7, 7)).shape
+        torch.Size([2, 3, 2, 2])
+    """
 
     def __init__(self, output_size, return_indices=False, tie_break="first", nan="propagate"):
         super().__init__(output_size, return_indices)
@@ -135,7 +201,15 @@ class AdaptiveMaxPool2d(_TieRules, torch.nn.AdaptiveMaxPool2d):
 
 class ConvTranspose2d(torch.nn.ConvTranspose2d):
     """torch.nn.ConvTranspose2d on convpool's kernels; ``forward(x, output_size)`` picks the output
-    padding as torch's does."""
+    padding as torch's does.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> _ = torch.manual_seed(0)
+        >>> cpt.ConvTranspose2d(3, 2, 3, stride=2)(torch.ones(1, 3, 4, 4), output_size=(10, 10)).shape
+        torch.Size([1, 2, 10, 10])
+    """
 
     def forward(self, x, output_size=None):
         output_padding = self._output_padding(x, output_size, self.stride, self.padding, self.kernel_size, 2,
@@ -145,26 +219,56 @@ class ConvTranspose2d(torch.nn.ConvTranspose2d):
 
 
 class MaxPool1d(_WindowMaxPool, torch.nn.MaxPool1d):
-    """torch.nn.MaxPool1d with convpool's ``tie_break`` and ``nan``."""
+    """torch.nn.MaxPool1d with convpool's ``tie_break`` and ``nan``.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.MaxPool1d(2)(torch.ones(1, 1, 8)).shape
+        torch.Size([1, 1, 4])
+    """
 
     _pool = staticmethod(_ops.max_pool1d)
 
 
 class AvgPool1d(torch.nn.AvgPool1d):
-    """torch.nn.AvgPool1d on convpool's kernels."""
+    """torch.nn.AvgPool1d on convpool's kernels.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> cpt.AvgPool1d(2)(torch.ones(1, 1, 8)).shape
+        torch.Size([1, 1, 4])
+    """
 
     def forward(self, x):
         return _ops.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
 class Conv1d(_ZerosPaddingConvolution, torch.nn.Conv1d):
-    """torch.nn.Conv1d on convpool's kernels (zeros padding)."""
+    """torch.nn.Conv1d on convpool's kernels (zeros padding).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> _ = torch.manual_seed(0)
+        >>> cpt.Conv1d(3, 8, 3)(torch.ones(1, 3, 10)).shape
+        torch.Size([1, 8, 8])
+    """
 
     _convolve = staticmethod(_ops.conv1d)
 
 
 class FractionalMaxPool2d(torch.nn.FractionalMaxPool2d):
-    """torch.nn.FractionalMaxPool2d on convpool's kernels (samples from torch's generator)."""
+    """torch.nn.FractionalMaxPool2d on convpool's kernels (samples from torch's generator).
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> _ = torch.manual_seed(0)
+        >>> cpt.FractionalMaxPool2d(2, output_ratio=0.5)(torch.ones(1, 1, 8, 8)).shape
+        torch.Size([1, 1, 4, 4])
+    """
 
     def forward(self, x):
         return _ops.fractional_max_pool2d(x, self.kernel_size, self.output_size, self.output_ratio,
@@ -172,7 +276,15 @@ class FractionalMaxPool2d(torch.nn.FractionalMaxPool2d):
 
 
 class MaxUnpool2d(torch.nn.MaxUnpool2d):
-    """torch.nn.MaxUnpool2d on convpool's kernels."""
+    """torch.nn.MaxUnpool2d on convpool's kernels.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> y, indices = torch.nn.functional.max_pool2d(torch.arange(16.0).reshape(1, 1, 4, 4), 2, return_indices=True)
+        >>> cpt.MaxUnpool2d(2)(y, indices).shape
+        torch.Size([1, 1, 4, 4])
+    """
 
     def forward(self, x, indices, output_size=None):
         return _ops.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
@@ -191,7 +303,15 @@ def convert(model, tie_break="first", nan="propagate"):
     AdaptiveAvgPool2d, ReLU, BatchNorm2d, Conv2d and Conv1d (zeros padding) and
     ConvTranspose2d of `model` by convpool's, with the same arguments and the same parameter and
     buffer tensors, and returns `model`. Max pooling gets `tie_break` and `nan`. Layers convpool cannot take are left as they
-    are."""
+    are.
+
+    Example:
+        >>> import torch
+        >>> import convpool.torch as cpt
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+        >>> [type(layer).__module__ for layer in cpt.convert(net, tie_break="split")]
+        ['convpool.torch.nn', 'convpool.torch.nn', 'convpool.torch.nn']
+    """
     for name, child in model.named_children():
         replacement = None
         kind = type(child)
