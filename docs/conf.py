@@ -193,17 +193,25 @@ RAISES = """Raises:
     MemoryError: an array that cannot be allocated."""
 
 
+def _snake(name):
+    """MaxPool2d -> max_pool2d, LPPool2d -> lp_pool2d: a layer's name as its function's."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.replace("LPPool", "LpPool")).lower()
+
+
 def raises_and_semantics(app, what, name, obj, options, lines):
-    """The kernels' common Raises section (the bindings' rules, :doc:`/reliability`) and a link to
-    the section of the semantics page that specifies the result."""
-    short = name.rsplit(".", 1)[-1]
-    if not name.startswith("convpool.") or name.count(".") != 1 or short not in convpool.__all__:
+    """The kernels' common Raises section (the bindings' rules, :doc:`/reliability`), and for the
+    kernels, the layers and the torch operators a link to the section of the semantics page that
+    specifies the result."""
+    module, _, short = name.rpartition(".")
+    if module not in ("convpool", "convpool.nn", "convpool.torch") or what not in ("function", "class"):
         return
-    if short in COMPILED and short not in ("set_num_threads", "get_num_threads", "build_info") \
-            or short.endswith(("1d", "1d_backward")) or short == "fractional_max_pool2d":
+    if module == "convpool" and (short in COMPILED and short not in ("set_num_threads", "get_num_threads",
+                                                                     "build_info")
+                                 or short.endswith(("1d", "1d_backward")) or short == "fractional_max_pool2d"):
         lines.extend([""] + RAISES.splitlines())
-    label = "semantics-one-dimension" if short.endswith(("1d", "1d_backward")) else next(
-        (target for prefix, target in SEMANTICS if prefix in short), None)
+    function = _snake(short)
+    label = "semantics-one-dimension" if function.endswith(("1d", "1d_backward")) else next(
+        (target for prefix, target in SEMANTICS if prefix in function), None)
     if label:
         lines.extend(["", f"The result is specified exactly in :ref:`{label}`; see also :doc:`/reliability`."])
 
