@@ -56,7 +56,7 @@ napoleon_custom_sections = [("Shape", "notes_style")]
 napoleon_use_rtype = False
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
+autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
