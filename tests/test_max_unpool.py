@@ -100,7 +100,8 @@ def test_layer_round_trip():
     assert repr(unpool) == "MaxUnpool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
     x = np.random.default_rng(95).standard_normal((2, 3, 6, 6))
     pooled = pool(x)
-    out = unpool(pooled, pool._indices, output_size=x.shape)
+    _, indices = cp.max_pool2d(x, 2, return_indices=True)
+    out = unpool(pooled, indices, output_size=x.shape)
     np.testing.assert_array_equal(out, np.where(out != 0, x, 0))
     grad = unpool.backward(np.ones_like(out))
     np.testing.assert_array_equal(grad, np.ones_like(pooled))

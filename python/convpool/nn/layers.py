@@ -64,9 +64,9 @@ class _Convolution(Module):
         self.weight = Parameter(_uniform(weight_shape, bound))
         self.bias = Parameter(_uniform((self.out_channels,), bound)) if bias else None
 
-    def _backward_through(self, backward_function, grad_output, need_input_grad):
+    def _backward_through(self, backward_function, grad_output, saved_input, need_input_grad):
         needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
-        grad_input, grad_weight, grad_bias = backward_function(grad_output, self._input, self.weight.data,
+        grad_input, grad_weight, grad_bias = backward_function(grad_output, saved_input, self.weight.data,
                                                                needs=needs, **self._geometry())
         self.weight.accumulate(grad_weight)
         if self.bias is not None:
@@ -128,19 +128,19 @@ class Conv2d(_Convolution):
     def forward(self, x, activation=None):
         """``activation="relu"``: the following ReLU applied to each output tile while it is in the
         cache (a Sequential asks for it); the backward then takes the ReLU's gradient too."""
-        self._input = x
         bias = None if self.bias is None else self.bias.data
         weight = self.weight.data
         if isinstance(weight.base, _core.PackedConv2dWeight):  # frozen (nn.freeze): its panels are ready
             weight = weight.base
         out = _core.conv2d(x, weight, bias, activation=activation, **self._geometry())
-        self._relu_output = out if activation else None
+        self.save_for_backward(input=x, relu_output=out if activation else None)
         return out
 
     def backward(self, grad_output, need_input_grad=True):
-        if self._relu_output is not None:
-            grad_output = _core.relu_backward(grad_output, self._relu_output)
-        return self._backward_through(_core.conv2d_backward, grad_output, need_input_grad)
+        saved = self.saved_for_backward()
+        if saved.relu_output is not None:
+            grad_output = _core.relu_backward(grad_output, saved.relu_output)
+        return self._backward_through(_core.conv2d_backward, grad_output, saved.input, need_input_grad)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -200,12 +200,13 @@ class ConvTranspose2d(_Convolution):
                     groups=self.groups, dilation=self.dilation)
 
     def forward(self, x):
-        self._input = x
+        self.save_for_backward(input=x)
         bias = None if self.bias is None else self.bias.data
         return _core.conv_transpose2d(x, self.weight.data, bias, **self._geometry())
 
     def backward(self, grad_output, need_input_grad=True):
-        return self._backward_through(_core.conv_transpose2d_backward, grad_output, need_input_grad)
+        return self._backward_through(_core.conv_transpose2d_backward, grad_output,
+                                      self.saved_for_backward().input, need_input_grad)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -268,7 +269,7 @@ class Linear(Module):
                 f"Linear: input of shape {x.shape} has {x.shape[-1]} features, "
                 f"expected in_features={self.in_features}"
             )
-        self._input = x
+        self.save_for_backward(input=x)
         with _one_blas_thread():
             y = x @ self.weight.data.T
         if self.bias is not None:
@@ -276,9 +277,10 @@ class Linear(Module):
         return y
 
     def backward(self, grad_output, need_input_grad=True):
+        saved_input = self.saved_for_backward().input
         rows = grad_output.reshape(-1, self.out_features)
         with _one_blas_thread():
-            self.weight.accumulate(rows.T @ self._input.reshape(-1, self.in_features))
+            self.weight.accumulate(rows.T @ saved_input.reshape(-1, self.in_features))
             grad_input = grad_output @ self.weight.data if need_input_grad else None
         if self.bias is not None:
             self.bias.accumulate(rows.sum(axis=0))
@@ -329,14 +331,15 @@ class MaxPool2d(_Pool):
                     nan=self.nan)
 
     def forward(self, x):
-        self._input = x
-        y, self._indices = _core.max_pool2d(x, return_indices=True, **self._arguments())
+        y, indices = _core.max_pool2d(x, return_indices=True, **self._arguments())
+        self.save_for_backward(input=x, indices=indices)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
+        saved = self.saved_for_backward()
         if not need_input_grad:
             return None
-        return _core.max_pool2d_backward(grad_output, self._input, self._indices, **self._arguments())
+        return _core.max_pool2d_backward(grad_output, saved.input, saved.indices, **self._arguments())
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -369,18 +372,19 @@ class MaxUnpool2d(_Pool):
         super().__init__(kernel_size, stride)
         self.padding = _pair(padding)
 
-    def _arguments(self):
+    def _arguments(self, output_size):
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                    output_size=self._output_size)
+                    output_size=output_size)
 
     def forward(self, x, indices, output_size=None):
-        self._indices, self._output_size = indices, output_size
-        return _core.max_unpool2d(x, indices, **self._arguments())
+        self.save_for_backward(indices=indices, output_size=output_size)
+        return _core.max_unpool2d(x, indices, **self._arguments(output_size))
 
     def backward(self, grad_output, need_input_grad=True):
+        saved = self.saved_for_backward()
         if not need_input_grad:
             return None
-        return _core.max_unpool2d_backward(grad_output, self._indices, **self._arguments())
+        return _core.max_unpool2d_backward(grad_output, saved.indices, **self._arguments(saved.output_size))
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -410,14 +414,15 @@ class AdaptiveMaxPool2d(Module):
         return dict(output_size=self.output_size, tie_break=self.tie_break, nan=self.nan)
 
     def forward(self, x):
-        self._input = x
-        y, self._indices = _core.adaptive_max_pool2d(x, return_indices=True, **self._arguments())
+        y, indices = _core.adaptive_max_pool2d(x, return_indices=True, **self._arguments())
+        self.save_for_backward(input=x, indices=indices)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
+        saved = self.saved_for_backward()
         if not need_input_grad:
             return None
-        return _core.adaptive_max_pool2d_backward(grad_output, self._input, self._indices, **self._arguments())
+        return _core.adaptive_max_pool2d_backward(grad_output, saved.input, saved.indices, **self._arguments())
 
     def extra_repr(self):
         return f"output_size={self.output_size!r}, tie_break={self.tie_break!r}"
@@ -450,16 +455,16 @@ class FractionalMaxPool2d(Module):
         self._generator = layer_generator(seed)
 
     def forward(self, x):
-        self._input = x
-        y, self._indices = fractional_max_pool2d(x, self.kernel_size, self.output_size, self.output_ratio,
-                                                 return_indices=True,
-                                                 seed=int(self._generator.integers(0, 2**63)))
+        y, indices = fractional_max_pool2d(x, self.kernel_size, self.output_size, self.output_ratio,
+                                           return_indices=True, seed=int(self._generator.integers(0, 2**63)))
+        self.save_for_backward(input=x, indices=indices)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
+        saved = self.saved_for_backward()
         if not need_input_grad:
             return None
-        return _core.fractional_max_pool2d_backward(grad_output, self._input, self._indices)
+        return _core.fractional_max_pool2d_backward(grad_output, saved.input, saved.indices)
 
     def extra_repr(self):
         size = f"output_size={self.output_size!r}" if self.output_size is not None else \
@@ -493,13 +498,14 @@ class AvgPool2d(_Pool):
                     divisor_override=self.divisor_override)
 
     def forward(self, x):
-        self._input_shape = x.shape
+        self.save_for_backward(input_shape=x.shape)
         return _core.avg_pool2d(x, **self._arguments())
 
     def backward(self, grad_output, need_input_grad=True):
+        input_shape = self.saved_for_backward().input_shape
         if not need_input_grad:
             return None
-        return _core.avg_pool2d_backward(grad_output, self._input_shape, **self._arguments())
+        return _core.avg_pool2d_backward(grad_output, input_shape, **self._arguments())
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -525,13 +531,14 @@ class LPPool2d(_Pool):
         self.norm_type, self.ceil_mode = float(norm_type), ceil_mode
 
     def forward(self, x):
-        self._input = x
+        self.save_for_backward(input=x)
         return _core.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
     def backward(self, grad_output, need_input_grad=True):
+        saved_input = self.saved_for_backward().input
         if not need_input_grad:
             return None
-        return _core.lp_pool2d_backward(grad_output, self._input, self.norm_type, self.kernel_size,
+        return _core.lp_pool2d_backward(grad_output, saved_input, self.norm_type, self.kernel_size,
                                         self.stride, self.ceil_mode)
 
     def extra_repr(self):
@@ -566,21 +573,21 @@ class StochasticPool2d(_Pool):
         self._generator = layer_generator(seed)
 
     def forward(self, x):
-        self._input = x
-        self._training_pass = self.training
         if self.training:
             seed = int(self._generator.integers(0, 2**63))
-            y, self._indices = _core.stochastic_pool2d(x, self.kernel_size, self.stride, training=True,
-                                                       seed=seed, return_indices=True)
-            return y
-        self._indices = None
-        return _core.stochastic_pool2d(x, self.kernel_size, self.stride, training=False)
+            y, indices = _core.stochastic_pool2d(x, self.kernel_size, self.stride, training=True, seed=seed,
+                                                 return_indices=True)
+        else:
+            y, indices = _core.stochastic_pool2d(x, self.kernel_size, self.stride, training=False), None
+        self.save_for_backward(input=x, indices=indices, training=self.training)
+        return y
 
     def backward(self, grad_output, need_input_grad=True):
+        saved = self.saved_for_backward()
         if not need_input_grad:
             return None
-        return _core.stochastic_pool2d_backward(grad_output, self._input, self._indices, self.kernel_size,
-                                                self.stride, training=self._training_pass)
+        return _core.stochastic_pool2d_backward(grad_output, saved.input, saved.indices, self.kernel_size,
+                                                self.stride, training=saved.training)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -607,13 +614,14 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, x):
-        self._input_shape = x.shape
+        self.save_for_backward(input_shape=x.shape)
         return _core.adaptive_avg_pool2d(x, self.output_size)
 
     def backward(self, grad_output, need_input_grad=True):
+        input_shape = self.saved_for_backward().input_shape
         if not need_input_grad:
             return None
-        return _core.adaptive_avg_pool2d_backward(grad_output, self._input_shape)
+        return _core.adaptive_avg_pool2d_backward(grad_output, input_shape)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -637,11 +645,13 @@ class ReLU(Module):
     activation = "relu"
 
     def forward(self, x):
-        self._output = _core.relu(x)
-        return self._output
+        output = _core.relu(x)
+        self.save_for_backward(output=output)
+        return output
 
     def backward(self, grad_output, need_input_grad=True):
-        return _core.relu_backward(grad_output, self._output) if need_input_grad else None
+        output = self.saved_for_backward().output
+        return _core.relu_backward(grad_output, output) if need_input_grad else None
 
 
 # An arithmetic mask, not np.where: a masked select branches on every element, and the signs of
@@ -666,11 +676,13 @@ class LeakyReLU(Module):
     def forward(self, x):
         slope = x.dtype.type(self.negative_slope)
         positive = (x > 0).astype(x.dtype)
-        self._slope = positive * (1 - slope) + slope
-        return x * self._slope
+        slopes = positive * (1 - slope) + slope
+        self.save_for_backward(slopes=slopes)
+        return x * slopes
 
     def backward(self, grad_output, need_input_grad=True):
-        return grad_output * self._slope if need_input_grad else None
+        slopes = self.saved_for_backward().slopes
+        return grad_output * slopes if need_input_grad else None
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -695,14 +707,15 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        self._input_shape = x.shape
+        self.save_for_backward(input_shape=x.shape)
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
         # The flattened size spelled out: -1 cannot be inferred for an empty batch.
         return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
     def backward(self, grad_output, need_input_grad=True):
-        return grad_output.reshape(self._input_shape) if need_input_grad else None
+        input_shape = self.saved_for_backward().input_shape
+        return grad_output.reshape(input_shape) if need_input_grad else None
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -736,19 +749,21 @@ class Dropout(Module):
 
     def forward(self, x):
         if not self.training or self.p == 0.0:
-            self._scale = None
+            self.save_for_backward(scale=None)
             return x
         if self.p == 1.0:
-            self._scale = np.zeros_like(x)
+            scale = np.zeros_like(x)
         else:
             keep = self._generator.random(x.shape, dtype=np.float32) >= self.p
-            self._scale = keep * x.dtype.type(1.0 / (1.0 - self.p))
-        return x * self._scale
+            scale = keep * x.dtype.type(1.0 / (1.0 - self.p))
+        self.save_for_backward(scale=scale)
+        return x * scale
 
     def backward(self, grad_output, need_input_grad=True):
+        scale = self.saved_for_backward().scale
         if not need_input_grad:
             return None
-        return grad_output if self._scale is None else grad_output * self._scale
+        return grad_output if scale is None else grad_output * scale
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -818,19 +833,20 @@ class BatchNorm2d(Module):
             momentum = 1.0 / float(self.num_batches_tracked + 1) if self.momentum is None else self.momentum
         running = (self.running_mean, self.running_var) if update or not use_batch else (None, None)
         weight, bias = (self.weight.data, self.bias.data) if self.affine else (None, None)
-        out, self._mean, self._inv_std = _core.batch_norm2d(
+        out, mean, inv_std = _core.batch_norm2d(
             x, weight, bias, *running, training=use_batch, momentum=momentum, eps=self.eps, activation=activation)
         if update:
             self.num_batches_tracked += 1
-        self._input, self._batch_statistics = x, use_batch
-        self._activation, self._output = activation, out if activation else None
+        self.save_for_backward(input=x, mean=mean, inv_std=inv_std, batch_statistics=use_batch,
+                               activation=activation, output=out if activation else None)
         return out
 
     def backward(self, grad_output, need_input_grad=True):
+        saved = self.saved_for_backward()
         needs = (("input",) if need_input_grad else ()) + (("weight", "bias") if self.affine else ())
         grad_input, grad_weight, grad_bias = _core.batch_norm2d_backward(
-            grad_output, self._input, self.weight.data if self.affine else None, self._mean, self._inv_std,
-            training=self._batch_statistics, needs=needs, activation=self._activation, output=self._output)
+            grad_output, saved.input, self.weight.data if self.affine else None, saved.mean, saved.inv_std,
+            training=saved.batch_statistics, needs=needs, activation=saved.activation, output=saved.output)
         if self.affine:
             self.weight.accumulate(grad_weight)
             self.bias.accumulate(grad_bias)

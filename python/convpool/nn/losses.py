@@ -75,15 +75,15 @@ class CrossEntropyLoss(Module):
         log_probabilities = log_softmax(logits)
         rows = np.arange(target.shape[0])
         total = -log_probabilities[rows, target].sum(dtype=np.float64)
-        self._probabilities = np.exp(log_probabilities)
-        self._target = target
-        self._divisor = max(target.shape[0], 1) if self.reduction == "mean" else 1
-        return float(total / self._divisor)
+        divisor = max(target.shape[0], 1) if self.reduction == "mean" else 1
+        self.save_for_backward(probabilities=np.exp(log_probabilities), target=target, divisor=divisor)
+        return float(total / divisor)
 
     def backward(self, grad_output=1.0, need_input_grad=True):
-        grad = self._probabilities.copy()
-        grad[np.arange(self._target.shape[0]), self._target] -= 1
-        grad *= grad.dtype.type(grad_output / self._divisor)
+        saved = self.saved_for_backward()
+        grad = saved.probabilities
+        grad[np.arange(saved.target.shape[0]), saved.target] -= 1
+        grad *= grad.dtype.type(grad_output / saved.divisor)
         return grad
 
     def extra_repr(self):
@@ -116,12 +116,14 @@ class MSELoss(Module):
             raise ValueError(
                 f"MSELoss: prediction {prediction.shape} and target {target.shape} must have the same shape"
             )
-        self._difference = prediction - target
-        self._divisor = max(prediction.size, 1) if self.reduction == "mean" else 1
-        return float(np.square(self._difference, dtype=np.float64).sum() / self._divisor)
+        difference = prediction - target
+        divisor = max(prediction.size, 1) if self.reduction == "mean" else 1
+        self.save_for_backward(difference=difference, divisor=divisor)
+        return float(np.square(difference, dtype=np.float64).sum() / divisor)
 
     def backward(self, grad_output=1.0, need_input_grad=True):
-        return self._difference * self._difference.dtype.type(2.0 * grad_output / self._divisor)
+        saved = self.saved_for_backward()
+        return saved.difference * saved.difference.dtype.type(2.0 * grad_output / saved.divisor)
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"

@@ -1,7 +1,11 @@
 """The Module protocol: explicit forward and backward, parameters with accumulated gradients."""
 
+import functools
+import itertools
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -50,6 +54,33 @@ def check_conversion(what, value, dtype):
                              f"{np.finfo(dtype).max}")
 
 
+# A forward pass is one outermost forward call on a thread; everything a module saves for its
+# backward belongs to the pass it was saved in, so a module called again in the same pass keeps
+# both calls' state, and a new pass drops what an earlier one left unused (a forward in eval or
+# inference that no backward followed).
+_forward_depth = threading.local()
+_pass_numbers = itertools.count(1)
+
+
+def _current_pass():
+    return getattr(_forward_depth, "pass_number", 0)
+
+
+def _within_forward_pass(forward):
+    @functools.wraps(forward)
+    def run(self, *args, **kwargs):
+        depth = getattr(_forward_depth, "depth", 0)
+        if depth == 0:
+            _forward_depth.pass_number = next(_pass_numbers)
+        _forward_depth.depth = depth + 1
+        try:
+            return forward(self, *args, **kwargs)
+        finally:
+            _forward_depth.depth = depth
+
+    return run
+
+
 def apply_state(updates):
     """Copy validated (target, value) pairs in place; see ``Module.check_state_dict``."""
     for target, value in updates:
@@ -96,21 +127,34 @@ class Parameter:
 class Module:
     """Base class of layers and models, shaped like ``torch.nn.Module`` with an explicit backward.
 
-    Subclasses implement ``forward(x)``, which keeps what its backward needs, and
-    ``backward(grad_output, need_input_grad=True)``, which adds each parameter's gradient into
-    ``param.grad`` and returns the gradient with respect to the input of the last ``forward``
-    (or None when ``need_input_grad`` is False, which lets a network's first layer skip that work).
+    Subclasses implement ``forward(x)``, which keeps what its backward needs with
+    ``save_for_backward``, and ``backward(grad_output, need_input_grad=True)``, which takes it back
+    with ``saved_for_backward``, adds each parameter's gradient into ``param.grad`` and returns
+    the gradient with respect to the forward's input (or None when ``need_input_grad`` is False,
+    which lets a network's first layer skip that work).
+
+    A module may be called several times in one forward pass (a ReLU or a block used twice): each
+    call's state is kept, and the backward calls, in the reverse order of the forward calls, take
+    them back last first. Each forward serves one backward. A forward pass is one outermost call
+    (``model(x)``); a new one drops the state an earlier pass left without a backward.
 
     Example:
-        >>> class Scale(cp.nn.Module):
+        >>> class Square(cp.nn.Module):
         ...     def forward(self, x):
-        ...         return 2 * x
-        ...     def backward(self, grad_output):
-        ...         return 2 * grad_output
+        ...         self.save_for_backward(x=x)
+        ...         return x * x
+        ...     def backward(self, grad_output, need_input_grad=True):
+        ...         return 2 * self.saved_for_backward().x * grad_output
         ...
-        >>> Scale()(np.ones(2)), Scale().backward(np.ones(2))
-        (array([2., 2.]), array([2., 2.]))
+        >>> square = Square()
+        >>> square(np.array([1.0, 3.0])), square.backward(np.ones(2))
+        (array([1., 9.]), array([2., 6.]))
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _within_forward_pass(cls.__dict__["forward"])
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -134,6 +178,23 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    def save_for_backward(self, **values):
+        """Keep ``values`` (arrays, shapes, flags) for the backward of this forward call."""
+        pass_number = _current_pass()
+        if self.__dict__.get("_saved_pass") != pass_number:
+            self.__dict__["_saved_pass"] = pass_number
+            self.__dict__["_saved"] = []
+        self.__dict__["_saved"].append(SimpleNamespace(**values))
+
+    def saved_for_backward(self):
+        """What the latest forward call not yet differentiated saved, as attributes; a backward
+        calls this first (also when it returns early), so that its state is consumed."""
+        saved = self.__dict__.get("_saved")
+        if not saved:
+            raise RuntimeError(f"{type(self).__name__}.backward: no forward call left to differentiate (each "
+                               f"forward call serves one backward)")
+        return saved.pop()
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
@@ -321,23 +382,24 @@ class Sequential(Module):
         layers = list(self._modules.values())
         # Positions of activations applied by the layer before them (fuses_activation), which the
         # backward skips: that layer's backward takes their gradient too.
-        self._folded = set()
+        folded = set()
         position = 0
         while position < len(layers):
             layer = layers[position]
             following = layers[position + 1] if position + 1 < len(layers) else None
             if fuses_activation(layer, following):
                 x = layer.forward(x, activation=following.activation)
-                self._folded.add(position + 1)
+                folded.add(position + 1)
                 position += 2
             else:
                 x = layer(x)
                 position += 1
+        self.save_for_backward(folded=folded)
         return x
 
     def backward(self, grad_output, need_input_grad=True):
         layers = list(self._modules.values())
-        folded = getattr(self, "_folded", set())
+        folded = self.saved_for_backward().folded
         for position in range(len(layers) - 1, -1, -1):
             if position not in folded:
                 grad_output = layers[position].backward(grad_output, need_input_grad or position > 0)
@@ -378,9 +440,11 @@ class Residual(Module):
         return out + skip
 
     def backward(self, grad_output, need_input_grad=True):
-        grad_body = self.body.backward(grad_output, need_input_grad)
+        # The reverse of the forward's order, so that a module both paths call is differentiated
+        # last call first.
         if self.shortcut is None:
             grad_skip = grad_output
         else:
             grad_skip = self.shortcut.backward(grad_output, need_input_grad)
+        grad_body = self.body.backward(grad_output, need_input_grad)
         return grad_body + grad_skip if need_input_grad else None

@@ -39,14 +39,15 @@ class MaxPool1d(Module):
                     ceil_mode=self.ceil_mode, tie_break=self.tie_break, nan=self.nan)
 
     def forward(self, x):
-        self._input = x
-        y, self._indices = _one_d.max_pool1d(x, return_indices=True, **self._arguments())
+        y, indices = _one_d.max_pool1d(x, return_indices=True, **self._arguments())
+        self.save_for_backward(input=x, indices=indices)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
+        saved = self.saved_for_backward()
         if not need_input_grad:
             return None
-        return _one_d.max_pool1d_backward(grad_output, self._input, self._indices, **self._arguments())
+        return _one_d.max_pool1d_backward(grad_output, saved.input, saved.indices, **self._arguments())
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -78,13 +79,14 @@ class AvgPool1d(Module):
                     count_include_pad=self.count_include_pad)
 
     def forward(self, x):
-        self._input_shape = x.shape
+        self.save_for_backward(input_shape=x.shape)
         return _one_d.avg_pool1d(x, **self._arguments())
 
     def backward(self, grad_output, need_input_grad=True):
+        input_shape = self.saved_for_backward().input_shape
         if not need_input_grad:
             return None
-        return _one_d.avg_pool1d_backward(grad_output, self._input_shape, **self._arguments())
+        return _one_d.avg_pool1d_backward(grad_output, input_shape, **self._arguments())
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -120,11 +122,12 @@ class Conv1d(_Convolution):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
 
     def forward(self, x):
-        self._input = x
+        self.save_for_backward(input=x)
         return _one_d.conv1d(x, self.weight.data, None if self.bias is None else self.bias.data, **self._geometry())
 
     def backward(self, grad_output, need_input_grad=True):
-        return self._backward_through(_one_d.conv1d_backward, grad_output, need_input_grad)
+        return self._backward_through(_one_d.conv1d_backward, grad_output, self.saved_for_backward().input,
+                                      need_input_grad)
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size=({self.kernel_size},), stride=({self.stride},)"
