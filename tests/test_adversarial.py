@@ -537,15 +537,15 @@ def test_training_arguments_that_make_no_sense_are_refused():
         evaluate(model, nn.CrossEntropyLoss(), empty)
     assert predict(model, empty[0]).shape == (0, 10)
     for make, message in [
-        (lambda: nn.Conv2d(0, 1, 3), r"Conv2d: in_channels=0 must be at least 1"),
-        (lambda: nn.Conv2d(1, 0, 3), r"out_channels=0 must be at least 1"),
-        (lambda: nn.Conv2d(1, 1, 0), r"kernel_size=0 must be at least 1"),
-        (lambda: nn.Conv2d(1, 1, 3, stride=0), r"stride=0 must be at least 1"),
-        (lambda: nn.Conv2d(1, 1, 3, padding=-1), r"padding=-1 must be at least 0"),
+        (lambda: nn.Conv2d(0, 1, 3), r"Conv2d: in_channels=0 must be positive"),
+        (lambda: nn.Conv2d(1, 0, 3), r"out_channels=0 must be positive"),
+        (lambda: nn.Conv2d(1, 1, 0), r"kernel_size=\(0, 0\) must be positive"),
+        (lambda: nn.Conv2d(1, 1, 3, stride=0), r"stride=\(0, 0\) must be positive"),
+        (lambda: nn.Conv2d(1, 1, 3, padding=-1), r"padding=\(-1, -1\) must be non-negative"),
         (lambda: nn.Conv2d(1, 1, 3, padding="full"), r"padding must be an int, a pair, 'valid' or 'same'"),
-        (lambda: nn.Linear(0, 3), r"Linear: in_features=0 must be at least 1"),
-        (lambda: nn.Linear(3, 0), r"out_features=0 must be at least 1"),
-        (lambda: nn.BatchNorm2d(0), r"num_features=0 must be at least 1"),
+        (lambda: nn.Linear(0, 3), r"Linear: in_features=0 must be positive"),
+        (lambda: nn.Linear(3, 0), r"out_features=0 must be positive"),
+        (lambda: nn.BatchNorm2d(0), r"num_features=0 must be positive"),
     ]:
         with pytest.raises(ValueError, match=message):
             make()

@@ -181,8 +181,8 @@ def test_argument_forms():
 
 @pytest.mark.parametrize("call, error, message", [
     (lambda x: cp.max_pool1d(x, 9), ValueError, "max_pool1d: kernel_size=(1, 9) too large"),
-    (lambda x: cp.max_pool1d(x, (2, 2)), ValueError, "max_pool1d: kernel_size=(2, 2) must be an int or a 1-element"),
-    (lambda x: cp.max_pool1d(x, 2.5), TypeError, "max_pool1d: kernel_size must be an int, got float"),
+    (lambda x: cp.max_pool1d(x, (2, 2)), TypeError, "max_pool1d: kernel_size must be an int or a 1-element sequence, got (2, 2)"),
+    (lambda x: cp.max_pool1d(x, 2.5), TypeError, "max_pool1d: kernel_size must be an int or a 1-element sequence, got 2.5"),
     (lambda x: cp.avg_pool1d(x[0, 0], 2), ValueError, "avg_pool1d: x must be (N, C, L) or (C, L), got shape (4,)"),
     (lambda x: cp.conv1d(x, np.ones((2, 3, 3, 3), np.float32)), ValueError, "conv1d: weight must be (C_out, C_in / groups, k), got shape (2, 3, 3, 3)"),
     (lambda x: cp.conv1d(x, np.ones((2, 2, 3), np.float32)), ValueError, "conv1d: weight shape (2, 2, 1, 3) needs"),

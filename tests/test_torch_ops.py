@@ -32,6 +32,7 @@ def test_max_pool2d_passes_opcheck(args):
 def test_avg_pool2d_and_conv2d_pass_opcheck():
     x = distinct((2, 3, 9, 8), seed=2)
     torch.library.opcheck(torch.ops.convpool.avg_pool2d.default, (x, [3, 3], [2, 2], [1, 1], True, False))
+    torch.library.opcheck(torch.ops.convpool.avg_pool2d.default, (x, [3, 3], [2, 2], [1, 1], True, False, 5))
     weight = torch.randn(4, 3, 3, 2, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
     torch.library.opcheck(torch.ops.convpool.conv2d.default, (x, weight, bias, [1, 2], [1, 0], [1, 1], 1))

@@ -2,25 +2,14 @@
 pair of samples; this function draws them (from ``seed``, or from the package generator) and
 turns an ``output_ratio`` into an ``output_size`` as torch.nn.functional does."""
 
-import math
 import operator
 
 import numpy as np
 
 from . import _core
+from ._arguments import ratio_pair
 from ._functions import numpy_facing
 from ._rng import generator
-
-
-def _ratio_pair(output_ratio):
-    pair = tuple(output_ratio) if isinstance(output_ratio, (tuple, list)) else (output_ratio, output_ratio)
-    if len(pair) != 2 or not all(isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, bool)
-                                 for r in pair):
-        raise TypeError(f"fractional_max_pool2d: output_ratio must be a number or a pair of numbers, got "
-                        f"{output_ratio!r}")
-    if not all(0 < r < 1 and math.isfinite(r) for r in pair):
-        raise ValueError(f"fractional_max_pool2d: output_ratio={output_ratio!r} must lie strictly between 0 and 1")
-    return pair
 
 
 def _seed(seed):
@@ -63,7 +52,7 @@ def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, r
     if output_size is None:
         if output_ratio is None:
             raise ValueError("fractional_max_pool2d: give output_size or output_ratio")
-        ratio = _ratio_pair(output_ratio)
+        ratio = ratio_pair("fractional_max_pool2d", output_ratio)
         output_size = (int(x.shape[-2] * ratio[0]), int(x.shape[-1] * ratio[1]))
     if _random_samples is None:
         planes = (x.shape[0] if x.ndim == 4 else 1, x.shape[-3])

@@ -2,29 +2,11 @@
 (N, C, 1, L) views of the (N, C, L) arrays, which share their memory, so there is no copy and no
 slower path. Argument errors name the 1-D function and its arguments as given."""
 
-import operator
-
 import numpy as np
 
 from . import _core
+from ._arguments import single, stride_single
 from ._functions import numpy_facing
-
-
-def _single(fn, name, value, allow_none=False):
-    """An int argument given as an int or a 1-element sequence (torch.nn.functional's forms); None
-    or () where the default is the kernel size."""
-    if allow_none and (value is None or (isinstance(value, (tuple, list)) and len(value) == 0)):
-        return None
-    if isinstance(value, (tuple, list)):
-        if len(value) != 1:
-            raise ValueError(f"{fn}: {name}={value!r} must be an int or a 1-element sequence")
-        value = value[0]
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fn}: {name} must be an int, got {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{fn}: {name} must be an int, got {type(value).__name__}") from None
 
 
 _INPUT = {3: "(N, C, L)", 2: "(C, L)"}
@@ -94,9 +76,10 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         (array([[5., 5., 5.]]), array([[1, 2, 2]]))
     """
     fn = "max_pool1d"
-    k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
-    p, d = _single(fn, "padding", padding), _single(fn, "dilation", dilation)
-    result = _as_1d(fn, lambda: _core.max_pool2d(_row(fn, x), (1, k), None if s is None else (1, s), (0, p), (1, d),
+    k = single(fn, "kernel_size", kernel_size, 1)
+    s = stride_single(fn, stride, k)
+    p, d = single(fn, "padding", padding, 0), single(fn, "dilation", dilation, 1)
+    result = _as_1d(fn, lambda: _core.max_pool2d(_row(fn, x), (1, k), (1, s), (0, p), (1, d),
                                                  ceil_mode, return_indices, tie_break, nan, _row_out(out)))
     return _given_or(out, result)
 
@@ -118,11 +101,12 @@ def max_pool1d_backward(grad_output, x, indices, kernel_size, stride=None, paddi
         array([[0. , 1.5, 1.5, 0. ]])
     """
     fn = "max_pool1d_backward"
-    k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
-    p, d = _single(fn, "padding", padding), _single(fn, "dilation", dilation)
+    k = single(fn, "kernel_size", kernel_size, 1)
+    s = stride_single(fn, stride, k)
+    p, d = single(fn, "padding", padding, 0), single(fn, "dilation", dilation, 1)
     rows = None if indices is None else _row(fn, indices, "indices")
     return _given_or(out, _as_1d(fn, lambda: _core.max_pool2d_backward(
-        _row(fn, grad_output, "grad_output"), _row(fn, x), rows, (1, k), None if s is None else (1, s), (0, p),
+        _row(fn, grad_output, "grad_output"), _row(fn, x), rows, (1, k), (1, s), (0, p),
         (1, d), ceil_mode, tie_break, nan, _row_out(out))))
 
 
@@ -144,9 +128,10 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         array([[0.5, 2.5, 4.5]])
     """
     fn = "avg_pool1d"
-    k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
-    p = _single(fn, "padding", padding)
-    return _given_or(out, _as_1d(fn, lambda: _core.avg_pool2d(_row(fn, x), (1, k), None if s is None else (1, s),
+    k = single(fn, "kernel_size", kernel_size, 1)
+    s = stride_single(fn, stride, k)
+    p = single(fn, "padding", padding, 0)
+    return _given_or(out, _as_1d(fn, lambda: _core.avg_pool2d(_row(fn, x), (1, k), (1, s),
                                                               (0, p), ceil_mode, count_include_pad,
                                                               out=_row_out(out))))
 
@@ -166,20 +151,21 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padd
         array([[0.5, 0.5, 0.5, 0.5, 0.5, 0.5]])
     """
     fn = "avg_pool1d_backward"
-    k, s = _single(fn, "kernel_size", kernel_size), _single(fn, "stride", stride, allow_none=True)
-    p = _single(fn, "padding", padding)
+    k = single(fn, "kernel_size", kernel_size, 1)
+    s = stride_single(fn, stride, k)
+    p = single(fn, "padding", padding, 0)
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
         raise TypeError(f"{fn}: input_shape must be a sequence of ints, (N, C, L) or (C, L), got {input_shape!r}")
     shape = tuple(input_shape)
     if len(shape) not in (2, 3):
         raise ValueError(f"{fn}: input_shape must be (N, C, L) or (C, L), got {shape}")
     return _given_or(out, _as_1d(fn, lambda: _core.avg_pool2d_backward(
-        _row(fn, grad_output, "grad_output"), shape[:-1] + (1, shape[-1]), (1, k), None if s is None else (1, s),
+        _row(fn, grad_output, "grad_output"), shape[:-1] + (1, shape[-1]), (1, k), (1, s),
         (0, p), ceil_mode, count_include_pad, out=_row_out(out))))
 
 
 def _conv_padding(fn, padding):
-    return padding if isinstance(padding, str) else (0, _single(fn, "padding", padding))
+    return padding if isinstance(padding, str) else (0, single(fn, "padding", padding, 0))
 
 
 @numpy_facing
@@ -203,7 +189,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
         array([[3., 6., 9.]])
     """
     fn = "conv1d"
-    s, d = _single(fn, "stride", stride), _single(fn, "dilation", dilation)
+    s, d = single(fn, "stride", stride, 1), single(fn, "dilation", dilation, 1)
     return _given_or(out, _as_1d(fn, lambda: _core.conv2d(_row(fn, x), _row(fn, weight, "weight", _WEIGHT), bias,
                                                           (1, s), _conv_padding(fn, padding), (1, d), groups,
                                                           activation, _row_out(out))))
@@ -227,7 +213,7 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         (array([[1., 2., 3., 2., 1.]]), array([[[3., 6., 9.]]]), array([3.]))
     """
     fn = "conv1d_backward"
-    s, d = _single(fn, "stride", stride), _single(fn, "dilation", dilation)
+    s, d = single(fn, "stride", stride, 1), single(fn, "dilation", dilation, 1)
     rows = _row_out(out)
     if isinstance(out, tuple) and len(out) == 3:  # the bias's gradient has no height to add
         rows = rows[:2] + (out[2],)

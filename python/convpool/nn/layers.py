@@ -6,29 +6,10 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .. import _core
+from .._arguments import integer, pair, stride_pair
 from .._fractional import fractional_max_pool2d
 from .._rng import generator, layer_generator
 from .module import Module, Parameter
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
-def _count(owner, name, value, minimum=1):
-    """An int argument of a layer that must be at least ``minimum`` (sizes, strides)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{owner}: {name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{owner}: {name}={value} must be at least {minimum}")
-    return int(value)
-
-
-def _count_pair(owner, name, value, minimum=1):
-    pair = _pair(value)
-    if len(pair) != 2:
-        raise ValueError(f"{owner}: {name}={value!r} must be an int or a pair of ints")
-    return tuple(_count(owner, name, v, minimum) for v in pair)
 
 
 def _uniform(shape, bound):
@@ -42,9 +23,9 @@ class _Convolution(Module):
 
     def __init__(self, owner, in_channels, out_channels, groups):
         super().__init__()
-        in_channels = _count(owner, "in_channels", in_channels)
-        out_channels = _count(owner, "out_channels", out_channels)
-        groups = _count(owner, "groups", groups)
+        in_channels = integer(owner, "in_channels", in_channels)
+        out_channels = integer(owner, "out_channels", out_channels)
+        groups = integer(owner, "groups", groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{owner}: groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
@@ -112,10 +93,10 @@ class Conv2d(_Convolution):
         if winograd is not None and not isinstance(winograd, bool):
             raise TypeError(f"Conv2d: winograd must be None, True or False, got {winograd!r}")
         self.winograd = winograd
-        self.kernel_size = _count_pair("Conv2d", "kernel_size", kernel_size)
-        self.stride = _count_pair("Conv2d", "stride", stride)
-        self.padding = self._padding("Conv2d", padding, _count_pair, "an int, a pair")
-        self.dilation = _count_pair("Conv2d", "dilation", dilation)
+        self.kernel_size = pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride = pair("Conv2d", "stride", stride, 1)
+        self.padding = self._padding("Conv2d", padding, pair, "an int, a pair")
+        self.dilation = pair("Conv2d", "dilation", dilation, 1)
         self._initialise((self.out_channels, self.in_channels // self.groups, *self.kernel_size),
                          self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1], bias)
 
@@ -183,11 +164,11 @@ class ConvTranspose2d(_Convolution):
                  bias=True, dilation=1):
         owner = "ConvTranspose2d"
         super().__init__(owner, in_channels, out_channels, groups)
-        self.kernel_size = _count_pair(owner, "kernel_size", kernel_size)
-        self.stride = _count_pair(owner, "stride", stride)
-        self.padding = _count_pair(owner, "padding", padding, minimum=0)
-        self.output_padding = _count_pair(owner, "output_padding", output_padding, minimum=0)
-        self.dilation = _count_pair(owner, "dilation", dilation)
+        self.kernel_size = pair(owner, "kernel_size", kernel_size, 1)
+        self.stride = pair(owner, "stride", stride, 1)
+        self.padding = pair(owner, "padding", padding, 0)
+        self.output_padding = pair(owner, "output_padding", output_padding, 0)
+        self.dilation = pair(owner, "dilation", dilation, 1)
         for extra, step, spread in zip(self.output_padding, self.stride, self.dilation):
             if extra >= step and extra >= spread:
                 raise ValueError(f"{owner}: output_padding={self.output_padding} must be smaller than the stride "
@@ -257,8 +238,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
-        self.in_features = _count("Linear", "in_features", in_features)
-        self.out_features = _count("Linear", "out_features", out_features)
+        self.in_features = integer("Linear", "in_features", in_features)
+        self.out_features = integer("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(in_features)
         self.weight = Parameter(_uniform((out_features, in_features), bound))
         self.bias = Parameter(_uniform((out_features,), bound)) if bias else None
@@ -295,8 +276,8 @@ class _Pool(Module):
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size = _pair(kernel_size)
-        self.stride = self.kernel_size if stride is None else _pair(stride)
+        self.kernel_size = pair(type(self).__name__, "kernel_size", kernel_size, 1)
+        self.stride = stride_pair(type(self).__name__, stride, self.kernel_size)
 
 
 class MaxPool2d(_Pool):
@@ -322,7 +303,8 @@ class MaxPool2d(_Pool):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                  tie_break="first", nan="propagate"):
         super().__init__(kernel_size, stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.padding = pair("MaxPool2d", "padding", padding, 0)
+        self.dilation = pair("MaxPool2d", "dilation", dilation, 1)
         self.ceil_mode, self.tie_break, self.nan = ceil_mode, tie_break, nan
 
     def _arguments(self):
@@ -370,7 +352,7 @@ class MaxUnpool2d(_Pool):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__(kernel_size, stride)
-        self.padding = _pair(padding)
+        self.padding = pair("MaxUnpool2d", "padding", padding, 0)
 
     def _arguments(self, output_size):
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
@@ -489,7 +471,7 @@ class AvgPool2d(_Pool):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
         super().__init__(kernel_size, stride)
-        self.padding, self.ceil_mode = _pair(padding), ceil_mode
+        self.padding, self.ceil_mode = pair("AvgPool2d", "padding", padding, 0), ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def _arguments(self):
@@ -797,7 +779,7 @@ class BatchNorm2d(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
-        num_features = _count("BatchNorm2d", "num_features", num_features)
+        num_features = integer("BatchNorm2d", "num_features", num_features)
         if not eps > 0:
             raise ValueError(f"BatchNorm2d: eps={eps} must be positive")
         if momentum is not None and not 0.0 <= momentum <= 1.0:

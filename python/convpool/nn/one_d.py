@@ -2,13 +2,9 @@
 (the 2-D kernels on height-1 views)."""
 
 from .. import _one_d
-from .layers import _Convolution, _count
+from .._arguments import single, stride_single
+from .layers import _Convolution
 from .module import Module
-
-
-def _single(owner, name, value, minimum):
-    value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
-    return _count(owner, name, value, minimum)
 
 
 class MaxPool1d(Module):
@@ -28,10 +24,10 @@ class MaxPool1d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, tie_break="first",
                  nan="propagate"):
         super().__init__()
-        self.kernel_size = _single("MaxPool1d", "kernel_size", kernel_size, 1)
-        self.stride = self.kernel_size if stride is None else _single("MaxPool1d", "stride", stride, 1)
-        self.padding = _single("MaxPool1d", "padding", padding, 0)
-        self.dilation = _single("MaxPool1d", "dilation", dilation, 1)
+        self.kernel_size = single("MaxPool1d", "kernel_size", kernel_size, 1)
+        self.stride = stride_single("MaxPool1d", stride, self.kernel_size)
+        self.padding = single("MaxPool1d", "padding", padding, 0)
+        self.dilation = single("MaxPool1d", "dilation", dilation, 1)
         self.ceil_mode, self.tie_break, self.nan = ceil_mode, tie_break, nan
 
     def _arguments(self):
@@ -69,9 +65,9 @@ class AvgPool1d(Module):
     """
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
-        self.kernel_size = _single("AvgPool1d", "kernel_size", kernel_size, 1)
-        self.stride = self.kernel_size if stride is None else _single("AvgPool1d", "stride", stride, 1)
-        self.padding = _single("AvgPool1d", "padding", padding, 0)
+        self.kernel_size = single("AvgPool1d", "kernel_size", kernel_size, 1)
+        self.stride = stride_single("AvgPool1d", stride, self.kernel_size)
+        self.padding = single("AvgPool1d", "padding", padding, 0)
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def _arguments(self):
@@ -111,10 +107,10 @@ class Conv1d(_Convolution):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True):
         super().__init__("Conv1d", in_channels, out_channels, groups)
-        self.kernel_size = _single("Conv1d", "kernel_size", kernel_size, 1)
-        self.stride = _single("Conv1d", "stride", stride, 1)
-        self.padding = self._padding("Conv1d", padding, _single, "an int")
-        self.dilation = _single("Conv1d", "dilation", dilation, 1)
+        self.kernel_size = single("Conv1d", "kernel_size", kernel_size, 1)
+        self.stride = single("Conv1d", "stride", stride, 1)
+        self.padding = self._padding("Conv1d", padding, single, "an int")
+        self.dilation = single("Conv1d", "dilation", dilation, 1)
         self._initialise((self.out_channels, self.in_channels // self.groups, self.kernel_size),
                          self.in_channels // self.groups * self.kernel_size, bias)
 

@@ -8,6 +8,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from .. import _core
+from .._arguments import divisor, integer, pair, ratio_pair, single, stride_pair, stride_single
 
 
 def _array(fn, name, tensor):
@@ -17,19 +18,6 @@ def _array(fn, name, tensor):
     if tensor.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"convpool.torch.{fn}: {name} has dtype {tensor.dtype}; convpool takes float32 or float64")
     return tensor.detach().numpy()
-
-
-def _pair_of(value, kind):
-    return [kind(v) for v in value] if isinstance(value, (tuple, list)) else [kind(value), kind(value)]
-
-
-def _pair(value):
-    return _pair_of(value, int)
-
-
-def _stride(stride, kernel):
-    """None or () (torch.nn.functional's forms) means the kernel size."""
-    return kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
 
 
 def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
@@ -207,10 +195,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         >>> x.grad
         tensor([[[[0.0000, 1.5000, 1.5000, 0.0000]]]])
     """
-    kernel = _pair(kernel_size)
-    step = _stride(stride, kernel)
-    out, indices = torch.ops.convpool.max_pool2d(x, kernel, step, _pair(padding), _pair(dilation), bool(ceil_mode),
-                                                 tie_break, nan)
+    fn = "convpool.torch.max_pool2d"
+    kernel = pair(fn, "kernel_size", kernel_size, 1)
+    out, indices = torch.ops.convpool.max_pool2d(x, kernel, stride_pair(fn, stride, kernel),
+                                                 pair(fn, "padding", padding, 0), pair(fn, "dilation", dilation, 1),
+                                                 bool(ceil_mode), tie_break, nan)
     return (out, indices) if return_indices else out
 
 
@@ -218,13 +207,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 @_operator("avg_pool2d")
 def _avg_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int], ceil_mode: bool,
-                count_include_pad: bool) -> torch.Tensor:
+                count_include_pad: bool, divisor_override: Optional[int] = None) -> torch.Tensor:
     return torch.from_numpy(_core.avg_pool2d(_array("avg_pool2d", "x", x), kernel_size, stride, padding, ceil_mode,
-                                             count_include_pad))
+                                             count_include_pad, divisor_override))
 
 
 @torch.library.register_fake(_avg_pool2d)
-def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
+def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
     return x.new_empty(list(x.shape[:-2]) + _fitting("avg_pool2d", x, [
         _output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], 1, ceil_mode) for d in range(2)]))
 
@@ -232,14 +221,14 @@ def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
 @_operator("avg_pool2d_backward")
 def _avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int], kernel_size: List[int],
                          stride: List[int], padding: List[int], ceil_mode: bool,
-                         count_include_pad: bool) -> torch.Tensor:
+                         count_include_pad: bool, divisor_override: Optional[int] = None) -> torch.Tensor:
     return torch.from_numpy(_core.avg_pool2d_backward(_array("avg_pool2d_backward", "grad_output", grad_output),
                                                       input_shape, kernel_size, stride, padding, ceil_mode,
-                                                      count_include_pad))
+                                                      count_include_pad, divisor_override))
 
 
 @torch.library.register_fake(_avg_pool2d_backward)
-def _(grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
+def _(grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
     return grad_output.new_empty(input_shape)
 
 
@@ -249,7 +238,7 @@ def _avg_pool2d_setup(ctx, inputs, output):
 
 
 def _avg_pool2d_grad(ctx, grad_output):
-    return (_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape, *ctx.arguments),) + (None,) * 5
+    return (_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape, *ctx.arguments),) + (None,) * 6
 
 
 torch.library.register_autograd(_avg_pool2d, _avg_pool2d_grad, setup_context=_avg_pool2d_setup)
@@ -261,15 +250,16 @@ def _avg_pool2d_backward_setup(ctx, inputs, output):
 
 def _avg_pool2d_backward_grad(ctx, grad_grad_input):
     # The backward is the forward's transpose, so its own derivative is the forward.
-    return (torch.ops.convpool.avg_pool2d(grad_grad_input.contiguous(), *ctx.arguments),) + (None,) * 6
+    return (torch.ops.convpool.avg_pool2d(grad_grad_input.contiguous(), *ctx.arguments),) + (None,) * 7
 
 
 torch.library.register_autograd(_avg_pool2d_backward, _avg_pool2d_backward_grad,
                                 setup_context=_avg_pool2d_backward_setup)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """torch.nn.functional.avg_pool2d on convpool's kernels (no divisor_override).
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool2d on convpool's kernels.
 
     Example:
         >>> import torch
@@ -278,9 +268,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         >>> torch.equal(cpt.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(x, 2))
         True
     """
-    kernel = _pair(kernel_size)
-    step = _stride(stride, kernel)
-    return torch.ops.convpool.avg_pool2d(x, kernel, step, _pair(padding), bool(ceil_mode), bool(count_include_pad))
+    fn = "convpool.torch.avg_pool2d"
+    kernel = pair(fn, "kernel_size", kernel_size, 1)
+    return torch.ops.convpool.avg_pool2d(x, kernel, stride_pair(fn, stride, kernel), pair(fn, "padding", padding, 0),
+                                         bool(ceil_mode), bool(count_include_pad),
+                                         divisor(fn, divisor_override))
 
 
 # ---- convolution ----------------------------------------------------------------------------
@@ -417,9 +409,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> torch.allclose(cpt.conv2d(x, w, padding="same"), torch.nn.functional.conv2d(x, w, padding="same"))
         True
     """
-    stride, dilation = _pair(stride), _pair(dilation)
+    fn = "convpool.torch.conv2d"
+    stride, dilation = pair(fn, "stride", stride, 1), pair(fn, "dilation", dilation, 1)
     x, padding = _padding_mode("conv2d", x, padding, list(weight.shape[-2:]), stride, dilation)
-    return torch.ops.convpool.conv2d(x, weight, bias, stride, _pair(padding), dilation, int(groups))
+    return torch.ops.convpool.conv2d(x, weight, bias, stride, pair(fn, "padding", padding, 0), dilation,
+                                     integer(fn, "groups", groups))
 
 
 # ---- Lp pooling, adaptive average pooling, relu ----------------------------------------------
@@ -474,9 +468,9 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
         >>> torch.equal(cpt.lp_pool2d(x, 1, 2), torch.nn.functional.lp_pool2d(x, 1, 2))
         True
     """
-    kernel = _pair(kernel_size)
-    step = _stride(stride, kernel)
-    return torch.ops.convpool.lp_pool2d(x, float(norm_type), kernel, step, bool(ceil_mode))
+    fn = "convpool.torch.lp_pool2d"
+    kernel = pair(fn, "kernel_size", kernel_size, 1)
+    return torch.ops.convpool.lp_pool2d(x, float(norm_type), kernel, stride_pair(fn, stride, kernel), bool(ceil_mode))
 
 
 @_operator("adaptive_avg_pool2d")
@@ -672,8 +666,9 @@ def stochastic_pool2d(x, kernel_size, stride=None, training=True, seed=None):
         >>> cpt.stochastic_pool2d(x, 2, seed=0).item() in (1.0, 3.0), cpt.stochastic_pool2d(x, 2, training=False).item()
         (True, 2.5)
     """
-    kernel = _pair(kernel_size)
-    step = _stride(stride, kernel)
+    fn = "convpool.torch.stochastic_pool2d"
+    kernel = pair(fn, "kernel_size", kernel_size, 1)
+    step = stride_pair(fn, stride, kernel)
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
     return torch.ops.convpool.stochastic_pool2d(x, kernel, step, bool(training), int(seed))[0]
@@ -891,19 +886,14 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         >>> torch.allclose(cpt.conv_transpose2d(x, w, stride=2), torch.nn.functional.conv_transpose2d(x, w, stride=2))
         True
     """
-    return torch.ops.convpool.conv_transpose2d(x, weight, bias, _pair(stride), _pair(padding), _pair(output_padding),
-                                               int(groups), _pair(dilation))
+    fn = "convpool.torch.conv_transpose2d"
+    return torch.ops.convpool.conv_transpose2d(x, weight, bias, pair(fn, "stride", stride, 1),
+                                               pair(fn, "padding", padding, 0),
+                                               pair(fn, "output_padding", output_padding, 0),
+                                               integer(fn, "groups", groups), pair(fn, "dilation", dilation, 1))
 
 
 # ---- one dimension: the 2-D operators on (N, C, 1, L) views ----------------------------------
-
-def _single(value):
-    return int(value[0]) if isinstance(value, (tuple, list)) else int(value)
-
-
-def _single_stride(stride, kernel):
-    return kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _single(stride)
-
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                tie_break="first", nan="propagate"):
@@ -916,10 +906,12 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         >>> torch.equal(cpt.max_pool1d(x[0], 2), torch.nn.functional.max_pool1d(x[0], 2))
         True
     """
-    kernel = _single(kernel_size)
-    step = _single_stride(stride, kernel)
-    out, indices = torch.ops.convpool.max_pool2d(x.unsqueeze(-2), [1, kernel], [1, step], [0, _single(padding)],
-                                                 [1, _single(dilation)], bool(ceil_mode), tie_break, nan)
+    fn = "convpool.torch.max_pool1d"
+    kernel = single(fn, "kernel_size", kernel_size, 1)
+    out, indices = torch.ops.convpool.max_pool2d(x.unsqueeze(-2), [1, kernel], [1, stride_single(fn, stride, kernel)],
+                                                 [0, single(fn, "padding", padding, 0)],
+                                                 [1, single(fn, "dilation", dilation, 1)], bool(ceil_mode), tie_break,
+                                                 nan)
     return (out.squeeze(-2), indices.squeeze(-2)) if return_indices else out.squeeze(-2)
 
 
@@ -933,10 +925,11 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         >>> torch.equal(cpt.avg_pool1d(x[0], 2), torch.nn.functional.avg_pool1d(x[0], 2))
         True
     """
-    kernel = _single(kernel_size)
-    step = _single_stride(stride, kernel)
-    return torch.ops.convpool.avg_pool2d(x.unsqueeze(-2), [1, kernel], [1, step], [0, _single(padding)],
-                                         bool(ceil_mode), bool(count_include_pad)).squeeze(-2)
+    fn = "convpool.torch.avg_pool1d"
+    kernel = single(fn, "kernel_size", kernel_size, 1)
+    return torch.ops.convpool.avg_pool2d(x.unsqueeze(-2), [1, kernel], [1, stride_single(fn, stride, kernel)],
+                                         [0, single(fn, "padding", padding, 0)], bool(ceil_mode),
+                                         bool(count_include_pad), None).squeeze(-2)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -949,10 +942,12 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> torch.allclose(cpt.conv1d(x, w, padding="same"), torch.nn.functional.conv1d(x, w, padding="same"))
         True
     """
-    stride, dilation = _single(stride), _single(dilation)
+    fn = "convpool.torch.conv1d"
+    stride, dilation = single(fn, "stride", stride, 1), single(fn, "dilation", dilation, 1)
     x, padding = _padding_mode("conv1d", x, padding, [weight.shape[-1]], [stride], [dilation])
     return torch.ops.convpool.conv2d(x.unsqueeze(-2), weight.unsqueeze(-2), bias, [1, stride],
-                                     [0, _single(padding)], [1, dilation], int(groups)).squeeze(-2)
+                                     [0, single(fn, "padding", padding, 0)], [1, dilation],
+                                     integer(fn, "groups", groups)).squeeze(-2)
 
 
 # ---- fractional max pooling -----------------------------------------------------------------
@@ -1009,15 +1004,16 @@ def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, r
         ...             torch.nn.functional.fractional_max_pool2d(x, 2, output_size=4, _random_samples=samples))
         True
     """
+    fn = "convpool.torch.fractional_max_pool2d"
     if output_size is None:
         if output_ratio is None:
-            raise ValueError("fractional_max_pool2d requires specifying either an output_size or an output_ratio")
-        ratio = _pair_of(output_ratio, float)
+            raise ValueError(f"{fn}: give output_size or output_ratio")
+        ratio = ratio_pair(fn, output_ratio)
         output_size = [int(x.shape[-2] * ratio[0]), int(x.shape[-1] * ratio[1])]
     if _random_samples is None:
         _random_samples = torch.rand(x.shape[0] if x.dim() == 4 else 1, x.shape[-3], 2, dtype=x.dtype)
-    out, indices = torch.ops.convpool.fractional_max_pool2d(x, _pair(kernel_size), _pair(output_size),
-                                                            _random_samples)
+    out, indices = torch.ops.convpool.fractional_max_pool2d(x, pair(fn, "kernel_size", kernel_size, 1),
+                                                            pair(fn, "output_size", output_size, 1), _random_samples)
     return (out, indices) if return_indices else out
 
 
@@ -1097,6 +1093,8 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
         >>> torch.equal(cpt.max_unpool2d(y, indices, 2), torch.nn.functional.max_unpool2d(y, indices, 2))
         True
     """
-    kernel = _pair(kernel_size)
-    return torch.ops.convpool.max_unpool2d(x, indices, kernel, _stride(stride, kernel), _pair(padding),
+    fn = "convpool.torch.max_unpool2d"
+    kernel = pair(fn, "kernel_size", kernel_size, 1)
+    return torch.ops.convpool.max_unpool2d(x, indices, kernel, stride_pair(fn, stride, kernel),
+                                           pair(fn, "padding", padding, 0),
                                            [] if output_size is None else [int(v) for v in output_size])

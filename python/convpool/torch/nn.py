@@ -41,7 +41,7 @@ class MaxPool2d(_WindowMaxPool, torch.nn.MaxPool2d):
 
 
 class AvgPool2d(torch.nn.AvgPool2d):
-    """torch.nn.AvgPool2d on convpool's kernels (divisor_override is not supported).
+    """torch.nn.AvgPool2d on convpool's kernels.
 
     Example:
         >>> import torch
@@ -50,14 +50,9 @@ class AvgPool2d(torch.nn.AvgPool2d):
         torch.Size([1, 1, 4, 4])
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
-        if divisor_override is not None:
-            raise ValueError("convpool.torch.AvgPool2d: divisor_override is not supported")
-        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
-
     def forward(self, x):
-        return _ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+        return _ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                               self.divisor_override)
 
 
 class _ZerosPaddingConvolution:
@@ -299,7 +294,7 @@ def _same_module(cls, child):
 
 def convert(model, tie_break="first", nan="propagate"):
     """Replaces, in place, every torch.nn.MaxPool2d, MaxPool1d, AdaptiveMaxPool2d,
-    FractionalMaxPool2d, MaxUnpool2d, AvgPool2d (without divisor_override), AvgPool1d, LPPool2d,
+    FractionalMaxPool2d, MaxUnpool2d, AvgPool2d, AvgPool1d, LPPool2d,
     AdaptiveAvgPool2d, ReLU, BatchNorm2d, Conv2d and Conv1d (zeros padding) and
     ConvTranspose2d of `model` by convpool's, with the same arguments and the same parameter and
     buffer tensors, and returns `model`. Max pooling gets `tie_break` and `nan`. Layers convpool cannot take are left as they
@@ -323,9 +318,9 @@ def convert(model, tie_break="first", nan="propagate"):
                                     child.return_indices, child.ceil_mode, tie_break, nan)
         elif kind is torch.nn.AdaptiveMaxPool2d:
             replacement = AdaptiveMaxPool2d(child.output_size, child.return_indices, tie_break, nan)
-        elif kind is torch.nn.AvgPool2d and child.divisor_override is None:
+        elif kind is torch.nn.AvgPool2d:
             replacement = AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
-                                    child.count_include_pad)
+                                    child.count_include_pad, child.divisor_override)
         elif kind is torch.nn.AvgPool1d:
             replacement = AvgPool1d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
                                     child.count_include_pad)
