@@ -746,6 +746,22 @@ torch.library.register_autograd(_batch_norm2d_backward, _second_derivative_refus
     "batch_norm", "the backward of training-mode batch norm is not linear in x"))
 
 
+def _empty_batch_norm(x, weight, bias):
+    """PyTorch's result for an empty batch: an empty output, through the affine parameters (whose
+    gradients are then zeros), the running statistics unchanged."""
+    channels = x.shape[1]
+    for name, parameter in (("weight", weight), ("bias", bias)):
+        if parameter is not None and parameter.shape != (channels,):
+            raise ValueError(f"convpool.torch.batch_norm: {name} has shape {tuple(parameter.shape)}, expected "
+                             f"({channels},) for x of shape {tuple(x.shape)}")
+    out = x.clone()
+    if weight is not None:
+        out = out * weight.view(-1, 1, 1)
+    if bias is not None:
+        out = out + bias.view(-1, 1, 1)
+    return out
+
+
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """torch.nn.functional.batch_norm of (N, C, H, W) input on convpool's kernels: the running
     statistics are updated in place in training (written into the given tensors), used in
@@ -763,6 +779,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     for name, value in (("momentum", momentum), ("eps", eps)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"convpool.torch.batch_norm: {name} must be a float, got {value!r}")
+    if x.dim() == 4 and x.shape[0] == 0:
+        return _empty_batch_norm(x, weight, bias)
     out, _, _, new_mean, new_var = torch.ops.convpool.batch_norm2d(x, weight, bias, running_mean, running_var,
                                                                    bool(training), float(momentum), float(eps))
     if training and running_mean is not None and running_var is not None:
