@@ -205,8 +205,9 @@ const DirectKernels<T>& direct_kernels_for(int64_t rows, int64_t columns) {
 }
 
 // Output positions per tile of `channels` source planes: up to 4096 (a whole 56x56 image), fewer
-// as the channels grow, so that a tile's padded input rows stay near 1 MB, one core's L2 cache
-// on this project's machine (at 64 channels, 4096 positions measured faster than 1024).
+// as the channels grow, so that a tile's padded input rows stay near 1 MB, the L2 cache of one
+// core of the x86 server CPUs this targets. Within that bound more positions are better: each
+// weight vector loaded serves every position of the tile.
 template <typename T>
 int64_t direct_tile_positions(int64_t channels) {
   constexpr int64_t kTileBytes = 1 << 20;

@@ -110,8 +110,9 @@ std::vector<DirectKernels<T>> direct_kernel_variants_for(Isa isa) {
 
 // Register tiles of the channel-vector kernel; direct_correlate picks one per layer. 2 x 8
 // positions by one vector of channels: 16 accumulators, 16 fused multiply-adds per loaded
-// coefficient vector (3 x 4 positions by two vectors measured no faster on this project's
-// machine, and slower on LeNet conv2, whose 16 channels fill one vector). On AVX-512, 2 x 7
+// coefficient vector. Two vectors of channels per tile would leave the second idle wherever the
+// channels fill one vector (LeNet conv2's 16, on AVX-512), and 16 accumulators already hide the
+// multiply-add latency. On AVX-512, 2 x 7
 // positions by two vectors (28 of the 32 registers) fits ResNet's 56-, 28-, 14- and 7-wide planes
 // exactly, and 4 x 4 positions by one vector its 4x4 planes (ResNet-18's last stage at 112x112
 // input), where the 7-wide tiles left three of seven columns idle. 8 positions on 16 registers.

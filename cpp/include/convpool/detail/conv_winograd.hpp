@@ -43,11 +43,8 @@ inline bool winograd_applies(const Conv2dParams& p) {
          p.w.dilation == 1 && direct_applies(p);
 }
 
-// Tiles per image (2x2 outputs each) and per row of tiles.
+// Tiles (2x2 outputs each) per row of tiles.
 inline int64_t winograd_tile_columns(const Conv2dParams& p) { return ceil_div(p.w.output, int64_t{2}); }
-inline int64_t winograd_tiles(const Conv2dParams& p) {
-  return ceil_div(p.h.output, int64_t{2}) * winograd_tile_columns(p);
-}
 
 // How a call is cut into work items: (image, band of band_rows rows of tiles, block of output
 // channels), multiplied by `kernel`'s register tiles.
@@ -62,8 +59,8 @@ struct WinogradPlan {
 // whole panels of channels, so a short last band or block costs a whole tile), the longer band of
 // equals, among bands whose transformed input and products (16 points of C_in rows, and of up to
 // 64 output channels' rows, of the band's tiles) take at most 1.5 MB: each point's products read
-// and write a sixteenth of that, so it stays near one core's 1 MB L2 cache (1 MB and 2 MB measured
-// slower on some of ResNet-18's shapes at batch 1 to 8).
+// and write a sixteenth of that, so it stays near one core's 1 MB L2 cache. A smaller bound cuts
+// short bands whose last register tiles then run part empty, a larger one leaves the cache.
 template <typename T>
 WinogradPlan<T> winograd_plan(const Conv2dParams& p) {
   constexpr int64_t kTransformedBytes = 3 << 19;
@@ -109,9 +106,9 @@ WinogradPlan<T> winograd_plan(const Conv2dParams& p) {
 // has 16 tiles, a third of a tile of 48) and past an odd output's edge, and is taken when still
 // 1.5 times fewer, which leaves room for the transforms.
 //
-// The transforms cost per channel what the products save per pair of channels: with fewer than
-// 40 input or output channels they outweigh it (CIFAR's 16- and 32-channel layers measured 3-4%
-// slower; 40 and 48 channels 1.2-1.3 times faster).
+// The transforms cost per channel what the products save per pair of channels, so few channels
+// cannot pay for them: at CIFAR ResNet's 16 and 32 channels the direct paths were faster, at 40
+// and 48 F(2x2, 3x3) was (commit 50e14e7 has the measurements), hence 40 input and output channels.
 template <typename T>
 std::optional<WinogradPlan<T>> winograd_plan_if_it_pays(const Conv2dParams& p) {
   constexpr double kMinSaving = 1.5;
