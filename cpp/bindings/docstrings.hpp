@@ -590,13 +590,16 @@ inline constexpr const char* build_info =
     R"doc(How the module was built, and which instruction set its kernels use on this CPU.
 
 Returns:
-    a dict: "compiler" (GCC's version string), "openmp" (the OpenMP version, yyyymm) and "isa"
-    ("avx512", "avx2" or "baseline"; the environment variable CONVPOOL_ISA=avx2 or baseline
-    lowers it).
+    a dict: "compiler" (GCC's version string), "openmp" (the OpenMP version, yyyymm), "isas" (the
+    instruction sets this CPU runs, the baseline first and the best last: on x86-64 of
+    "baseline", "avx2" and "avx512", on 64-bit ARM "baseline" and "asimd") and "isa" (the one the
+    kernels use: the best, or the one the environment variable CONVPOOL_ISA names among "isas").
 
 Example:
     >>> sorted(cp.build_info())
-    ['compiler', 'isa', 'openmp']
+    ['compiler', 'isa', 'isas', 'openmp']
+    >>> cp.build_info()["isas"][0], cp.build_info()["isa"] in cp.build_info()["isas"]
+    ('baseline', True)
 )doc";
 
 }  // namespace convpool::bindings::docs

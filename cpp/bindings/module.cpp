@@ -47,6 +47,9 @@ PYBIND11_MODULE(_core, m) {
         info["compiler"] = __VERSION__;
         info["openmp"] = _OPENMP;
         info["isa"] = convpool::isa_name(convpool::active_isa());
+        py::list isas;
+        for (convpool::Isa isa : convpool::supported_isas()) isas.append(convpool::isa_name(isa));
+        info["isas"] = isas;
         return info;
       },
       convpool::bindings::docs::build_info);

@@ -15,13 +15,6 @@ using namespace convpool;
 
 namespace {
 
-std::vector<Isa> supported_isas() {
-  std::vector<Isa> isas{Isa::baseline};
-  if (static_cast<int>(hardware_isa()) >= static_cast<int>(Isa::avx2)) isas.push_back(Isa::avx2);
-  if (hardware_isa() == Isa::avx512) isas.push_back(Isa::avx512);
-  return isas;
-}
-
 // Values in [-1, 1); buffers are filled past what a kernel may use with values it must not
 // let into a result, so that a read that is not dropped shows.
 template <typename T>
@@ -330,18 +323,30 @@ using FloatTypes = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(Kernels, FloatTypes);
 
 TYPED_TEST(Kernels, GemmMicroKernelAtEveryInstructionSet) {
-  at_every_isa<TypeParam>("gemm", gemm_micro_kernel_for<TypeParam>, test_gemm<TypeParam>);
+  at_every_isa<TypeParam>(
+      "gemm", [](Isa isa) { return kernel_table_for<TypeParam>(isa).gemm; }, test_gemm<TypeParam>);
 }
 
 TYPED_TEST(Kernels, DirectMultiplyAndCorrelateAtEveryInstructionSet) {
-  at_every_isa<TypeParam>("direct", direct_kernel_variants_for<TypeParam>, test_direct<TypeParam>);
+  at_every_isa<TypeParam>(
+      "direct", [](Isa isa) { return kernel_table_for<TypeParam>(isa).direct; }, test_direct<TypeParam>);
 }
 
 TYPED_TEST(Kernels, ChannelVectorKernelAtEveryInstructionSet) {
-  at_every_isa<TypeParam>("channel-vector", channel_vector_kernel_variants_for<TypeParam>,
-                          test_channel_vectors<TypeParam>);
+  at_every_isa<TypeParam>(
+      "channel-vector", [](Isa isa) { return kernel_table_for<TypeParam>(isa).channel_vector; },
+      test_channel_vectors<TypeParam>);
 }
 
 TYPED_TEST(Kernels, DepthwisePlaneAndWeightPlaneAtEveryInstructionSet) {
-  at_every_isa<TypeParam>("depthwise", depthwise_kernels_for<TypeParam>, test_depthwise<TypeParam>);
+  at_every_isa<TypeParam>(
+      "depthwise", [](Isa isa) { return kernel_table_for<TypeParam>(isa).depthwise; }, test_depthwise<TypeParam>);
+}
+
+TEST(InstructionSets, TheBaselineRunsEverywhereAndTheBestSupportedIsChosen) {
+  const std::vector<Isa> supported = supported_isas();
+  ASSERT_FALSE(supported.empty());
+  EXPECT_EQ(supported.front(), Isa::baseline);
+  EXPECT_EQ(hardware_isa(), supported.back());
+  for (Isa isa : target_isas()) EXPECT_STRNE(isa_name(isa), "unknown");
 }

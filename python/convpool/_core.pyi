@@ -1,6 +1,6 @@
 """Type stubs of the compiled kernels (cpp/bindings/); docstrings live in the module itself."""
 
-from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, overload
+from typing import Any, List, Literal, Optional, Sequence, Tuple, TypedDict, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +20,8 @@ _Out = Union[None, npt.NDArray[Any], Tuple[Optional[npt.NDArray[Any]], ...]]
 class _BuildInfo(TypedDict):
     compiler: str
     openmp: int
-    isa: Literal["avx512", "avx2", "baseline"]
+    isa: Literal["baseline", "avx2", "avx512", "asimd"]
+    isas: List[str]
 
 class PackedConv2dWeight:
     def __init__(self, weight: _ArrayLike, winograd: bool = False) -> None: ...

@@ -7,6 +7,10 @@
 // NanPolicy::ignore reads NaN as -inf. Where out does not divide in, neighbouring windows
 // overlap, and an input's gradient sums its windows' contributions, in output order. Every
 // window holds at least one input, so no index is -1.
+//
+// Compiled once, not per instruction set (isa.hpp): each window keeps its maximum and where it
+// was in one ordered scan, and neighbouring windows differ in size and start, so there are no
+// lanes of equal work to vectorize across as max_pool.hpp's fixed windows have.
 
 #include <cmath>
 #include <cstdint>

@@ -12,6 +12,9 @@
 //
 // Layouts: x (planes, in_h, in_w), samples (planes, 2), y and indices (planes, out_h, out_w); an
 // index is a flat position in its input plane.
+//
+// Compiled once, not per instruction set (isa.hpp): each window's start is pseudo-random, and its
+// maximum and position come from one ordered scan, as in adaptive_max_pool.hpp.
 
 #include <algorithm>
 #include <cmath>

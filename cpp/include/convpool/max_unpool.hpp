@@ -7,6 +7,10 @@
 // pooling with NaN ignored) places nothing. Where two inputs name one position, the later in
 // row-major order is kept; max pooling only repeats an index for the same input element, hence
 // the same value.
+//
+// Compiled once, not per instruction set (isa.hpp): a scatter and a gather by index, bound by
+// memory, not arithmetic; the index check before writing into a caller's out (window.hpp) is the
+// loop that vectorizes, and it is compiled per set.
 
 #include <atomic>
 #include <cstdint>

@@ -10,6 +10,10 @@
 // Sums are accumulated in double, in row-major window order; where float64 squares would overflow
 // or underflow, over the taps scaled by the power of two that brings the window's largest to
 // [1, 2) (exact, so the results do not depend on whether the scaling was needed).
+//
+// Compiled once, not per instruction set (isa.hpp): a draw walks its window's running sum until
+// the sum passes it, a loop whose length depends on the data, and the per-element generator and
+// the double sums dominate the rest.
 
 #include <cassert>
 #include <cmath>

@@ -1,9 +1,10 @@
 // Compiles the kernel text named by CONVPOOL_VECTOR_KERNELS (a file next to this one) once per
-// instruction set that with_vector_isa (isa.hpp) chooses from, each copy inside that set's
-// namespace and under its target options, so that the loops of every copy vectorize for its set.
-// Code in the text calls its own functions unqualified (they resolve within the copy) and takes
-// the set's VectorIsa tag as the first parameter of each entry point. A new instruction set is one
-// more block here, its tag in isa.hpp and its branch in with_vector_isa.
+// copy of the vectorized loops that the instruction sets run (isa.hpp: each set's VectorLoops),
+// each copy inside its namespace and under its target options, so that the loops of every copy
+// vectorize for its set. Code in the text calls its own functions unqualified (they resolve within
+// the copy) and takes the copy's VectorIsa tag as the first parameter of each entry point. A new
+// instruction set runs one of these copies, or has its own: one more block here and its VectorIsa
+// tag in isa.hpp.
 //
 // No include guard: each kernel family's header includes this once with its own text.
 

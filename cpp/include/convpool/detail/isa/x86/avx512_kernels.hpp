@@ -1,6 +1,7 @@
 #pragma once
-// The AVX-512 (+ FMA) room: its vector operations (Ops) and the convolution kernels written on
-// them (conv_kernels.inl). Included by conv_kernels.hpp after the kernel contracts.
+// The AVX-512 (+ FMA) room's kernels: its vector operations (Ops), the convolution kernels written
+// on them (conv_kernels.inl) and its kernel table. Included by conv_kernels.hpp after the kernel
+// contracts.
 
 #include <immintrin.h>
 
@@ -39,6 +40,24 @@ struct Ops<double> {
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
 };
-#include "../conv_kernels.inl"
+#include "../../conv_kernels.inl"
+
+// Register tiles. The gemm's 12 x 2 vectors leave the 32 registers room for the B loads and the
+// broadcast. The direct paths, the default first: 6 x 4 vectors suits layers of few output
+// channels; 8 x 3 vectors (the same 24 accumulators) fills its tile when the channels are a
+// multiple of 8 or the rows are short (LeNet conv2, 16 channels by 96 positions). The
+// channel-vector kernels: 2 x 8 positions by one vector of channels (16 accumulators, 16 fused
+// multiply-adds per loaded coefficient vector); 2 x 7 positions by two vectors (28 of the 32
+// registers) fits ResNet's 56-, 28-, 14- and 7-wide planes exactly, 1 x 7 by four vectors the
+// layers of many channels, and 4 x 4 positions by one vector its 4x4 planes (ResNet-18's last
+// stage at 112x112 input), where the 7-wide tiles leave three of seven columns idle.
+template <typename T>
+KernelTable<T> make_kernel_table(InstructionSet, T) {
+  return {make_micro_kernel<Ops<T>, 12, 2>(),
+          {make_direct_kernels<Ops<T>, 6, 4, 4, 6>(), make_direct_kernels<Ops<T>, 8, 3, 4, 6>()},
+          {make_channel_kernel<Ops<T>, 2, 8, 1>(), make_channel_kernel<Ops<T>, 2, 7, 2>(),
+           make_channel_kernel<Ops<T>, 1, 7, 4>(), make_channel_kernel<Ops<T>, 4, 4, 1>()},
+          make_depthwise_kernels<Ops<T>>()};
+}
 }  // namespace convpool::detail::isa_avx512
 #pragma GCC pop_options

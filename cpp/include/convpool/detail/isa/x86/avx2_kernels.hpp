@@ -1,6 +1,7 @@
 #pragma once
-// The AVX2 (+ FMA) room: its vector operations (Ops) and the convolution kernels written on them
-// (conv_kernels.inl). Included by conv_kernels.hpp after the kernel contracts.
+// The AVX2 (+ FMA) room's kernels: its vector operations (Ops), the convolution kernels written on
+// them (conv_kernels.inl) and its kernel table. Included by conv_kernels.hpp after the kernel
+// contracts.
 
 #include <immintrin.h>
 
@@ -43,6 +44,17 @@ struct Ops<double> {
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
 };
-#include "../conv_kernels.inl"
+#include "../../conv_kernels.inl"
+
+// Register tiles for 16 registers: the gemm's and the direct paths' 6 x 2 vectors (12
+// accumulators) leave room for the loads and the broadcast; the channel-vector kernel computes
+// 1 x 8 positions by one vector of channels.
+template <typename T>
+KernelTable<T> make_kernel_table(InstructionSet, T) {
+  return {make_micro_kernel<Ops<T>, 6, 2>(),
+          {make_direct_kernels<Ops<T>, 6, 2, 2, 5>()},
+          {make_channel_kernel<Ops<T>, 1, 8, 1>()},
+          make_depthwise_kernels<Ops<T>>()};
+}
 }  // namespace convpool::detail::isa_avx2
 #pragma GCC pop_options

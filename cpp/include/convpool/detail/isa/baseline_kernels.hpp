@@ -1,6 +1,7 @@
 #pragma once
-// The baseline instruction set's room: its vector operations (Ops) and the convolution kernels
-// written on them (conv_kernels.inl). Included by conv_kernels.hpp after the kernel contracts.
+// The baseline room's kernels: its vector operations (Ops), the convolution kernels written on
+// them (conv_kernels.inl) and its kernel table. Included by conv_kernels.hpp after the kernel
+// contracts.
 
 #include <cstring>
 
@@ -29,4 +30,13 @@ struct Ops {
   static V fma(V a, V b, V c) { return a * b + c; }
 };
 #include "../conv_kernels.inl"
+
+// Register tiles for 16 registers, as AVX2's.
+template <typename T>
+KernelTable<T> make_kernel_table(InstructionSet, T) {
+  return {make_micro_kernel<Ops<T>, 6, 2>(),
+          {make_direct_kernels<Ops<T>, 6, 2, 2, 5>()},
+          {make_channel_kernel<Ops<T>, 1, 8, 1>()},
+          make_depthwise_kernels<Ops<T>>()};
+}
 }  // namespace convpool::detail::isa_baseline
