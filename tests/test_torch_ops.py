@@ -87,7 +87,7 @@ def test_batch_norm_adaptive_max_and_transposed_convolution_pass_opcheck():
 
 
 def test_the_data_reaches_the_kernel_without_a_copy():
-    from convpool.torch._ops import _array
+    from convpool.torch._operators import _array
 
     x = torch.randn(2, 3, 8, 8)
     assert _array("f", "x", x).__array_interface__["data"][0] == x.data_ptr()

@@ -10,23 +10,11 @@ try:
 except ImportError as error:
     raise ImportError("convpool.torch needs PyTorch: pip install 'convpool[torch]'") from error
 
-from ._ops import (
-    adaptive_avg_pool2d,
-    adaptive_max_pool2d,
-    avg_pool1d,
-    avg_pool2d,
-    batch_norm,
-    conv1d,
-    conv2d,
-    conv_transpose2d,
-    fractional_max_pool2d,
-    lp_pool2d,
-    max_pool1d,
-    max_pool2d,
-    max_unpool2d,
-    relu,
-    stochastic_pool2d,
-)
+from ._activation import relu
+from ._average_pooling import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, lp_pool2d, stochastic_pool2d
+from ._convolution import conv1d, conv2d, conv_transpose2d
+from ._max_pooling import adaptive_max_pool2d, fractional_max_pool2d, max_pool1d, max_pool2d, max_unpool2d
+from ._normalization import batch_norm
 from .nn import (
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,

@@ -4,7 +4,11 @@ max pooling; ``convert`` swaps them into an existing model."""
 
 import torch
 
-from . import _ops
+from ._activation import relu
+from ._average_pooling import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, lp_pool2d, stochastic_pool2d
+from ._convolution import conv1d, conv2d, conv_transpose2d
+from ._max_pooling import adaptive_max_pool2d, fractional_max_pool2d, max_pool1d, max_pool2d, max_unpool2d
+from ._normalization import batch_norm
 
 
 class _TieRules:
@@ -37,7 +41,7 @@ class MaxPool2d(_WindowMaxPool, torch.nn.MaxPool2d):
         torch.Size([1, 1, 2, 2])
     """
 
-    _pool = staticmethod(_ops.max_pool2d)
+    _pool = staticmethod(max_pool2d)
 
 
 class AvgPool2d(torch.nn.AvgPool2d):
@@ -51,7 +55,7 @@ class AvgPool2d(torch.nn.AvgPool2d):
     """
 
     def forward(self, x):
-        return _ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                                self.divisor_override)
 
 
@@ -80,7 +84,7 @@ class Conv2d(_ZerosPaddingConvolution, torch.nn.Conv2d):
         torch.Size([1, 8, 10, 10])
     """
 
-    _convolve = staticmethod(_ops.conv2d)
+    _convolve = staticmethod(conv2d)
 
 
 class LPPool2d(torch.nn.LPPool2d):
@@ -95,7 +99,7 @@ class LPPool2d(torch.nn.LPPool2d):
     """
 
     def forward(self, x):
-        return _ops.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+        return lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
 class AdaptiveAvgPool2d(torch.nn.AdaptiveAvgPool2d):
@@ -109,7 +113,7 @@ class AdaptiveAvgPool2d(torch.nn.AdaptiveAvgPool2d):
     """
 
     def forward(self, x):
-        return _ops.adaptive_avg_pool2d(x, self.output_size)
+        return adaptive_avg_pool2d(x, self.output_size)
 
 
 class ReLU(torch.nn.ReLU):
@@ -126,7 +130,7 @@ class ReLU(torch.nn.ReLU):
         super().__init__(inplace=False)
 
     def forward(self, x):
-        return _ops.relu(x)
+        return relu(x)
 
 
 class StochasticPool2d(torch.nn.Module):
@@ -145,7 +149,7 @@ class StochasticPool2d(torch.nn.Module):
         self.kernel_size, self.stride = kernel_size, stride
 
     def forward(self, x):
-        return _ops.stochastic_pool2d(x, self.kernel_size, self.stride, self.training)
+        return stochastic_pool2d(x, self.kernel_size, self.stride, self.training)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -172,7 +176,7 @@ class BatchNorm2d(torch.nn.BatchNorm2d):
                 factor = 1.0 / float(self.num_batches_tracked)
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
         track = not self.training or self.track_running_stats
-        return _ops.batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
+        return batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
                                self.weight, self.bias, use_batch, factor, self.eps)
 
 
@@ -191,7 +195,7 @@ class AdaptiveMaxPool2d(_TieRules, torch.nn.AdaptiveMaxPool2d):
         self.tie_break, self.nan = tie_break, nan
 
     def forward(self, x):
-        return _ops.adaptive_max_pool2d(x, self.output_size, self.return_indices, self.tie_break, self.nan)
+        return adaptive_max_pool2d(x, self.output_size, self.return_indices, self.tie_break, self.nan)
 
 
 class ConvTranspose2d(torch.nn.ConvTranspose2d):
@@ -209,7 +213,7 @@ class ConvTranspose2d(torch.nn.ConvTranspose2d):
     def forward(self, x, output_size=None):
         output_padding = self._output_padding(x, output_size, self.stride, self.padding, self.kernel_size, 2,
                                               self.dilation)
-        return _ops.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, output_padding,
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, output_padding,
                                      self.groups, self.dilation)
 
 
@@ -223,7 +227,7 @@ class MaxPool1d(_WindowMaxPool, torch.nn.MaxPool1d):
         torch.Size([1, 1, 4])
     """
 
-    _pool = staticmethod(_ops.max_pool1d)
+    _pool = staticmethod(max_pool1d)
 
 
 class AvgPool1d(torch.nn.AvgPool1d):
@@ -237,7 +241,7 @@ class AvgPool1d(torch.nn.AvgPool1d):
     """
 
     def forward(self, x):
-        return _ops.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+        return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
 class Conv1d(_ZerosPaddingConvolution, torch.nn.Conv1d):
@@ -251,7 +255,7 @@ class Conv1d(_ZerosPaddingConvolution, torch.nn.Conv1d):
         torch.Size([1, 8, 8])
     """
 
-    _convolve = staticmethod(_ops.conv1d)
+    _convolve = staticmethod(conv1d)
 
 
 class FractionalMaxPool2d(torch.nn.FractionalMaxPool2d):
@@ -266,7 +270,7 @@ class FractionalMaxPool2d(torch.nn.FractionalMaxPool2d):
     """
 
     def forward(self, x):
-        return _ops.fractional_max_pool2d(x, self.kernel_size, self.output_size, self.output_ratio,
+        return fractional_max_pool2d(x, self.kernel_size, self.output_size, self.output_ratio,
                                           self.return_indices, self._random_samples)
 
 
@@ -282,7 +286,7 @@ class MaxUnpool2d(torch.nn.MaxUnpool2d):
     """
 
     def forward(self, x, indices, output_size=None):
-        return _ops.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+        return max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
 def _same_module(cls, child):

@@ -1,0 +1,129 @@
+"""What the custom operators share. Each operator calls a convpool kernel on the tensors' memory:
+a contiguous CPU float32/float64 tensor reaches the kernel through Tensor.numpy() without a copy
+(other layouts, such as channels_last, are copied to NCHW by the kernel's binding), and results
+come back with torch.from_numpy, also without a copy. The kernels release the GIL."""
+
+
+import torch
+
+from .._arguments import pair
+
+
+def _array(fn, name, tensor):
+    if tensor.device.type != "cpu":
+        raise TypeError(f"convpool.torch.{fn}: {name} is on {tensor.device}; convpool computes on the CPU "
+                        f"(move it with .cpu())")
+    if tensor.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"convpool.torch.{fn}: {name} has dtype {tensor.dtype}; convpool takes float32 or float64")
+    return tensor.detach().numpy()
+
+def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output size, for the fake kernels."""
+    span = dilation * (kernel - 1) + 1
+    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+def _fitting(fn, x, sizes):
+    """The spatial output ``sizes`` a fake kernel computed for input ``x``, or the ValueError the
+    real kernel raises for a window that does not fit: fake tensors must not have shapes where the
+    call fails."""
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"convpool.torch.{fn}: the window does not fit the input of shape {tuple(x.shape)} "
+                         f"(the output would be {tuple(sizes)})")
+    return list(sizes)
+
+# torch.library.Library rather than torch.library.custom_op: the operators are the same (schema,
+# fake kernels, autograd), but custom_op's extra Python layers around each kernel doubled the cost
+# of a call.
+_LIBRARY = torch.library.Library("convpool", "DEF")
+
+def _operator(name):
+    """Defines convpool::<name> with the decorated function as its kernel for every device (it
+    refuses all but the CPU itself, by name), the schema read from the function's annotations;
+    returns the operator."""
+
+    def define(kernel):
+        _LIBRARY.define(name + torch.library.infer_schema(kernel, mutates_args=()))
+        _LIBRARY.impl(name, kernel, "CompositeExplicitAutograd")
+        return getattr(torch.ops.convpool, name).default
+
+    return define
+
+# Second derivatives. The backward of each linear backward kernel is the forward it came from or
+# a gather by the same indices, so create_graph=True can differentiate through it again; where the
+# backward is not linear in its gradient (Lp pooling, batch norm, evaluation-mode stochastic
+# pooling, split ties) differentiating it raises instead of giving torch's silent zero.
+
+def _gather(values, indices):
+    """values (..., H, W) read at each plane's flat indices (..., OH, OW); index -1 reads 0."""
+    flat = indices.flatten(-2)
+    gathered = values.flatten(-2).gather(-1, flat.clamp(min=0))
+    return gathered.masked_fill(flat < 0, 0).view(indices.shape)
+
+def _scatter_add(values, indices, size):
+    """The adjoint of _gather: values (..., OH, OW) added at their planes' flat indices into zeros
+    (..., *size); index -1 adds nothing."""
+    flat = indices.flatten(-2)
+    added = values.flatten(-2).masked_fill(flat < 0, 0)
+    zeros = values.new_zeros(values.shape[:-2] + (size[0] * size[1],))
+    return zeros.scatter_add(-1, flat.clamp(min=0), added).view(values.shape[:-2] + tuple(size))
+
+def _second_derivative_refused(operator, why):
+    """The autograd formula of a backward operator whose own derivative is not implemented."""
+    alternative = getattr(torch.nn.functional, operator, None)
+    instead = f"; use torch.nn.functional.{operator} where they are needed" if alternative else ""
+
+    def refuse(ctx, *grads):
+        raise NotImplementedError(f"convpool.torch.{operator}: second derivatives (differentiating its backward, "
+                                  f"create_graph=True) are not implemented: {why}{instead}")
+
+    return refuse
+
+def _save_indices(ctx, inputs, output):
+    """Setup of a backward operator (grad_output, x, indices, ...) that routes by indices."""
+    ctx.arguments = inputs[3:]
+    ctx.save_for_backward(inputs[2])
+
+def _gathered_again(operator, refusal=None):
+    """The autograd formula of a backward operator (grad_output, x, indices, *arguments) that adds
+    each output's gradient at its index: linear in grad_output, whose derivative is the gather by
+    the same indices, and constant in x almost everywhere. refusal(arguments) gives the reason
+    the derivative is not implemented for those arguments, or None."""
+
+    def gradient(ctx, grad_grad_input):
+        why = refusal(ctx.arguments) if refusal else None
+        if why:
+            _second_derivative_refused(operator, why)(ctx)
+        (indices,) = ctx.saved_tensors
+        return (_gather(grad_grad_input, indices), None, None) + (None,) * len(ctx.arguments)
+
+    return gradient
+
+def _pooled_with_indices(x, size):
+    """Fake results of a max pooling of x to the spatial `size`: values and int64 indices."""
+    shape = list(x.shape[:-2]) + list(size)
+    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+
+def _save_input_and_indices(ctx, inputs, output):
+    x, *ctx.arguments = inputs
+    ctx.save_for_backward(x, output[1])
+
+def _gradient_through_indices(backward):
+    """The autograd formula of a max pooling operator whose backward takes (grad_output, x,
+    indices, the forward's other arguments)."""
+
+    def gradient(ctx, grad_output, _grad_indices):
+        x, indices = ctx.saved_tensors
+        return (backward(grad_output.contiguous(), x, indices, *ctx.arguments),) + (None,) * len(ctx.arguments)
+
+    return gradient
+
+def _adaptive_size(x, output_size):
+    """An int or pair output size, None keeping that input size."""
+    pair = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
+    return [int(x.shape[-2 + d]) if pair[d] is None else int(pair[d]) for d in range(2)]
+
+def _optional_array(fn, name, tensor):
+    return None if tensor is None else _array(fn, name, tensor)
