@@ -3,7 +3,7 @@ sensitivity, and 2-D embeddings of a layer's features."""
 
 import numpy as np
 
-from .nn.layers import ReLU
+from .nn.activation import ReLU
 from .nn.losses import softmax
 from .nn.module import Sequential
 from .training import predict

@@ -4,28 +4,26 @@ Each module's ``forward`` keeps what its ``backward(grad_output)`` needs; ``back
 parameter gradients into ``param.grad`` and returns the gradient of the input.
 """
 
-from .layers import (
-    AdaptiveAvgPool2d,
-    AdaptiveMaxPool2d,
-    AvgPool2d,
-    BatchNorm2d,
-    Conv2d,
-    ConvTranspose2d,
-    Dropout,
-    Flatten,
-    FractionalMaxPool2d,
-    LeakyReLU,
-    Linear,
-    LPPool2d,
-    MaxPool2d,
-    MaxUnpool2d,
-    ReLU,
-    StochasticPool2d,
-)
+from .activation import LeakyReLU, ReLU
+from .convolution import Conv1d, Conv2d, ConvTranspose2d
+from .dropout import Dropout
 from .fusion import freeze, fuse_conv_bn, fuse_conv_bn_eval
+from .linear import Flatten, Linear
 from .losses import CrossEntropyLoss, MSELoss, log_softmax, softmax
 from .module import Module, Parameter, Residual, Sequential
-from .one_d import AvgPool1d, Conv1d, MaxPool1d
+from .normalization import BatchNorm2d
+from .pooling import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    FractionalMaxPool2d,
+    LPPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxUnpool2d,
+    StochasticPool2d,
+)
 from .to_torch import to_torch
 
 __all__ = [

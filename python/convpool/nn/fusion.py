@@ -6,8 +6,9 @@ import copy
 import numpy as np
 
 from .. import _core
-from .layers import BatchNorm2d, Conv2d
+from .convolution import Conv2d
 from .module import Parameter, Sequential
+from .normalization import BatchNorm2d
 
 
 def fuse_conv_bn_eval(conv, bn):

@@ -9,6 +9,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .._rng import generator
+
 # The dtype kinds a loaded array may have, by the kind of the array it replaces: real floating
 # point for float parameters and buffers (no complex, string, object or structured arrays, no
 # booleans or integers standing in for weights), integers for counters.
@@ -122,6 +124,12 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def uniform_parameter(shape, bound):
+    """A float32 Parameter drawn uniformly from [-bound, bound) by the package generator: PyTorch's
+    default initialisation of weights and biases (bound = 1/sqrt(fan_in))."""
+    return Parameter(generator().uniform(-bound, bound, size=shape).astype(np.float32))
 
 
 class Module:

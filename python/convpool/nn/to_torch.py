@@ -4,9 +4,12 @@ import functools
 
 import numpy as np
 
-from .layers import AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, Linear, MaxPool2d, ReLU
+from .activation import ReLU
+from .convolution import Conv1d, Conv2d, ConvTranspose2d
+from .linear import Flatten, Linear
 from .module import Residual, Sequential
-from .one_d import AvgPool1d, Conv1d, MaxPool1d
+from .normalization import BatchNorm2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, MaxPool1d, MaxPool2d
 
 
 def _torch():

@@ -25,10 +25,12 @@ def _avg_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padd
     return torch.from_numpy(_core.avg_pool2d(_array("avg_pool2d", "x", x), kernel_size, stride, padding, ceil_mode,
                                              count_include_pad, divisor_override))
 
+
 @torch.library.register_fake(_avg_pool2d)
 def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
     return x.new_empty(list(x.shape[:-2]) + _fitting("avg_pool2d", x, [
         _output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], 1, ceil_mode) for d in range(2)]))
+
 
 @_operator("avg_pool2d_backward")
 def _avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int], kernel_size: List[int],
@@ -38,28 +40,36 @@ def _avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int], kern
                                                       input_shape, kernel_size, stride, padding, ceil_mode,
                                                       count_include_pad, divisor_override))
 
+
 @torch.library.register_fake(_avg_pool2d_backward)
 def _(grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
     return grad_output.new_empty(input_shape)
+
 
 def _avg_pool2d_setup(ctx, inputs, output):
     x, *ctx.arguments = inputs
     ctx.input_shape = list(x.shape)
 
+
 def _avg_pool2d_grad(ctx, grad_output):
     return (_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape, *ctx.arguments),) + (None,) * 6
 
+
 torch.library.register_autograd(_avg_pool2d, _avg_pool2d_grad, setup_context=_avg_pool2d_setup)
+
 
 def _avg_pool2d_backward_setup(ctx, inputs, output):
     _grad_output, _input_shape, *ctx.arguments = inputs
+
 
 def _avg_pool2d_backward_grad(ctx, grad_grad_input):
     # The backward is the forward's transpose, so its own derivative is the forward.
     return (torch.ops.convpool.avg_pool2d(grad_grad_input.contiguous(), *ctx.arguments),) + (None,) * 7
 
+
 torch.library.register_autograd(_avg_pool2d_backward, _avg_pool2d_backward_grad,
                                 setup_context=_avg_pool2d_backward_setup)
+
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
@@ -78,15 +88,18 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                                          bool(ceil_mode), bool(count_include_pad),
                                          divisor(fn, divisor_override))
 
+
 @_operator("lp_pool2d")
 def _lp_pool2d(x: torch.Tensor, norm_type: float, kernel_size: List[int], stride: List[int],
                ceil_mode: bool) -> torch.Tensor:
     return torch.from_numpy(_core.lp_pool2d(_array("lp_pool2d", "x", x), norm_type, kernel_size, stride, ceil_mode))
 
+
 @torch.library.register_fake(_lp_pool2d)
 def _(x, norm_type, kernel_size, stride, ceil_mode):
     return x.new_empty(list(x.shape[:-2]) + _fitting("lp_pool2d", x, [
         _output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, ceil_mode) for d in range(2)]))
+
 
 @_operator("lp_pool2d_backward")
 def _lp_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, norm_type: float, kernel_size: List[int],
@@ -95,22 +108,26 @@ def _lp_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, norm_type: f
     return torch.from_numpy(_core.lp_pool2d_backward(_array(fn, "grad_output", grad_output), _array(fn, "x", x),
                                                      norm_type, kernel_size, stride, ceil_mode))
 
+
 @torch.library.register_fake(_lp_pool2d_backward)
 def _(grad_output, x, norm_type, kernel_size, stride, ceil_mode):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
+
 
 def _lp_pool2d_setup(ctx, inputs, output):
     x, *ctx.arguments = inputs
     ctx.save_for_backward(x)
 
+
 def _lp_pool2d_grad(ctx, grad_output):
     (x,) = ctx.saved_tensors
     return (_lp_pool2d_backward(grad_output.contiguous(), x, *ctx.arguments),) + (None,) * 4
 
-torch.library.register_autograd(_lp_pool2d, _lp_pool2d_grad, setup_context=_lp_pool2d_setup)
 
+torch.library.register_autograd(_lp_pool2d, _lp_pool2d_grad, setup_context=_lp_pool2d_setup)
 torch.library.register_autograd(_lp_pool2d_backward, _second_derivative_refused(
     "lp_pool2d", "the backward is not linear in x"))
+
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     """torch.nn.functional.lp_pool2d on convpool's kernels: ``(sum over the window of |x|^p)^(1/p)``.
@@ -126,40 +143,51 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     kernel = pair(fn, "kernel_size", kernel_size, 1)
     return torch.ops.convpool.lp_pool2d(x, float(norm_type), kernel, stride_pair(fn, stride, kernel), bool(ceil_mode))
 
+
 @_operator("adaptive_avg_pool2d")
 def _adaptive_avg_pool2d(x: torch.Tensor, output_size: List[int]) -> torch.Tensor:
     return torch.from_numpy(_core.adaptive_avg_pool2d(_array("adaptive_avg_pool2d", "x", x), output_size))
 
+
 @torch.library.register_fake(_adaptive_avg_pool2d)
 def _(x, output_size):
     return x.new_empty(list(x.shape[:-2]) + list(output_size))
+
 
 @_operator("adaptive_avg_pool2d_backward")
 def _adaptive_avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int]) -> torch.Tensor:
     return torch.from_numpy(_core.adaptive_avg_pool2d_backward(
         _array("adaptive_avg_pool2d_backward", "grad_output", grad_output), input_shape))
 
+
 @torch.library.register_fake(_adaptive_avg_pool2d_backward)
 def _(grad_output, input_shape):
     return grad_output.new_empty(input_shape)
 
+
 def _adaptive_avg_pool2d_setup(ctx, inputs, output):
     ctx.input_shape = list(inputs[0].shape)
+
 
 def _adaptive_avg_pool2d_grad(ctx, grad_output):
     return _adaptive_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape), None
 
+
 torch.library.register_autograd(_adaptive_avg_pool2d, _adaptive_avg_pool2d_grad,
                                 setup_context=_adaptive_avg_pool2d_setup)
+
 
 def _adaptive_avg_pool2d_backward_setup(ctx, inputs, output):
     ctx.output_size = list(inputs[0].shape[-2:])
 
+
 def _adaptive_avg_pool2d_backward_grad(ctx, grad_grad_input):
     return torch.ops.convpool.adaptive_avg_pool2d(grad_grad_input.contiguous(), ctx.output_size), None
 
+
 torch.library.register_autograd(_adaptive_avg_pool2d_backward, _adaptive_avg_pool2d_backward_grad,
                                 setup_context=_adaptive_avg_pool2d_backward_setup)
+
 
 def adaptive_avg_pool2d(x, output_size):
     """torch.nn.functional.adaptive_avg_pool2d on convpool's kernels (None in output_size keeps that
@@ -174,6 +202,7 @@ def adaptive_avg_pool2d(x, output_size):
     """
     return torch.ops.convpool.adaptive_avg_pool2d(x, _adaptive_size(x, output_size))
 
+
 @_operator("stochastic_pool2d")
 def _stochastic_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], training: bool,
                        seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -184,11 +213,13 @@ def _stochastic_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int
     out, indices = _core.stochastic_pool2d(array, kernel_size, stride, True, seed, True)
     return torch.from_numpy(out), torch.from_numpy(indices)
 
+
 @torch.library.register_fake(_stochastic_pool2d)
 def _(x, kernel_size, stride, training, seed):
     shape = list(x.shape[:-2]) + _fitting("stochastic_pool2d", x, [
         _output_size(x.shape[-2 + d], kernel_size[d], stride[d], 0, 1, False) for d in range(2)])
     return x.new_empty(shape), x.new_empty(shape if training else (0,), dtype=torch.int64)
+
 
 @_operator("stochastic_pool2d_backward")
 def _stochastic_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor,
@@ -198,28 +229,35 @@ def _stochastic_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indi
         _array(fn, "grad_output", grad_output), _array(fn, "x", x), indices.detach().numpy() if training else None,
         kernel_size, stride, training))
 
+
 @torch.library.register_fake(_stochastic_pool2d_backward)
 def _(grad_output, x, indices, kernel_size, stride, training):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
+
 
 def _stochastic_pool2d_setup(ctx, inputs, output):
     x, kernel_size, stride, training, _seed = inputs
     ctx.arguments = (kernel_size, stride, training)
     ctx.save_for_backward(x, output[1])
 
+
 def _stochastic_pool2d_grad(ctx, grad_output, _grad_indices):
     x, indices = ctx.saved_tensors
     return (_stochastic_pool2d_backward(grad_output.contiguous(), x, indices, *ctx.arguments),) + (None,) * 4
 
+
 torch.library.register_autograd(_stochastic_pool2d, _stochastic_pool2d_grad, setup_context=_stochastic_pool2d_setup)
+
 
 def _evaluation_mode(arguments):
     """Why evaluation-mode stochastic pooling has no second derivative here: arguments end with
     training."""
     return None if arguments[-1] else "in evaluation the backward is not linear in x"
 
+
 torch.library.register_autograd(_stochastic_pool2d_backward, _gathered_again("stochastic_pool2d", _evaluation_mode),
                                 setup_context=_save_indices)
+
 
 def stochastic_pool2d(x, kernel_size, stride=None, training=True, seed=None):
     """Zeiler and Fergus's stochastic pooling of non-negative x: in training, one input per window
@@ -239,6 +277,7 @@ def stochastic_pool2d(x, kernel_size, stride=None, training=True, seed=None):
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
     return torch.ops.convpool.stochastic_pool2d(x, kernel, step, bool(training), int(seed))[0]
+
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """torch.nn.functional.avg_pool1d on convpool's kernels.

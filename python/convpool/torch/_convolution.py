@@ -17,6 +17,7 @@ def _conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                                          None if bias is None else _array(fn, "bias", bias), stride, padding,
                                          dilation, groups))
 
+
 @torch.library.register_fake(_conv2d)
 def _(x, weight, bias, stride, padding, dilation, groups):
     if x.shape[-3] != weight.shape[1] * groups or weight.shape[0] % groups:
@@ -26,6 +27,7 @@ def _(x, weight, bias, stride, padding, dilation, groups):
         (x.shape[-2 + d] + 2 * padding[d] - dilation[d] * (weight.shape[2 + d] - 1) - 1) // stride[d] + 1
         for d in range(2)])
     return x.new_empty(list(x.shape[:-3]) + [weight.shape[0]] + size)
+
 
 @_operator("conv2d_backward")
 def _conv2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: List[int],
@@ -38,15 +40,18 @@ def _conv2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.T
     # A gradient not asked for is returned empty, which the schema (no Optional outputs) needs.
     return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
 
+
 @torch.library.register_fake(_conv2d_backward)
 def _(grad_output, x, weight, stride, padding, dilation, groups, needs):
     shapes = (x.shape, weight.shape, (weight.shape[0],))
     return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
 
+
 def _conv2d_setup(ctx, inputs, output):
     x, weight, bias, *ctx.arguments = inputs
     ctx.has_bias = bias is not None
     ctx.save_for_backward(x, weight)
+
 
 def _conv2d_grad(ctx, grad_output):
     x, weight = ctx.saved_tensors
@@ -55,12 +60,15 @@ def _conv2d_grad(ctx, grad_output):
     return ((grad_input if needs[0] else None, grad_weight if needs[1] else None, grad_bias if needs[2] else None)
             + (None,) * 4)
 
+
 torch.library.register_autograd(_conv2d, _conv2d_grad, setup_context=_conv2d_setup)
+
 
 def _convolution_backward_setup(ctx, inputs, output):
     grad_output, x, weight, *arguments, needs = inputs
     ctx.arguments, ctx.needs = arguments, needs
     ctx.save_for_backward(grad_output, x, weight)
+
 
 def _convolution_backward_grad(forward, backward):
     """The derivative of a convolution's backward operator (grad_output, x, weight, *arguments,
@@ -93,10 +101,12 @@ def _convolution_backward_grad(forward, backward):
 
     return gradient
 
+
 torch.library.register_autograd(_conv2d_backward,
                                 _convolution_backward_grad(torch.ops.convpool.conv2d,
                                                            torch.ops.convpool.conv2d_backward),
                                 setup_context=_convolution_backward_setup)
+
 
 def _padding_mode(fn, x, padding, kernel, stride, dilation):
     """torch.nn.functional's padding="valid" or "same" as the operator's symmetric padding (per
@@ -120,6 +130,7 @@ def _padding_mode(fn, x, padding, kernel, stride, dilation):
         x = torch.nn.functional.pad(x, ends)
     return x, [total // 2 for total in totals]
 
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv2d on convpool's kernels (padding an int, a pair, 'valid' or 'same').
 
@@ -136,6 +147,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return torch.ops.convpool.conv2d(x, weight, bias, stride, pair(fn, "padding", padding, 0), dilation,
                                      integer(fn, "groups", groups))
 
+
 @_operator("conv_transpose2d")
 def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int],
                       padding: List[int], output_padding: List[int], groups: int,
@@ -144,6 +156,7 @@ def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
     return torch.from_numpy(_core.conv_transpose2d(_array(fn, "x", x), _array(fn, "weight", weight),
                                                    _optional_array(fn, "bias", bias), stride, padding,
                                                    output_padding, groups, dilation))
+
 
 @torch.library.register_fake(_conv_transpose2d)
 def _(x, weight, bias, stride, padding, output_padding, groups, dilation):
@@ -154,6 +167,7 @@ def _(x, weight, bias, stride, padding, output_padding, groups, dilation):
         (x.shape[-2 + d] - 1) * stride[d] - 2 * padding[d] + dilation[d] * (weight.shape[2 + d] - 1)
         + output_padding[d] + 1 for d in range(2)])
     return x.new_empty(list(x.shape[:-3]) + [weight.shape[1] * groups] + size)
+
 
 @_operator("conv_transpose2d_backward")
 def _conv_transpose2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: List[int],
@@ -166,10 +180,12 @@ def _conv_transpose2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weigh
                                             dilation, names)
     return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
 
+
 @torch.library.register_fake(_conv_transpose2d_backward)
 def _(grad_output, x, weight, stride, padding, output_padding, groups, dilation, needs):
     shapes = (x.shape, weight.shape, (weight.shape[1] * groups,))
     return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
+
 
 def _conv_transpose2d_grad(ctx, grad_output):
     x, weight = ctx.saved_tensors
@@ -177,12 +193,13 @@ def _conv_transpose2d_grad(ctx, grad_output):
     grads = _conv_transpose2d_backward(grad_output.contiguous(), x, weight, *ctx.arguments, needs)
     return tuple(grad if wanted else None for grad, wanted in zip(grads, needs)) + (None,) * 5
 
-torch.library.register_autograd(_conv_transpose2d, _conv_transpose2d_grad, setup_context=_conv2d_setup)
 
+torch.library.register_autograd(_conv_transpose2d, _conv_transpose2d_grad, setup_context=_conv2d_setup)
 torch.library.register_autograd(_conv_transpose2d_backward,
                                 _convolution_backward_grad(torch.ops.convpool.conv_transpose2d,
                                                            torch.ops.convpool.conv_transpose2d_backward),
                                 setup_context=_convolution_backward_setup)
+
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """torch.nn.functional.conv_transpose2d on convpool's kernels (weight (C_in, C_out / groups, kH, kW)).
@@ -199,6 +216,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                                                pair(fn, "padding", padding, 0),
                                                pair(fn, "output_padding", output_padding, 0),
                                                integer(fn, "groups", groups), pair(fn, "dilation", dilation, 1))
+
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv1d on convpool's kernels (padding an int, 'valid' or 'same').

@@ -29,11 +29,13 @@ def _max_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padd
                                     True, tie_break, nan)
     return torch.from_numpy(out), torch.from_numpy(indices)
 
+
 @torch.library.register_fake(_max_pool2d)
 def _(x, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
     return _pooled_with_indices(x, _fitting("max_pool2d", x, [
         _output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], dilation[d], ceil_mode)
         for d in range(2)]))
+
 
 @_operator("max_pool2d_backward")
 def _max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor, kernel_size: List[int],
@@ -44,12 +46,15 @@ def _max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: to
         _array(fn, "grad_output", grad_output), _array(fn, "x", x), indices.detach().numpy(), kernel_size, stride,
         padding, dilation, ceil_mode, tie_break, nan))
 
+
 @torch.library.register_fake(_max_pool2d_backward)
 def _(grad_output, x, indices, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
+
 torch.library.register_autograd(_max_pool2d, _gradient_through_indices(_max_pool2d_backward),
                                 setup_context=_save_input_and_indices)
+
 
 def _split_ties(arguments):
     """Why split ties have no second derivative here: arguments end with (tie_break, nan)."""
@@ -57,8 +62,10 @@ def _split_ties(arguments):
         return "tie_break='split' divides among ties the indices do not record"
     return None
 
+
 torch.library.register_autograd(_max_pool2d_backward, _gathered_again("max_pool2d", _split_ties),
                                 setup_context=_save_indices)
+
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                tie_break="first", nan="propagate"):
@@ -80,15 +87,18 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                                                  bool(ceil_mode), tie_break, nan)
     return (out, indices) if return_indices else out
 
+
 @_operator("adaptive_max_pool2d")
 def _adaptive_max_pool2d(x: torch.Tensor, output_size: List[int], tie_break: str,
                          nan: str) -> Tuple[torch.Tensor, torch.Tensor]:
     out, indices = _core.adaptive_max_pool2d(_array("adaptive_max_pool2d", "x", x), output_size, True, tie_break, nan)
     return torch.from_numpy(out), torch.from_numpy(indices)
 
+
 @torch.library.register_fake(_adaptive_max_pool2d)
 def _(x, output_size, tie_break, nan):
     return _pooled_with_indices(x, output_size)
+
 
 @_operator("adaptive_max_pool2d_backward")
 def _adaptive_max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: torch.Tensor,
@@ -98,15 +108,17 @@ def _adaptive_max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, in
         _array(fn, "grad_output", grad_output), _array(fn, "x", x), indices.detach().numpy(), output_size,
         tie_break, nan))
 
+
 @torch.library.register_fake(_adaptive_max_pool2d_backward)
 def _(grad_output, x, indices, output_size, tie_break, nan):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
+
 torch.library.register_autograd(_adaptive_max_pool2d, _gradient_through_indices(_adaptive_max_pool2d_backward),
                                 setup_context=_save_input_and_indices)
-
 torch.library.register_autograd(_adaptive_max_pool2d_backward,
                                 _gathered_again("adaptive_max_pool2d", _split_ties), setup_context=_save_indices)
+
 
 def adaptive_max_pool2d(x, output_size, return_indices=False, tie_break="first", nan="propagate"):
     """torch.nn.functional.adaptive_max_pool2d plus convpool's ``tie_break`` and ``nan`` (adaptive
@@ -121,6 +133,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, tie_break="first",
     """
     out, indices = torch.ops.convpool.adaptive_max_pool2d(x, _adaptive_size(x, output_size), tie_break, nan)
     return (out, indices) if return_indices else out
+
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                tie_break="first", nan="propagate"):
@@ -141,6 +154,7 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                                                  nan)
     return (out.squeeze(-2), indices.squeeze(-2)) if return_indices else out.squeeze(-2)
 
+
 @_operator("fractional_max_pool2d")
 def _fractional_max_pool2d(x: torch.Tensor, kernel_size: List[int], output_size: List[int],
                            random_samples: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -149,9 +163,11 @@ def _fractional_max_pool2d(x: torch.Tensor, kernel_size: List[int], output_size:
                                                _array(fn, "random_samples", random_samples))
     return torch.from_numpy(out), torch.from_numpy(indices)
 
+
 @torch.library.register_fake(_fractional_max_pool2d)
 def _(x, kernel_size, output_size, random_samples):
     return _pooled_with_indices(x, output_size)
+
 
 @_operator("fractional_max_pool2d_backward")
 def _fractional_max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor,
@@ -160,19 +176,22 @@ def _fractional_max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor,
     return torch.from_numpy(_core.fractional_max_pool2d_backward(_array(fn, "grad_output", grad_output),
                                                                  _array(fn, "x", x), indices.detach().numpy()))
 
+
 @torch.library.register_fake(_fractional_max_pool2d_backward)
 def _(grad_output, x, indices):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
+
 
 def _fractional_max_pool2d_grad(ctx, grad_output, _grad_indices):
     x, indices = ctx.saved_tensors
     return _fractional_max_pool2d_backward(grad_output.contiguous(), x, indices), None, None, None
 
+
 torch.library.register_autograd(_fractional_max_pool2d, _fractional_max_pool2d_grad,
                                 setup_context=_save_input_and_indices)
-
 torch.library.register_autograd(_fractional_max_pool2d_backward, _gathered_again("fractional_max_pool2d"),
                                 setup_context=_save_indices)
+
 
 def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, return_indices=False,
                           _random_samples=None):
@@ -200,6 +219,7 @@ def fractional_max_pool2d(x, kernel_size, output_size=None, output_ratio=None, r
                                                             pair(fn, "output_size", output_size, 1), _random_samples)
     return (out, indices) if return_indices else out
 
+
 def _unpooled_size(x, kernel_size, stride, padding, output_size):
     """PyTorch's unpooled (H, W): output_size's last two entries, else (in - 1) * stride -
     2 * padding + kernel."""
@@ -207,15 +227,18 @@ def _unpooled_size(x, kernel_size, stride, padding, output_size):
         return [int(output_size[-2]), int(output_size[-1])]
     return [(x.shape[-2 + d] - 1) * stride[d] - 2 * padding[d] + kernel_size[d] for d in range(2)]
 
+
 @_operator("max_unpool2d")
 def _max_unpool2d(x: torch.Tensor, indices: torch.Tensor, kernel_size: List[int], stride: List[int],
                   padding: List[int], output_size: List[int]) -> torch.Tensor:
     return torch.from_numpy(_core.max_unpool2d(_array("max_unpool2d", "x", x), indices.detach().numpy(), kernel_size,
                                                stride, padding, output_size or None))
 
+
 @torch.library.register_fake(_max_unpool2d)
 def _(x, indices, kernel_size, stride, padding, output_size):
     return x.new_empty(list(x.shape[:-2]) + _unpooled_size(x, kernel_size, stride, padding, output_size))
+
 
 @_operator("max_unpool2d_backward")
 def _max_unpool2d_backward(grad_output: torch.Tensor, indices: torch.Tensor, kernel_size: List[int],
@@ -224,32 +247,40 @@ def _max_unpool2d_backward(grad_output: torch.Tensor, indices: torch.Tensor, ker
         _array("max_unpool2d_backward", "grad_output", grad_output), indices.detach().numpy(), kernel_size, stride,
         padding, output_size or None))
 
+
 @torch.library.register_fake(_max_unpool2d_backward)
 def _(grad_output, indices, kernel_size, stride, padding, output_size):
     return grad_output.new_empty(indices.shape)
+
 
 def _max_unpool2d_setup(ctx, inputs, output):
     _x, indices, *ctx.arguments = inputs
     ctx.save_for_backward(indices)
 
+
 def _max_unpool2d_grad(ctx, grad_output):
     (indices,) = ctx.saved_tensors
     return (_max_unpool2d_backward(grad_output.contiguous(), indices, *ctx.arguments),) + (None,) * 5
 
+
 torch.library.register_autograd(_max_unpool2d, _max_unpool2d_grad, setup_context=_max_unpool2d_setup)
+
 
 def _max_unpool2d_backward_setup(ctx, inputs, output):
     grad_output, indices, *_ = inputs
     ctx.unpooled_size = tuple(grad_output.shape[-2:])
     ctx.save_for_backward(indices)
 
+
 def _max_unpool2d_backward_grad(ctx, grad_grad_input):
     # The backward gathers grad_output at the indices; its derivative adds back at them.
     (indices,) = ctx.saved_tensors
     return (_scatter_add(grad_grad_input, indices, ctx.unpooled_size),) + (None,) * 5
 
+
 torch.library.register_autograd(_max_unpool2d_backward, _max_unpool2d_backward_grad,
                                 setup_context=_max_unpool2d_backward_setup)
+
 
 def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     """torch.nn.functional.max_unpool2d on convpool's kernels: each value of x at the position its

@@ -27,6 +27,7 @@ def _batch_norm2d(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optiona
     statistics = (running_mean, running_var) if updated else (x.new_empty(0), x.new_empty(0))
     return (torch.from_numpy(out), torch.from_numpy(mean), torch.from_numpy(invstd)) + statistics
 
+
 @torch.library.register_fake(_batch_norm2d)
 def _(x, weight, bias, running_mean, running_var, training, momentum, eps):
     channels = x.shape[1]
@@ -34,6 +35,7 @@ def _(x, weight, bias, running_mean, running_var, training, momentum, eps):
     statistics = (x.new_empty(channels if updated else 0), x.new_empty(channels if updated else 0))
     return (torch.empty_like(x, memory_format=torch.contiguous_format), x.new_empty(channels),
             x.new_empty(channels)) + statistics
+
 
 @_operator("batch_norm2d_backward")
 def _batch_norm2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: Optional[torch.Tensor],
@@ -46,16 +48,19 @@ def _batch_norm2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: O
                                         _array(fn, "saved_invstd", saved_invstd), training, names)
     return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
 
+
 @torch.library.register_fake(_batch_norm2d_backward)
 def _(grad_output, x, weight, saved_mean, saved_invstd, training, needs):
     shapes = (x.shape, (x.shape[1],), (x.shape[1],))
     return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
+
 
 def _batch_norm2d_setup(ctx, inputs, output):
     x, weight, bias, _running_mean, _running_var, training, _momentum, _eps = inputs
     ctx.training, ctx.has_weight, ctx.has_bias = training, weight is not None, bias is not None
     ctx.save_for_backward(x, weight, output[1], output[2])
     ctx.mark_non_differentiable(*output[1:])
+
 
 def _batch_norm2d_grad(ctx, grad_output, *_grad_statistics):
     x, weight, mean, invstd = ctx.saved_tensors
@@ -64,10 +69,11 @@ def _batch_norm2d_grad(ctx, grad_output, *_grad_statistics):
     grads = _batch_norm2d_backward(grad_output.contiguous(), x, weight, mean, invstd, ctx.training, needs)
     return tuple(grad if wanted else None for grad, wanted in zip(grads, needs)) + (None,) * 5
 
-torch.library.register_autograd(_batch_norm2d, _batch_norm2d_grad, setup_context=_batch_norm2d_setup)
 
+torch.library.register_autograd(_batch_norm2d, _batch_norm2d_grad, setup_context=_batch_norm2d_setup)
 torch.library.register_autograd(_batch_norm2d_backward, _second_derivative_refused(
     "batch_norm", "the backward of training-mode batch norm is not linear in x"))
+
 
 def _empty_batch_norm(x, weight, bias):
     """PyTorch's result for an empty batch: an empty output, through the affine parameters (whose
@@ -83,6 +89,7 @@ def _empty_batch_norm(x, weight, bias):
     if bias is not None:
         out = out + bias.view(-1, 1, 1)
     return out
+
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """torch.nn.functional.batch_norm of (N, C, H, W) input on convpool's kernels: the running

@@ -6,7 +6,6 @@ come back with torch.from_numpy, also without a copy. The kernels release the GI
 
 import torch
 
-from .._arguments import pair
 
 
 def _array(fn, name, tensor):
@@ -17,6 +16,7 @@ def _array(fn, name, tensor):
         raise TypeError(f"convpool.torch.{fn}: {name} has dtype {tensor.dtype}; convpool takes float32 or float64")
     return tensor.detach().numpy()
 
+
 def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
     """PyTorch's pooling output size, for the fake kernels."""
     span = dilation * (kernel - 1) + 1
@@ -24,6 +24,7 @@ def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
     return out
+
 
 def _fitting(fn, x, sizes):
     """The spatial output ``sizes`` a fake kernel computed for input ``x``, or the ValueError the
@@ -34,10 +35,12 @@ def _fitting(fn, x, sizes):
                          f"(the output would be {tuple(sizes)})")
     return list(sizes)
 
+
 # torch.library.Library rather than torch.library.custom_op: the operators are the same (schema,
 # fake kernels, autograd), but custom_op's extra Python layers around each kernel doubled the cost
 # of a call.
 _LIBRARY = torch.library.Library("convpool", "DEF")
+
 
 def _operator(name):
     """Defines convpool::<name> with the decorated function as its kernel for every device (it
@@ -51,6 +54,7 @@ def _operator(name):
 
     return define
 
+
 # Second derivatives. The backward of each linear backward kernel is the forward it came from or
 # a gather by the same indices, so create_graph=True can differentiate through it again; where the
 # backward is not linear in its gradient (Lp pooling, batch norm, evaluation-mode stochastic
@@ -62,6 +66,7 @@ def _gather(values, indices):
     gathered = values.flatten(-2).gather(-1, flat.clamp(min=0))
     return gathered.masked_fill(flat < 0, 0).view(indices.shape)
 
+
 def _scatter_add(values, indices, size):
     """The adjoint of _gather: values (..., OH, OW) added at their planes' flat indices into zeros
     (..., *size); index -1 adds nothing."""
@@ -69,6 +74,7 @@ def _scatter_add(values, indices, size):
     added = values.flatten(-2).masked_fill(flat < 0, 0)
     zeros = values.new_zeros(values.shape[:-2] + (size[0] * size[1],))
     return zeros.scatter_add(-1, flat.clamp(min=0), added).view(values.shape[:-2] + tuple(size))
+
 
 def _second_derivative_refused(operator, why):
     """The autograd formula of a backward operator whose own derivative is not implemented."""
@@ -81,10 +87,12 @@ def _second_derivative_refused(operator, why):
 
     return refuse
 
+
 def _save_indices(ctx, inputs, output):
     """Setup of a backward operator (grad_output, x, indices, ...) that routes by indices."""
     ctx.arguments = inputs[3:]
     ctx.save_for_backward(inputs[2])
+
 
 def _gathered_again(operator, refusal=None):
     """The autograd formula of a backward operator (grad_output, x, indices, *arguments) that adds
@@ -101,14 +109,17 @@ def _gathered_again(operator, refusal=None):
 
     return gradient
 
+
 def _pooled_with_indices(x, size):
     """Fake results of a max pooling of x to the spatial `size`: values and int64 indices."""
     shape = list(x.shape[:-2]) + list(size)
     return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
 
+
 def _save_input_and_indices(ctx, inputs, output):
     x, *ctx.arguments = inputs
     ctx.save_for_backward(x, output[1])
+
 
 def _gradient_through_indices(backward):
     """The autograd formula of a max pooling operator whose backward takes (grad_output, x,
@@ -120,10 +131,12 @@ def _gradient_through_indices(backward):
 
     return gradient
 
+
 def _adaptive_size(x, output_size):
     """An int or pair output size, None keeping that input size."""
-    pair = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
-    return [int(x.shape[-2 + d]) if pair[d] is None else int(pair[d]) for d in range(2)]
+    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
+    return [int(x.shape[-2 + d]) if sizes[d] is None else int(sizes[d]) for d in range(2)]
+
 
 def _optional_array(fn, name, tensor):
     return None if tensor is None else _array(fn, name, tensor)
