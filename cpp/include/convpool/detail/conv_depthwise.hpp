@@ -10,8 +10,9 @@
 
 #include "../parallel.hpp"
 #include "../shape.hpp"
-#include "conv_direct.hpp"
 #include "conv_kernels.hpp"
+#include "conv_packing.hpp"
+#include "conv_padded_rows.hpp"
 
 namespace convpool::detail {
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../isa.hpp"
+#include "../shape.hpp"
 
 namespace convpool {
 
@@ -124,6 +125,41 @@ const DirectKernels<T>& direct_kernels() {
 template <typename T>
 const DepthwiseKernels<T>& depthwise_kernels() {
   return kernel_table<T>().depthwise;
+}
+
+// The direct kernels whose register tiles cover `rows` output channels by `columns` positions
+// with the least waste (the first of equals).
+template <typename T>
+const DirectKernels<T>& direct_kernels_for(int64_t rows, int64_t columns) {
+  const DirectKernels<T>* best = nullptr;
+  double best_fill = 0;
+  for (const DirectKernels<T>& kernels : direct_kernel_variants<T>()) {
+    const double fill = static_cast<double>(rows) / round_up(rows, kernels.mr) * static_cast<double>(columns) /
+                        round_up(columns, kernels.nr);
+    if (!best || fill > best_fill) {
+      best = &kernels;
+      best_fill = fill;
+    }
+  }
+  return *best;
+}
+
+// The channel-vector kernel whose register tile covers `m` output channels by tiles of
+// `tile_rows` rows of `out_w` positions with the least waste (the first of equals).
+template <typename T>
+const ChannelVectorKernel<T>& channel_kernel_for(int64_t m, int64_t tile_rows, int64_t out_w) {
+  const ChannelVectorKernel<T>* best = nullptr;
+  double best_fill = 0;
+  for (const ChannelVectorKernel<T>& kernel : channel_vector_kernel_variants<T>()) {
+    const double fill = static_cast<double>(m) / round_up(m, kernel.channels) * static_cast<double>(out_w) /
+                        round_up(out_w, kernel.cols) * static_cast<double>(tile_rows) /
+                        round_up(tile_rows, kernel.rows);
+    if (!best || fill > best_fill) {
+      best = &kernel;
+      best_fill = fill;
+    }
+  }
+  return *best;
 }
 
 }  // namespace convpool

@@ -24,9 +24,9 @@
 #include "../activation.hpp"
 #include "../parallel.hpp"
 #include "../shape.hpp"
-#include "conv_direct.hpp"
-#include "conv_gemm.hpp"
 #include "conv_kernels.hpp"
+#include "conv_packing.hpp"
+#include "conv_padded_rows.hpp"
 #include "scratch.hpp"
 
 #define CONVPOOL_VECTOR_KERNELS "conv_winograd_kernels.inl"
@@ -36,11 +36,11 @@ namespace convpool::detail {
 
 constexpr int kWinogradPoints = 16;
 
-// One group of a 3x3 kernel at stride 1 and dilation 1, with the bounded zero-padded copy of the
-// direct paths.
+// One group of a 3x3 kernel at stride 1 and dilation 1, whose zero-padded input copy
+// (conv_padded_rows.hpp) is bounded.
 inline bool winograd_applies(const Conv2dParams& p) {
   return p.groups == 1 && p.h.kernel == 3 && p.w.kernel == 3 && unit_stride(p) && p.h.dilation == 1 &&
-         p.w.dilation == 1 && direct_applies(p);
+         p.w.dilation == 1 && !p.depthwise() && forward_correlation(p).copy_bounded();
 }
 
 // Tiles (2x2 outputs each) per row of tiles.
@@ -187,7 +187,7 @@ std::vector<T> flipped_transposed(const T* weight, int64_t out_channels, int64_t
   return flipped;
 }
 
-// The zero-padded input rows a band reads: the direct paths' copy (DirectTile) of the
+// The zero-padded input rows a band reads: a padded-row tile (DirectTile) of the
 // correlation over whole tiles (2 * tile_columns wide), rows of tiles band_rows at a time.
 inline DirectGeometry winograd_geometry(const Conv2dParams& p, int64_t band_rows) {
   const int64_t columns = 2 * winograd_tile_columns(p);
