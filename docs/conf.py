@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import convpool
+from convpool._ops import classes, functions, semantics_of
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
@@ -176,14 +177,6 @@ def shape_as_literal(app, what, name, obj, options, lines):
             return
 
 
-# The section of the semantics page each kernel's result is specified in, by name.
-SEMANTICS = [("max_unpool", "semantics-max-unpooling"), ("adaptive_max", "semantics-adaptive-max-pooling"),
-             ("adaptive_avg", "semantics-adaptive-average-pooling"), ("fractional", "semantics-fractional-max-pooling"),
-             ("max_pool", "semantics-max-pooling"), ("avg_pool", "semantics-average-pooling"),
-             ("lp_pool", "semantics-lp-pooling"), ("stochastic", "semantics-stochastic-pooling"),
-             ("conv_transpose", "semantics-transposed-convolution"), ("conv", "semantics-convolution"),
-             ("PackedConv2dWeight", "semantics-convolution"), ("batch_norm", "semantics-batch-normalization")]
-
 RAISES = """Raises:
     TypeError: an argument of the wrong type, or an array of another dtype (integer, complex and
         float16 arrays are refused, not converted), naming the argument.
@@ -193,11 +186,6 @@ RAISES = """Raises:
     MemoryError: an array that cannot be allocated."""
 
 
-def _snake(name):
-    """MaxPool2d -> max_pool2d, LPPool2d -> lp_pool2d: a layer's name as its function's."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.replace("LPPool", "LpPool")).lower()
-
-
 def raises_and_semantics(app, what, name, obj, options, lines):
     """The kernels' common Raises section (the bindings' rules, :doc:`/reliability`), and for the
     kernels, the layers and the torch operators a link to the section of the semantics page that
@@ -205,13 +193,9 @@ def raises_and_semantics(app, what, name, obj, options, lines):
     module, _, short = name.rpartition(".")
     if module not in ("convpool", "convpool.nn", "convpool.torch") or what not in ("function", "class"):
         return
-    if module == "convpool" and (short in COMPILED and short not in ("set_num_threads", "get_num_threads",
-                                                                     "build_info")
-                                 or short.endswith(("1d", "1d_backward")) or short == "fractional_max_pool2d"):
+    if module == "convpool" and short in functions() + classes():
         lines.extend([""] + RAISES.splitlines())
-    function = _snake(short)
-    label = "semantics-one-dimension" if function.endswith(("1d", "1d_backward")) else next(
-        (target for prefix, target in SEMANTICS if prefix in function), None)
+    label = semantics_of(short)
     if label:
         lines.extend(["", f"The result is specified exactly in :ref:`{label}`; see also :doc:`/reliability`."])
 

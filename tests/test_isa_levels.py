@@ -43,13 +43,25 @@ for name, (shape, args) in CONVOLUTIONS.items():
     results[f"conv_{name}"] = out
     for part, grad in zip(("input", "weight", "bias"), grads):
         results[f"conv_{name}_{part}"] = grad
+from calls import CALLS  # every exported function, once
+
+
+def arrays_of(result):
+    if isinstance(result, tuple):
+        return [array for entry in result for array in arrays_of(entry)]
+    return [] if result is None else [result]
+
+
+for name, call in CALLS.items():
+    for index, array in enumerate(arrays_of(call(None))):
+        results[f"call {name} {index}"] = array
 np.savez(sys.argv[1], **results)
 """
 
 
 def run_at(level, folder):
     path = os.path.join(folder, f"{level}.npz")
-    environment = dict(os.environ, CONVPOOL_ISA=level)
+    environment = dict(os.environ, CONVPOOL_ISA=level, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
     subprocess.run([sys.executable, "-c", SCRIPT, path], check=True, env=environment, timeout=120)
     with np.load(path) as archive:
         return {name: archive[name] for name in archive.files}
@@ -78,7 +90,8 @@ def test_every_supported_level_agrees(tmp_path):
     results = {level: run_at(level, str(tmp_path)) for level in levels}
     for level in levels:
         expected = references(results[level])
-        computed = {name: value for name, value in results[level].items() if not name.startswith("input_")}
+        computed = {name: value for name, value in results[level].items()
+                    if not name.startswith(("input_", "call "))}
         assert computed.keys() - {"isa"} == expected.keys()
         for name, value in expected.items():
             if name in ("max", "max_idx"):
@@ -91,7 +104,7 @@ def test_every_supported_level_agrees(tmp_path):
         for name, value in results[level].items():
             if name == "isa":
                 continue
-            if name.startswith("conv_"):
+            if name.startswith(("conv_", "call conv", "call PackedConv2dWeight")):
                 scale = 1 + np.abs(reference_level[name]).max()
                 np.testing.assert_allclose(value, reference_level[name], rtol=1e-5, atol=1e-5 * scale,
                                            err_msg=f"{name} at {level}")

@@ -8,6 +8,8 @@ from . import _core
 from ._arguments import single, stride_single
 from ._functions import numpy_facing
 
+__all__ = ["avg_pool1d", "avg_pool1d_backward", "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward"]
+
 
 _INPUT = {3: "(N, C, L)", 2: "(C, L)"}
 _WEIGHT = {3: "(C_out, C_in / groups, k)"}

@@ -4,58 +4,20 @@ Each module's ``forward`` keeps what its ``backward(grad_output)`` needs; ``back
 parameter gradients into ``param.grad`` and returns the gradient of the input.
 """
 
-from .activation import LeakyReLU, ReLU
-from .convolution import Conv1d, Conv2d, ConvTranspose2d
-from .dropout import Dropout
+from . import activation, convolution, dropout, linear, normalization, pooling
+from .activation import *  # noqa: F401,F403
+from .convolution import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
 from .fusion import freeze, fuse_conv_bn, fuse_conv_bn_eval
-from .linear import Flatten, Linear
+from .linear import *  # noqa: F401,F403
 from .losses import CrossEntropyLoss, MSELoss, log_softmax, softmax
 from .module import Module, Parameter, Residual, Sequential
-from .normalization import BatchNorm2d
-from .pooling import (
-    AdaptiveAvgPool2d,
-    AdaptiveMaxPool2d,
-    AvgPool1d,
-    AvgPool2d,
-    FractionalMaxPool2d,
-    LPPool2d,
-    MaxPool1d,
-    MaxPool2d,
-    MaxUnpool2d,
-    StochasticPool2d,
-)
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
 from .to_torch import to_torch
 
-__all__ = [
-    "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool2d",
-    "AvgPool1d",
-    "AvgPool2d",
-    "BatchNorm2d",
-    "Conv1d",
-    "Conv2d",
-    "ConvTranspose2d",
-    "CrossEntropyLoss",
-    "Dropout",
-    "Flatten",
-    "FractionalMaxPool2d",
-    "LPPool2d",
-    "LeakyReLU",
-    "Linear",
-    "MSELoss",
-    "MaxPool1d",
-    "MaxPool2d",
-    "MaxUnpool2d",
-    "Module",
-    "Parameter",
-    "ReLU",
-    "Residual",
-    "Sequential",
-    "StochasticPool2d",
-    "freeze",
-    "fuse_conv_bn",
-    "fuse_conv_bn_eval",
-    "log_softmax",
-    "softmax",
-    "to_torch",
-]
+# The layers by family (each module's __all__), then the protocol, losses and conversions.
+__all__ = sorted([name for family in (activation, convolution, dropout, linear, normalization, pooling)
+                  for name in family.__all__]
+                 + ["Module", "Parameter", "Residual", "Sequential", "CrossEntropyLoss", "MSELoss", "log_softmax",
+                    "softmax", "freeze", "fuse_conv_bn", "fuse_conv_bn_eval", "to_torch"])

@@ -3,6 +3,8 @@
 from .. import _core
 from .module import Module
 
+__all__ = ["LeakyReLU", "ReLU"]
+
 
 class ReLU(Module):
     """

@@ -8,6 +8,8 @@ from .. import _one_d
 from .._arguments import integer, pair, single
 from .module import Module, uniform_parameter
 
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+
 
 class _Convolution(Module):
     """What the convolution layers share: the channel and group checks, PyTorch's initialisation

@@ -5,6 +5,8 @@ import numpy as np
 from .._rng import layer_generator
 from .module import Module
 
+__all__ = ["Dropout"]
+
 
 class Dropout(Module):
     """Zeroes each element with probability p in training and scales the rest by 1/(1-p).

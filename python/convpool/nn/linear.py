@@ -7,6 +7,8 @@ from threadpoolctl import ThreadpoolController
 from .._arguments import integer
 from .module import Module, uniform_parameter
 
+__all__ = ["Flatten", "Linear"]
+
 
 _blas_controller = None
 

@@ -6,6 +6,8 @@ from .. import _core
 from .._arguments import integer
 from .module import Module, Parameter
 
+__all__ = ["BatchNorm2d"]
+
 
 class BatchNorm2d(Module):
     """Batch normalisation over (N, H, W) per channel, with PyTorch's running statistics, on the

@@ -9,6 +9,9 @@ from .._fractional import fractional_max_pool2d
 from .._rng import layer_generator
 from .module import Module
 
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "FractionalMaxPool2d", "LPPool2d",
+           "MaxPool1d", "MaxPool2d", "MaxUnpool2d", "StochasticPool2d"]
+
 
 class _Pool(Module):
     """Shared argument handling of the pooling layers."""

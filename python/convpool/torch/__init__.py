@@ -10,32 +10,14 @@ try:
 except ImportError as error:
     raise ImportError("convpool.torch needs PyTorch: pip install 'convpool[torch]'") from error
 
-from ._activation import relu
-from ._average_pooling import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, lp_pool2d, stochastic_pool2d
-from ._convolution import conv1d, conv2d, conv_transpose2d
-from ._max_pooling import adaptive_max_pool2d, fractional_max_pool2d, max_pool1d, max_pool2d, max_unpool2d
-from ._normalization import batch_norm
-from .nn import (
-    AdaptiveAvgPool2d,
-    AdaptiveMaxPool2d,
-    AvgPool1d,
-    AvgPool2d,
-    BatchNorm2d,
-    Conv1d,
-    Conv2d,
-    ConvTranspose2d,
-    FractionalMaxPool2d,
-    LPPool2d,
-    MaxPool1d,
-    MaxPool2d,
-    MaxUnpool2d,
-    ReLU,
-    StochasticPool2d,
-    convert,
-)
+from . import _activation, _average_pooling, _convolution, _max_pooling, _normalization, nn  # noqa: E402
+from ._activation import *  # noqa: E402,F401,F403
+from ._average_pooling import *  # noqa: E402,F401,F403
+from ._convolution import *  # noqa: E402,F401,F403
+from ._max_pooling import *  # noqa: E402,F401,F403
+from ._normalization import *  # noqa: E402,F401,F403
+from .nn import *  # noqa: E402,F401,F403
 
-__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm2d", "Conv1d", "Conv2d",
-           "ConvTranspose2d", "FractionalMaxPool2d", "LPPool2d", "MaxPool1d", "MaxPool2d", "MaxUnpool2d", "ReLU",
-           "StochasticPool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
-           "conv1d", "conv2d", "conv_transpose2d", "convert", "fractional_max_pool2d", "lp_pool2d", "max_pool1d",
-           "max_pool2d", "max_unpool2d", "relu", "stochastic_pool2d"]
+# The operators by family (each module's __all__) and the drop-in modules.
+__all__ = sorted(name for family in (_activation, _average_pooling, _convolution, _max_pooling, _normalization, nn)
+                 for name in family.__all__)

@@ -6,6 +6,8 @@ import torch
 from .. import _core
 from ._operators import _array, _operator
 
+__all__ = ["relu"]
+
 
 @_operator("relu")
 def _relu(x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,8 @@ from ._operators import (
     _adaptive_size,
 )
 
+__all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "lp_pool2d", "stochastic_pool2d"]
+
 
 @_operator("avg_pool2d")
 def _avg_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int], ceil_mode: bool,

@@ -8,6 +8,8 @@ from .. import _core
 from .._arguments import integer, pair, single
 from ._operators import _array, _fitting, _operator, _optional_array
 
+__all__ = ["conv1d", "conv2d", "conv_transpose2d"]
+
 
 @_operator("conv2d")
 def _conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int],

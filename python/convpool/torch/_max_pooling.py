@@ -21,6 +21,8 @@ from ._operators import (
     _adaptive_size,
 )
 
+__all__ = ["adaptive_max_pool2d", "fractional_max_pool2d", "max_pool1d", "max_pool2d", "max_unpool2d"]
+
 
 @_operator("max_pool2d")
 def _max_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int],

@@ -8,6 +8,8 @@ import torch
 from .. import _core
 from ._operators import _array, _operator, _second_derivative_refused, _optional_array
 
+__all__ = ["batch_norm"]
+
 
 # Functional, as autograd needs: the updated running statistics are outputs (the kernel updates
 # copies of them), which batch_norm then copies into the caller's tensors.

@@ -10,6 +10,10 @@ from ._convolution import conv1d, conv2d, conv_transpose2d
 from ._max_pooling import adaptive_max_pool2d, fractional_max_pool2d, max_pool1d, max_pool2d, max_unpool2d
 from ._normalization import batch_norm
 
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm2d", "Conv1d", "Conv2d",
+           "ConvTranspose2d", "FractionalMaxPool2d", "LPPool2d", "MaxPool1d", "MaxPool2d", "MaxUnpool2d", "ReLU",
+           "StochasticPool2d", "convert"]
+
 
 class _TieRules:
     """Shows convpool's ``tie_break`` and ``nan`` after torch's arguments."""
