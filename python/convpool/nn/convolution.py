@@ -40,6 +40,10 @@ class _Convolution(Module):
         self.weight = uniform_parameter(weight_shape, bound)
         self.bias = uniform_parameter((self.out_channels,), bound) if bias else None
 
+    def _groups_and_bias(self):
+        """The end of every convolution's repr: groups and bias where not the default."""
+        return (f", groups={self.groups}" if self.groups != 1 else "") + (", bias=False" if self.bias is None else "")
+
     def _backward_through(self, backward_function, grad_output, saved_input, need_input_grad):
         needs = (("input",) if need_input_grad else ()) + ("weight",) + (("bias",) if self.bias is not None else ())
         grad_input, grad_weight, grad_bias = backward_function(grad_output, saved_input, self.weight.data,
@@ -125,10 +129,7 @@ class Conv2d(_Convolution):
             text += f", padding={self.padding}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
+        text += self._groups_and_bias()
         if self.winograd:
             text += ", winograd=True"
         return text
@@ -190,10 +191,7 @@ class ConvTranspose2d(_Convolution):
         for name, default in (("padding", (0, 0)), ("output_padding", (0, 0)), ("dilation", (1, 1))):
             if getattr(self, name) != default:
                 text += f", {name}={getattr(self, name)}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
+        text += self._groups_and_bias()
         return text
 
 
@@ -240,8 +238,5 @@ class Conv1d(_Convolution):
             text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding=({self.padding},)"
         if self.dilation != 1:
             text += f", dilation=({self.dilation},)"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
+        text += self._groups_and_bias()
         return text

@@ -14,15 +14,84 @@ __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "
 
 
 class _Pool(Module):
-    """Shared argument handling of the pooling layers."""
+    """Shared argument handling of the window pooling layers: the 2-D layers read each window
+    argument as a pair, the 1-D ones (``_dimensions = 1``) as an int."""
+
+    _dimensions = 2
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size = pair(type(self).__name__, "kernel_size", kernel_size, 1)
-        self.stride = stride_pair(type(self).__name__, stride, self.kernel_size)
+        self.kernel_size = self._window("kernel_size", kernel_size, 1)
+        stride_of = stride_pair if self._dimensions == 2 else stride_single
+        self.stride = stride_of(type(self).__name__, stride, self.kernel_size)
+
+    def _window(self, name, value, minimum):
+        return (pair if self._dimensions == 2 else single)(type(self).__name__, name, value, minimum)
 
 
-class MaxPool2d(_Pool):
+class _RoutedByIndices(Module):
+    """A pooling whose backward routes the gradient by the forward's indices: ``_pool(x,
+    return_indices=True, **_arguments())`` and ``_pool_backward(grad, x, indices, **_arguments())``."""
+
+    def forward(self, x):
+        y, indices = self._pool(x, return_indices=True, **self._arguments())
+        self.save_for_backward(input=x, indices=indices)
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        saved = self.saved_for_backward()
+        if not need_input_grad:
+            return None
+        return self._pool_backward(grad_output, saved.input, saved.indices, **self._arguments())
+
+
+class _MaxPooling(_Pool, _RoutedByIndices):
+    """Max pooling through ``_pool`` and ``_pool_backward`` (max_pool2d's or max_pool1d's)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, tie_break="first",
+                 nan="propagate"):
+        super().__init__(kernel_size, stride)
+        self.padding = self._window("padding", padding, 0)
+        self.dilation = self._window("dilation", dilation, 1)
+        self.ceil_mode, self.tie_break, self.nan = ceil_mode, tie_break, nan
+
+    def _arguments(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    dilation=self.dilation, ceil_mode=self.ceil_mode, tie_break=self.tie_break,
+                    nan=self.nan)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, tie_break={self.tie_break!r}")
+
+
+class _AveragePooling(_Pool):
+    """Average pooling through ``_pool`` and ``_pool_backward`` (avg_pool2d's or avg_pool1d's)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__(kernel_size, stride)
+        self.padding, self.ceil_mode = self._window("padding", padding, 0), ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def _arguments(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+
+    def forward(self, x):
+        self.save_for_backward(input_shape=x.shape)
+        return self._pool(x, **self._arguments())
+
+    def backward(self, grad_output, need_input_grad=True):
+        input_shape = self.saved_for_backward().input_shape
+        if not need_input_grad:
+            return None
+        return self._pool_backward(grad_output, input_shape, **self._arguments())
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_MaxPooling):
     """Max pooling; ``tie_break`` ("first", "last" or "split") picks who gets a tied window's gradient.
 
     Args:
@@ -42,32 +111,8 @@ class MaxPool2d(_Pool):
         array([[[[0. , 1.5, 1.5, 0. ]]]])
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                 tie_break="first", nan="propagate"):
-        super().__init__(kernel_size, stride)
-        self.padding = pair("MaxPool2d", "padding", padding, 0)
-        self.dilation = pair("MaxPool2d", "dilation", dilation, 1)
-        self.ceil_mode, self.tie_break, self.nan = ceil_mode, tie_break, nan
-
-    def _arguments(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                    dilation=self.dilation, ceil_mode=self.ceil_mode, tie_break=self.tie_break,
-                    nan=self.nan)
-
-    def forward(self, x):
-        y, indices = _core.max_pool2d(x, return_indices=True, **self._arguments())
-        self.save_for_backward(input=x, indices=indices)
-        return y
-
-    def backward(self, grad_output, need_input_grad=True):
-        saved = self.saved_for_backward()
-        if not need_input_grad:
-            return None
-        return _core.max_pool2d_backward(grad_output, saved.input, saved.indices, **self._arguments())
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, tie_break={self.tie_break!r}")
+    _pool = staticmethod(_core.max_pool2d)
+    _pool_backward = staticmethod(_core.max_pool2d_backward)
 
 
 class MaxUnpool2d(_Pool):
@@ -94,7 +139,7 @@ class MaxUnpool2d(_Pool):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__(kernel_size, stride)
-        self.padding = pair("MaxUnpool2d", "padding", padding, 0)
+        self.padding = self._window("padding", padding, 0)
 
     def _arguments(self, output_size):
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
@@ -114,7 +159,7 @@ class MaxUnpool2d(_Pool):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveMaxPool2d(Module):
+class AdaptiveMaxPool2d(_RoutedByIndices):
     """Adaptive max pooling to ``output_size`` (an int, or a pair whose entries may be None to keep
     that size), with MaxPool2d's ``tie_break`` and ``nan``.
 
@@ -134,19 +179,11 @@ class AdaptiveMaxPool2d(Module):
         super().__init__()
         self.output_size, self.tie_break, self.nan = output_size, tie_break, nan
 
+    _pool = staticmethod(_core.adaptive_max_pool2d)
+    _pool_backward = staticmethod(_core.adaptive_max_pool2d_backward)
+
     def _arguments(self):
         return dict(output_size=self.output_size, tie_break=self.tie_break, nan=self.nan)
-
-    def forward(self, x):
-        y, indices = _core.adaptive_max_pool2d(x, return_indices=True, **self._arguments())
-        self.save_for_backward(input=x, indices=indices)
-        return y
-
-    def backward(self, grad_output, need_input_grad=True):
-        saved = self.saved_for_backward()
-        if not need_input_grad:
-            return None
-        return _core.adaptive_max_pool2d_backward(grad_output, saved.input, saved.indices, **self._arguments())
 
     def extra_repr(self):
         return f"output_size={self.output_size!r}, tie_break={self.tie_break!r}"
@@ -196,7 +233,7 @@ class FractionalMaxPool2d(Module):
         return f"kernel_size={self.kernel_size!r}, {size}"
 
 
-class AvgPool2d(_Pool):
+class AvgPool2d(_AveragePooling):
     """
 
     Args:
@@ -210,29 +247,16 @@ class AvgPool2d(_Pool):
         array([[[[ 2.5,  4.5],
                  [10.5, 12.5]]]])
     """
+    _pool = staticmethod(_core.avg_pool2d)
+    _pool_backward = staticmethod(_core.avg_pool2d_backward)
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
-        super().__init__(kernel_size, stride)
-        self.padding, self.ceil_mode = pair("AvgPool2d", "padding", padding, 0), ceil_mode
-        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+        self.divisor_override = divisor_override
 
     def _arguments(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                    ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
-                    divisor_override=self.divisor_override)
-
-    def forward(self, x):
-        self.save_for_backward(input_shape=x.shape)
-        return _core.avg_pool2d(x, **self._arguments())
-
-    def backward(self, grad_output, need_input_grad=True):
-        input_shape = self.saved_for_backward().input_shape
-        if not need_input_grad:
-            return None
-        return _core.avg_pool2d_backward(grad_output, input_shape, **self._arguments())
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return dict(super()._arguments(), divisor_override=self.divisor_override)
 
 
 class LPPool2d(_Pool):
@@ -351,7 +375,7 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
-class MaxPool1d(Module):
+class MaxPool1d(_MaxPooling):
     """Max pooling over the last axis; ``tie_break`` and ``nan`` as in MaxPool2d.
 
     Args:
@@ -365,36 +389,12 @@ class MaxPool1d(Module):
         array([[[3., 2.]]])
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, tie_break="first",
-                 nan="propagate"):
-        super().__init__()
-        self.kernel_size = single("MaxPool1d", "kernel_size", kernel_size, 1)
-        self.stride = stride_single("MaxPool1d", stride, self.kernel_size)
-        self.padding = single("MaxPool1d", "padding", padding, 0)
-        self.dilation = single("MaxPool1d", "dilation", dilation, 1)
-        self.ceil_mode, self.tie_break, self.nan = ceil_mode, tie_break, nan
-
-    def _arguments(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    ceil_mode=self.ceil_mode, tie_break=self.tie_break, nan=self.nan)
-
-    def forward(self, x):
-        y, indices = _one_d.max_pool1d(x, return_indices=True, **self._arguments())
-        self.save_for_backward(input=x, indices=indices)
-        return y
-
-    def backward(self, grad_output, need_input_grad=True):
-        saved = self.saved_for_backward()
-        if not need_input_grad:
-            return None
-        return _one_d.max_pool1d_backward(grad_output, saved.input, saved.indices, **self._arguments())
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, tie_break={self.tie_break!r}")
+    _dimensions = 1
+    _pool = staticmethod(_one_d.max_pool1d)
+    _pool_backward = staticmethod(_one_d.max_pool1d_backward)
 
 
-class AvgPool1d(Module):
+class AvgPool1d(_AveragePooling):
     """
 
     Args:
@@ -407,26 +407,7 @@ class AvgPool1d(Module):
         >>> cp.nn.AvgPool1d(2)(np.array([[[1.0, 3.0, 2.0, 0.0]]]))
         array([[[2., 1.]]])
     """
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        super().__init__()
-        self.kernel_size = single("AvgPool1d", "kernel_size", kernel_size, 1)
-        self.stride = stride_single("AvgPool1d", stride, self.kernel_size)
-        self.padding = single("AvgPool1d", "padding", padding, 0)
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
-    def _arguments(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode,
-                    count_include_pad=self.count_include_pad)
-
-    def forward(self, x):
-        self.save_for_backward(input_shape=x.shape)
-        return _one_d.avg_pool1d(x, **self._arguments())
-
-    def backward(self, grad_output, need_input_grad=True):
-        input_shape = self.saved_for_backward().input_shape
-        if not need_input_grad:
-            return None
-        return _one_d.avg_pool1d_backward(grad_output, input_shape, **self._arguments())
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+    _dimensions = 1
+    _pool = staticmethod(_one_d.avg_pool1d)
+    _pool_backward = staticmethod(_one_d.avg_pool1d_backward)

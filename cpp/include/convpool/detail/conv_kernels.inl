@@ -454,3 +454,14 @@ template <class Ops>
 DepthwiseKernels<typename Ops::T> make_depthwise_kernels() {
   return {Ops::lanes, &depthwise_plane<Ops>, &depthwise_weight_plane<Ops>};
 }
+
+// The register tiles for 16 vector registers: the gemm's and the direct paths' 6 x 2 vectors (12
+// accumulators) leave room for the loads and the broadcast; the channel-vector kernel computes
+// 1 x 8 positions by one vector of channels. A set with more registers may choose larger tiles.
+template <class Ops>
+KernelTable<typename Ops::T> kernel_table_for_16_registers() {
+  return {make_micro_kernel<Ops, 6, 2>(),
+          {make_direct_kernels<Ops, 6, 2, 2, 5>()},
+          {make_channel_kernel<Ops, 1, 8, 1>()},
+          make_depthwise_kernels<Ops>()};
+}

@@ -31,12 +31,9 @@ struct Ops {
 };
 #include "../conv_kernels.inl"
 
-// Register tiles for 16 registers, as AVX2's.
+// Its 16 registers (SSE2 on x86-64) take the tiles for 16 registers.
 template <typename T>
 KernelTable<T> make_kernel_table(InstructionSet, T) {
-  return {make_micro_kernel<Ops<T>, 6, 2>(),
-          {make_direct_kernels<Ops<T>, 6, 2, 2, 5>()},
-          {make_channel_kernel<Ops<T>, 1, 8, 1>()},
-          make_depthwise_kernels<Ops<T>>()};
+  return kernel_table_for_16_registers<Ops<T>>();
 }
 }  // namespace convpool::detail::isa_baseline

@@ -57,14 +57,11 @@ struct Ops<double> {
 };
 #include "../../conv_kernels.inl"
 
-// The baseline's register tiles. ARM's 32 vector registers would hold larger ones, as AVX-512's
+// The tiles for 16 registers. ARM's 32 vector registers would hold larger ones, as AVX-512's
 // do; which pay is for a measurement on an ARM machine to decide (the tests here run under
 // emulation, which proves the kernels correct but says nothing of their speed).
 template <typename T>
 KernelTable<T> make_kernel_table(InstructionSet, T) {
-  return {make_micro_kernel<Ops<T>, 6, 2>(),
-          {make_direct_kernels<Ops<T>, 6, 2, 2, 5>()},
-          {make_channel_kernel<Ops<T>, 1, 8, 1>()},
-          make_depthwise_kernels<Ops<T>>()};
+  return kernel_table_for_16_registers<Ops<T>>();
 }
 }  // namespace convpool::detail::isa_asimd

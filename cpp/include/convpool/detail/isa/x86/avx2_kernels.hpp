@@ -46,15 +46,10 @@ struct Ops<double> {
 };
 #include "../../conv_kernels.inl"
 
-// Register tiles for 16 registers: the gemm's and the direct paths' 6 x 2 vectors (12
-// accumulators) leave room for the loads and the broadcast; the channel-vector kernel computes
-// 1 x 8 positions by one vector of channels.
+// Its 16 registers take the tiles for 16 registers.
 template <typename T>
 KernelTable<T> make_kernel_table(InstructionSet, T) {
-  return {make_micro_kernel<Ops<T>, 6, 2>(),
-          {make_direct_kernels<Ops<T>, 6, 2, 2, 5>()},
-          {make_channel_kernel<Ops<T>, 1, 8, 1>()},
-          make_depthwise_kernels<Ops<T>>()};
+  return kernel_table_for_16_registers<Ops<T>>();
 }
 }  // namespace convpool::detail::isa_avx2
 #pragma GCC pop_options
