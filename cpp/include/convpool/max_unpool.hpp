@@ -45,11 +45,14 @@ int64_t max_unpool2d_backward(const T* grad_output, const int64_t* indices, T* g
       const T* g = grad_output + plane * out_plane;
       const int64_t* idx = indices + plane * p.input_plane;
       T* out = grad_input + plane * p.input_plane;
+      // Branch-free: an index outside reads element 0 and selects zero, so that the loop's speed
+      // does not depend on how the branch predictor or the code layout treat a rare case.
       for (int64_t i = 0; i < p.input_plane; ++i) {
         const int64_t o = idx[i];
-        const bool inside = o >= 0 && o < out_plane;
-        out[i] = inside ? g[o] : T(0);
-        bad += !inside && o != -1;
+        const bool inside = static_cast<uint64_t>(o) < static_cast<uint64_t>(out_plane);
+        const T value = g[inside ? o : 0];
+        out[i] = inside ? value : T(0);
+        bad += !inside & (o != -1);
       }
     }
     if (bad) bad_indices += bad;
