@@ -66,12 +66,21 @@ def integer(fn, name, value, minimum=1):
 
 def pair(fn, name, value, minimum):
     """``value`` as an (h, w) tuple of ints, each at least ``minimum`` (0 or 1)."""
+    # The forms almost every call uses, an int or a pair of ints, without the general parse: the
+    # torch operators read several of these per call.
+    if type(value) is int and minimum <= value <= LARGEST:
+        return value, value
+    if (type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int
+            and minimum <= min(value) and max(value) <= LARGEST):
+        return value
     numbers = _parse(fn, name, value, 2)
     return _bounded(fn, name, numbers, minimum, f"({numbers[0]}, {numbers[1]})")
 
 
 def single(fn, name, value, minimum):
     """``value`` (an int or a 1-element sequence) as an int, at least ``minimum`` (0 or 1)."""
+    if type(value) is int and minimum <= value <= LARGEST:
+        return value
     number = _parse(fn, name, value, 1)
     return _bounded(fn, name, number, minimum, str(number[0]))[0]
 

@@ -193,16 +193,22 @@ class Module:
         if self.__dict__.get("_saved_pass") != pass_number:
             self.__dict__["_saved_pass"] = pass_number
             self.__dict__["_saved"] = []
+            self.__dict__["_differentiated"] = 0
         self.__dict__["_saved"].append(SimpleNamespace(**values))
 
     def saved_for_backward(self):
         """What the latest forward call not yet differentiated saved, as attributes; a backward
-        calls this first (also when it returns early), so that its state is consumed."""
-        saved = self.__dict__.get("_saved")
-        if not saved:
+        calls this first (also when it returns early), so that its call counts as differentiated.
+        The state itself stays until the next forward pass replaces it, as a layer's cached input
+        did: freeing it at the backward instead made the allocator hand pages back to the system
+        and fault them in again at the next forward."""
+        saved = self.__dict__.get("_saved", ())
+        differentiated = self.__dict__.get("_differentiated", 0)
+        if differentiated >= len(saved):
             raise RuntimeError(f"{type(self).__name__}.backward: no forward call left to differentiate (each "
                                f"forward call serves one backward)")
-        return saved.pop()
+        self.__dict__["_differentiated"] = differentiated + 1
+        return saved[len(saved) - 1 - differentiated]
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
