@@ -1,5 +1,7 @@
 #pragma once
-// Docstrings of the kernels (PyTorch's layout: summary, Args, Shape).
+// Docstrings of the kernels (PyTorch's layout: summary, Args, Shape, Example). One file for all of
+// them, longer than the others on purpose: the API pages and the doctests read them, and one place
+// keeps their wording alike.
 
 namespace convpool::bindings::docs {
 
