@@ -100,6 +100,21 @@ def test_the_avg_pool2d_drop_in_with_divisor_override_is_torchs_forward_and_back
     assert type(converted[0]) is cpt.AvgPool2d and converted[0].divisor_override == 2
 
 
+@pytest.mark.parametrize("output_size", [2, (2, 3), [3, 2], (None, 2), (None, None), np.int64(2), 0, (2, 0), 2.5,
+                                         (2, 3.7), True, "2", (2, 3, 4), None, 2**40], ids=repr)
+@pytest.mark.parametrize("kind", ["avg", "max"])
+def test_adaptive_output_sizes(kind, output_size):
+    t = torch.from_numpy(X)
+    function, layer = getattr(cp, f"adaptive_{kind}_pool2d"), getattr(nn, f"Adaptive{kind.title()}Pool2d")
+    agree({
+        f"convpool.adaptive_{kind}_pool2d": lambda: function(X, output_size),
+        f"nn.Adaptive{kind.title()}Pool2d": lambda: layer(output_size)(X),
+        f"convpool.torch.adaptive_{kind}_pool2d": lambda: getattr(cpt, f"adaptive_{kind}_pool2d")(t, output_size),
+        f"convpool.torch.Adaptive{kind.title()}Pool2d": lambda: getattr(cpt, f"Adaptive{kind.title()}Pool2d")(
+            output_size)(t),
+    })
+
+
 X_1D = np.random.default_rng(1).standard_normal((2, 3, 9))
 
 

@@ -113,6 +113,28 @@ def divisor(fn, divisor_override):
     return number
 
 
+def adaptive_size(fn, output_size, height, width):
+    """An adaptive pooling's ``output_size`` for an input of height x width: an int or an (h, w)
+    pair, each positive or None (that input size), read as the compiled functions read it
+    (``adaptive_output_size`` in cpp/bindings/pooling_args.hpp)."""
+    refused = f"{fn}: output_size must be an int or a pair of ints or None, got {output_size!r}"
+    if _integer(output_size) is not None:
+        sizes = (output_size, output_size)
+    elif _is_sequence(output_size) and len(output_size) == 2:
+        sizes = tuple(output_size)
+    else:
+        raise TypeError(refused)
+    result = []
+    for size, input_size in zip(sizes, (height, width)):
+        number = input_size if size is None else _integer(size)
+        if number is None:
+            raise TypeError(refused)
+        if not 1 <= number <= LARGEST:
+            raise ValueError(f"{fn}: output_size={output_size!r} must be positive (and at most 2**31)")
+        result.append(number)
+    return result
+
+
 def ratio_pair(fn, output_ratio):
     """A fractional pooling's ``output_ratio``: a number or a pair, each strictly between 0 and 1."""
     numbers = tuple(output_ratio) if _is_sequence(output_ratio) else (output_ratio, output_ratio)

@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from .. import _core
-from .._arguments import divisor, pair, single, stride_pair, stride_single
+from .._arguments import adaptive_size, divisor, pair, single, stride_pair, stride_single
 from ._operators import (
     _array,
     _output_size,
@@ -15,7 +15,6 @@ from ._operators import (
     _second_derivative_refused,
     _save_indices,
     _gathered_again,
-    _adaptive_size,
 )
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "lp_pool2d", "stochastic_pool2d"]
@@ -202,7 +201,8 @@ def adaptive_avg_pool2d(x, output_size):
         >>> torch.equal(cpt.adaptive_avg_pool2d(x, 1), torch.nn.functional.adaptive_avg_pool2d(x, 1))
         True
     """
-    return torch.ops.convpool.adaptive_avg_pool2d(x, _adaptive_size(x, output_size))
+    size = adaptive_size("convpool.torch.adaptive_avg_pool2d", output_size, int(x.shape[-2]), int(x.shape[-1]))
+    return torch.ops.convpool.adaptive_avg_pool2d(x, size)
 
 
 @_operator("stochastic_pool2d")

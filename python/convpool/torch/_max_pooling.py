@@ -6,7 +6,7 @@ from typing import List, Tuple
 import torch
 
 from .. import _core
-from .._arguments import pair, ratio_pair, single, stride_pair, stride_single
+from .._arguments import adaptive_size, pair, ratio_pair, single, stride_pair, stride_single
 from ._operators import (
     _array,
     _output_size,
@@ -18,7 +18,6 @@ from ._operators import (
     _pooled_with_indices,
     _save_input_and_indices,
     _gradient_through_indices,
-    _adaptive_size,
 )
 
 __all__ = ["adaptive_max_pool2d", "fractional_max_pool2d", "max_pool1d", "max_pool2d", "max_unpool2d"]
@@ -133,7 +132,8 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, tie_break="first",
         >>> torch.equal(cpt.adaptive_max_pool2d(x, (2, 3)), torch.nn.functional.adaptive_max_pool2d(x, (2, 3)))
         True
     """
-    out, indices = torch.ops.convpool.adaptive_max_pool2d(x, _adaptive_size(x, output_size), tie_break, nan)
+    size = adaptive_size("convpool.torch.adaptive_max_pool2d", output_size, int(x.shape[-2]), int(x.shape[-1]))
+    out, indices = torch.ops.convpool.adaptive_max_pool2d(x, size, tie_break, nan)
     return (out, indices) if return_indices else out
 
 

@@ -132,11 +132,5 @@ def _gradient_through_indices(backward):
     return gradient
 
 
-def _adaptive_size(x, output_size):
-    """An int or pair output size, None keeping that input size."""
-    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
-    return [int(x.shape[-2 + d]) if sizes[d] is None else int(sizes[d]) for d in range(2)]
-
-
 def _optional_array(fn, name, tensor):
     return None if tensor is None else _array(fn, name, tensor)
