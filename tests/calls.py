@@ -81,3 +81,10 @@ def covered():
 def expected():
     """What the calls must cover: every function and class of every op."""
     return set(_ops.functions()) | set(_ops.classes())
+
+
+def arrays_of(result):
+    """A call's result as a flat list of arrays (tuples of results, None for gradients not asked)."""
+    if isinstance(result, tuple):
+        return [array for entry in result for array in arrays_of(entry)]
+    return [] if result is None else [result]

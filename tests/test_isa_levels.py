@@ -43,14 +43,7 @@ for name, (shape, args) in CONVOLUTIONS.items():
     results[f"conv_{name}"] = out
     for part, grad in zip(("input", "weight", "bias"), grads):
         results[f"conv_{name}_{part}"] = grad
-from calls import CALLS  # every exported function, once
-
-
-def arrays_of(result):
-    if isinstance(result, tuple):
-        return [array for entry in result for array in arrays_of(entry)]
-    return [] if result is None else [result]
-
+from calls import CALLS, arrays_of  # every exported function, once
 
 for name, call in CALLS.items():
     for index, array in enumerate(arrays_of(call(None))):
@@ -61,7 +54,10 @@ np.savez(sys.argv[1], **results)
 
 def run_at(level, folder):
     path = os.path.join(folder, f"{level}.npz")
-    environment = dict(os.environ, CONVPOOL_ISA=level, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    # The script imports calls.py from this folder, ahead of any path the caller set.
+    tests = os.path.dirname(os.path.abspath(__file__))
+    environment = dict(os.environ, CONVPOOL_ISA=level,
+                       PYTHONPATH=os.pathsep.join(filter(None, (tests, os.environ.get("PYTHONPATH")))))
     subprocess.run([sys.executable, "-c", SCRIPT, path], check=True, env=environment, timeout=120)
     with np.load(path) as archive:
         return {name: archive[name] for name in archive.files}

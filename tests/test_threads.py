@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import convpool as cp
-from calls import CALLS, covered, expected
+from calls import CALLS, arrays_of, covered, expected
 from configs import config_id, random_pool_configs
 
 CONFIGS = random_pool_configs(seed=41, count=10) + [((1, 1, 37, 29), (3, 3), (1, 1), (1, 1), (1, 1), False),
@@ -48,13 +48,6 @@ def test_bitwise_identical_across_thread_counts(config, threads):
 def test_thread_setting(threads):
     threads(3)
     assert cp.get_num_threads() == 3
-
-
-def arrays_of(result):
-    """A call's result as a flat list of arrays (tuples of results, None for gradients not asked)."""
-    if isinstance(result, tuple):
-        return [array for entry in result for array in arrays_of(entry)]
-    return [] if result is None else [result]
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
