@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import convpool as cp
+from timing import median_seconds, peer_times, print_peer_row
 
 try:
     import torch
@@ -59,22 +60,6 @@ NORM_SHAPES = [
     ("ResNet-20 stage 1", (128, 16, 32, 32)),
     ("ImageNet stage 4, batch 8", (8, 256, 14, 14)),
 ]
-
-
-def median_seconds(fn, repeats, min_block_seconds=0.02):
-    """Median over `repeats` blocks of the time of one call; short calls are batched in blocks."""
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    per_block = max(1, int(min_block_seconds / once))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(per_block):
-            fn()
-        samples.append((time.perf_counter() - start) / per_block)
-    return statistics.median(samples)
 
 
 def cases(x, k, s, p):
@@ -700,22 +685,6 @@ RESNET18_CONVS = [
 ]
 INFERENCE_BATCHES = (1, 4)
 RESNET18_BATCHES = (1, 8)
-
-
-def peer_times(theirs, ort, repeats, min_block_seconds=0.02):
-    """Median seconds of PyTorch NCHW, PyTorch channels_last and ONNX Runtime (None where absent)."""
-    times = [median_seconds(fn, repeats, min_block_seconds) for fn in theirs] or [None, None]
-    return times + [median_seconds(ort, repeats, min_block_seconds) if ort else None]
-
-
-def print_peer_row(label, t_ours, peers, rate, t_others=()):
-    """A table row: convpool's ms, each peer's (or -), the speed-up over the fastest peer, rate,
-    and convpool's ms in the other settings compared (t_others)."""
-    present = [t for t in peers if t is not None]
-    columns = " | ".join(f"{t * 1e3:.3f}" if t is not None else "-" for t in peers)
-    ratio = f"{min(present) / t_ours:.2f}x" if present else "-"
-    others = "".join(f" {t * 1e3:.3f} |" for t in t_others)
-    print(f"| {label} | {t_ours * 1e3:.3f} | {columns} | {ratio} | {rate} |{others}", flush=True)
 
 
 def print_inference_tables(rng, repeats, threads, name_filter):

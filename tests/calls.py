@@ -13,6 +13,8 @@ A = np.abs(X)
 W = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
 B = RNG.standard_normal(4).astype(np.float32)
 WT = RNG.standard_normal((3, 4, 3, 3)).astype(np.float32)
+WD = RNG.standard_normal((3, 1, 3, 3)).astype(np.float32)  # depthwise
+XL = np.ascontiguousarray(X.transpose(0, 2, 3, 1))  # X channels last
 ROW = X[:, :, 0, :].copy()
 WROW = W[:, :, 0, :].copy()
 _, INDICES = cp.max_pool2d(X, 2, return_indices=True)
@@ -56,6 +58,14 @@ CALLS = {
     "conv2d_backward": lambda out: cp.conv2d_backward(g((2, 4, 6, 5)), X, W, out=out),
     "PackedConv2dWeight, as conv2d's weight": lambda out: cp.conv2d(X, cp.PackedConv2dWeight(W), B, padding=1,
                                                                     out=out),
+    "conv2d, layout='nhwc'": lambda out: cp.conv2d(XL, W, B, padding=1, activation="relu", layout="nhwc", out=out),
+    "conv2d, layout='nhwc', depthwise": lambda out: cp.conv2d(XL, WD, B[:3], stride=2, padding=1, groups=3,
+                                                              layout="nhwc", out=out),
+    "conv2d_backward, layout='nhwc'": lambda out: cp.conv2d_backward(g((2, 6, 5, 4)), XL, W, layout="nhwc", out=out),
+    "conv2d_backward, layout='nhwc', strided": lambda out: cp.conv2d_backward(g((2, 4, 4, 4)), XL, W, stride=2,
+                                                                              padding=1, layout="nhwc", out=out),
+    "PackedConv2dWeight, with layout='nhwc'": lambda out: cp.conv2d(XL, cp.PackedConv2dWeight(W), B, padding=1,
+                                                                    layout="nhwc", out=out),
     "conv_transpose2d": lambda out: cp.conv_transpose2d(X, WT, stride=2, out=out),
     "conv_transpose2d_backward": lambda out: cp.conv_transpose2d_backward(g((2, 4, 17, 15)), X, WT, stride=2,
                                                                           out=out),

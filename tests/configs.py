@@ -55,6 +55,15 @@ def random_conv_configs(seed, count):
     return configs
 
 
+def conv_inputs(config, dtype, seed):
+    """x, weight and bias of a conv2d configuration, normally distributed."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(config["shape"]).astype(dtype)
+    weight = rng.standard_normal(config["weight"]).astype(dtype)
+    bias = rng.standard_normal(config["weight"][0]).astype(dtype)
+    return x, weight, bias
+
+
 def conv_config_id(c):
     return (f"x{c['shape']}-w{c['weight']}-s{c['stride']}-p{c['padding']}-d{c['dilation']}-g{c['groups']}"
             .replace(" ", "").replace("'", ""))

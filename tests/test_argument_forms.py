@@ -46,7 +46,7 @@ def test_first_argument_by_keyword_input():
 @pytest.mark.parametrize("call, message", [
     (lambda: cp.conv2d(X, W, pad=1), r"conv2d\(\) got an unexpected keyword argument 'pad'; it takes conv2d\(x, "
                                      r"weight, bias=None, stride=1, padding=0, dilation=1, groups=1, "
-                                     r"activation=None, out=None, winograd=None\)"),
+                                     r"activation=None, out=None, winograd=None, layout=.nchw.\)"),
     (lambda: cp.max_pool2d(X, 2, 2, 0, 1, False, False, "first", "propagate", None, 7),
      r"takes at most 10 arguments \(11"),
     (lambda: cp.max_pool2d(X), r"max_pool2d\(\) missing required argument 'kernel_size'"),
@@ -64,6 +64,7 @@ def test_argument_errors_name_the_parameters_and_print_no_array(call, message):
 
 def test_signatures_are_visible():
     parameters = inspect.signature(cp.conv2d).parameters
-    assert list(parameters) == ["x", "weight", "bias", "stride", "padding", "dilation", "groups", "activation", "out", "winograd"]
+    assert list(parameters) == ["x", "weight", "bias", "stride", "padding", "dilation", "groups", "activation", "out",
+                                "winograd", "layout"]
     assert parameters["padding"].default == 0 and parameters["x"].default is inspect.Parameter.empty
     assert cp.conv2d.__doc__ == cp._core.conv2d.__doc__

@@ -8,17 +8,9 @@ import pytest
 import convpool as cp
 import reference as ref
 from reference import assert_close
-from configs import conv_args, conv_config_id, random_conv_configs
+from configs import conv_args, conv_config_id, conv_inputs as random_inputs, random_conv_configs
 
 CONFIGS = random_conv_configs(seed=61, count=60)
-
-
-def random_inputs(config, dtype, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(config["shape"]).astype(dtype)
-    weight = rng.standard_normal(config["weight"]).astype(dtype)
-    bias = rng.standard_normal(config["weight"][0]).astype(dtype)
-    return x, weight, bias
 
 
 # One or two images with many channels, which the forward and input gradient cut into row tiles

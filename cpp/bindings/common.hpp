@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <convpool/activation.hpp>
+#include <convpool/shape.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -204,6 +205,17 @@ inline Activation parse_activation(const char* fn, py::handle activation) {
   if (py::isinstance<py::str>(activation) && activation.cast<std::string>() == "relu") return Activation::relu;
   throw py::value_error(
       concat(fn, ": activation must be None or 'relu', got ", py::repr(activation).cast<std::string>()));
+}
+
+// The layout argument: "nchw" (the default) or "nhwc" (channels last: arrays (N, H, W, C)).
+inline Layout parse_layout(const char* fn, py::handle layout) {
+  if (py::isinstance<py::str>(layout)) {
+    const auto text = layout.cast<std::string>();
+    if (text == "nchw") return Layout::nchw;
+    if (text == "nhwc") return Layout::nhwc;
+  }
+  throw py::value_error(
+      concat(fn, ": layout must be 'nchw' or 'nhwc', got ", py::repr(layout).cast<std::string>()));
 }
 
 // The arrays a call writes its results into, NumPy's `out=`: None (new arrays), or for a call

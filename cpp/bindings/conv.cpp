@@ -58,15 +58,17 @@ struct ConvCall {
   bool batched;
 };
 
-// The ranks and sizes of x and of a weight laid out as `weight_layout`.
+// The ranks and sizes of x (in `layout`) and of a weight laid out as `weight_layout`.
 ConvCall checked_ranks(const char* fn, const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
-                       const char* weight_layout) {
+                       const char* weight_layout, Layout layout = Layout::nchw) {
   ConvCall call;
   call.x_shape = x_shape;
   call.weight_shape = weight_shape;
   call.batched = x_shape.size() == 4;
+  const bool nhwc = layout == Layout::nhwc;
   if (x_shape.size() != 3 && x_shape.size() != 4)
-    throw py::value_error(concat(fn, ": x must be (N, C_in, H, W) or (C_in, H, W), got shape ", shape_string(x_shape)));
+    throw py::value_error(concat(fn, ": x must be ", nhwc ? "(N, H, W, C_in) or (H, W, C_in)" : "(N, C_in, H, W) or (C_in, H, W)",
+                                 nhwc ? " (layout='nhwc')" : "", ", got shape ", shape_string(x_shape)));
   for (size_t d = call.batched ? 1 : 0; d < x_shape.size(); ++d)
     if (x_shape[d] < 1)
       throw py::value_error(concat(fn, ": x must have non-zero C_in, H and W, got shape ", shape_string(x_shape)));
@@ -86,11 +88,22 @@ int64_t checked_groups(const char* fn, py::handle groups) {
   return g;
 }
 
+// The dimensions of x's channels, height and width in `layout`, counted from its end.
+struct Axes {
+  size_t channels, height, width;
+  Axes(Layout layout, size_t rank)
+      : channels(layout == Layout::nhwc ? rank - 1 : rank - 3),
+        height(layout == Layout::nhwc ? rank - 3 : rank - 2),
+        width(layout == Layout::nhwc ? rank - 2 : rank - 1) {}
+};
+
 ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
-                    py::handle stride, py::handle padding, py::handle dilation, py::handle groups) {
-  ConvCall call = checked_ranks(fn, x_shape, weight_shape, "(C_out, C_in / groups, kH, kW)");
+                    py::handle stride, py::handle padding, py::handle dilation, py::handle groups,
+                    Layout layout = Layout::nchw) {
+  ConvCall call = checked_ranks(fn, x_shape, weight_shape, "(C_out, C_in / groups, kH, kW)", layout);
+  const Axes axes(layout, x_shape.size());
   const int64_t g = checked_groups(fn, groups);
-  const int64_t batch = call.batched ? x_shape[0] : 1, in_channels = x_shape[x_shape.size() - 3];
+  const int64_t batch = call.batched ? x_shape[0] : 1, in_channels = x_shape[axes.channels];
   const int64_t out_channels = weight_shape[0];
   if (in_channels % g != 0 || out_channels % g != 0)
     throw py::value_error(concat(fn, ": groups=", g, " must divide both C_in=", in_channels, " (x shape ",
@@ -106,9 +119,10 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
   const Pair s = bounded_pair(fn, stride, "stride", 1, "positive");
   const Pair d = bounded_pair(fn, dilation, "dilation", 1, "positive");
   const Padding pad = parse_padding(fn, padding, kernel, s, d);
-  const int64_t h = x_shape[x_shape.size() - 2], w = x_shape.back();
+  const int64_t h = x_shape[axes.height], w = x_shape[axes.width];
 
   Conv2dParams& p = call.params;
+  p.layout = layout;
   p.batch = batch;
   p.in_channels = in_channels;
   p.out_channels = out_channels;
@@ -122,9 +136,9 @@ ConvCall check_conv(const char* fn, const std::vector<int64_t>& x_shape, const s
                                  dilated ? concat(" and dilation=", d.str()) : std::string()));
   }
   call.y_shape = x_shape;
-  call.y_shape[call.y_shape.size() - 3] = out_channels;
-  call.y_shape[call.y_shape.size() - 2] = p.h.output;
-  call.y_shape.back() = p.w.output;
+  call.y_shape[axes.channels] = out_channels;
+  call.y_shape[axes.height] = p.h.output;
+  call.y_shape[axes.width] = p.w.output;
   return call;
 }
 
@@ -243,15 +257,17 @@ ConvWeight<T> conv_weight(py::handle weight, const char* fn) {
 }
 
 py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle stride, py::handle padding,
-                 py::handle dilation, py::handle groups, py::handle activation, py::handle out, py::handle winograd) {
+                 py::handle dilation, py::handle groups, py::handle activation, py::handle out, py::handle winograd,
+                 py::handle layout) {
   const char* fn = "conv2d";
   const bool use_winograd = winograd_for_call(fn, winograd, weight);
   const Activation applied = parse_activation(fn, activation);
+  const Layout order = parse_layout(fn, layout);
   auto [input, type] = to_float_array(x, fn, "x");
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
     const auto [w, packed] = conv_weight<T>(weight, fn);
-    ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups, order);
     call.params.winograd = use_winograd;
     CArray<T> b;
     if (!bias.is_none()) {
@@ -274,15 +290,16 @@ py::array conv2d(py::handle x, py::handle weight, py::handle bias, py::handle st
 
 py::tuple conv2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle stride,
                           py::handle padding, py::handle dilation, py::handle groups, py::handle needs, py::handle out,
-                          py::handle winograd) {
+                          py::handle winograd, py::handle layout) {
   const char* fn = "conv2d_backward";
   const bool use_winograd = winograd_for_call(fn, winograd, weight);
+  const Layout order = parse_layout(fn, layout);
   auto [input, type] = to_float_array(x, fn, "x");
   const Needs wanted = parse_needs(fn, needs);
   return dispatch_float(type, [&](auto zero) -> py::tuple {
     using T = decltype(zero);
     const CArray<T> w = conv_weight<T>(weight, fn).array;
-    ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups);
+    ConvCall call = check_conv(fn, shape_of(input), shape_of(w), stride, padding, dilation, groups, order);
     call.params.winograd = use_winograd;
     const auto grad = to_matching_array<T>(grad_output, fn, "grad_output", "x");
     require_shape(fn, "grad_output", grad, call.y_shape, "the convolution of x gives");
@@ -425,10 +442,11 @@ void register_conv(py::module_& m) {
                                                                  self.cast<const PackedConv2dWeight&>().winograd()));
       });
   m.def("conv2d", &conv2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
-        "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), "winograd"_a = py::none(), docs::conv2d);
+        "groups"_a = 1, "activation"_a = py::none(), "out"_a = py::none(), "winograd"_a = py::none(),
+        "layout"_a = "nchw", docs::conv2d);
   m.def("conv2d_backward", &conv2d_backward, "grad_output"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0,
         "dilation"_a = 1, "groups"_a = 1, "needs"_a = py::make_tuple("input", "weight", "bias"), "out"_a = py::none(),
-        "winograd"_a = py::none(), docs::conv2d_backward);
+        "winograd"_a = py::none(), "layout"_a = "nchw", docs::conv2d_backward);
   m.def("conv_transpose2d", &conv_transpose2d, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1,
         "padding"_a = 0, "output_padding"_a = 0, "groups"_a = 1, "dilation"_a = 1, "out"_a = py::none(),
         docs::conv_transpose2d);

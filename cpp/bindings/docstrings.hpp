@@ -327,10 +327,16 @@ Args:
         through Winograd's F(2x2, 3x3) where it saves work: 2.25 times fewer multiply-adds,
         rounded differently (docs/semantics.md, "Convolution"). None (the default): a PackedConv2dWeight's own flag,
         else False. With a packed weight, True or False must agree with its flag (ValueError).
+        Channels-last calls compute the definition's sums whatever it says.
+    layout: 'nchw' (the default), or 'nhwc': x is (N, H, W, C_in) or (H, W, C_in), channels last,
+        and so is out; the weight keeps its shape. The results equal the NCHW ones transposed,
+        within rounding (the sums run tap by tap over the channels); bitwise identical for any
+        number of threads.
 
 Shape:
     out: (N, C_out, H_out, W_out) with
-    H_out = floor((H + pH_top + pH_bottom - dH*(kH-1) - 1) / sH) + 1, likewise W_out.
+    H_out = floor((H + pH_top + pH_bottom - dH*(kH-1) - 1) / sH) + 1, likewise W_out;
+    (N, H_out, W_out, C_out) with layout='nhwc'.
 
 Example:
     >>> x = np.ones((1, 1, 4, 4))
@@ -340,6 +346,11 @@ Example:
             [-6., -4., -4., -6.]]])
     >>> cp.conv2d(x, w, padding="same", activation="relu")[0, 1, 1]
     array([6., 9., 9., 6.])
+    >>> cp.conv2d(np.ones((1, 4, 4, 1)), w, padding=1, layout="nhwc")[0, 0]  # (N, H, W, C) in and out
+    array([[4., 4.],
+           [6., 6.],
+           [6., 6.],
+           [4., 4.]])
 )doc";
 
 inline constexpr const char* PackedConv2dWeight = R"doc(A conv2d weight packed once for the kernels.
@@ -379,6 +390,8 @@ Args:
         weight and bias gradients keep the direct sums. None (the default): a
         PackedConv2dWeight's own flag, else False; with a packed weight, True or False must
         agree with its flag (ValueError).
+    layout: 'nchw' (the default) or 'nhwc', as in the forward call: grad_output, x and
+        grad_input channels last.
 
 Returns:
     (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.

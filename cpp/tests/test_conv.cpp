@@ -6,6 +6,7 @@
 #include <convpool/conv.hpp>
 #include <convpool/conv_transpose.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -168,6 +169,39 @@ TEST(Conv2d, MatchesNaiveReferenceOnRandomConfigurations) {
     expect_close(actual.grad_input, expected.grad_input, "grad_input");
     expect_close(actual.grad_weight, expected.grad_weight, "grad_weight");
     expect_close(actual.grad_bias, expected.grad_bias, "grad_bias");
+  }
+}
+
+// (batch, channels, pixels) to (batch, pixels, channels): NCHW to NHWC.
+std::vector<double> channels_last(const std::vector<double>& planes, int64_t batch, int64_t channels) {
+  const int64_t pixels = static_cast<int64_t>(planes.size()) / std::max<int64_t>(1, batch * channels);
+  std::vector<double> out(planes.size());
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t q = 0; q < pixels; ++q) out[(n * pixels + q) * channels + c] = planes[(n * channels + c) * pixels + q];
+  return out;
+}
+
+// The same random configurations with NHWC activations (Conv2dParams::layout): the reference's
+// results, transposed, for the forward and the three gradients.
+TEST(Conv2d, ChannelsLastMatchesTheReferenceTransposed) {
+  for (const ConvCase& c : random_cases(8, 60)) {
+    const Reference expected = reference(c);
+    const int64_t n = c.p.batch, ci = c.p.in_channels, co = c.p.out_channels;
+    Conv2dParams p = c.p;
+    p.layout = Layout::nhwc;
+    const std::vector<double> x = channels_last(c.x, n, ci), grad_output = channels_last(c.grad_output, n, co);
+    std::vector<double> y(expected.y.size()), grad_input(c.x.size()), grad_weight(c.weight.size()), grad_bias(co);
+    conv2d_forward(x.data(), c.weight.data(), c.bias.data(), y.data(), p);
+    conv2d_backward(grad_output.data(), x.data(), c.weight.data(), grad_input.data(), grad_weight.data(),
+                    grad_bias.data(), p);
+    SCOPED_TRACE(testing::Message() << "N=" << n << " Ci=" << ci << " Co=" << co << " groups=" << p.groups
+                                    << " H=" << p.h.input << " W=" << p.w.input << " k=" << p.h.kernel << "x"
+                                    << p.w.kernel << " s=" << p.h.stride << "," << p.w.stride);
+    expect_close(y, channels_last(expected.y, n, co), "y");
+    expect_close(grad_input, channels_last(expected.grad_input, n, ci), "grad_input");
+    expect_close(grad_weight, expected.grad_weight, "grad_weight");
+    expect_close(grad_bias, expected.grad_bias, "grad_bias");
   }
 }
 

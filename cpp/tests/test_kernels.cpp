@@ -78,6 +78,7 @@ class KernelTester {
   KernelTester& accumulate(bool v) { return set(accumulate_, v); }
   KernelTester& row_init(bool v) { return set(row_init_, v); }
   KernelTester& images(int64_t v) { return set(images_, v); }
+  KernelTester& taps(int64_t v) { return set(taps_, v); }
   KernelTester& length(int64_t vectors) { return set(length_vectors_, vectors); }
   KernelTester& kernel(int64_t h, int64_t w) { return set(kernel_h_, h).set(kernel_w_, w); }
   KernelTester& output(int64_t h, int64_t w) { return set(out_h_, h).set(out_w_, w); }
@@ -231,6 +232,80 @@ class KernelTester {
     }
   }
 
+  // Channels last, multiply: C[i][j] = init + the sum over taps t and channels k of
+  // rows[t * mr + i][k] * panels[t][k * nr + j] (init: C when accumulating, else column_init[j]
+  // or zero), for i < m_valid, j < n_valid only; depth_ is the channels, taps_ the taps.
+  template <typename T>
+  void TestMultiply(const ChannelsLastKernels<T>& kernel, const std::string& name) const {
+    const int mr = kernel.mr, nr = kernel.nr, m = m_valid_ < 0 ? mr : m_valid_, n = n_valid_ < 0 ? nr : n_valid_;
+    const int64_t ldc = nr + 5, row_length = depth_ + 3, pixels = mr + 4;
+    const std::vector<T> image = random_values<T>(pixels * row_length, 15);
+    const std::vector<T> weights = random_values<T>(taps_ * depth_ * nr, 16), init = random_values<T>(nr, 17);
+    std::vector<const T*> rows(taps_ * mr), panels(taps_);
+    for (int64_t t = 0; t < taps_; ++t) {
+      panels[t] = weights.data() + t * depth_ * nr;
+      for (int i = 0; i < mr; ++i) rows[t * mr + i] = image.data() + (t * 5 + i * 3) % pixels * row_length;
+    }
+    std::vector<T> c(mr * ldc, T(kUntouched));
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) c[i * ldc + j] = static_cast<T>(i - j);
+    const std::vector<T> before = c;
+    kernel.multiply(taps_, depth_, rows.data(), panels.data(), c.data(), ldc, m, n, accumulate_,
+                    row_init_ ? init.data() : nullptr);
+    check_tile(c, mr, ldc, m, n, name + " multiply", [&](int i, int64_t j) {
+      ExpectedSum expected(accumulate_ ? before[i * ldc + j] : row_init_ ? init[j] : 0);
+      for (int64_t t = 0; t < taps_; ++t)
+        for (int64_t k = 0; k < depth_; ++k) expected.add(rows[t * mr + i][k], panels[t][k * nr + j]);
+      return expected;
+    });
+  }
+
+  // Channels last, correlate: C[i][j] = init + the sum over steps s of rows[s][offset + i] *
+  // b[s * ldb + j]. Each step's row ends m_valid values past the offset and b's rows are n_valid
+  // wide, the last of each at the end of its allocation, so that AddressSanitizer sees a read past
+  // the valid region.
+  template <typename T>
+  void TestCorrelate(const ChannelsLastKernels<T>& kernel, const std::string& name) const {
+    const int mr = kernel.mr, nr = kernel.nr, m = m_valid_ < 0 ? mr : m_valid_, n = n_valid_ < 0 ? nr : n_valid_;
+    const int64_t offset = 2, row_length = offset + m, ldc = nr + 3;
+    const std::vector<T> a = random_values<T>(depth_ * row_length, 18), b = random_values<T>(depth_ * n, 19);
+    std::vector<const T*> rows(depth_);
+    for (int64_t s = 0; s < depth_; ++s) rows[s] = a.data() + (depth_ - 1 - s) * row_length;
+    std::vector<T> c(mr * ldc, T(kUntouched));
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) c[i * ldc + j] = static_cast<T>(i + j);
+    const std::vector<T> before = c;
+    kernel.correlate(depth_, rows.data(), offset, b.data(), n, c.data(), ldc, m, n, accumulate_);
+    check_tile(c, mr, ldc, m, n, name + " correlate", [&](int i, int64_t j) {
+      ExpectedSum expected(accumulate_ ? before[i * ldc + j] : 0);
+      for (int64_t s = 0; s < depth_; ++s) expected.add(rows[s][offset + i], b[s * n + j]);
+      return expected;
+    });
+  }
+
+  // Depthwise channels last: out[j] = init[j] (or zero) + the sum over u < taps_ of a[u][j] *
+  // b[u][j] for j < depth_ (the channels), the element past them untouched.
+  template <typename T>
+  void TestChannelsLast(const DepthwiseKernels<T>& kernels, const std::string& name) const {
+    const int64_t channels = depth_;
+    const std::vector<T> a = random_values<T>(taps_ * channels, 20), b = random_values<T>(taps_ * channels, 21);
+    const std::vector<T> init = random_values<T>(channels, 22);
+    std::vector<const T*> a_rows(taps_), b_rows(taps_);
+    for (int64_t u = 0; u < taps_; ++u) {
+      a_rows[u] = a.data() + u * channels;
+      b_rows[u] = b.data() + (taps_ - 1 - u) * channels;
+    }
+    std::vector<T> out(channels + 1, T(kUntouched));
+    kernels.channels_last(taps_, a_rows.data(), b_rows.data(), channels, row_init_ ? init.data() : nullptr,
+                          out.data());
+    for (int64_t j = 0; j < channels; ++j) {
+      ExpectedSum expected(row_init_ ? init[j] : 0);
+      for (int64_t u = 0; u < taps_; ++u) expected.add(a_rows[u][j], b_rows[u][j]);
+      expected.expect(out[j], name + " channels_last channel " + std::to_string(j));
+    }
+    EXPECT_EQ(out[channels], T(kUntouched)) << name << " channels_last past the channels";
+  }
+
  private:
   template <typename Field>
   KernelTester& set(Field& field, Field value) {
@@ -238,7 +313,7 @@ class KernelTester {
     return *this;
   }
 
-  int64_t depth_ = 1, images_ = 1, length_vectors_ = 1;
+  int64_t depth_ = 1, images_ = 1, length_vectors_ = 1, taps_ = 1;
   int m_valid_ = -1, n_valid_ = -1, rows_valid_ = -1;
   bool accumulate_ = false, row_init_ = false;
   int64_t kernel_h_ = 3, kernel_w_ = 3, out_h_ = 4, out_w_ = 9, dw_ = 1;
@@ -315,6 +390,34 @@ void test_depthwise(const DepthwiseKernels<T>& kernels, const std::string& name)
   KernelTester().kernel(1, 7).dense_taps(3).output(3, 20).Test(kernels, name);
 }
 
+template <typename T>
+void test_channels_last(const std::vector<ChannelsLastKernels<T>>& variants, const std::string& isa_name) {
+  for (const ChannelsLastKernels<T>& kernel : variants) {
+    const std::string name = isa_name + " " + std::to_string(kernel.mr) + "x" + std::to_string(kernel.nr);
+    for (int64_t taps : {1, 9})
+      for (int64_t channels : {1, 3, 16}) {
+        KernelTester().taps(taps).depth(channels).TestMultiply(kernel, name);
+        KernelTester().taps(taps).depth(channels).row_init(true).valid(kernel.mr - 1, kernel.nr - 1).TestMultiply(
+            kernel, name);
+        KernelTester().taps(taps).depth(channels).accumulate(true).valid(1, std::min(3, kernel.nr)).TestMultiply(kernel, name);
+      }
+    KernelTester().taps(0).depth(4).row_init(true).TestMultiply(kernel, name);  // no tap reaches the pixels
+    for (int64_t steps : {1, 7, 300}) {
+      KernelTester().depth(steps).TestCorrelate(kernel, name);
+      KernelTester().depth(steps).accumulate(true).TestCorrelate(kernel, name);
+      KernelTester().depth(steps).valid(kernel.mr - 1, kernel.nr - 1).TestCorrelate(kernel, name);
+      KernelTester().depth(steps).valid(1, 1).accumulate(true).TestCorrelate(kernel, name);
+    }
+  }
+}
+
+template <typename T>
+void test_depthwise_channels_last(const DepthwiseKernels<T>& kernels, const std::string& name) {
+  for (int64_t taps : {0, 1, 9})
+    for (int64_t channels : {1, kernels.lanes - 1, 4 * kernels.lanes, 5 * kernels.lanes + 3})
+      for (bool init : {false, true}) KernelTester().taps(taps).depth(channels).row_init(init).TestChannelsLast(kernels, name);
+}
+
 }  // namespace
 
 template <typename T>
@@ -349,4 +452,16 @@ TEST(InstructionSets, TheBaselineRunsEverywhereAndTheBestSupportedIsChosen) {
   EXPECT_EQ(supported.front(), Isa::baseline);
   EXPECT_EQ(hardware_isa(), supported.back());
   for (Isa isa : target_isas()) EXPECT_STRNE(isa_name(isa), "unknown");
+}
+
+TYPED_TEST(Kernels, ChannelsLastMultiplyAndCorrelateAtEveryInstructionSet) {
+  at_every_isa<TypeParam>(
+      "channels-last", [](Isa isa) { return kernel_table_for<TypeParam>(isa).channels_last; },
+      test_channels_last<TypeParam>);
+}
+
+TYPED_TEST(Kernels, DepthwiseChannelsLastAtEveryInstructionSet) {
+  at_every_isa<TypeParam>(
+      "depthwise", [](Isa isa) { return kernel_table_for<TypeParam>(isa).depthwise; },
+      test_depthwise_channels_last<TypeParam>);
 }

@@ -13,6 +13,7 @@ _TieBreak = Literal["first", "last", "split"]
 _Nan = Literal["propagate", "ignore"]
 _Padding = Union[int, Tuple[int, int], Literal["valid", "same"]]
 _Gradient = Literal["input", "weight", "bias"]
+_Layout = Literal["nchw", "nhwc"]
 _OutputSize = Union[Optional[int], Tuple[Optional[int], Optional[int]]]
 # out=: an array for a call with one result, a tuple of arrays or None for one with several.
 _Out = Union[None, npt.NDArray[Any], Tuple[Optional[npt.NDArray[Any]], ...]]
@@ -213,6 +214,7 @@ def conv2d(
     activation: Optional[Literal["relu"]] = None,
     out: _Out = None,
     winograd: Optional[bool] = None,
+    layout: _Layout = "nchw",
 ) -> _FloatArray: ...
 def conv2d_backward(
     grad_output: _ArrayLike,
@@ -225,6 +227,7 @@ def conv2d_backward(
     needs: Sequence[_Gradient] = ("input", "weight", "bias"),
     out: _Out = None,
     winograd: Optional[bool] = None,
+    layout: _Layout = "nchw",
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
 def conv_transpose2d(
     x: _ArrayLike,

@@ -3,7 +3,9 @@
 // with respect to the input, the weight and the bias.
 //
 // Layouts: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out), y (N, C_out,
-// OH, OW), all C-contiguous. The arithmetic runs in the register-tiled micro-kernels of
+// OH, OW), all C-contiguous; or, with Conv2dParams::layout NHWC, x (N, H, W, C_in) and y (N, OH,
+// OW, C_out), which take the channels-last paths (detail/conv_channels_last.hpp), while the NCHW
+// ones are described here. The arithmetic runs in the register-tiled micro-kernels of
 // detail/conv_kernels.hpp, on per-thread buffers sized for the caches (never the whole batch).
 // The forward and weight gradient read zero-padded input rows in place ("direct" paths), and so
 // does the input gradient at stride 1; at larger strides it is one stride-1 correlation per
@@ -23,8 +25,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
+#include "detail/conv_channels_last.hpp"
 #include "detail/conv_depthwise.hpp"
 #include "detail/conv_direct.hpp"
 #include "detail/conv_gemm.hpp"
@@ -71,7 +75,7 @@ class PackedConvWeight {
   const T* panels(int64_t groups, int panel_rows) const {
     const int64_t m = out_channels_ / groups;
     return find_or_pack(
-        {groups, panel_rows, false}, groups * detail::group_stride(m, weight_row_, panel_rows), [&](T* out) {
+        {groups, panel_rows, Packing::rows}, groups * detail::group_stride(m, weight_row_, panel_rows), [&](T* out) {
           detail::pack_group_panels_into<T>(
               groups, m, weight_row_, panel_rows,
               [&](int64_t g, int64_t i, int64_t d) { return weight_[(g * m + i) * weight_row_ + d]; }, out);
@@ -83,19 +87,27 @@ class PackedConvWeight {
   const T* winograd_panels(int panel_rows) const {
     const int64_t in_channels = weight_row_ / 9;
     return find_or_pack(
-        {1, panel_rows, true}, detail::kWinogradPoints * detail::group_stride(out_channels_, in_channels, panel_rows),
+        {1, panel_rows, Packing::winograd}, detail::kWinogradPoints * detail::group_stride(out_channels_, in_channels, panel_rows),
         [&](T* out) {
           detail::pack_winograd_panels_into(weight_.data(), out_channels_, in_channels, panel_rows, out);
         });
   }
 
+  // The channels-last paths' panels of `columns` output channels for p's groups and kernel
+  // (detail/pack_channels_last_weight_into).
+  const T* channels_last_panels(const Conv2dParams& p, int columns) const {
+    return find_or_pack({p.groups, columns, Packing::channels_last}, detail::channels_last_weight_size(p, columns),
+                        [&](T* out) { detail::pack_channels_last_weight_into(weight_.data(), p, columns, out); });
+  }
+
  private:
+  enum class Packing { rows, winograd, channels_last };
   struct Key {
     int64_t groups;
-    int panel_rows;
-    bool winograd;
+    int panel_size;  // rows or columns of a register tile
+    Packing packing;
     bool operator==(const Key& other) const {
-      return groups == other.groups && panel_rows == other.panel_rows && winograd == other.winograd;
+      return groups == other.groups && panel_size == other.panel_size && packing == other.packing;
     }
   };
   struct Layout {
@@ -123,6 +135,31 @@ class PackedConvWeight {
 
 namespace detail {
 
+// The same convolution on NCHW arrays.
+inline Conv2dParams as_nchw(Conv2dParams p) {
+  p.layout = Layout::nchw;
+  return p;
+}
+
+// The params whose input is the convolution's output (for through_nchw's sizes): the batch and
+// the output plane as the input plane.
+inline Conv2dParams as_input_gradient(Conv2dParams p) {
+  std::swap(p.h.input, p.h.output);
+  std::swap(p.w.input, p.w.output);
+  return p;
+}
+
+// Runs run(in_planes, out_planes) on NCHW copies: `in` (p's input, in_channels per pixel)
+// transposed before, and `out` (p's output, out_channels per pixel) transposed back after.
+template <typename T, class Run>
+void through_nchw(const T* in, T* out, const Conv2dParams& p, int64_t in_channels, int64_t out_channels, Run&& run) {
+  const int64_t in_pixels = p.input_plane(), out_pixels = p.output_plane();
+  ScratchBuffer<T> in_planes(p.batch * in_pixels * in_channels), out_planes(p.batch * out_pixels * out_channels);
+  transpose_images(in, in_planes.get(), p.batch, in_pixels, in_channels);
+  run(static_cast<const T*>(in_planes.get()), out_planes.get());
+  transpose_images(out_planes.get(), out, p.batch, out_channels, out_pixels);
+}
+
 // The forward pass on a weight whose panels of r output channels are panels_for(r).
 template <typename T, class PanelsFor>
 void conv2d_forward_on_panels(const T* x, const T* weight, PanelsFor&& panels_for, const T* bias, T* y,
@@ -143,6 +180,23 @@ void conv2d_forward_on_panels(const T* x, const T* weight, PanelsFor&& panels_fo
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
+  if (p.layout == Layout::nhwc) {
+    if (p.batch == 0) return;
+    if (p.depthwise()) return detail::conv2d_forward_depthwise_channels_last(x, weight, bias, y, p, activation);
+    if (!detail::channels_last_fills<T>(p.out_per_group()))
+      return detail::through_nchw(x, y, p, p.in_channels, p.out_channels, [&](const T* x_planes, T* y_planes) {
+        conv2d_forward(x_planes, weight, bias, y_planes, detail::as_nchw(p), activation);
+      });
+    detail::conv2d_forward_channels_last(
+        x,
+        [&](int columns) {
+          detail::ScratchBuffer<T> packed(detail::channels_last_weight_size(p, columns));
+          detail::pack_channels_last_weight_into(weight, p, columns, packed.get());
+          return detail::Panels<T>(std::move(packed));
+        },
+        bias, y, p, activation);
+    return;
+  }
   // Where F(2x2, 3x3) meets an infinite or NaN value, the direct sums give the results instead.
   if (const auto plan = p.winograd ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt)
     if (detail::conv2d_forward_winograd(x, detail::winograd_packing_on_call(weight, p.out_channels, p.in_channels),
@@ -161,6 +215,19 @@ template <typename T>
 void conv2d_forward(const T* x, const PackedConvWeight<T>& weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
   assert(weight.out_channels() == p.out_channels && weight.weight_row() == p.weight_row());
+  if (p.layout == Layout::nhwc) {
+    if (p.batch == 0) return;
+    if (p.depthwise())
+      return detail::conv2d_forward_depthwise_channels_last(x, weight.weight(), bias, y, p, activation);
+    if (!detail::channels_last_fills<T>(p.out_per_group()))
+      return detail::through_nchw(x, y, p, p.in_channels, p.out_channels, [&](const T* x_planes, T* y_planes) {
+        conv2d_forward(x_planes, weight, bias, y_planes, detail::as_nchw(p), activation);
+      });
+    detail::conv2d_forward_channels_last(
+        x, [&](int columns) { return detail::Panels<T>(weight.channels_last_panels(p, columns)); }, bias, y, p,
+        activation);
+    return;
+  }
   if (const auto plan = weight.winograd() ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt)
     if (detail::conv2d_forward_winograd(
             x, [&](int panel_rows) { return detail::Panels<T>(weight.winograd_panels(panel_rows)); }, bias, y, p, *plan,
@@ -179,6 +246,37 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
   if (p.batch == 0) {  // the sums over no images; nothing else is read or written
     if (grad_weight) std::fill(grad_weight, grad_weight + p.out_channels * p.weight_row(), T(0));
     if (grad_bias) std::fill(grad_bias, grad_bias + p.out_channels, T(0));
+    return;
+  }
+  if (p.layout == Layout::nhwc) {
+    if (grad_input) {
+      if (p.depthwise())
+        detail::conv2d_backward_input_depthwise_channels_last(grad_output, weight, grad_input, p);
+      else if (!detail::channels_last_fills<T>(p.in_per_group()))
+        detail::through_nchw(grad_output, grad_input, detail::as_input_gradient(p), p.out_channels, p.in_channels,
+                             [&](const T* grad_planes, T* grad_input_planes) {
+                               conv2d_backward(grad_planes, static_cast<const T*>(nullptr), weight, grad_input_planes,
+                                               static_cast<T*>(nullptr), static_cast<T*>(nullptr), detail::as_nchw(p));
+                             });
+      else
+        detail::conv2d_backward_input_channels_last(grad_output, weight, grad_input, p);
+    }
+    if (grad_weight) {
+      if (p.depthwise()) {
+        detail::conv2d_backward_weight_depthwise_channels_last(grad_output, x, grad_weight, p);
+      } else if (!detail::channels_last_fills<T>(p.out_per_group())) {
+        detail::ScratchBuffer<T> x_planes(p.batch * p.input_plane() * p.in_channels);
+        detail::ScratchBuffer<T> grad_planes(p.batch * p.output_plane() * p.out_channels);
+        detail::transpose_images(x, x_planes.get(), p.batch, p.input_plane(), p.in_channels);
+        detail::transpose_images(grad_output, grad_planes.get(), p.batch, p.output_plane(), p.out_channels);
+        conv2d_backward(static_cast<const T*>(grad_planes.get()), static_cast<const T*>(x_planes.get()), weight,
+                        static_cast<T*>(nullptr), grad_weight, static_cast<T*>(nullptr), detail::as_nchw(p));
+      } else {
+        detail::conv2d_backward_weight_channels_last(grad_output, x, grad_weight, p);
+      }
+    }
+    if (grad_bias)
+      with_vector_isa([&](auto isa) { conv2d_backward_bias_channels_last(isa, grad_output, grad_bias, p); });
     return;
   }
   const std::optional<Conv2dParams> winograd_gradient = p.winograd ? detail::winograd_input_gradient(p) : std::nullopt;

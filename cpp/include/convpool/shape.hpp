@@ -147,8 +147,12 @@ struct AdaptiveWindows {
   int64_t size(int64_t i) const { return end[i] - begin[i]; }
 };
 
+// Where an image's channels lie in memory: NCHW, one plane per channel, or NHWC (channels last),
+// each pixel's channels side by side.
+enum class Layout { nchw, nhwc };
+
 // A convolution's geometry, the counterpart of Pool2dGeometry: x (batch, in_channels, h.input,
-// w.input), weight (out_channels, in_channels / groups, h.kernel, w.kernel).
+// w.input) in `layout`'s order, weight (out_channels, in_channels / groups, h.kernel, w.kernel).
 struct Conv2dParams {
   int64_t batch = 1, in_channels = 1, out_channels = 1, groups = 1;
   // h.padding and w.padding are the padding before the input; the padding after it is implied
@@ -157,6 +161,7 @@ struct Conv2dParams {
   // Compute 3x3 stride-1 convolutions (one group, dilation 1) and their input gradients through
   // Winograd's F(2x2, 3x3) where it saves work (conv.hpp): fewer multiply-adds, other rounding.
   bool winograd = false;
+  Layout layout = Layout::nchw;  // of x and y (and their gradients); the weight's is always the same
 
   int64_t in_per_group() const { return in_channels / groups; }
   int64_t out_per_group() const { return out_channels / groups; }

@@ -6,18 +6,30 @@ import torch
 
 from .. import _core
 from .._arguments import integer, pair, single
-from ._operators import _array, _fitting, _operator, _optional_array
+from ._operators import _array, _channels_last, _fitting, _from_nhwc, _nhwc_array, _operator, _optional_array
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
+
+# A channels_last x runs the NHWC kernels on its own memory and gives channels_last results, as
+# torch.nn does; the gradient that comes back is made channels_last to match.
 
 @_operator("conv2d")
 def _conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int],
             padding: List[int], dilation: List[int], groups: int) -> torch.Tensor:
     fn = "conv2d"
-    return torch.from_numpy(_core.conv2d(_array(fn, "x", x), _array(fn, "weight", weight),
-                                         None if bias is None else _array(fn, "bias", bias), stride, padding,
-                                         dilation, groups))
+    weight_array, bias_array = _array(fn, "weight", weight), None if bias is None else _array(fn, "bias", bias)
+    if _channels_last(x):
+        return _from_nhwc(_core.conv2d(_nhwc_array(fn, "x", x), weight_array, bias_array, stride, padding, dilation,
+                                       groups, layout="nhwc"))
+    return torch.from_numpy(_core.conv2d(_array(fn, "x", x), weight_array, bias_array, stride, padding, dilation,
+                                         groups))
+
+
+def _empty_like_layout(x, shape):
+    """An empty tensor of `shape`, laid out as x is (channels last or contiguous)."""
+    empty = x.new_empty(shape)
+    return empty.contiguous(memory_format=torch.channels_last) if _channels_last(x) else empty
 
 
 @torch.library.register_fake(_conv2d)
@@ -28,7 +40,7 @@ def _(x, weight, bias, stride, padding, dilation, groups):
     size = _fitting("conv2d", x, [
         (x.shape[-2 + d] + 2 * padding[d] - dilation[d] * (weight.shape[2 + d] - 1) - 1) // stride[d] + 1
         for d in range(2)])
-    return x.new_empty(list(x.shape[:-3]) + [weight.shape[0]] + size)
+    return _empty_like_layout(x, list(x.shape[:-3]) + [weight.shape[0]] + size)
 
 
 @_operator("conv2d_backward")
@@ -37,16 +49,25 @@ def _conv2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.T
                      needs: List[bool]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     fn = "conv2d_backward"
     names = [name for name, wanted in zip(("input", "weight", "bias"), needs) if wanted]
-    grads = _core.conv2d_backward(_array(fn, "grad_output", grad_output), _array(fn, "x", x),
-                                  _array(fn, "weight", weight), stride, padding, dilation, groups, names)
+    weight_array = _array(fn, "weight", weight)
+    if _channels_last(x):
+        grads = _core.conv2d_backward(_nhwc_array(fn, "grad_output", grad_output.contiguous(
+            memory_format=torch.channels_last)), _nhwc_array(fn, "x", x), weight_array, stride, padding, dilation,
+            groups, names, layout="nhwc")
+        grads = (_from_nhwc(grads[0]) if grads[0] is not None else None,) + grads[1:]
+    else:
+        grads = _core.conv2d_backward(_array(fn, "grad_output", grad_output.contiguous()), _array(fn, "x", x),
+                                      weight_array, stride, padding, dilation, groups, names)
     # A gradient not asked for is returned empty, which the schema (no Optional outputs) needs.
-    return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
+    return tuple(g if isinstance(g, torch.Tensor) else torch.from_numpy(g) if g is not None else x.new_empty(0)
+                 for g in grads)
 
 
 @torch.library.register_fake(_conv2d_backward)
 def _(grad_output, x, weight, stride, padding, dilation, groups, needs):
     shapes = (x.shape, weight.shape, (weight.shape[0],))
-    return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
+    return tuple((_empty_like_layout(x, shape) if index == 0 else x.new_empty(shape)) if wanted else x.new_empty(0)
+                 for index, (shape, wanted) in enumerate(zip(shapes, needs)))
 
 
 def _conv2d_setup(ctx, inputs, output):
@@ -58,7 +79,7 @@ def _conv2d_setup(ctx, inputs, output):
 def _conv2d_grad(ctx, grad_output):
     x, weight = ctx.saved_tensors
     needs = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
-    grad_input, grad_weight, grad_bias = _conv2d_backward(grad_output.contiguous(), x, weight, *ctx.arguments, needs)
+    grad_input, grad_weight, grad_bias = _conv2d_backward(grad_output, x, weight, *ctx.arguments, needs)
     return ((grad_input if needs[0] else None, grad_weight if needs[1] else None, grad_bias if needs[2] else None)
             + (None,) * 4)
 

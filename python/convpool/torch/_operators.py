@@ -1,6 +1,7 @@
 """What the custom operators share. Each operator calls a convpool kernel on the tensors' memory:
 a contiguous CPU float32/float64 tensor reaches the kernel through Tensor.numpy() without a copy
-(other layouts, such as channels_last, are copied to NCHW by the kernel's binding), and results
+(a torch.channels_last tensor does too where the kernel takes layout="nhwc": its (N, H, W, C)
+permutation is contiguous; other layouts are copied to NCHW by the kernel's binding), and results
 come back with torch.from_numpy, also without a copy. The kernels release the GIL."""
 
 
@@ -15,6 +16,23 @@ def _array(fn, name, tensor):
     if tensor.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"convpool.torch.{fn}: {name} has dtype {tensor.dtype}; convpool takes float32 or float64")
     return tensor.detach().numpy()
+
+
+def _channels_last(tensor):
+    """Whether a 4-D tensor is laid out channels last (and not also contiguous, as one with a
+    single channel or a 1x1 plane is): then the NHWC kernels read it in place."""
+    return (tensor.dim() == 4 and not tensor.is_contiguous()
+            and tensor.is_contiguous(memory_format=torch.channels_last))
+
+
+def _nhwc_array(fn, name, tensor):
+    """A channels_last tensor's memory as the (N, H, W, C) array it is."""
+    return _array(fn, name, tensor.permute(0, 2, 3, 1))
+
+
+def _from_nhwc(array):
+    """An (N, H, W, C) result as the channels_last (N, C, H, W) tensor it is, without a copy."""
+    return torch.from_numpy(array).permute(0, 3, 1, 2)
 
 
 def _output_size(size, kernel, stride, padding, dilation, ceil_mode):

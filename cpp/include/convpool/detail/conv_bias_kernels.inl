@@ -27,3 +27,26 @@ void conv2d_backward_bias(VectorIsa, const T* grad_output, T* grad_bias, const C
     }
   });
 }
+
+// The same for channels-last grad_output (N, OH, OW, C_out): each chunk of kChunk pixels sums its
+// rows in order, vectorized over the channels, and the chunks' sums are added in chunk order.
+template <typename T>
+void conv2d_backward_bias_channels_last(VectorIsa, const T* grad_output, T* grad_bias, const Conv2dParams& p) {
+  constexpr int64_t kChunk = 1024;
+  const int64_t channels = p.out_channels, pixels = p.batch * p.output_plane(), chunks = ceil_div(pixels, kChunk);
+  std::vector<T> sums(chunks * channels);
+  parallel_for(chunks, [&](int64_t begin, int64_t end) {
+    for (int64_t chunk = begin; chunk < end; ++chunk) {
+      T* sum = sums.data() + chunk * channels;
+      const int64_t q_end = std::min(pixels, (chunk + 1) * kChunk);
+      for (int64_t q = chunk * kChunk; q < q_end; ++q) {
+        const T* row = grad_output + q * channels;
+#pragma omp simd
+        for (int64_t c = 0; c < channels; ++c) sum[c] += row[c];
+      }
+    }
+  });
+  std::fill(grad_bias, grad_bias + channels, T(0));
+  for (int64_t chunk = 0; chunk < chunks; ++chunk)
+    for (int64_t c = 0; c < channels; ++c) grad_bias[c] += sums[chunk * channels + c];
+}

@@ -37,6 +37,8 @@ struct DepthwiseKernels {
                 int64_t out_stride);
   void (*weight_plane)(const T* base, int64_t row_stride, const T* grad, int64_t out_h, int64_t out_w,
                        int64_t grad_stride, int64_t kernel_h, int64_t kernel_w, const int64_t* offsets, T* sums);
+  // Channels last: out[j] = init[j] + the sum over u < count of a[u][j] * b[u][j], j < channels.
+  void (*channels_last)(int64_t count, const T* const* a, const T* const* b, int64_t channels, const T* init, T* out);
 };
 
 // Convolutions computed directly on zero-padded row tiles (conv.hpp):
@@ -62,6 +64,21 @@ struct ChannelVectorKernel {
                    const T* row_init);
 };
 
+// Convolution of channels-last (NHWC) activations as a matrix product whose rows are pixels and
+// whose columns are channels, vectorized over the channels: `multiply` computes mr pixels by nr
+// output channels from each pixel's rows, one per tap (an indirection buffer, where a tap in the
+// padding points at zeros), against nr-wide weight panels, one per tap; `correlate` sums over a
+// run of pixels the products of mr input channels of each pixel's row with nr channels of its
+// gradient row (the weight gradient). See detail/conv_kernels.inl.
+template <typename T>
+struct ChannelsLastKernels {
+  int mr, nr;
+  void (*multiply)(int64_t taps, int64_t channels, const T* const* rows, const T* const* panels, T* c, int64_t ldc,
+                   int m_valid, int n_valid, bool accumulate, const T* column_init);
+  void (*correlate)(int64_t steps, const T* const* rows, int64_t row_offset, const T* b, int64_t ldb, T* c,
+                    int64_t ldc, int m_valid, int n_valid, bool accumulate);
+};
+
 // Every kernel of one instruction set, as its room (detail/isa/) builds them: the register tiles
 // are the set's choice, since they follow its register count.
 template <typename T>
@@ -70,6 +87,7 @@ struct KernelTable {
   std::vector<DirectKernels<T>> direct;                // the default first; conv.hpp picks one per layer
   std::vector<ChannelVectorKernel<T>> channel_vector;  // direct_correlate picks one per layer
   DepthwiseKernels<T> depthwise;
+  std::vector<ChannelsLastKernels<T>> channels_last;  // the widest first; channels_last_kernels_for picks
 };
 
 }  // namespace convpool
@@ -127,39 +145,45 @@ const DepthwiseKernels<T>& depthwise_kernels() {
   return kernel_table<T>().depthwise;
 }
 
-// The direct kernels whose register tiles cover `rows` output channels by `columns` positions
-// with the least waste (the first of equals).
-template <typename T>
-const DirectKernels<T>& direct_kernels_for(int64_t rows, int64_t columns) {
-  const DirectKernels<T>* best = nullptr;
+// The first of `variants` with the largest fill(variant): the register tile that wastes least.
+template <typename Variant, class Fill>
+const Variant& least_waste(const std::vector<Variant>& variants, Fill&& fill) {
+  const Variant* best = nullptr;
   double best_fill = 0;
-  for (const DirectKernels<T>& kernels : direct_kernel_variants<T>()) {
-    const double fill = static_cast<double>(rows) / round_up(rows, kernels.mr) * static_cast<double>(columns) /
-                        round_up(columns, kernels.nr);
-    if (!best || fill > best_fill) {
-      best = &kernels;
-      best_fill = fill;
+  for (const Variant& variant : variants)
+    if (const double f = fill(variant); !best || f > best_fill) {
+      best = &variant;
+      best_fill = f;
     }
-  }
   return *best;
 }
 
+// The channels-last kernels whose tiles cover `rows` by `columns` (the widest of equals).
+template <typename T>
+const ChannelsLastKernels<T>& channels_last_kernels_for(int64_t rows, int64_t columns) {
+  return least_waste(kernel_table<T>().channels_last, [&](const ChannelsLastKernels<T>& kernels) {
+    return static_cast<double>(rows) / round_up(rows, kernels.mr) * static_cast<double>(columns) /
+           round_up(columns, kernels.nr);
+  });
+}
+
+// The direct kernels whose register tiles cover `rows` output channels by `columns` positions.
+template <typename T>
+const DirectKernels<T>& direct_kernels_for(int64_t rows, int64_t columns) {
+  return least_waste(direct_kernel_variants<T>(), [&](const DirectKernels<T>& kernels) {
+    return static_cast<double>(rows) / round_up(rows, kernels.mr) * static_cast<double>(columns) /
+           round_up(columns, kernels.nr);
+  });
+}
+
 // The channel-vector kernel whose register tile covers `m` output channels by tiles of
-// `tile_rows` rows of `out_w` positions with the least waste (the first of equals).
+// `tile_rows` rows of `out_w` positions.
 template <typename T>
 const ChannelVectorKernel<T>& channel_kernel_for(int64_t m, int64_t tile_rows, int64_t out_w) {
-  const ChannelVectorKernel<T>* best = nullptr;
-  double best_fill = 0;
-  for (const ChannelVectorKernel<T>& kernel : channel_vector_kernel_variants<T>()) {
-    const double fill = static_cast<double>(m) / round_up(m, kernel.channels) * static_cast<double>(out_w) /
-                        round_up(out_w, kernel.cols) * static_cast<double>(tile_rows) /
-                        round_up(tile_rows, kernel.rows);
-    if (!best || fill > best_fill) {
-      best = &kernel;
-      best_fill = fill;
-    }
-  }
-  return *best;
+  return least_waste(channel_vector_kernel_variants<T>(), [&](const ChannelVectorKernel<T>& kernel) {
+    return static_cast<double>(m) / round_up(m, kernel.channels) * static_cast<double>(out_w) /
+           round_up(out_w, kernel.cols) * static_cast<double>(tile_rows) / round_up(tile_rows, kernel.rows);
+  });
 }
 
 }  // namespace convpool

@@ -450,18 +450,177 @@ void depthwise_weight_plane(const typename Ops::T* base, int64_t row_stride, con
   }
 }
 
+// Depthwise convolution of channels-last rows: out[j] = init[j] (zero when init is null) + the sum
+// over u < count, in order, of a[u][j] * b[u][j], for j < channels; four vectors of channels at a
+// time summed in registers.
+template <class Ops>
+void depthwise_channels_last(int64_t count, const typename Ops::T* const* a, const typename Ops::T* const* b,
+                             int64_t channels, const typename Ops::T* init, typename Ops::T* out) {
+  using V = typename Ops::V;
+  constexpr int kLanes = Ops::lanes;
+  int64_t j = 0;
+  for (; j + 4 * kLanes <= channels; j += 4 * kLanes) {
+    V acc[4] = {Ops::zero(), Ops::zero(), Ops::zero(), Ops::zero()};
+    for (int64_t u = 0; u < count; ++u)
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v)
+        acc[v] = Ops::fma(Ops::load(a[u] + j + v * kLanes), Ops::load(b[u] + j + v * kLanes), acc[v]);
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v)
+      Ops::store(out + j + v * kLanes, init ? Ops::add(Ops::load(init + j + v * kLanes), acc[v]) : acc[v]);
+  }
+  for (; j < channels; j += kLanes) {
+    const int valid = static_cast<int>(std::min<int64_t>(kLanes, channels - j));
+    V acc = Ops::zero();
+    for (int64_t u = 0; u < count; ++u)
+      acc = Ops::fma(Ops::load_first(a[u] + j, valid), Ops::load_first(b[u] + j, valid), acc);
+    Ops::store_first(out + j, init ? Ops::add(Ops::load_first(init + j, valid), acc) : acc, valid);
+  }
+}
+
 template <class Ops>
 DepthwiseKernels<typename Ops::T> make_depthwise_kernels() {
-  return {Ops::lanes, &depthwise_plane<Ops>, &depthwise_weight_plane<Ops>};
+  return {Ops::lanes, &depthwise_plane<Ops>, &depthwise_weight_plane<Ops>, &depthwise_channels_last<Ops>};
+}
+
+// Channels-last (NHWC) micro-kernels, where a pixel's channels lie side by side: the register
+// tile is MR pixels (or input channels) by NV vectors of channels. The loops over the tile are
+// unrolled whole (MR is up to 24), or the accumulators would live in memory.
+//
+// channels_last_multiply: C[m_valid x n_valid] (row stride ldc) = init + the sum over taps t and
+// channels k of rows[t * MR + i][k] * panels[t][k * NV * lanes + j], where rows holds each tap's MR
+// pixel rows (an indirection buffer: a pixel in the padding, or past m_valid, points at zeros) and
+// panels[t] the tap's packed weight panel. init is C itself when `accumulate`, else
+// column_init[j] (or zero when column_init is null). The sum runs taps first, then channels.
+template <class Ops, int MR, int NV>
+void channels_last_multiply(int64_t taps, int64_t channels, const typename Ops::T* const* rows,
+                            const typename Ops::T* const* panels, typename Ops::T* c, int64_t ldc, int m_valid,
+                            int n_valid, bool accumulate, const typename Ops::T* column_init) {
+  using T = typename Ops::T;
+  using V = typename Ops::V;
+  constexpr int kLanes = Ops::lanes;
+  constexpr int kNr = NV * kLanes;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
+  for (int64_t t = 0; t < taps; ++t) {
+    const T* row[MR];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) row[i] = rows[t * MR + i];
+    const T* b = panels[t];
+    for (int64_t k = 0; k < channels; ++k) {
+      V bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + k * kNr + v * kLanes);
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i) {
+        const V ai = Ops::broadcast(row[i][k]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
+      }
+    }
+  }
+  if (m_valid == MR && n_valid == kNr) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const V init = column_init ? Ops::load(column_init + v * kLanes) : Ops::zero();
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i) {
+        T* dst = c + i * ldc + v * kLanes;
+        Ops::store(dst, Ops::add(accumulate ? Ops::load(dst) : init, acc[i][v]));
+      }
+    }
+    return;
+  }
+  // Edge tile: the same single addition per element, through a scratch tile.
+  alignas(64) T tile[MR * kNr];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) Ops::store(tile + i * kNr + v * kLanes, acc[i][v]);
+  for (int i = 0; i < m_valid; ++i) {
+    T* dst = c + i * ldc;
+    for (int j = 0; j < n_valid; ++j)
+      dst[j] = (accumulate ? dst[j] : column_init ? column_init[j] : T(0)) + tile[i * kNr + j];
+  }
+}
+
+// channels_last_correlate (the weight gradient): C[m_valid x n_valid] (row stride ldc) = init +
+// the sum over steps s of rows[s][row_offset + i] * b[s * ldb + j], init being C itself when
+// `accumulate`, else zero. rows[s] is a pixel's input row at the tap (zeros in the padding), whose
+// channel row_offset is the tile's first; b's row s the pixel's output-gradient row, from the
+// tile's first output channel. kWhole reads whole tiles; an edge tile reads only its valid rows
+// of each step's row and its valid columns of b, so that none is read past its array.
+template <class Ops, int MR, int NV, bool kWhole>
+void channels_last_correlate_tile(int64_t steps, const typename Ops::T* const* rows, int64_t row_offset,
+                                  const typename Ops::T* b, int64_t ldb, typename Ops::T* c, int64_t ldc, int m_valid,
+                                  int n_valid, bool accumulate) {
+  using T = typename Ops::T;
+  using V = typename Ops::V;
+  constexpr int kLanes = Ops::lanes;
+  constexpr int kNr = NV * kLanes;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
+  int row_index[MR], column_count[NV];
+  for (int i = 0; i < MR; ++i) row_index[i] = kWhole ? i : std::min(i, m_valid - 1);
+  for (int v = 0; v < NV; ++v) column_count[v] = std::clamp(n_valid - v * kLanes, 0, kLanes);
+  for (int64_t s = 0; s < steps; ++s) {
+    const T* a = rows[s] + row_offset;
+    const T* bs = b + s * ldb;
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      bv[v] = kWhole ? Ops::load(bs + v * kLanes) : Ops::load_first(bs + v * kLanes, column_count[v]);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V ai = Ops::broadcast(a[kWhole ? i : row_index[i]]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
+    }
+  }
+  alignas(64) T tile[MR * kNr];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) Ops::store(tile + i * kNr + v * kLanes, acc[i][v]);
+  for (int i = 0; i < m_valid; ++i) {
+    T* dst = c + i * ldc;
+    for (int j = 0; j < n_valid; ++j) dst[j] = (accumulate ? dst[j] : T(0)) + tile[i * kNr + j];
+  }
+}
+
+template <class Ops, int MR, int NV>
+void channels_last_correlate(int64_t steps, const typename Ops::T* const* rows, int64_t row_offset,
+                             const typename Ops::T* b, int64_t ldb, typename Ops::T* c, int64_t ldc, int m_valid,
+                             int n_valid, bool accumulate) {
+  if (m_valid == MR && n_valid == NV * Ops::lanes)
+    channels_last_correlate_tile<Ops, MR, NV, true>(steps, rows, row_offset, b, ldb, c, ldc, m_valid, n_valid,
+                                                    accumulate);
+  else
+    channels_last_correlate_tile<Ops, MR, NV, false>(steps, rows, row_offset, b, ldb, c, ldc, m_valid, n_valid,
+                                                     accumulate);
+}
+
+template <class Ops, int MR, int NV>
+ChannelsLastKernels<typename Ops::T> make_channels_last_kernels() {
+  return {MR, NV * Ops::lanes, &channels_last_multiply<Ops, MR, NV>, &channels_last_correlate<Ops, MR, NV>};
 }
 
 // The register tiles for 16 vector registers: the gemm's and the direct paths' 6 x 2 vectors (12
 // accumulators) leave room for the loads and the broadcast; the channel-vector kernel computes
-// 1 x 8 positions by one vector of channels. A set with more registers may choose larger tiles.
+// 1 x 8 positions by one vector of channels; the channels-last kernels 6 pixels by two vectors of
+// channels, or 12 by one where the channels fill one vector. A set with more registers may
+// choose larger tiles.
 template <class Ops>
 KernelTable<typename Ops::T> kernel_table_for_16_registers() {
   return {make_micro_kernel<Ops, 6, 2>(),
           {make_direct_kernels<Ops, 6, 2, 2, 5>()},
           {make_channel_kernel<Ops, 1, 8, 1>()},
-          make_depthwise_kernels<Ops>()};
+          make_depthwise_kernels<Ops>(),
+          {make_channels_last_kernels<Ops, 6, 2>(), make_channels_last_kernels<Ops, 12, 1>()}};
 }
