@@ -39,24 +39,40 @@ constexpr int64_t kChannelsLastTiles = 16;
 
 // Weight panels of nr columns for the channels-last product of each group: panel j of group g
 // holds, tap by tap and channel by channel (the reduction's order), nr values of columns
-// [j * nr, j * nr + nr), value(g, column, tap, channel), zero past the last column.
+// [j * nr, j * nr + nr), zero past the last column. The value of (column, tap, channel) is
+// weight[g * strides.group + column * strides.column + channel * strides.channel + tap]: the
+// weight's taps are contiguous, and what its columns and channels are depends on the product.
+struct WeightStrides {
+  int64_t group, column, channel;
+};
+
 inline int64_t channels_last_panel_size(int64_t taps, int64_t channels, int nr) { return taps * channels * nr; }
 
-template <typename T, class Value>
+template <typename T>
 void pack_channels_last_panels_into(int64_t groups, int64_t columns, int64_t taps, int64_t channels, int nr,
-                                    Value&& value, T* out) {
+                                    const T* weight, WeightStrides strides, T* out) {
   const int64_t panels = ceil_div(columns, nr), size = channels_last_panel_size(taps, channels, nr);
   parallel_for(groups * panels, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t g = item / panels, j0 = item % panels * nr;
       const int valid = static_cast<int>(std::min<int64_t>(nr, columns - j0));
       T* panel = out + item * size;
-      for (int64_t t = 0; t < taps; ++t)
-        for (int64_t k = 0; k < channels; ++k) {
-          T* step = panel + (t * channels + k) * nr;
-          for (int col = 0; col < valid; ++col) step[col] = value(g, j0 + col, t, k);
-          std::fill(step + valid, step + nr, T(0));
+      // Eight channels at a time, then tap by tap: the weight values these read (eight runs of
+      // taps per column) and the panel rows they write (eight consecutive ones) stay in the L1
+      // cache. Going through the taps innermost would write rows a tap's size apart, which for a
+      // large layer fall in one cache set and evict each other.
+      constexpr int64_t kChannelsAtOnce = 8;
+      for (int64_t k0 = 0; k0 < channels; k0 += kChannelsAtOnce) {
+        const int64_t k1 = std::min(channels, k0 + kChannelsAtOnce);
+        for (int64_t t = 0; t < taps; ++t) {
+          T* rows = panel + t * channels * nr;
+          for (int col = 0; col < valid; ++col) {
+            const T* source = weight + g * strides.group + (j0 + col) * strides.column + t;
+            for (int64_t k = k0; k < k1; ++k) rows[k * nr + col] = source[k * strides.channel];
+          }
+          for (int64_t k = k0; k < k1; ++k) std::fill(rows + k * nr + valid, rows + (k + 1) * nr, T(0));
         }
+      }
     }
   });
 }
@@ -65,9 +81,7 @@ void pack_channels_last_panels_into(int64_t groups, int64_t columns, int64_t tap
 template <typename T>
 void pack_channels_last_weight_into(const T* weight, const Conv2dParams& p, int nr, T* out) {
   const int64_t m = p.out_per_group(), ins = p.in_per_group(), taps = p.taps();
-  pack_channels_last_panels_into<T>(
-      p.groups, m, taps, ins, nr,
-      [&](int64_t g, int64_t co, int64_t t, int64_t ci) { return weight[((g * m + co) * ins + ci) * taps + t]; }, out);
+  pack_channels_last_panels_into<T>(p.groups, m, taps, ins, nr, weight, {m * ins * taps, ins * taps, taps}, out);
 }
 
 inline int64_t channels_last_weight_size(const Conv2dParams& p, int nr) {
@@ -221,14 +235,17 @@ void transpose_images(const T* in, T* out, int64_t batch, int64_t pixels, int64_
 
 // Pixels per work item and the split of the columns' panels, so that the items are about as many
 // as work_items_wanted(): blocks of whole tiles (at most kChannelsLastTiles), and the panels cut
-// into ranges where the blocks are too few.
+// into ranges where the blocks are too few to share evenly (nine blocks on two threads would
+// keep one idle a ninth of the time).
 struct PixelBlocking {
   int64_t block, blocks, ranges;
   PixelBlocking(int64_t pixels, int64_t units, int mr, int64_t panels) {
-    const int64_t wanted = work_items_wanted();
-    block = mr * std::clamp<int64_t>(ceil_div(ceil_div(pixels, mr), ceil_div(wanted, units)), 1, kChannelsLastTiles);
+    const int64_t wanted = work_items_wanted(), tiles = ceil_div(pixels, mr);
+    // Blocks of nearly equal size: 131 tiles make nine blocks of 15 or 14, not eight of 16 and one of 3.
+    const int64_t least_blocks = std::max(ceil_div(tiles, kChannelsLastTiles), std::min(tiles, ceil_div(wanted, units)));
+    block = mr * ceil_div(tiles, least_blocks);
     blocks = ceil_div(pixels, block);
-    ranges = std::clamp<int64_t>(ceil_div(wanted, blocks * units), 1, panels);
+    ranges = std::clamp<int64_t>(ceil_div(2 * wanted, blocks * units), 1, panels);
   }
 };
 
@@ -284,7 +301,8 @@ void conv2d_forward_channels_last(const T* x, PanelsFor&& panels_for, const T* b
                                   Activation activation) {
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
-  const ChannelsLastKernels<T>& kernels = channels_last_kernels_for<T>(p.batch * p.output_plane(), p.out_per_group());
+  // The rows are the batch's pixels, too many for their tiles' fill to matter.
+  const ChannelsLastKernels<T>& kernels = channels_last_kernels_for<T>(1, p.out_per_group());
   const Panels<T> packed = panels_for(kernels.nr);
   multiply_every_pixel(
       kernels, p.batch, p.groups, h.output, w.output, WindowRows(h, w, h.input, w.input, p.in_channels, 1),
@@ -299,16 +317,15 @@ void conv2d_forward_channels_last(const T* x, PanelsFor&& panels_for, const T* b
 template <typename T>
 void conv2d_backward_input_channels_last(const T* grad_output, const T* weight, T* grad_input, const Conv2dParams& p) {
   const int64_t m = p.out_per_group(), ins = p.in_per_group(), taps = p.taps(), groups = p.groups;
-  const ChannelsLastKernels<T>& kernels = channels_last_kernels_for<T>(p.batch * p.input_plane(), ins);
+  const ChannelsLastKernels<T>& kernels = channels_last_kernels_for<T>(1, ins);
   const int mr = kernels.mr, nr = kernels.nr;
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
   const int64_t panels = ceil_div(ins, nr), panel_size = channels_last_panel_size(taps, m, nr);
   const ScratchBuffer<T> packed(groups * panels * panel_size);
-  pack_channels_last_panels_into<T>(
-      groups, ins, taps, m, nr,
-      [&](int64_t g, int64_t ci, int64_t t, int64_t co) { return weight[((g * m + co) * ins + ci) * taps + t]; },
-      packed.get());
+  // Columns are the group's input channels, channels its output channels.
+  pack_channels_last_panels_into<T>(groups, ins, taps, m, nr, weight, {m * ins * taps, taps, ins * taps},
+                                    packed.get());
   if (h.stride == 1 && w.stride == 1) {
     // Every tap reaches every pixel (or its zeros): the batch's pixels are one product, each
     // reading its window of the output gradient backwards.
