@@ -214,8 +214,7 @@ inline Layout parse_layout(const char* fn, py::handle layout) {
     if (text == "nchw") return Layout::nchw;
     if (text == "nhwc") return Layout::nhwc;
   }
-  throw py::value_error(
-      concat(fn, ": layout must be 'nchw' or 'nhwc', got ", py::repr(layout).cast<std::string>()));
+  throw py::value_error(concat(fn, ": layout must be 'nchw' or 'nhwc', got ", py::repr(layout).cast<std::string>()));
 }
 
 // The arrays a call writes its results into, NumPy's `out=`: None (new arrays), or for a call

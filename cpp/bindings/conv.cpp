@@ -67,7 +67,8 @@ ConvCall checked_ranks(const char* fn, const std::vector<int64_t>& x_shape, cons
   call.batched = x_shape.size() == 4;
   const bool nhwc = layout == Layout::nhwc;
   if (x_shape.size() != 3 && x_shape.size() != 4)
-    throw py::value_error(concat(fn, ": x must be ", nhwc ? "(N, H, W, C_in) or (H, W, C_in)" : "(N, C_in, H, W) or (C_in, H, W)",
+    throw py::value_error(concat(fn, ": x must be ",
+                                 nhwc ? "(N, H, W, C_in) or (H, W, C_in)" : "(N, C_in, H, W) or (C_in, H, W)",
                                  nhwc ? " (layout='nhwc')" : "", ", got shape ", shape_string(x_shape)));
   for (size_t d = call.batched ? 1 : 0; d < x_shape.size(); ++d)
     if (x_shape[d] < 1)

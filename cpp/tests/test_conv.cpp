@@ -178,7 +178,8 @@ std::vector<double> channels_last(const std::vector<double>& planes, int64_t bat
   std::vector<double> out(planes.size());
   for (int64_t n = 0; n < batch; ++n)
     for (int64_t c = 0; c < channels; ++c)
-      for (int64_t q = 0; q < pixels; ++q) out[(n * pixels + q) * channels + c] = planes[(n * channels + c) * pixels + q];
+      for (int64_t q = 0; q < pixels; ++q)
+        out[(n * pixels + q) * channels + c] = planes[(n * channels + c) * pixels + q];
   return out;
 }
 

@@ -296,8 +296,7 @@ class KernelTester {
       b_rows[u] = b.data() + (taps_ - 1 - u) * channels;
     }
     std::vector<T> out(channels + 1, T(kUntouched));
-    kernels.channels_last(taps_, a_rows.data(), b_rows.data(), channels, row_init_ ? init.data() : nullptr,
-                          out.data());
+    kernels.channels_last(taps_, a_rows.data(), b_rows.data(), channels, row_init_ ? init.data() : nullptr, out.data());
     for (int64_t j = 0; j < channels; ++j) {
       ExpectedSum expected(row_init_ ? init[j] : 0);
       for (int64_t u = 0; u < taps_; ++u) expected.add(a_rows[u][j], b_rows[u][j]);
@@ -397,9 +396,18 @@ void test_channels_last(const std::vector<ChannelsLastKernels<T>>& variants, con
     for (int64_t taps : {1, 9})
       for (int64_t channels : {1, 3, 16}) {
         KernelTester().taps(taps).depth(channels).TestMultiply(kernel, name);
-        KernelTester().taps(taps).depth(channels).row_init(true).valid(kernel.mr - 1, kernel.nr - 1).TestMultiply(
-            kernel, name);
-        KernelTester().taps(taps).depth(channels).accumulate(true).valid(1, std::min(3, kernel.nr)).TestMultiply(kernel, name);
+        KernelTester()
+            .taps(taps)
+            .depth(channels)
+            .row_init(true)
+            .valid(kernel.mr - 1, kernel.nr - 1)
+            .TestMultiply(kernel, name);
+        KernelTester()
+            .taps(taps)
+            .depth(channels)
+            .accumulate(true)
+            .valid(1, std::min(3, kernel.nr))
+            .TestMultiply(kernel, name);
       }
     KernelTester().taps(0).depth(4).row_init(true).TestMultiply(kernel, name);  // no tap reaches the pixels
     for (int64_t steps : {1, 7, 300}) {
@@ -415,7 +423,8 @@ template <typename T>
 void test_depthwise_channels_last(const DepthwiseKernels<T>& kernels, const std::string& name) {
   for (int64_t taps : {0, 1, 9})
     for (int64_t channels : {1, kernels.lanes - 1, 4 * kernels.lanes, 5 * kernels.lanes + 3})
-      for (bool init : {false, true}) KernelTester().taps(taps).depth(channels).row_init(init).TestChannelsLast(kernels, name);
+      for (bool init : {false, true})
+        KernelTester().taps(taps).depth(channels).row_init(init).TestChannelsLast(kernels, name);
 }
 
 }  // namespace

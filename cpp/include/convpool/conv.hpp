@@ -87,8 +87,8 @@ class PackedConvWeight {
   const T* winograd_panels(int panel_rows) const {
     const int64_t in_channels = weight_row_ / 9;
     return find_or_pack(
-        {1, panel_rows, Packing::winograd}, detail::kWinogradPoints * detail::group_stride(out_channels_, in_channels, panel_rows),
-        [&](T* out) {
+        {1, panel_rows, Packing::winograd},
+        detail::kWinogradPoints * detail::group_stride(out_channels_, in_channels, panel_rows), [&](T* out) {
           detail::pack_winograd_panels_into(weight_.data(), out_channels_, in_channels, panel_rows, out);
         });
   }

@@ -180,7 +180,8 @@ struct WindowRows {
         channels(channels_),
         offsets(h.kernel * w.kernel) {
     for (int64_t kh = 0; kh < kernel_h; ++kh)
-      for (int64_t kw = 0; kw < kernel_w; ++kw) offsets[kh * kernel_w + kw] = (kh * step_h * width + kw * step_w) * channels;
+      for (int64_t kw = 0; kw < kernel_w; ++kw)
+        offsets[kh * kernel_w + kw] = (kh * step_h * width + kw * step_w) * channels;
   }
 
   static bool spans(int64_t origin, int64_t last, int64_t size) {
@@ -242,7 +243,8 @@ struct PixelBlocking {
   PixelBlocking(int64_t pixels, int64_t units, int mr, int64_t panels) {
     const int64_t wanted = work_items_wanted(), tiles = ceil_div(pixels, mr);
     // Blocks of nearly equal size: 131 tiles make nine blocks of 15 or 14, not eight of 16 and one of 3.
-    const int64_t least_blocks = std::max(ceil_div(tiles, kChannelsLastTiles), std::min(tiles, ceil_div(wanted, units)));
+    const int64_t least_blocks =
+        std::max(ceil_div(tiles, kChannelsLastTiles), std::min(tiles, ceil_div(wanted, units)));
     block = mr * ceil_div(tiles, least_blocks);
     blocks = ceil_div(pixels, block);
     ranges = std::clamp<int64_t>(ceil_div(2 * wanted, blocks * units), 1, panels);
@@ -257,9 +259,9 @@ struct PixelBlocking {
 // activation.
 template <typename T, class Origin>
 void multiply_every_pixel(const ChannelsLastKernels<T>& kernels, int64_t batch, int64_t groups, int64_t rows,
-                          int64_t columns, const WindowRows& window, Origin&& origin, const T* source,
-                          int64_t channels, const T* panels, int64_t out_columns, T* out, int64_t out_stride,
-                          const T* column_init, Activation activation) {
+                          int64_t columns, const WindowRows& window, Origin&& origin, const T* source, int64_t channels,
+                          const T* panels, int64_t out_columns, T* out, int64_t out_stride, const T* column_init,
+                          Activation activation) {
   const int mr = kernels.mr;
   const int64_t taps = static_cast<int64_t>(window.offsets.size()), pixels = batch * rows * columns;
   const int64_t group_panels = ceil_div(out_columns, kernels.nr);
@@ -306,8 +308,10 @@ void conv2d_forward_channels_last(const T* x, PanelsFor&& panels_for, const T* b
   const Panels<T> packed = panels_for(kernels.nr);
   multiply_every_pixel(
       kernels, p.batch, p.groups, h.output, w.output, WindowRows(h, w, h.input, w.input, p.in_channels, 1),
-      [&](int64_t oh, int64_t ow) { return std::pair{h.start(oh), w.start(ow)}; }, x, p.in_per_group(), packed.get(),
-      p.out_per_group(), y, p.out_channels, bias, activation);
+      [&](int64_t oh, int64_t ow) {
+        return std::pair{h.start(oh), w.start(ow)};
+      },
+      x, p.in_per_group(), packed.get(), p.out_per_group(), y, p.out_channels, bias, activation);
 }
 
 // The input gradient: grad_input[n, ih, iw, g * C_in/g + ci] = the sum over the taps (kh, kw) that
@@ -324,16 +328,17 @@ void conv2d_backward_input_channels_last(const T* grad_output, const T* weight, 
   const int64_t panels = ceil_div(ins, nr), panel_size = channels_last_panel_size(taps, m, nr);
   const ScratchBuffer<T> packed(groups * panels * panel_size);
   // Columns are the group's input channels, channels its output channels.
-  pack_channels_last_panels_into<T>(groups, ins, taps, m, nr, weight, {m * ins * taps, taps, ins * taps},
-                                    packed.get());
+  pack_channels_last_panels_into<T>(groups, ins, taps, m, nr, weight, {m * ins * taps, taps, ins * taps}, packed.get());
   if (h.stride == 1 && w.stride == 1) {
     // Every tap reaches every pixel (or its zeros): the batch's pixels are one product, each
     // reading its window of the output gradient backwards.
     multiply_every_pixel(
         kernels, p.batch, groups, h.input, w.input, WindowRows(h, w, h.output, w.output, p.out_channels, -1),
-        [&](int64_t ih, int64_t iw) { return std::pair{ih + h.padding, iw + w.padding}; }, grad_output, m,
-        static_cast<const T*>(packed.get()), ins, grad_input, p.in_channels, static_cast<const T*>(nullptr),
-        Activation::none);
+        [&](int64_t ih, int64_t iw) {
+          return std::pair{ih + h.padding, iw + w.padding};
+        },
+        grad_output, m, static_cast<const T*>(packed.get()), ins, grad_input, p.in_channels,
+        static_cast<const T*>(nullptr), Activation::none);
     return;
   }
   // Strided: one item per input row, column phase and group; the phase's pixels lie w.stride
@@ -384,13 +389,11 @@ void conv2d_backward_input_channels_last(const T* grad_output, const T* weight, 
 }
 
 // The weight gradient: for each group and tap, the (C_in/groups x m) product of the input rows
-// the tap reads with the output gradient rows, summed over the pixels in order. Each work item
-// takes a block of pixels at a time and runs all of its tiles over it, so that the block's
-// gradient rows are read from memory once per tap. Where the input channels would leave most rows
-// of a register tile empty (a first layer's three), the block's im2col rows (every tap's channels
-// of a pixel side by side, (tap, channel) in the weight's order) are copied instead, and the
-// tiles run over all of them at once. A small weight (too few tiles to share) sums over a fixed
-// number of pixel chunks, added in chunk order.
+// the tap reads with the output gradient rows, summed over the pixels in order. Where the input
+// channels would leave most rows of a register tile empty (a first layer's three), the block's
+// im2col rows (every tap's channels of a pixel side by side, (tap, channel) in the weight's
+// order) are copied instead, and the tiles run over all of them at once. A small weight (too few
+// tiles to share) sums over a fixed number of pixel chunks, added in chunk order.
 template <typename T>
 void conv2d_backward_weight_channels_last(const T* grad_output, const T* x, T* grad_weight, const Conv2dParams& p) {
   constexpr int64_t kSteps = 256;  // pixels whose rows are gathered at once
@@ -406,48 +409,50 @@ void conv2d_backward_weight_channels_last(const T* grad_output, const T* x, T* g
   // Each item's taps (all of them when the rows are copied) and the length of their rows.
   const int64_t units = copied ? 1 : taps, row_length = copied ? taps * ins : ins;
   const int64_t row_tiles = ceil_div(row_length, mr), panels = ceil_div(m, nr);
-  // Chunks of at least 512 pixels, so that none is empty. Copied rows are shared by chunks, not
-  // by ranges of tiles, which would each copy them.
-  const int64_t chunks =
-      !copied && groups * units * row_tiles * panels >= 16 ? 1 : std::clamp<int64_t>(pixels / 4096, 1, 8);
-  const int64_t ranges =
-      copied ? 1 : std::clamp<int64_t>(ceil_div(work_items_wanted(), chunks * groups * units), 1, row_tiles);
+  // Chunks of at least 512 pixels, so that none is empty; copied rows are shared out by chunks,
+  // since every item copies the rows it reads.
+  const int64_t tiles = groups * units * row_tiles;  // (group, tap, row tile), each owning its sums
+  const int64_t chunks = !copied && tiles * panels >= 16 ? 1 : std::clamp<int64_t>(pixels / 4096, 1, 8);
+  // Each item takes a range of the tiles through every block of its chunk's pixels: the block's
+  // gradient rows are read from memory once per item, and two items a thread balance the work.
+  const int64_t ranges = copied ? 1 : std::clamp<int64_t>(ceil_div(2 * int64_t{get_num_threads()}, chunks), 1, tiles);
   const int64_t weight_size = groups * taps * ins * m;  // sums[chunk][g][tap][ci][co]
   ScratchBuffer<T> sums(chunks * weight_size);
   const std::vector<T> zeros(ins, T(0));
   const WindowRows window(h, w, h.input, w.input, p.in_channels, 1);
   const int64_t image_size = h.input * w.input * p.in_channels;
-  parallel_for(chunks * groups * units * ranges, [&](int64_t begin, int64_t end) {
+  parallel_for(chunks * ranges, [&](int64_t begin, int64_t end) {
     std::vector<const T*> rows(kSteps), taps_rows(copied ? taps : 0);
     std::vector<T> block(copied ? kSteps * row_length : 0);
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t chunk = item / (groups * units * ranges), g = item / (units * ranges) % groups;
-      const int64_t t = item / ranges % units, r = item % ranges;
-      const int64_t kh = t / w.kernel, kw = t % w.kernel;
-      const int64_t tile_begin = row_tiles * r / ranges, tile_end = row_tiles * (r + 1) / ranges;
+      const int64_t chunk = item / ranges, r = item % ranges;
+      const int64_t first = tiles * r / ranges, last = tiles * (r + 1) / ranges;
       const int64_t q_begin = pixels * chunk / chunks, q_end = pixels * (chunk + 1) / chunks;
-      T* c = sums.get() + chunk * weight_size + (g * taps + t) * ins * m;
       for (int64_t q0 = q_begin; q0 < q_end; q0 += kSteps) {
         const int64_t steps = std::min(kSteps, q_end - q0);
-        PixelCursor at(q0, h.output, w.output);
-        for (int64_t s = 0; s < steps; ++s, at.advance()) {
-          const T* image = x + at.n * image_size + g * ins;
-          if (copied) {
-            window.fill(image, h.start(at.row), w.start(at.column), zeros.data(), taps_rows.data(), 1);
-            T* row = block.data() + s * row_length;
-            // A loop, not std::copy: a memmove call would cost more than three channels' copy.
-            for (int64_t u = 0; u < taps; ++u)
-              for (int64_t c = 0; c < ins; ++c) row[u * ins + c] = taps_rows[u][c];
-            rows[s] = row;
-          } else {
-            const int64_t ih = h.start(at.row) + kh * h.dilation, iw = w.start(at.column) + kw * w.dilation;
-            const bool inside = ih >= 0 && ih < h.input && iw >= 0 && iw < w.input;
-            rows[s] = inside ? image + (ih * w.input + iw) * p.in_channels : zeros.data();
+        for (int64_t tile = first; tile < last; ++tile) {
+          const int64_t g = tile / (units * row_tiles), u = tile / row_tiles % units, k0 = tile % row_tiles * mr;
+          if (tile == first || k0 == 0) {  // the rows of group g at tap u (or copied, all taps) for the block
+            PixelCursor at(q0, h.output, w.output);
+            const int64_t kh = u / w.kernel, kw = u % w.kernel;
+            for (int64_t s = 0; s < steps; ++s, at.advance()) {
+              const T* image = x + at.n * image_size + g * ins;
+              if (copied) {
+                window.fill(image, h.start(at.row), w.start(at.column), zeros.data(), taps_rows.data(), 1);
+                T* row = block.data() + s * row_length;
+                // A loop, not std::copy: a memmove call would cost more than three channels' copy.
+                for (int64_t v = 0; v < taps; ++v)
+                  for (int64_t c = 0; c < ins; ++c) row[v * ins + c] = taps_rows[v][c];
+                rows[s] = row;
+              } else {
+                const int64_t ih = h.start(at.row) + kh * h.dilation, iw = w.start(at.column) + kw * w.dilation;
+                const bool inside = ih >= 0 && ih < h.input && iw >= 0 && iw < w.input;
+                rows[s] = inside ? image + (ih * w.input + iw) * p.in_channels : zeros.data();
+              }
+            }
           }
-        }
-        const T* gradient = grad_output + q0 * p.out_channels + g * m;
-        for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-          const int64_t k0 = tile * mr;
+          const T* gradient = grad_output + q0 * p.out_channels + g * m;
+          T* c = sums.get() + chunk * weight_size + (g * taps + u) * ins * m;
           const int m_valid = static_cast<int>(std::min<int64_t>(mr, row_length - k0));
           for (int64_t j = 0; j < panels; ++j)
             kernels.correlate(steps, rows.data(), k0, gradient + j * nr, p.out_channels, c + k0 * m + j * nr, m,

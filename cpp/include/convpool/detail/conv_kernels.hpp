@@ -75,8 +75,8 @@ struct ChannelsLastKernels {
   int mr, nr;
   void (*multiply)(int64_t taps, int64_t channels, const T* const* rows, const T* const* panels, T* c, int64_t ldc,
                    int m_valid, int n_valid, bool accumulate, const T* column_init);
-  void (*correlate)(int64_t steps, const T* const* rows, int64_t row_offset, const T* b, int64_t ldb, T* c,
-                    int64_t ldc, int m_valid, int n_valid, bool accumulate);
+  void (*correlate)(int64_t steps, const T* const* rows, int64_t row_offset, const T* b, int64_t ldb, T* c, int64_t ldc,
+                    int m_valid, int n_valid, bool accumulate);
 };
 
 // Every kernel of one instruction set, as its room (detail/isa/) builds them: the register tiles
