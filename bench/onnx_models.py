@@ -92,6 +92,9 @@ def _session(graph, x_name, out_name, input_shape, output_shape, threads):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Its idle threads would otherwise spin on the cores after each run and slow whatever the
+    # benchmark times next (a convpool call measured up to 2x slower right after it).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 

@@ -23,6 +23,11 @@ def median_seconds(fn, repeats, min_block_seconds=0.02):
     return statistics.median(samples)
 
 
+# A pause after each contender: OpenMP thread pools keep spinning for a while after their last
+# task, and a contender must not pay for the previous one's.
+PAUSE_SECONDS = 0.1
+
+
 def interleaved_medians(functions, rounds, repeats, min_block_seconds=0.02):
     """For each callable (None gives None): the median over `rounds` rounds of its median_seconds,
     the callables taking turns within each round."""
@@ -31,6 +36,7 @@ def interleaved_medians(functions, rounds, repeats, min_block_seconds=0.02):
         for fn, times in zip(functions, samples):
             if fn is not None:
                 times.append(median_seconds(fn, repeats, min_block_seconds))
+                time.sleep(PAUSE_SECONDS)
     return [statistics.median(times) if times else None for times in samples]
 
 

@@ -92,6 +92,7 @@ inline int64_t channels_last_weight_size(const Conv2dParams& p, int nr) {
 template <typename T>
 struct PixelBlockWorkspace {
   std::vector<const T*> rows, tile_rows, tap_panels;
+  std::vector<T> edges;  // merged window rows cut by the image's edge (WindowRows)
 };
 
 // For one block of `pixels` pixels of one group: out[i * ldc + col] = column_init[col] + the sum
@@ -166,11 +167,20 @@ struct PixelCursor {
 // direction * kw * dilation_w) from the window's origin (direction -1: the pixels of the output
 // gradient that reach an input pixel): the taps' offsets, and the check whether every tap falls
 // inside the image, so that each row is the origin's plus its offset, with no test per tap.
+//
+// Merged (one group, forward, dense columns): a window row's taps read consecutive pixels, whose
+// channels lie side by side, so each window row is one run of KW * channels values, in the
+// weight panels' (kw, channel) order, and the product sees KH taps of that many channels: fewer,
+// longer runs for layers of few channels. A run that the image's edge cuts is copied, with its
+// zeros, into `edges`.
 struct WindowRows {
   int64_t kernel_h, kernel_w, step_h, step_w, height, width, channels;
-  std::vector<int64_t> offsets;  // of tap kh * KW + kw, in values
+  bool merged;
+  int64_t run;                   // the values of a row the product reads
+  std::vector<int64_t> offsets;  // of each row (tap kh * KW + kw, or window row kh when merged), in values
+  // group_channels: the channels of a group, which a tap's row holds (merged: all of them).
   WindowRows(const WindowDim& h, const WindowDim& w, int64_t height_, int64_t width_, int64_t channels_,
-             int64_t direction)
+             int64_t group_channels, int64_t direction, bool merge = false)
       : kernel_h(h.kernel),
         kernel_w(w.kernel),
         step_h(direction * h.dilation),
@@ -178,26 +188,48 @@ struct WindowRows {
         height(height_),
         width(width_),
         channels(channels_),
-        offsets(h.kernel * w.kernel) {
+        merged(merge),
+        run(merge ? w.kernel * channels_ : group_channels),
+        offsets(merge ? h.kernel : h.kernel * w.kernel) {
     for (int64_t kh = 0; kh < kernel_h; ++kh)
-      for (int64_t kw = 0; kw < kernel_w; ++kw)
-        offsets[kh * kernel_w + kw] = (kh * step_h * width + kw * step_w) * channels;
+      for (int64_t kw = 0; kw < (merged ? 1 : kernel_w); ++kw)
+        offsets[kh * (merged ? 1 : kernel_w) + kw] = (kh * step_h * width + kw * step_w) * channels;
   }
 
   static bool spans(int64_t origin, int64_t last, int64_t size) {
     return std::min(origin, last) >= 0 && std::max(origin, last) < size;
   }
 
-  // rows[t * stride] = the row under tap t of the window at (row, column) of `image`, or zeros.
+  // rows[t * stride] = the row t of the window at (row, column) of `image`, or zeros (run values);
+  // a merged window's edges receive its runs that the image's edge cuts (their capacity reserved
+  // by the caller, so that they never move).
   template <typename T>
-  void fill(const T* image, int64_t row, int64_t column, const T* zeros, const T** rows, int64_t stride) const {
-    if (spans(row, row + (kernel_h - 1) * step_h, height) && spans(column, column + (kernel_w - 1) * step_w, width)) {
+  void fill(const T* image, int64_t row, int64_t column, const T* zeros, const T** rows, int64_t stride,
+            std::vector<T>* edges = nullptr) const {
+    const bool columns_inside = spans(column, column + (kernel_w - 1) * step_w, width);
+    if (spans(row, row + (kernel_h - 1) * step_h, height) && columns_inside) {
       const T* origin = image + (row * width + column) * channels;
       for (size_t t = 0; t < offsets.size(); ++t) rows[t * stride] = origin + offsets[t];
       return;
     }
     for (int64_t kh = 0; kh < kernel_h; ++kh) {
       const int64_t r = row + kh * step_h;
+      if (merged) {
+        if (r < 0 || r >= height) {
+          rows[kh * stride] = zeros;
+        } else if (columns_inside) {
+          rows[kh * stride] = image + (r * width + column) * channels;
+        } else {
+          const size_t start = edges->size();
+          for (int64_t kw = 0; kw < kernel_w; ++kw) {
+            const int64_t c = column + kw;
+            const T* pixel = c >= 0 && c < width ? image + (r * width + c) * channels : zeros;
+            edges->insert(edges->end(), pixel, pixel + channels);
+          }
+          rows[kh * stride] = edges->data() + start;
+        }
+        continue;
+      }
       for (int64_t kw = 0; kw < kernel_w; ++kw) {
         const int64_t c = column + kw * step_w;
         const bool inside = r >= 0 && r < height && c >= 0 && c < width;
@@ -265,9 +297,9 @@ void multiply_every_pixel(const ChannelsLastKernels<T>& kernels, int64_t batch, 
   const int mr = kernels.mr;
   const int64_t taps = static_cast<int64_t>(window.offsets.size()), pixels = batch * rows * columns;
   const int64_t group_panels = ceil_div(out_columns, kernels.nr);
-  const int64_t panel_size = channels_last_panel_size(taps, channels, kernels.nr);
+  const int64_t panel_size = channels_last_panel_size(taps, window.run, kernels.nr);
   const int64_t image_size = window.height * window.width * window.channels;
-  const std::vector<T> zeros(channels, T(0));
+  const std::vector<T> zeros(window.run, T(0));
   std::vector<int64_t> tap_ids(taps);
   std::iota(tap_ids.begin(), tap_ids.end(), 0);
   const PixelBlocking split(pixels, groups, mr, group_panels);
@@ -277,18 +309,21 @@ void multiply_every_pixel(const ChannelsLastKernels<T>& kernels, int64_t batch, 
       const int64_t b = item / (groups * split.ranges), g = item / split.ranges % groups, r = item % split.ranges;
       const int64_t q0 = b * split.block, count = std::min(split.block, pixels - q0), tiles = ceil_div(count, mr);
       ws.rows.resize(tiles * taps * mr);
+      ws.edges.clear();
+      ws.edges.reserve(window.merged ? count * taps * window.run : 0);  // never moved while rows point in
       PixelCursor at(q0, rows, columns);
       for (int64_t tile = 0; tile < tiles; ++tile)
         for (int i = 0; i < mr; ++i, at.advance()) {
           const T** row = ws.rows.data() + tile * taps * mr + i;
           if (tile * mr + i < count) {
             const auto [origin_row, origin_column] = origin(at.row, at.column);
-            window.fill(source + at.n * image_size + g * channels, origin_row, origin_column, zeros.data(), row, mr);
+            window.fill(source + at.n * image_size + g * channels, origin_row, origin_column, zeros.data(), row, mr,
+                        &ws.edges);
           } else {
             for (int64_t t = 0; t < taps; ++t) row[t * mr] = zeros.data();
           }
         }
-      multiply_pixel_block(kernels, count, taps, tap_ids.data(), channels, panels + g * group_panels * panel_size,
+      multiply_pixel_block(kernels, count, taps, tap_ids.data(), window.run, panels + g * group_panels * panel_size,
                            panel_size, group_panels * r / split.ranges, group_panels * (r + 1) / split.ranges,
                            out_columns, out + q0 * out_stride + g * out_columns, out_stride,
                            column_init ? column_init + g * out_columns : nullptr, activation, ws);
@@ -303,11 +338,15 @@ void conv2d_forward_channels_last(const T* x, PanelsFor&& panels_for, const T* b
                                   Activation activation) {
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
-  // The rows are the batch's pixels, too many for their tiles' fill to matter.
+  // The rows are the batch's pixels, too many for their tiles' fill to matter: by the columns alone (rows = 1
+  // leaves the widest tile of equals).
   const ChannelsLastKernels<T>& kernels = channels_last_kernels_for<T>(1, p.out_per_group());
   const Panels<T> packed = panels_for(kernels.nr);
+  // Window rows merge for layers of few channels, whose taps are short runs of the reduction.
+  const bool merge = p.groups == 1 && w.dilation == 1 && w.kernel > 1 && p.in_channels < 64;
   multiply_every_pixel(
-      kernels, p.batch, p.groups, h.output, w.output, WindowRows(h, w, h.input, w.input, p.in_channels, 1),
+      kernels, p.batch, p.groups, h.output, w.output,
+      WindowRows(h, w, h.input, w.input, p.in_channels, p.in_per_group(), 1, merge),
       [&](int64_t oh, int64_t ow) {
         return std::pair{h.start(oh), w.start(ow)};
       },
@@ -333,7 +372,7 @@ void conv2d_backward_input_channels_last(const T* grad_output, const T* weight, 
     // Every tap reaches every pixel (or its zeros): the batch's pixels are one product, each
     // reading its window of the output gradient backwards.
     multiply_every_pixel(
-        kernels, p.batch, groups, h.input, w.input, WindowRows(h, w, h.output, w.output, p.out_channels, -1),
+        kernels, p.batch, groups, h.input, w.input, WindowRows(h, w, h.output, w.output, p.out_channels, m, -1),
         [&](int64_t ih, int64_t iw) {
           return std::pair{ih + h.padding, iw + w.padding};
         },
@@ -390,40 +429,50 @@ void conv2d_backward_input_channels_last(const T* grad_output, const T* weight, 
 
 // The weight gradient: for each group and tap, the (C_in/groups x m) product of the input rows
 // the tap reads with the output gradient rows, summed over the pixels in order. Where the input
-// channels would leave most rows of a register tile empty (a first layer's three), the block's
-// im2col rows (every tap's channels of a pixel side by side, (tap, channel) in the weight's
-// order) are copied instead, and the tiles run over all of them at once. A small weight (too few
-// tiles to share) sums over a fixed number of pixel chunks, added in chunk order.
+// channels would leave rows of a register tile empty, a step's row is a window row's KW taps,
+// side by side in the image (ResNet-20's 16 channels: 48 rows), or, with fewer channels still (a
+// first layer's three), the block's im2col rows (every tap's channels of a pixel side by side,
+// (tap, channel) in the weight's order), copied. A small weight (too few tiles to share) sums
+// over a fixed number of pixel chunks, added in chunk order.
 template <typename T>
 void conv2d_backward_weight_channels_last(const T* grad_output, const T* x, T* grad_weight, const Conv2dParams& p) {
   constexpr int64_t kSteps = 256;  // pixels whose rows are gathered at once
   const int64_t m = p.out_per_group(), ins = p.in_per_group(), taps = p.taps(), groups = p.groups;
   const WindowDim& h = p.h;
   const WindowDim& w = p.w;
-  const ChannelsLastKernels<T>& by_tap = channels_last_kernels_for<T>(ins, m);
-  const ChannelsLastKernels<T>& im2col = channels_last_kernels_for<T>(taps * ins, m);
-  const bool copied = taps > 1 && 4 * ins < 3 * round_up(ins, by_tap.mr);
-  const ChannelsLastKernels<T>& kernels = copied ? im2col : by_tap;
+  // The rows each step reads: one tap's channels; or (merged) a window row's, KW taps side by side
+  // in the image; or (copied) every tap's, gathered. The first whose register tiles waste least.
+  const auto fill = [&](int64_t rows) {
+    const ChannelsLastKernels<T>& kernels = channels_last_kernels_for<T>(rows, m);
+    return static_cast<double>(rows) / round_up(rows, kernels.mr) * static_cast<double>(m) / round_up(m, kernels.nr);
+  };
+  int64_t taps_per_row = 1;
+  if (p.groups == 1 && w.dilation == 1 && w.kernel > 1 && ins < 64 && fill(w.kernel * ins) > fill(ins))
+    taps_per_row = w.kernel;
+  // Copying costs about as much as the products it feeds: only where neither of the others fills
+  // half a tile.
+  if (taps > 1 && fill(taps_per_row * ins) < 0.5 && fill(taps * ins) > fill(taps_per_row * ins)) taps_per_row = taps;
+  const bool merged = taps_per_row == w.kernel && taps_per_row < taps, copied = taps_per_row == taps && taps > 1;
+  const int64_t units = taps / taps_per_row, row_length = taps_per_row * ins;
+  const ChannelsLastKernels<T>& kernels = channels_last_kernels_for<T>(row_length, m);
   const int mr = kernels.mr, nr = kernels.nr;
   const int64_t pixels = p.batch * p.output_plane();
-  // Each item's taps (all of them when the rows are copied) and the length of their rows.
-  const int64_t units = copied ? 1 : taps, row_length = copied ? taps * ins : ins;
   const int64_t row_tiles = ceil_div(row_length, mr), panels = ceil_div(m, nr);
   // Chunks of at least 512 pixels, so that none is empty; copied rows are shared out by chunks,
   // since every item copies the rows it reads.
-  const int64_t tiles = groups * units * row_tiles;  // (group, tap, row tile), each owning its sums
+  const int64_t tiles = groups * units * row_tiles;  // (group, unit of taps, row tile), each owning its sums
   const int64_t chunks = !copied && tiles * panels >= 16 ? 1 : std::clamp<int64_t>(pixels / 4096, 1, 8);
   // Each item takes a range of the tiles through every block of its chunk's pixels: the block's
   // gradient rows are read from memory once per item, and two items a thread balance the work.
   const int64_t ranges = copied ? 1 : std::clamp<int64_t>(ceil_div(2 * int64_t{get_num_threads()}, chunks), 1, tiles);
   const int64_t weight_size = groups * taps * ins * m;  // sums[chunk][g][tap][ci][co]
   ScratchBuffer<T> sums(chunks * weight_size);
-  const std::vector<T> zeros(ins, T(0));
-  const WindowRows window(h, w, h.input, w.input, p.in_channels, 1);
+  const std::vector<T> zeros(row_length, T(0));
+  const WindowRows window(h, w, h.input, w.input, p.in_channels, ins, 1);
   const int64_t image_size = h.input * w.input * p.in_channels;
   parallel_for(chunks * ranges, [&](int64_t begin, int64_t end) {
     std::vector<const T*> rows(kSteps), taps_rows(copied ? taps : 0);
-    std::vector<T> block(copied ? kSteps * row_length : 0);
+    std::vector<T> block(copied || merged ? kSteps * row_length : 0);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t chunk = item / ranges, r = item % ranges;
       const int64_t first = tiles * r / ranges, last = tiles * (r + 1) / ranges;
@@ -432,27 +481,42 @@ void conv2d_backward_weight_channels_last(const T* grad_output, const T* x, T* g
         const int64_t steps = std::min(kSteps, q_end - q0);
         for (int64_t tile = first; tile < last; ++tile) {
           const int64_t g = tile / (units * row_tiles), u = tile / row_tiles % units, k0 = tile % row_tiles * mr;
-          if (tile == first || k0 == 0) {  // the rows of group g at tap u (or copied, all taps) for the block
+          if (tile == first || k0 == 0) {  // the block's rows of group g for unit u
             PixelCursor at(q0, h.output, w.output);
-            const int64_t kh = u / w.kernel, kw = u % w.kernel;
             for (int64_t s = 0; s < steps; ++s, at.advance()) {
               const T* image = x + at.n * image_size + g * ins;
+              const int64_t ih = h.start(at.row), iw = w.start(at.column);
               if (copied) {
-                window.fill(image, h.start(at.row), w.start(at.column), zeros.data(), taps_rows.data(), 1);
+                window.fill(image, ih, iw, zeros.data(), taps_rows.data(), 1);
                 T* row = block.data() + s * row_length;
                 // A loop, not std::copy: a memmove call would cost more than three channels' copy.
                 for (int64_t v = 0; v < taps; ++v)
                   for (int64_t c = 0; c < ins; ++c) row[v * ins + c] = taps_rows[v][c];
                 rows[s] = row;
+              } else if (merged) {
+                const int64_t row = ih + u * h.dilation;
+                if (row < 0 || row >= h.input) {
+                  rows[s] = zeros.data();
+                } else if (iw >= 0 && iw + w.kernel <= w.input) {
+                  rows[s] = image + (row * w.input + iw) * p.in_channels;
+                } else {  // cut by the image's edge: the run with its zeros
+                  T* run = block.data() + s * row_length;
+                  for (int64_t kw = 0; kw < w.kernel; ++kw)
+                    for (int64_t c = 0; c < ins; ++c)
+                      run[kw * ins + c] = iw + kw >= 0 && iw + kw < w.input
+                                              ? image[(row * w.input + iw + kw) * p.in_channels + c]
+                                              : T(0);
+                  rows[s] = run;
+                }
               } else {
-                const int64_t ih = h.start(at.row) + kh * h.dilation, iw = w.start(at.column) + kw * w.dilation;
-                const bool inside = ih >= 0 && ih < h.input && iw >= 0 && iw < w.input;
-                rows[s] = inside ? image + (ih * w.input + iw) * p.in_channels : zeros.data();
+                const int64_t row = ih + u / w.kernel * h.dilation, column = iw + u % w.kernel * w.dilation;
+                const bool inside = row >= 0 && row < h.input && column >= 0 && column < w.input;
+                rows[s] = inside ? image + (row * w.input + column) * p.in_channels : zeros.data();
               }
             }
           }
           const T* gradient = grad_output + q0 * p.out_channels + g * m;
-          T* c = sums.get() + chunk * weight_size + (g * taps + u) * ins * m;
+          T* c = sums.get() + chunk * weight_size + (g * taps + u * taps_per_row) * ins * m;
           const int m_valid = static_cast<int>(std::min<int64_t>(mr, row_length - k0));
           for (int64_t j = 0; j < panels; ++j)
             kernels.correlate(steps, rows.data(), k0, gradient + j * nr, p.out_channels, c + k0 * m + j * nr, m,

@@ -158,12 +158,14 @@ const Variant& least_waste(const std::vector<Variant>& variants, Fill&& fill) {
   return *best;
 }
 
-// The channels-last kernels whose tiles cover `rows` by `columns` (the widest of equals).
+// The channels-last kernels whose tiles waste least of `columns` (vector lanes, the dearer to
+// waste), then of `rows` (the widest of equals).
 template <typename T>
 const ChannelsLastKernels<T>& channels_last_kernels_for(int64_t rows, int64_t columns) {
   return least_waste(kernel_table<T>().channels_last, [&](const ChannelsLastKernels<T>& kernels) {
-    return static_cast<double>(rows) / round_up(rows, kernels.mr) * static_cast<double>(columns) /
-           round_up(columns, kernels.nr);
+    const double column_fill = static_cast<double>(columns) / round_up(columns, kernels.nr);
+    const double row_fill = static_cast<double>(rows) / round_up(rows, kernels.mr);
+    return column_fill + row_fill / 1024;  // ties of the columns broken by the rows
   });
 }
 
