@@ -201,11 +201,11 @@ struct WindowRows {
   }
 
   // rows[t * stride] = the row t of the window at (row, column) of `image`, or zeros (run values);
-  // a merged window's edges receive its runs that the image's edge cuts (their capacity reserved
-  // by the caller, so that they never move).
+  // `edges` receives the runs of a merged window that the image's edge cuts (its capacity reserved
+  // by the caller, so that the rows pointing into it never move).
   template <typename T>
   void fill(const T* image, int64_t row, int64_t column, const T* zeros, const T** rows, int64_t stride,
-            std::vector<T>* edges = nullptr) const {
+            std::vector<T>& edges) const {
     const bool columns_inside = spans(column, column + (kernel_w - 1) * step_w, width);
     if (spans(row, row + (kernel_h - 1) * step_h, height) && columns_inside) {
       const T* origin = image + (row * width + column) * channels;
@@ -214,26 +214,24 @@ struct WindowRows {
     }
     for (int64_t kh = 0; kh < kernel_h; ++kh) {
       const int64_t r = row + kh * step_h;
-      if (merged) {
-        if (r < 0 || r >= height) {
-          rows[kh * stride] = zeros;
-        } else if (columns_inside) {
-          rows[kh * stride] = image + (r * width + column) * channels;
-        } else {
-          const size_t start = edges->size();
-          for (int64_t kw = 0; kw < kernel_w; ++kw) {
-            const int64_t c = column + kw;
-            const T* pixel = c >= 0 && c < width ? image + (r * width + c) * channels : zeros;
-            edges->insert(edges->end(), pixel, pixel + channels);
-          }
-          rows[kh * stride] = edges->data() + start;
+      if (!merged) {
+        for (int64_t kw = 0; kw < kernel_w; ++kw) {
+          const int64_t c = column + kw * step_w;
+          const bool inside = r >= 0 && r < height && c >= 0 && c < width;
+          rows[(kh * kernel_w + kw) * stride] = inside ? image + (r * width + c) * channels : zeros;
         }
-        continue;
-      }
-      for (int64_t kw = 0; kw < kernel_w; ++kw) {
-        const int64_t c = column + kw * step_w;
-        const bool inside = r >= 0 && r < height && c >= 0 && c < width;
-        rows[(kh * kernel_w + kw) * stride] = inside ? image + (r * width + c) * channels : zeros;
+      } else if (r < 0 || r >= height) {
+        rows[kh * stride] = zeros;
+      } else if (columns_inside) {
+        rows[kh * stride] = image + (r * width + column) * channels;
+      } else {
+        const size_t start = edges.size();
+        for (int64_t kw = 0; kw < kernel_w; ++kw) {
+          const int64_t c = column + kw;
+          const T* pixel = c >= 0 && c < width ? image + (r * width + c) * channels : zeros;
+          edges.insert(edges.end(), pixel, pixel + channels);
+        }
+        rows[kh * stride] = edges.data() + start;
       }
     }
   }
@@ -318,7 +316,7 @@ void multiply_every_pixel(const ChannelsLastKernels<T>& kernels, int64_t batch, 
           if (tile * mr + i < count) {
             const auto [origin_row, origin_column] = origin(at.row, at.column);
             window.fill(source + at.n * image_size + g * channels, origin_row, origin_column, zeros.data(), row, mr,
-                        &ws.edges);
+                        ws.edges);
           } else {
             for (int64_t t = 0; t < taps; ++t) row[t * mr] = zeros.data();
           }
@@ -472,7 +470,7 @@ void conv2d_backward_weight_channels_last(const T* grad_output, const T* x, T* g
   const int64_t image_size = h.input * w.input * p.in_channels;
   parallel_for(chunks * ranges, [&](int64_t begin, int64_t end) {
     std::vector<const T*> rows(kSteps), taps_rows(copied ? taps : 0);
-    std::vector<T> block(copied || merged ? kSteps * row_length : 0);
+    std::vector<T> block(copied || merged ? kSteps * row_length : 0), no_edges;  // the window is not merged
     for (int64_t item = begin; item < end; ++item) {
       const int64_t chunk = item / ranges, r = item % ranges;
       const int64_t first = tiles * r / ranges, last = tiles * (r + 1) / ranges;
@@ -487,7 +485,7 @@ void conv2d_backward_weight_channels_last(const T* grad_output, const T* x, T* g
               const T* image = x + at.n * image_size + g * ins;
               const int64_t ih = h.start(at.row), iw = w.start(at.column);
               if (copied) {
-                window.fill(image, ih, iw, zeros.data(), taps_rows.data(), 1);
+                window.fill(image, ih, iw, zeros.data(), taps_rows.data(), 1, no_edges);
                 T* row = block.data() + s * row_length;
                 // A loop, not std::copy: a memmove call would cost more than three channels' copy.
                 for (int64_t v = 0; v < taps; ++v)
