@@ -226,12 +226,13 @@ struct WindowRows {
         rows[kh * stride] = image + (r * width + column) * channels;
       } else {
         const size_t start = edges.size();
-        for (int64_t kw = 0; kw < kernel_w; ++kw) {
-          const int64_t c = column + kw;
-          const T* pixel = c >= 0 && c < width ? image + (r * width + c) * channels : zeros;
-          edges.insert(edges.end(), pixel, pixel + channels);
+        edges.resize(start + run);  // zeros, within the reserved capacity
+        T* copy = edges.data() + start;
+        for (int64_t kw = std::max<int64_t>(0, -column); kw < std::min(kernel_w, width - column); ++kw) {
+          const T* pixel = image + (r * width + column + kw) * channels;
+          for (int64_t c = 0; c < channels; ++c) copy[kw * channels + c] = pixel[c];
         }
-        rows[kh * stride] = edges.data() + start;
+        rows[kh * stride] = copy;
       }
     }
   }
