@@ -141,23 +141,28 @@ inline Conv2dParams as_nchw(Conv2dParams p) {
   return p;
 }
 
-// The params whose input is the convolution's output (for through_nchw's sizes): the batch and
-// the output plane as the input plane.
-inline Conv2dParams as_input_gradient(Conv2dParams p) {
-  std::swap(p.h.input, p.h.output);
-  std::swap(p.w.input, p.w.output);
-  return p;
+// Runs run(in_planes, out_planes) on NCHW copies of `batch` NHWC images: `in` (in_pixels of
+// in_channels each) transposed before, and `out` (out_pixels of out_channels) transposed back after.
+template <typename T, class Run>
+void through_nchw(const T* in, T* out, int64_t batch, int64_t in_pixels, int64_t in_channels, int64_t out_pixels,
+                  int64_t out_channels, Run&& run) {
+  ScratchBuffer<T> in_planes(batch * in_pixels * in_channels), out_planes(batch * out_pixels * out_channels);
+  transpose_images(in, in_planes.get(), batch, in_pixels, in_channels);
+  run(static_cast<const T*>(in_planes.get()), out_planes.get());
+  transpose_images(out_planes.get(), out, batch, out_channels, out_pixels);
 }
 
-// Runs run(in_planes, out_planes) on NCHW copies: `in` (p's input, in_channels per pixel)
-// transposed before, and `out` (p's output, out_channels per pixel) transposed back after.
-template <typename T, class Run>
-void through_nchw(const T* in, T* out, const Conv2dParams& p, int64_t in_channels, int64_t out_channels, Run&& run) {
-  const int64_t in_pixels = p.input_plane(), out_pixels = p.output_plane();
-  ScratchBuffer<T> in_planes(p.batch * in_pixels * in_channels), out_planes(p.batch * out_pixels * out_channels);
-  transpose_images(in, in_planes.get(), p.batch, in_pixels, in_channels);
-  run(static_cast<const T*>(in_planes.get()), out_planes.get());
-  transpose_images(out_planes.get(), out, p.batch, out_channels, out_pixels);
+// The channels-last forward on `weight` (its panels of r output channels panels_for(r)): the
+// depthwise loops, the NCHW kernels (forward_nchw(x_planes, y_planes)) on transposed copies
+// where the output channels fill too little of a vector, else the channels-last product.
+template <typename T, class PanelsFor, class ForwardNchw>
+void conv2d_forward_nhwc(const T* x, const T* weight, PanelsFor&& panels_for, ForwardNchw&& forward_nchw, const T* bias,
+                         T* y, const Conv2dParams& p, Activation activation) {
+  if (p.batch == 0) return;
+  if (p.depthwise()) return conv2d_forward_depthwise_channels_last(x, weight, bias, y, p, activation);
+  if (!channels_last_fills<T>(p.out_per_group()))
+    return through_nchw(x, y, p.batch, p.input_plane(), p.in_channels, p.output_plane(), p.out_channels, forward_nchw);
+  conv2d_forward_channels_last(x, panels_for, bias, y, p, activation);
 }
 
 // The forward pass on a weight whose panels of r output channels are panels_for(r).
@@ -180,23 +185,18 @@ void conv2d_forward_on_panels(const T* x, const T* weight, PanelsFor&& panels_fo
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
-  if (p.layout == Layout::nhwc) {
-    if (p.batch == 0) return;
-    if (p.depthwise()) return detail::conv2d_forward_depthwise_channels_last(x, weight, bias, y, p, activation);
-    if (!detail::channels_last_fills<T>(p.out_per_group()))
-      return detail::through_nchw(x, y, p, p.in_channels, p.out_channels, [&](const T* x_planes, T* y_planes) {
-        conv2d_forward(x_planes, weight, bias, y_planes, detail::as_nchw(p), activation);
-      });
-    detail::conv2d_forward_channels_last(
-        x,
+  if (p.layout == Layout::nhwc)
+    return detail::conv2d_forward_nhwc(
+        x, weight,
         [&](int columns) {
           detail::ScratchBuffer<T> packed(detail::channels_last_weight_size(p, columns));
           detail::pack_channels_last_weight_into(weight, p, columns, packed.get());
           return detail::Panels<T>(std::move(packed));
         },
+        [&](const T* x_planes, T* y_planes) {
+          conv2d_forward(x_planes, weight, bias, y_planes, detail::as_nchw(p), activation);
+        },
         bias, y, p, activation);
-    return;
-  }
   // Where F(2x2, 3x3) meets an infinite or NaN value, the direct sums give the results instead.
   if (const auto plan = p.winograd ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt)
     if (detail::conv2d_forward_winograd(x, detail::winograd_packing_on_call(weight, p.out_channels, p.in_channels),
@@ -215,19 +215,13 @@ template <typename T>
 void conv2d_forward(const T* x, const PackedConvWeight<T>& weight, const T* bias, T* y, const Conv2dParams& p,
                     Activation activation = Activation::none) {
   assert(weight.out_channels() == p.out_channels && weight.weight_row() == p.weight_row());
-  if (p.layout == Layout::nhwc) {
-    if (p.batch == 0) return;
-    if (p.depthwise())
-      return detail::conv2d_forward_depthwise_channels_last(x, weight.weight(), bias, y, p, activation);
-    if (!detail::channels_last_fills<T>(p.out_per_group()))
-      return detail::through_nchw(x, y, p, p.in_channels, p.out_channels, [&](const T* x_planes, T* y_planes) {
-        conv2d_forward(x_planes, weight, bias, y_planes, detail::as_nchw(p), activation);
-      });
-    detail::conv2d_forward_channels_last(
-        x, [&](int columns) { return detail::Panels<T>(weight.channels_last_panels(p, columns)); }, bias, y, p,
-        activation);
-    return;
-  }
+  if (p.layout == Layout::nhwc)
+    return detail::conv2d_forward_nhwc(
+        x, weight.weight(), [&](int columns) { return detail::Panels<T>(weight.channels_last_panels(p, columns)); },
+        [&](const T* x_planes, T* y_planes) {
+          conv2d_forward(x_planes, weight, bias, y_planes, detail::as_nchw(p), activation);
+        },
+        bias, y, p, activation);
   if (const auto plan = weight.winograd() ? detail::winograd_plan_if_it_pays<T>(p) : std::nullopt)
     if (detail::conv2d_forward_winograd(
             x, [&](int panel_rows) { return detail::Panels<T>(weight.winograd_panels(panel_rows)); }, bias, y, p, *plan,
@@ -253,8 +247,8 @@ void conv2d_backward(const T* grad_output, const T* x, const T* weight, T* grad_
       if (p.depthwise())
         detail::conv2d_backward_input_depthwise_channels_last(grad_output, weight, grad_input, p);
       else if (!detail::channels_last_fills<T>(p.in_per_group()))
-        detail::through_nchw(grad_output, grad_input, detail::as_input_gradient(p), p.out_channels, p.in_channels,
-                             [&](const T* grad_planes, T* grad_input_planes) {
+        detail::through_nchw(grad_output, grad_input, p.batch, p.output_plane(), p.out_channels, p.input_plane(),
+                             p.in_channels, [&](const T* grad_planes, T* grad_input_planes) {
                                conv2d_backward(grad_planes, static_cast<const T*>(nullptr), weight, grad_input_planes,
                                                static_cast<T*>(nullptr), static_cast<T*>(nullptr), detail::as_nchw(p));
                              });

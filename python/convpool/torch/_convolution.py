@@ -54,20 +54,21 @@ def _conv2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.T
         grads = _core.conv2d_backward(_nhwc_array(fn, "grad_output", grad_output.contiguous(
             memory_format=torch.channels_last)), _nhwc_array(fn, "x", x), weight_array, stride, padding, dilation,
             groups, names, layout="nhwc")
-        grads = (_from_nhwc(grads[0]) if grads[0] is not None else None,) + grads[1:]
+        input_gradient = _from_nhwc
     else:
         grads = _core.conv2d_backward(_array(fn, "grad_output", grad_output.contiguous()), _array(fn, "x", x),
                                       weight_array, stride, padding, dilation, groups, names)
+        input_gradient = torch.from_numpy
     # A gradient not asked for is returned empty, which the schema (no Optional outputs) needs.
-    return tuple(g if isinstance(g, torch.Tensor) else torch.from_numpy(g) if g is not None else x.new_empty(0)
-                 for g in grads)
+    return tuple(x.new_empty(0) if g is None else tensor(g)
+                 for g, tensor in zip(grads, (input_gradient, torch.from_numpy, torch.from_numpy)))
 
 
 @torch.library.register_fake(_conv2d_backward)
 def _(grad_output, x, weight, stride, padding, dilation, groups, needs):
+    empties = (lambda shape: _empty_like_layout(x, shape), x.new_empty, x.new_empty)
     shapes = (x.shape, weight.shape, (weight.shape[0],))
-    return tuple((_empty_like_layout(x, shape) if index == 0 else x.new_empty(shape)) if wanted else x.new_empty(0)
-                 for index, (shape, wanted) in enumerate(zip(shapes, needs)))
+    return tuple(empty(shape) if wanted else x.new_empty(0) for empty, shape, wanted in zip(empties, shapes, needs))
 
 
 def _conv2d_setup(ctx, inputs, output):

@@ -27,6 +27,7 @@
 #include "../shape.hpp"
 #include "conv_kernels.hpp"
 #include "conv_packing.hpp"
+#include "conv_padded_rows.hpp"
 #include "scratch.hpp"
 
 namespace convpool::detail {
@@ -200,41 +201,44 @@ struct WindowRows {
     return std::min(origin, last) >= 0 && std::max(origin, last) < size;
   }
 
-  // rows[t * stride] = the row t of the window at (row, column) of `image`, or zeros (run values);
-  // `edges` receives the runs of a merged window that the image's edge cuts (its capacity reserved
-  // by the caller, so that the rows pointing into it never move).
+  // Row t (tap kh * KW + kw, or window row kh when merged) of the window at (row, column) of
+  // `image`, or zeros (run values) where it lies outside; a merged row that the image's edge cuts
+  // is copied, with its zeros, onto the end of `edges` (its capacity reserved by the caller, so
+  // that the rows pointing into it never move).
   template <typename T>
-  void fill(const T* image, int64_t row, int64_t column, const T* zeros, const T** rows, int64_t stride,
+  const T* row(const T* image, int64_t origin_row, int64_t origin_column, int64_t t, const T* zeros,
+               std::vector<T>& edges) const {
+    const int64_t r = origin_row + (merged ? t : t / kernel_w) * step_h;
+    if (r < 0 || r >= height) return zeros;
+    if (!merged) {
+      const int64_t c = origin_column + t % kernel_w * step_w;
+      return c >= 0 && c < width ? image + (r * width + c) * channels : zeros;
+    }
+    if (spans(origin_column, origin_column + kernel_w - 1, width))
+      return image + (r * width + origin_column) * channels;
+    const size_t start = edges.size();
+    edges.resize(start + run);  // zeros, within the reserved capacity
+    T* copy = edges.data() + start;
+    for (int64_t kw = std::max<int64_t>(0, -origin_column); kw < std::min(kernel_w, width - origin_column); ++kw) {
+      const T* pixel = image + (r * width + origin_column + kw) * channels;
+      for (int64_t c = 0; c < channels; ++c) copy[kw * channels + c] = pixel[c];
+    }
+    return copy;
+  }
+
+  // rows[t * stride] = every row t of the window, as row() gives it; a window inside the image
+  // takes its rows' offsets from its origin, with no test per row.
+  template <typename T>
+  void fill(const T* image, int64_t origin_row, int64_t origin_column, const T* zeros, const T** rows, int64_t stride,
             std::vector<T>& edges) const {
-    const bool columns_inside = spans(column, column + (kernel_w - 1) * step_w, width);
-    if (spans(row, row + (kernel_h - 1) * step_h, height) && columns_inside) {
-      const T* origin = image + (row * width + column) * channels;
+    if (spans(origin_row, origin_row + (kernel_h - 1) * step_h, height) &&
+        spans(origin_column, origin_column + (kernel_w - 1) * step_w, width)) {
+      const T* origin = image + (origin_row * width + origin_column) * channels;
       for (size_t t = 0; t < offsets.size(); ++t) rows[t * stride] = origin + offsets[t];
       return;
     }
-    for (int64_t kh = 0; kh < kernel_h; ++kh) {
-      const int64_t r = row + kh * step_h;
-      if (!merged) {
-        for (int64_t kw = 0; kw < kernel_w; ++kw) {
-          const int64_t c = column + kw * step_w;
-          const bool inside = r >= 0 && r < height && c >= 0 && c < width;
-          rows[(kh * kernel_w + kw) * stride] = inside ? image + (r * width + c) * channels : zeros;
-        }
-      } else if (r < 0 || r >= height) {
-        rows[kh * stride] = zeros;
-      } else if (columns_inside) {
-        rows[kh * stride] = image + (r * width + column) * channels;
-      } else {
-        const size_t start = edges.size();
-        edges.resize(start + run);  // zeros, within the reserved capacity
-        T* copy = edges.data() + start;
-        for (int64_t kw = std::max<int64_t>(0, -column); kw < std::min(kernel_w, width - column); ++kw) {
-          const T* pixel = image + (r * width + column + kw) * channels;
-          for (int64_t c = 0; c < channels; ++c) copy[kw * channels + c] = pixel[c];
-        }
-        rows[kh * stride] = copy;
-      }
-    }
+    for (size_t t = 0; t < offsets.size(); ++t)
+      rows[t * stride] = row(image, origin_row, origin_column, static_cast<int64_t>(t), zeros, edges);
   }
 };
 
@@ -391,13 +395,14 @@ void conv2d_backward_input_channels_last(const T* grad_output, const T* weight, 
       const int64_t sequence = item / (groups * ranges), g = item / ranges % groups, r = item % ranges;
       const int64_t n = sequence / (h.input * phases), ih = sequence / phases % h.input, phase = sequence % phases;
       const int64_t count = ceil_div(w.input - phase, w.stride), tiles = ceil_div(count, mr);
+      // The taps whose offset kh * dilation is congruent to ih + padding modulo the stride, and
+      // likewise across (conv_padded_rows.hpp's phases).
+      const PhaseTaps th = phase_taps(h, (ih + h.padding) % h.stride),
+                      tw = phase_taps(w, (phase + w.padding) % w.stride);
       tap_ids.clear();
-      for (int64_t kh = 0; kh < h.kernel; ++kh)
-        for (int64_t kw = 0; kw < w.kernel; ++kw)
-          if (floor_div(ih + h.padding - kh * h.dilation, h.stride) * h.stride == ih + h.padding - kh * h.dilation &&
-              floor_div(phase + w.padding - kw * w.dilation, w.stride) * w.stride ==
-                  phase + w.padding - kw * w.dilation)
-            tap_ids.push_back(kh * w.kernel + kw);
+      for (int64_t qh = 0; qh < th.count; ++qh)
+        for (int64_t qw = 0; qw < tw.count; ++qw)
+          tap_ids.push_back((th.first_tap + qh * th.step) * w.kernel + tw.first_tap + qw * tw.step);
       const int64_t reaching = static_cast<int64_t>(tap_ids.size());
       ws.rows.resize(tiles * reaching * mr);
       // Tap u reaches the phase's k-th pixel from output row out_rows[u], column out_columns[u] + k.
@@ -467,11 +472,12 @@ void conv2d_backward_weight_channels_last(const T* grad_output, const T* x, T* g
   const int64_t weight_size = groups * taps * ins * m;  // sums[chunk][g][tap][ci][co]
   ScratchBuffer<T> sums(chunks * weight_size);
   const std::vector<T> zeros(row_length, T(0));
-  const WindowRows window(h, w, h.input, w.input, p.in_channels, ins, 1);
+  const WindowRows window(h, w, h.input, w.input, p.in_channels, ins, 1, merged);
   const int64_t image_size = h.input * w.input * p.in_channels;
   parallel_for(chunks * ranges, [&](int64_t begin, int64_t end) {
     std::vector<const T*> rows(kSteps), taps_rows(copied ? taps : 0);
-    std::vector<T> block(copied || merged ? kSteps * row_length : 0), no_edges;  // the window is not merged
+    std::vector<T> block(copied ? kSteps * row_length : 0), edges;
+    edges.reserve(merged ? kSteps * row_length : 0);  // never moved while rows point in
     for (int64_t item = begin; item < end; ++item) {
       const int64_t chunk = item / ranges, r = item % ranges;
       const int64_t first = tiles * r / ranges, last = tiles * (r + 1) / ranges;
@@ -481,37 +487,21 @@ void conv2d_backward_weight_channels_last(const T* grad_output, const T* x, T* g
         for (int64_t tile = first; tile < last; ++tile) {
           const int64_t g = tile / (units * row_tiles), u = tile / row_tiles % units, k0 = tile % row_tiles * mr;
           if (tile == first || k0 == 0) {  // the block's rows of group g for unit u
+            edges.clear();
             PixelCursor at(q0, h.output, w.output);
             for (int64_t s = 0; s < steps; ++s, at.advance()) {
               const T* image = x + at.n * image_size + g * ins;
               const int64_t ih = h.start(at.row), iw = w.start(at.column);
-              if (copied) {
-                window.fill(image, ih, iw, zeros.data(), taps_rows.data(), 1, no_edges);
-                T* row = block.data() + s * row_length;
-                // A loop, not std::copy: a memmove call would cost more than three channels' copy.
-                for (int64_t v = 0; v < taps; ++v)
-                  for (int64_t c = 0; c < ins; ++c) row[v * ins + c] = taps_rows[v][c];
-                rows[s] = row;
-              } else if (merged) {
-                const int64_t row = ih + u * h.dilation;
-                if (row < 0 || row >= h.input) {
-                  rows[s] = zeros.data();
-                } else if (iw >= 0 && iw + w.kernel <= w.input) {
-                  rows[s] = image + (row * w.input + iw) * p.in_channels;
-                } else {  // cut by the image's edge: the run with its zeros
-                  T* run = block.data() + s * row_length;
-                  for (int64_t kw = 0; kw < w.kernel; ++kw)
-                    for (int64_t c = 0; c < ins; ++c)
-                      run[kw * ins + c] = iw + kw >= 0 && iw + kw < w.input
-                                              ? image[(row * w.input + iw + kw) * p.in_channels + c]
-                                              : T(0);
-                  rows[s] = run;
-                }
-              } else {
-                const int64_t row = ih + u / w.kernel * h.dilation, column = iw + u % w.kernel * w.dilation;
-                const bool inside = row >= 0 && row < h.input && column >= 0 && column < w.input;
-                rows[s] = inside ? image + (row * w.input + column) * p.in_channels : zeros.data();
+              if (!copied) {
+                rows[s] = window.row(image, ih, iw, u, zeros.data(), edges);
+                continue;
               }
+              window.fill(image, ih, iw, zeros.data(), taps_rows.data(), 1, edges);
+              T* row = block.data() + s * row_length;
+              // A loop, not std::copy: a memmove call would cost more than three channels' copy.
+              for (int64_t v = 0; v < taps; ++v)
+                for (int64_t c = 0; c < ins; ++c) row[v * ins + c] = taps_rows[v][c];
+              rows[s] = row;
             }
           }
           const T* gradient = grad_output + q0 * p.out_channels + g * m;
