@@ -14,6 +14,16 @@ def assert_close(actual, expected, dtype, what=""):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
+def to_nhwc(a):
+    """An (N, C, H, W) or (C, H, W) array channels last, C-contiguous."""
+    return np.ascontiguousarray(np.moveaxis(a, -3, -1))
+
+
+def to_nchw(a):
+    """The inverse of to_nhwc."""
+    return np.ascontiguousarray(np.moveaxis(a, -1, -3))
+
+
 def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 

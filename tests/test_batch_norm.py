@@ -1,12 +1,13 @@
 """batch_norm2d and its backward against the NumPy reference: training and evaluation, running
 statistics, absent weight and bias, the fused ReLU, float64 finite differences, bitwise identity
-across thread counts, and the arguments it refuses."""
+across thread counts, channels last (bitwise the NCHW results), and the arguments it refuses."""
 
 import numpy as np
 import pytest
 
 import convpool as cp
 import reference as ref
+from reference import to_nchw, to_nhwc
 
 SHAPES = [(2, 3, 5, 7), (1, 4, 1, 1 + 64), (8, 16, 8, 8), (3, 1, 33, 2), (2, 5, 1, 1)]
 
@@ -152,6 +153,48 @@ def test_bitwise_identical_for_any_thread_count(shape, assert_thread_independent
     assert_thread_independent(run)
 
 
+# Channels last: fewer channels than one block, whole blocks of 16, 32 and 64 and a block with a
+# remainder; planes of one value per image, fewer than the 32 running sums, and of several chunks.
+NHWC_SHAPES = [(3, 5, 4, 7), (2, 16, 6, 6), (4, 32, 1, 1), (2, 64, 50, 45), (3, 83, 5, 3), (1, 130, 7, 7)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", NHWC_SHAPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("relu", [False, True])
+def test_channels_last_equals_nchw_bit_for_bit(shape, dtype, training, relu):
+    x, weight, bias, running_mean, running_var = inputs(shape, dtype, seed=11)
+    activation = "relu" if relu else None
+    results = {}
+    for layout, x_in in (("nchw", x), ("nhwc", to_nhwc(x))):
+        rm, rv = running_mean.copy(), running_var.copy()
+        out, mean, invstd = cp.batch_norm2d(x_in, weight, bias, rm, rv, training=training, activation=activation,
+                                            layout=layout)
+        grad_output = np.sin(np.arange(x.size)).reshape(x.shape).astype(dtype)
+        grad_output = grad_output if layout == "nchw" else to_nhwc(grad_output)
+        grads = cp.batch_norm2d_backward(grad_output, x_in, weight, mean, invstd, training=training,
+                                         activation=activation, output=out, layout=layout)
+        assert out.shape == x_in.shape and grads[0].shape == x_in.shape
+        transposed = (lambda a: a) if layout == "nchw" else to_nchw
+        results[layout] = [transposed(out), mean, invstd, rm, rv, transposed(grads[0]), grads[1], grads[2]]
+    for nchw, nhwc in zip(results["nchw"], results["nhwc"]):
+        assert nchw.tobytes() == nhwc.tobytes()
+
+
+def test_channels_last_float32_overflow_and_infinities_as_nchw():
+    # Channels of both kinds in a whole block and in the remainder: squares or sums overflowing
+    # float32, an infinity, and ordinary values.
+    x = np.random.default_rng(12).standard_normal((2, 70, 6, 6)).astype(np.float32)
+    x[:, 3::16] = 1e38
+    x[:, 5::16] = 3e19
+    x[0, 7, 2, 2] = np.inf
+    x[1, 66, 0, 1] = -np.inf
+    nchw = cp.batch_norm2d(x)
+    nhwc = cp.batch_norm2d(to_nhwc(x), layout="nhwc")
+    for a, b in zip((nchw[0], *nchw[1:]), (to_nchw(nhwc[0]), *nhwc[1:])):
+        assert a.tobytes() == b.tobytes()
+
+
 def test_empty_batch_in_evaluation():
     x = np.zeros((0, 3, 4, 4), np.float32)
     out, mean, invstd = cp.batch_norm2d(x, None, None, np.zeros(3, np.float32), np.ones(3, np.float32),
@@ -185,6 +228,10 @@ def bad_calls():
         (lambda: cp.batch_norm2d_backward(x, x, None, c3, None), ValueError, "saved_mean and saved_invstd"),
         (lambda: cp.batch_norm2d_backward(x, x, None, c3, c3, activation="relu"), ValueError, "output="),
         (lambda: cp.batch_norm2d_backward(x, x, None, c3, c3, needs=("input", "mean")), ValueError, "needs must be"),
+        (lambda: cp.batch_norm2d(x, layout="NHWC"), ValueError, "layout must be 'nchw' or 'nhwc', got 'NHWC'"),
+        (lambda: cp.batch_norm2d(x[0], layout="nhwc"), ValueError, r"x must be \(N, H, W, C\), got shape \(3, 4, 4\)"),
+        (lambda: cp.batch_norm2d(x, c3, layout="nhwc"), ValueError, r"weight has shape \(3,\).*C = \(4,\)"),
+        (lambda: cp.batch_norm2d_backward(x, x, None, c3, c3, layout="nhwc"), ValueError, r"saved_mean has shape"),
     ]
 
 
@@ -265,3 +312,52 @@ def test_eps_must_be_positive_in_training_as_pytorch_requires():
     # In evaluation the running variance may make eps = 0 meaningful.
     out = cp.batch_norm2d(x, running_mean=np.zeros(3), running_var=np.full(3, 4.0), training=False, eps=0.0)[0]
     np.testing.assert_array_equal(out, 0.5 * x)
+
+
+def test_torch_channels_last_runs_in_place_and_stays_channels_last(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import convpool.torch as cpt
+    from convpool import _core
+
+    seen = []
+    forward, backward = _core.batch_norm2d, _core.batch_norm2d_backward
+
+    def recording(function, position):
+        def call(*args, **kwargs):
+            seen.append((kwargs.get("layout", "nchw"), args[position].__array_interface__["data"][0]))
+            return function(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(_core, "batch_norm2d", recording(forward, 0))
+    monkeypatch.setattr(_core, "batch_norm2d_backward", recording(backward, 0))
+    x, weight, bias, running_mean, running_var = inputs((4, 24, 5, 6), np.float64, seed=13)
+    tx = torch.from_numpy(x).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    tw, tb = torch.from_numpy(weight).requires_grad_(True), torch.from_numpy(bias).requires_grad_(True)
+    for training in (True, False):
+        ours_stats = [torch.from_numpy(running_mean.copy()), torch.from_numpy(running_var.copy())]
+        theirs_stats = [s.clone() for s in ours_stats]
+        seen.clear()
+        y = cpt.batch_norm(tx, *ours_stats, tw, tb, training=training)
+        assert seen == [("nhwc", tx.data_ptr())]  # x read in place
+        assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+        expected = torch.nn.functional.batch_norm(tx, *theirs_stats, tw, tb, training=training)
+        torch.testing.assert_close(y, expected)
+        for ours, theirs in zip(ours_stats, theirs_stats):
+            torch.testing.assert_close(ours, theirs)
+        probe = torch.randn_like(expected).contiguous(memory_format=torch.channels_last)
+        grads = torch.autograd.grad(y, (tx, tw, tb), probe)
+        assert seen[1] == ("nhwc", probe.data_ptr())  # the gradient read in place too
+        assert grads[0].is_contiguous(memory_format=torch.channels_last)
+        for ours, theirs in zip(grads, torch.autograd.grad(expected, (tx, tw, tb), probe)):
+            torch.testing.assert_close(ours, theirs)
+
+
+def test_torch_channels_last_passes_opcheck():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("convpool.torch")  # defines the operators
+
+    x = torch.randn(3, 20, 4, 5, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    weight, bias = torch.randn(20, dtype=torch.float64), torch.randn(20, dtype=torch.float64)
+    mean, var = torch.zeros(20, dtype=torch.float64), torch.ones(20, dtype=torch.float64)
+    for training in (True, False):
+        torch.library.opcheck(torch.ops.convpool.batch_norm2d.default, (x, weight, bias, mean, var, training, 0.1, 1e-5))

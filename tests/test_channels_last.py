@@ -9,7 +9,7 @@ import pytest
 import convpool as cp
 import reference as ref
 from configs import conv_args, conv_config_id, conv_inputs as random_inputs, random_conv_configs
-from reference import assert_close
+from reference import assert_close, to_nchw, to_nhwc
 
 CONFIGS = random_conv_configs(seed=71, count=50)
 
@@ -33,14 +33,6 @@ PATH_CONFIGS = [
     dict(shape=(2, 32, 6, 6), weight=(64, 8, 3, 3), stride=1, padding="same", dilation=2, groups=4),
     dict(shape=(5, 17, 6, 5), weight=(33, 17, 2, 3), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=1),
 ]
-
-
-def to_nhwc(a):
-    return np.ascontiguousarray(np.moveaxis(a, -3, -1))
-
-
-def to_nchw(a):
-    return np.ascontiguousarray(np.moveaxis(a, -1, -3))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -17,14 +17,18 @@ namespace {
 
 using namespace pybind11::literals;
 
-// x must be (N, C, H, W); the kernel sees (N, C, H * W).
-BatchNorm2dParams batch_norm_shape(const char* fn, const std::vector<int64_t>& shape) {
-  if (shape.size() != 4) throw py::value_error(concat(fn, ": x must be (N, C, H, W), got shape ", shape_string(shape)));
-  if (shape[1] < 1) throw py::value_error(concat(fn, ": x must have C >= 1, got shape ", shape_string(shape)));
+// x must be (N, C, H, W), or (N, H, W, C) channels last; the kernel sees (N, C, H * W) in that order.
+BatchNorm2dParams batch_norm_shape(const char* fn, const std::vector<int64_t>& shape, py::handle layout) {
   BatchNorm2dParams p;
+  p.layout = parse_layout(fn, layout);
+  const bool nhwc = p.layout == Layout::nhwc;
+  if (shape.size() != 4)
+    throw py::value_error(
+        concat(fn, ": x must be ", nhwc ? "(N, H, W, C)" : "(N, C, H, W)", ", got shape ", shape_string(shape)));
   p.batch = shape[0];
-  p.channels = shape[1];
-  p.plane = shape[2] * shape[3];
+  p.channels = shape[nhwc ? 3 : 1];
+  p.plane = shape[nhwc ? 1 : 2] * shape[nhwc ? 2 : 3];
+  if (p.channels < 1) throw py::value_error(concat(fn, ": x must have C >= 1, got shape ", shape_string(shape)));
   return p;
 }
 
@@ -68,10 +72,10 @@ py::array or_empty(const std::optional<Array>& a) {
 
 py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::handle running_mean,
                        py::handle running_var, bool training, double momentum, double eps, py::handle activation,
-                       py::handle out) {
+                       py::handle layout, py::handle out) {
   const char* fn = "batch_norm2d";
   auto [input, type] = to_float_array(x, fn, "x");
-  BatchNorm2dParams p = batch_norm_shape(fn, shape_of(input));
+  BatchNorm2dParams p = batch_norm_shape(fn, shape_of(input), layout);
   p.training = training;
   p.momentum = momentum;
   p.eps = eps;
@@ -116,10 +120,10 @@ py::tuple batch_norm2d(py::handle x, py::handle weight, py::handle bias, py::han
 
 py::tuple batch_norm2d_backward(py::handle grad_output, py::handle x, py::handle weight, py::handle saved_mean,
                                 py::handle saved_invstd, bool training, py::handle needs, py::handle activation,
-                                py::handle output, py::handle out) {
+                                py::handle output, py::handle layout, py::handle out) {
   const char* fn = "batch_norm2d_backward";
   auto [input, type] = to_float_array(x, fn, "x");
-  BatchNorm2dParams p = batch_norm_shape(fn, shape_of(input));
+  BatchNorm2dParams p = batch_norm_shape(fn, shape_of(input), layout);
   p.training = training;
   p.activation = parse_activation(fn, activation);
   const Needs wanted = parse_needs(fn, needs);
@@ -160,10 +164,11 @@ py::tuple batch_norm2d_backward(py::handle grad_output, py::handle x, py::handle
 void register_batch_norm(py::module_& m) {
   m.def("batch_norm2d", &batch_norm2d, "x"_a, "weight"_a = py::none(), "bias"_a = py::none(),
         "running_mean"_a = py::none(), "running_var"_a = py::none(), "training"_a = true, "momentum"_a = 0.1,
-        "eps"_a = 1e-5, "activation"_a = py::none(), "out"_a = py::none(), docs::batch_norm2d);
+        "eps"_a = 1e-5, "activation"_a = py::none(), "layout"_a = "nchw", "out"_a = py::none(), docs::batch_norm2d);
   m.def("batch_norm2d_backward", &batch_norm2d_backward, "grad_output"_a, "x"_a, "weight"_a, "saved_mean"_a,
         "saved_invstd"_a, "training"_a = true, "needs"_a = py::make_tuple("input", "weight", "bias"),
-        "activation"_a = py::none(), "output"_a = py::none(), "out"_a = py::none(), docs::batch_norm2d_backward);
+        "activation"_a = py::none(), "output"_a = py::none(), "layout"_a = "nchw", "out"_a = py::none(),
+        docs::batch_norm2d_backward);
 }
 
 }  // namespace convpool::bindings

@@ -485,7 +485,7 @@ Example:
 )doc";
 
 inline constexpr const char* batch_norm2d =
-    R"doc(2-D batch normalization over (N, C, H, W) float32/float64 input, as PyTorch's batch_norm.
+    R"doc(2-D batch normalization over (N, C, H, W) or (N, H, W, C) float32/float64 input, as PyTorch's batch_norm.
 
 Args:
     x: input array.
@@ -499,13 +499,15 @@ Args:
         batches seen for momentum=None, a cumulative average, as PyTorch's layer does).
     eps: added to the variance before its square root.
     activation: None, or 'relu' to return max(0, batch_norm(x)) in the same pass.
+    layout: 'nchw' (the default), or 'nhwc': x (and out) is (N, H, W, C), channels last.
 
 Returns:
     (out, saved_mean, saved_invstd): out has x's shape; saved_mean and saved_invstd (C,) are the
     statistics the normalization used (the batch's in training, the running ones otherwise),
     which batch_norm2d_backward takes. Sums run in x's dtype over blocks of 2,048 elements and
     in float64 across blocks, in an order fixed by the shapes: bitwise identical for any number
-    of threads.
+    of threads, and in either layout (the 'nhwc' results are the 'nchw' ones transposed, bit
+    for bit).
 
 Example:
     >>> x = np.arange(8.0).reshape(2, 1, 2, 2)
@@ -528,9 +530,12 @@ Args:
     needs: which gradients to compute, any of 'input', 'weight', 'bias'.
     activation: as in the forward call; with 'relu', output (the forward's output) is
         required, and no gradient passes where it is <= 0.
+    layout: as in the forward call: grad_output, x, output and grad_input are (N, H, W, C) with
+        'nhwc'.
 
 Returns:
-    (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for.
+    (grad_input, grad_weight, grad_bias), with None in place of each gradient not asked for;
+    bitwise equal across layouts, as the forward's.
 
 Example:
     >>> x = np.arange(8.0).reshape(2, 1, 2, 2)

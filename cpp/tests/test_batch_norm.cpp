@@ -101,3 +101,41 @@ TEST(BatchNorm, EvaluationUsesTheRunningStatisticsAndLeavesThemAlone) {
   EXPECT_EQ(running_mean[0], 0.25);
   EXPECT_EQ(running_var[0], 4.0);
 }
+
+// Channels last: 70 channels (a whole block of 64 and a remainder), planes of several chunks.
+TEST(BatchNorm, ChannelsLastEqualsTheNchwResultsTransposedBitForBit) {
+  BatchNorm2dParams p;
+  p.batch = 2;
+  p.channels = 70;
+  p.plane = 2100;
+  p.activation = Activation::relu;
+  const int64_t count = p.batch * p.channels * p.plane;
+  const auto x64 = values(count, 2.0, 0.3), grad64 = values(count, 1.0, 0.1), weight64 = values(p.channels, 1.0, 1.0);
+  const std::vector<float> x(x64.begin(), x64.end()), grad(grad64.begin(), grad64.end()),
+      weight(weight64.begin(), weight64.end());
+  const auto transposed = [&p](const std::vector<float>& nchw) {
+    std::vector<float> nhwc(nchw.size());
+    for (int64_t n = 0; n < p.batch; ++n)
+      for (int64_t c = 0; c < p.channels; ++c)
+        for (int64_t q = 0; q < p.plane; ++q)
+          nhwc[(n * p.plane + q) * p.channels + c] = nchw[(n * p.channels + c) * p.plane + q];
+    return nhwc;
+  };
+  std::vector<std::vector<float>> results[2];
+  for (const Layout layout : {Layout::nchw, Layout::nhwc}) {
+    p.layout = layout;
+    const bool nhwc = layout == Layout::nhwc;
+    const std::vector<float> xl = nhwc ? transposed(x) : x, gl = nhwc ? transposed(grad) : grad;
+    std::vector<float> y(count), mean(p.channels), invstd(p.channels), running_mean(p.channels, 0.5f),
+        running_var(p.channels, 2.0f), gx(count), gw(p.channels), gb(p.channels);
+    batch_norm2d_forward(xl.data(), weight.data(), weight.data(), running_mean.data(), running_var.data(), y.data(),
+                         mean.data(), invstd.data(), p);
+    batch_norm2d_backward(gl.data(), xl.data(), y.data(), weight.data(), mean.data(), invstd.data(), gx.data(),
+                          gw.data(), gb.data(), p);
+    results[nhwc] = {y, mean, invstd, running_mean, running_var, gx, gw, gb};
+  }
+  for (const size_t r : {0, 5}) results[0][r] = transposed(results[0][r]);
+  for (size_t r = 0; r < results[0].size(); ++r)
+    EXPECT_EQ(std::memcmp(results[0][r].data(), results[1][r].data(), results[0][r].size() * sizeof(float)), 0)
+        << "result " << r;
+}

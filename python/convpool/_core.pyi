@@ -264,6 +264,7 @@ def batch_norm2d(
     momentum: float = 0.1,
     eps: float = 1e-05,
     activation: Optional[Literal["relu"]] = None,
+    layout: _Layout = "nchw",
     out: _Out = None,
 ) -> Tuple[_FloatArray, _FloatArray, _FloatArray]: ...
 def batch_norm2d_backward(
@@ -276,6 +277,7 @@ def batch_norm2d_backward(
     needs: Sequence[_Gradient] = ("input", "weight", "bias"),
     activation: Optional[Literal["relu"]] = None,
     output: Optional[_ArrayLike] = None,
+    layout: _Layout = "nchw",
     out: _Out = None,
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
 def adaptive_avg_pool2d(x: _ArrayLike, output_size: _OutputSize, out: _Out = None) -> _FloatArray: ...

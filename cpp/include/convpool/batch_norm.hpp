@@ -13,10 +13,12 @@
 // folded into a double total every 2048 elements (detail/batch_norm_kernels.inl, ordered_sums);
 // the planes' results are then combined in image order per channel.
 // The order is fixed by the shapes alone, so results are bitwise identical for any number of
-// threads. Training reads x twice (the planes' moments, two passes over each plane while it is in
-// the cache, then the normalization) and the backward reads grad_output and x twice (the planes'
-// sums, then grad_input), each pass streaming through memory in order: walking one channel at a
-// time instead, whose planes lie far apart, measured slower than the extra pass.
+// threads. Channels last (Layout::nhwc), a block of 16 channels of one image is reduced at a time,
+// vectorized over the channels, each channel's values in the same order as its NCHW plane's: the
+// statistics, and so every output, equal the NCHW ones bit for bit. Training reads x twice (the planes' moments, two
+// passes over each plane while it is in the cache, then the normalization) and the backward reads grad_output and x
+// twice (the planes' sums, then grad_input), each pass streaming through memory in order: walking one channel at a time
+// instead, whose planes lie far apart, measured slower than the extra pass.
 
 #include <algorithm>
 #include <array>
@@ -28,11 +30,13 @@
 #include "activation.hpp"
 #include "isa.hpp"
 #include "parallel.hpp"
+#include "shape.hpp"
 
 namespace convpool {
 
 struct BatchNorm2dParams {
-  int64_t batch = 1, channels = 1, plane = 1;  // x is (batch, channels, plane = H * W)
+  int64_t batch = 1, channels = 1, plane = 1;  // x is (batch, channels, plane = H * W) in layout's order
+  Layout layout = Layout::nchw;
   double eps = 1e-5;
   double momentum = 0.1;  // the running statistics' update in training
   bool training = true;
@@ -48,7 +52,7 @@ struct BatchNorm2dParams {
 
 namespace convpool {
 
-// x, y: (batch, channels, plane); weight, bias, running_mean, running_var, save_mean,
+// x, y: (batch, channels, plane) in p.layout's order; weight, bias, running_mean, running_var, save_mean,
 // save_invstd: (channels). weight and bias may be null; running_mean and running_var may be null
 // in training (no running statistics) and are read in evaluation. save_mean and save_invstd
 // receive the statistics the normalization used.

@@ -6,7 +6,7 @@ import torch
 
 from .. import _core
 from .._arguments import integer, pair, single
-from ._operators import _array, _channels_last, _fitting, _from_nhwc, _nhwc_array, _operator, _optional_array
+from ._operators import _array, _empty_like_layout, _fitting, _layout_array, _layout_of, _layout_tensor, _operator, _optional_array
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
@@ -19,17 +19,9 @@ def _conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
             padding: List[int], dilation: List[int], groups: int) -> torch.Tensor:
     fn = "conv2d"
     weight_array, bias_array = _array(fn, "weight", weight), None if bias is None else _array(fn, "bias", bias)
-    if _channels_last(x):
-        return _from_nhwc(_core.conv2d(_nhwc_array(fn, "x", x), weight_array, bias_array, stride, padding, dilation,
-                                       groups, layout="nhwc"))
-    return torch.from_numpy(_core.conv2d(_array(fn, "x", x), weight_array, bias_array, stride, padding, dilation,
-                                         groups))
-
-
-def _empty_like_layout(x, shape):
-    """An empty tensor of `shape`, laid out as x is (channels last or contiguous)."""
-    empty = x.new_empty(shape)
-    return empty.contiguous(memory_format=torch.channels_last) if _channels_last(x) else empty
+    layout = _layout_of(x)
+    return _layout_tensor(_core.conv2d(_layout_array(fn, "x", x, layout), weight_array, bias_array, stride, padding,
+                                       dilation, groups, layout=layout), layout)
 
 
 @torch.library.register_fake(_conv2d)
@@ -50,18 +42,14 @@ def _conv2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: torch.T
     fn = "conv2d_backward"
     names = [name for name, wanted in zip(("input", "weight", "bias"), needs) if wanted]
     weight_array = _array(fn, "weight", weight)
-    if _channels_last(x):
-        grads = _core.conv2d_backward(_nhwc_array(fn, "grad_output", grad_output.contiguous(
-            memory_format=torch.channels_last)), _nhwc_array(fn, "x", x), weight_array, stride, padding, dilation,
-            groups, names, layout="nhwc")
-        input_gradient = _from_nhwc
-    else:
-        grads = _core.conv2d_backward(_array(fn, "grad_output", grad_output.contiguous()), _array(fn, "x", x),
-                                      weight_array, stride, padding, dilation, groups, names)
-        input_gradient = torch.from_numpy
+    layout = _layout_of(x)
+    grads = _core.conv2d_backward(_layout_array(fn, "grad_output", grad_output, layout),
+                                  _layout_array(fn, "x", x, layout), weight_array, stride, padding, dilation, groups,
+                                  names, layout=layout)
+    grad_input, grad_weight, grad_bias = grads
     # A gradient not asked for is returned empty, which the schema (no Optional outputs) needs.
-    return tuple(x.new_empty(0) if g is None else tensor(g)
-                 for g, tensor in zip(grads, (input_gradient, torch.from_numpy, torch.from_numpy)))
+    return (x.new_empty(0) if grad_input is None else _layout_tensor(grad_input, layout),
+            *(x.new_empty(0) if g is None else torch.from_numpy(g) for g in (grad_weight, grad_bias)))
 
 
 @torch.library.register_fake(_conv2d_backward)

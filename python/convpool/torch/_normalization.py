@@ -6,7 +6,8 @@ from typing import List, Optional, Tuple
 import torch
 
 from .. import _core
-from ._operators import _array, _operator, _second_derivative_refused, _optional_array
+from ._operators import (_array, _empty_like_layout, _layout_array, _layout_of, _layout_tensor, _operator,
+                         _optional_array, _second_derivative_refused)
 
 __all__ = ["batch_norm"]
 
@@ -22,12 +23,13 @@ def _batch_norm2d(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optiona
     updated = training and running_mean is not None and running_var is not None
     if updated:
         running_mean, running_var = running_mean.detach().clone(), running_var.detach().clone()
+    layout = _layout_of(x)
     out, mean, invstd = _core.batch_norm2d(
-        _array(fn, "x", x), _optional_array(fn, "weight", weight), _optional_array(fn, "bias", bias),
+        _layout_array(fn, "x", x, layout), _optional_array(fn, "weight", weight), _optional_array(fn, "bias", bias),
         _optional_array(fn, "running_mean", running_mean), _optional_array(fn, "running_var", running_var),
-        training, momentum, eps)
+        training, momentum, eps, layout=layout)
     statistics = (running_mean, running_var) if updated else (x.new_empty(0), x.new_empty(0))
-    return (torch.from_numpy(out), torch.from_numpy(mean), torch.from_numpy(invstd)) + statistics
+    return (_layout_tensor(out, layout), torch.from_numpy(mean), torch.from_numpy(invstd)) + statistics
 
 
 @torch.library.register_fake(_batch_norm2d)
@@ -35,8 +37,7 @@ def _(x, weight, bias, running_mean, running_var, training, momentum, eps):
     channels = x.shape[1]
     updated = training and running_mean is not None and running_var is not None
     statistics = (x.new_empty(channels if updated else 0), x.new_empty(channels if updated else 0))
-    return (torch.empty_like(x, memory_format=torch.contiguous_format), x.new_empty(channels),
-            x.new_empty(channels)) + statistics
+    return (_empty_like_layout(x, x.shape), x.new_empty(channels), x.new_empty(channels)) + statistics
 
 
 @_operator("batch_norm2d_backward")
@@ -45,16 +46,21 @@ def _batch_norm2d_backward(grad_output: torch.Tensor, x: torch.Tensor, weight: O
                            needs: List[bool]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     fn = "batch_norm2d_backward"
     names = [name for name, wanted in zip(("input", "weight", "bias"), needs) if wanted]
-    grads = _core.batch_norm2d_backward(_array(fn, "grad_output", grad_output), _array(fn, "x", x),
-                                        _optional_array(fn, "weight", weight), _array(fn, "saved_mean", saved_mean),
-                                        _array(fn, "saved_invstd", saved_invstd), training, names)
-    return tuple(torch.from_numpy(g) if g is not None else x.new_empty(0) for g in grads)
+    layout = _layout_of(x)
+    grad_input, grad_weight, grad_bias = _core.batch_norm2d_backward(
+        _layout_array(fn, "grad_output", grad_output, layout), _layout_array(fn, "x", x, layout),
+        _optional_array(fn, "weight", weight), _array(fn, "saved_mean", saved_mean),
+        _array(fn, "saved_invstd", saved_invstd), training, names, layout=layout)
+    # A gradient not asked for is returned empty, which the schema (no Optional outputs) needs.
+    return (x.new_empty(0) if grad_input is None else _layout_tensor(grad_input, layout),
+            *(x.new_empty(0) if g is None else torch.from_numpy(g) for g in (grad_weight, grad_bias)))
 
 
 @torch.library.register_fake(_batch_norm2d_backward)
 def _(grad_output, x, weight, saved_mean, saved_invstd, training, needs):
+    empties = (lambda shape: _empty_like_layout(x, shape), x.new_empty, x.new_empty)
     shapes = (x.shape, (x.shape[1],), (x.shape[1],))
-    return tuple(x.new_empty(shape if wanted else (0,)) for shape, wanted in zip(shapes, needs))
+    return tuple(empty(shape) if wanted else x.new_empty(0) for empty, shape, wanted in zip(empties, shapes, needs))
 
 
 def _batch_norm2d_setup(ctx, inputs, output):
@@ -68,7 +74,7 @@ def _batch_norm2d_grad(ctx, grad_output, *_grad_statistics):
     x, weight, mean, invstd = ctx.saved_tensors
     needs = [ctx.needs_input_grad[0], ctx.has_weight and ctx.needs_input_grad[1],
              ctx.has_bias and ctx.needs_input_grad[2]]
-    grads = _batch_norm2d_backward(grad_output.contiguous(), x, weight, mean, invstd, ctx.training, needs)
+    grads = _batch_norm2d_backward(grad_output, x, weight, mean, invstd, ctx.training, needs)
     return tuple(grad if wanted else None for grad, wanted in zip(grads, needs)) + (None,) * 5
 
 
@@ -96,7 +102,8 @@ def _empty_batch_norm(x, weight, bias):
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """torch.nn.functional.batch_norm of (N, C, H, W) input on convpool's kernels: the running
     statistics are updated in place in training (written into the given tensors), used in
-    evaluation.
+    evaluation. A torch.channels_last x is normalized in place of its memory and gives a
+    channels_last result, as torch.nn does.
 
     Example:
         >>> import torch

@@ -25,14 +25,31 @@ def _channels_last(tensor):
             and tensor.is_contiguous(memory_format=torch.channels_last))
 
 
-def _nhwc_array(fn, name, tensor):
-    """A channels_last tensor's memory as the (N, H, W, C) array it is."""
-    return _array(fn, name, tensor.permute(0, 2, 3, 1))
+def _layout_of(x):
+    """The kernels' layout for input x: 'nhwc' for a channels_last tensor, else 'nchw'."""
+    return "nhwc" if _channels_last(x) else "nchw"
 
 
-def _from_nhwc(array):
-    """An (N, H, W, C) result as the channels_last (N, C, H, W) tensor it is, without a copy."""
-    return torch.from_numpy(array).permute(0, 3, 1, 2)
+def _layout_array(fn, name, tensor, layout):
+    """A tensor's memory as the kernel's array in `layout` ((N, H, W, C) for 'nhwc'), copied only
+    where the tensor is not already laid out so."""
+    if layout == "nhwc":
+        return _array(fn, name, tensor.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1))
+    return _array(fn, name, tensor.contiguous())
+
+
+def _layout_tensor(array, layout):
+    """A kernel's result in `layout` as the (N, C, H, W) tensor it is (channels_last for 'nhwc'),
+    without a copy."""
+    tensor = torch.from_numpy(array)
+    return tensor.permute(0, 3, 1, 2) if layout == "nhwc" else tensor
+
+
+def _empty_like_layout(x, shape):
+    """An empty tensor of `shape`, laid out as x is (channels last or contiguous): the fake
+    kernels' results."""
+    empty = x.new_empty(shape)
+    return empty.contiguous(memory_format=torch.channels_last) if _channels_last(x) else empty
 
 
 def _output_size(size, kernel, stride, padding, dilation, ceil_mode):
