@@ -9,15 +9,16 @@ from convpool import _ops
 
 RNG = np.random.default_rng(301)
 X = RNG.standard_normal((2, 3, 8, 7)).astype(np.float32)
+XL = np.ascontiguousarray(X.transpose(0, 2, 3, 1))  # X channels last
 A = np.abs(X)
 W = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
 B = RNG.standard_normal(4).astype(np.float32)
 WT = RNG.standard_normal((3, 4, 3, 3)).astype(np.float32)
 WD = RNG.standard_normal((3, 1, 3, 3)).astype(np.float32)  # depthwise
-XL = np.ascontiguousarray(X.transpose(0, 2, 3, 1))  # X channels last
 ROW = X[:, :, 0, :].copy()
 WROW = W[:, :, 0, :].copy()
 _, INDICES = cp.max_pool2d(X, 2, return_indices=True)
+_, INDICES_NHWC = cp.max_pool2d(XL, 2, return_indices=True, layout="nhwc")
 _, STOCHASTIC = cp.stochastic_pool2d(A, 2, seed=1, return_indices=True)
 _, ADAPTIVE = cp.adaptive_max_pool2d(X, 3, return_indices=True)
 SAMPLES = RNG.random((2, 3, 2), dtype=np.float32)
@@ -36,6 +37,11 @@ CALLS = {
     "max_pool2d": lambda out: cp.max_pool2d(X, 2, out=out),
     "max_pool2d with indices": lambda out: cp.max_pool2d(X, 3, 2, 1, return_indices=True, out=out),
     "max_pool2d_backward": lambda out: cp.max_pool2d_backward(g((2, 3, 4, 3)), X, INDICES, 2, out=out),
+    "max_pool2d, layout='nhwc'": lambda out: cp.max_pool2d(XL, 3, 2, 1, return_indices=True, layout="nhwc", out=out),
+    "max_pool2d_backward, layout='nhwc'": lambda out: cp.max_pool2d_backward(g((2, 4, 3, 3)), XL, INDICES_NHWC, 2,
+                                                                             layout="nhwc", out=out),
+    "max_pool2d_backward, layout='nhwc', split": lambda out: cp.max_pool2d_backward(
+        g((2, 4, 4, 3)), XL, None, 3, 2, 1, tie_break="split", layout="nhwc", out=out),
     "avg_pool2d": lambda out: cp.avg_pool2d(X, 3, 2, 1, out=out),
     "avg_pool2d_backward": lambda out: cp.avg_pool2d_backward(g((2, 3, 4, 3)), X.shape, 2, out=out),
     "lp_pool2d": lambda out: cp.lp_pool2d(X, 2, 2, out=out),

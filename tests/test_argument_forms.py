@@ -47,8 +47,8 @@ def test_first_argument_by_keyword_input():
     (lambda: cp.conv2d(X, W, pad=1), r"conv2d\(\) got an unexpected keyword argument 'pad'; it takes conv2d\(x, "
                                      r"weight, bias=None, stride=1, padding=0, dilation=1, groups=1, "
                                      r"activation=None, out=None, winograd=None, layout=.nchw.\)"),
-    (lambda: cp.max_pool2d(X, 2, 2, 0, 1, False, False, "first", "propagate", None, 7),
-     r"takes at most 10 arguments \(11"),
+    (lambda: cp.max_pool2d(X, 2, 2, 0, 1, False, False, "first", "propagate", "nchw", None, 7),
+     r"takes at most 11 arguments \(12"),
     (lambda: cp.max_pool2d(X), r"max_pool2d\(\) missing required argument 'kernel_size'"),
     (lambda: cp.max_pool2d(X, 2, ceil_mode="yes"), r"max_pool2d\(\): ceil_mode must be bool, got str"),
     (lambda: cp.conv2d(X, W, stride=1, **{"stride ": 2}), r"unexpected keyword argument 'stride '"),

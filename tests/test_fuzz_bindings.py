@@ -89,7 +89,7 @@ def random_value(rng, depth=0):
     if kind == 2:
         return float(rng.choice([0.0, 0.5, 1.0, 2.0, -1.0, np.nan, np.inf, 1e300]))
     if kind == 3:
-        return str(rng.choice(["first", "last", "split", "same", "valid", "ignore", "propagate", "", "input"]))
+        return str(rng.choice(["first", "last", "split", "same", "valid", "ignore", "propagate", "", "input", "nhwc"]))
     if kind == 4 and depth < 2:
         return tuple(random_value(rng, depth + 1) for _ in range(rng.integers(0, 4)))
     if kind == 5 and depth < 2:
@@ -114,7 +114,7 @@ def random_value(rng, depth=0):
 def plausible_call(rng, arity):
     """Mostly sensible arguments with one or two random ones, so calls get past the first check."""
     x = rng.standard_normal((2, 3, 6, 7)).astype(rng.choice([np.float32, np.float64]))
-    args = [x, 2, 1, 0, 1, False, False, "first", "propagate", "first"][:arity]
+    args = [x, 2, 1, 0, 1, False, False, "first", "propagate", "first", "nhwc", None][:arity]
     for position in rng.choice(arity, size=min(arity, rng.integers(1, 3)), replace=False):
         args[position] = random_value(rng)
     return args

@@ -6,6 +6,7 @@ import pytest
 import convpool as cp
 import reference as ref
 from configs import config_id, random_pool_configs
+from reference import to_nchw, to_nhwc
 
 TIE_BREAKS = ["first", "last", "split"]
 CONFIGS = random_pool_configs(seed=1, count=40)
@@ -221,3 +222,94 @@ def test_values_without_indices_match_reference(config, nan):
     x[(mask >= 0.1) & (mask < 0.2)] = -np.inf
     out = cp.max_pool2d(x, k, s, p, d, ceil_mode, nan=nan)
     np.testing.assert_array_equal(out, ref.max_pool2d(x, k, s, p, d, ceil_mode, nan=nan)[0])
+
+
+def channels_last_configs(seed, count):
+    """random_pool_configs with channel counts below, at and past a block of 64 channels."""
+    channels = [3, 16, 64, 70]
+    return [(shape[:-3] + (channels[i % 4],) + shape[-2:],) + tuple(config)
+            for i, (shape, *config) in enumerate(random_pool_configs(seed, count))]
+
+
+@pytest.mark.parametrize("nan", ["propagate", "ignore"])
+@pytest.mark.parametrize("tie_break", TIE_BREAKS)
+@pytest.mark.parametrize("config", channels_last_configs(seed=21, count=16), ids=config_id)
+def test_channels_last_equals_nchw_bit_for_bit(config, tie_break, nan):
+    shape, k, s, p, d, ceil_mode = config
+    rng = np.random.default_rng(22)
+    inputs = list(tie_inputs(shape, rng))
+    with_nan = rng.standard_normal(shape)
+    with_nan.flat[::5] = np.nan
+    with_nan.flat[2::7] = -np.inf
+    for x in inputs + [with_nan]:
+        for dtype in (np.float32, np.float64):
+            x = x.astype(dtype)
+            out, idx = cp.max_pool2d(x, k, s, p, d, ceil_mode, return_indices=True, tie_break=tie_break, nan=nan)
+            grad_output = rng.standard_normal(out.shape).astype(dtype)
+            grad_input = cp.max_pool2d_backward(grad_output, x, idx, k, s, p, d, ceil_mode, tie_break=tie_break,
+                                                nan=nan)
+            args = dict(tie_break=tie_break, nan=nan, layout="nhwc")
+            out_l, idx_l = cp.max_pool2d(to_nhwc(x), k, s, p, d, ceil_mode, return_indices=True, **args)
+            assert out_l.tobytes() == to_nhwc(out).tobytes() and idx_l.tobytes() == to_nhwc(idx).tobytes()
+            assert cp.max_pool2d(to_nhwc(x), k, s, p, d, ceil_mode, **args).tobytes() == out_l.tobytes()
+            grad_l = cp.max_pool2d_backward(to_nhwc(grad_output), to_nhwc(x), idx_l, k, s, p, d, ceil_mode, **args)
+            assert grad_l.tobytes() == to_nhwc(grad_input).tobytes()
+
+
+def test_channels_last_shapes_and_layout_are_checked():
+    x = np.zeros((2, 6, 5, 3), np.float32)  # (N, H, W, C)
+    out, idx = cp.max_pool2d(x, 2, return_indices=True, layout="nhwc")
+    assert out.shape == idx.shape == (2, 3, 2, 3)
+    with pytest.raises(ValueError, match=r"x must be \(H, W, C\) or \(N, H, W, C\)"):
+        cp.max_pool2d(x[0, 0], 2, layout="nhwc")
+    with pytest.raises(ValueError, match="layout must be 'nchw' or 'nhwc', got 'NHWC'"):
+        cp.max_pool2d(x, 2, layout="NHWC")
+    with pytest.raises(ValueError, match=r"indices has shape \(2, 3, 2, 3\) but the pooling of x gives \(2, 6, 2, 1\)"):
+        cp.max_pool2d_backward(out, x, idx, 2)  # read as NCHW: the pooling gives (2, 6, 2, 1)
+    with pytest.raises(ValueError, match=r"indices has 1 value"):
+        bad = idx.copy()
+        bad[1, 2, 1, 2] = 30
+        cp.max_pool2d_backward(out, x, bad, 2, layout="nhwc")
+
+
+def test_torch_channels_last_runs_in_place_and_stays_channels_last(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import convpool.torch as cpt
+    from convpool import _core
+
+    seen = []
+    forward, backward = _core.max_pool2d, _core.max_pool2d_backward
+
+    def recording(function):
+        def call(first, *args, **kwargs):
+            seen.append((kwargs.get("layout", "nchw"), first.__array_interface__["data"][0]))
+            return function(first, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(_core, "max_pool2d", recording(forward))
+    monkeypatch.setattr(_core, "max_pool2d_backward", recording(backward))
+    x = np.random.default_rng(23).standard_normal((3, 20, 9, 8))
+    tx = torch.from_numpy(x).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    for kernel, stride, padding in ((2, 2, 0), (3, 2, 1), (3, 1, 1)):
+        seen.clear()
+        y, indices = cpt.max_pool2d(tx, kernel, stride, padding, return_indices=True)
+        assert seen == [("nhwc", tx.data_ptr())]  # x read in place
+        assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+        expected, expected_indices = torch.nn.functional.max_pool2d(tx, kernel, stride, padding, return_indices=True)
+        torch.testing.assert_close(y, expected)
+        assert torch.equal(indices, expected_indices)  # h * W + w in either layout
+        probe = torch.randn_like(expected).contiguous(memory_format=torch.channels_last)
+        (grad,) = torch.autograd.grad(y, tx, probe)
+        assert seen[1] == ("nhwc", probe.data_ptr())  # the gradient read in place too
+        assert grad.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(grad, torch.autograd.grad(expected, tx, probe)[0])
+
+
+def test_torch_channels_last_passes_opcheck():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("convpool.torch")  # defines the operators
+
+    x = torch.randn(2, 16, 7, 6, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    for tie_break in TIE_BREAKS:
+        torch.library.opcheck(torch.ops.convpool.max_pool2d.default,
+                              (x, [3, 3], [2, 2], [1, 1], [1, 1], True, tie_break, "propagate"))

@@ -22,9 +22,12 @@ Args:
         equally among all tied maxima).
     nan: 'propagate' (PyTorch: a NaN wins, the last NaN in scan order gives the index) or
         'ignore' (NaN is treated as -inf).
+    layout: 'nchw' (the default), or 'nhwc': x is (N, H, W, C) or (H, W, C), channels last,
+        and out and indices are too; indices still count h * W + w within a channel's plane.
+        The results are the NCHW ones transposed, bit for bit.
 
 Shape:
-    out: (N, C, H_out, W_out) with
+    out: (N, C, H_out, W_out) ((N, H_out, W_out, C) with layout='nhwc') with
     H_out = floor((H + 2*pH - dH*(kH-1) - 1) / sH) + 1 (ceil in ceil_mode), likewise W_out.
 
 Returns:
@@ -50,12 +53,13 @@ Args:
     x: the forward input (its shape fixes the geometry; its values are read by 'split').
     indices: int64 indices from max_pool2d(..., return_indices=True) with the same tie_break;
         may be None for tie_break='split', which recomputes the ties from x.
-    kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan: as in the forward call.
+    kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan, layout: as in the
+        forward call.
 
 Returns:
     grad_input with the shape of x. Where windows overlap, an input's gradient is the sum over
     every window that selected it, added in row-major output order: bitwise identical for any
-    number of threads.
+    number of threads, and in either layout.
 
 Example:
     >>> x = np.array([[[[0.0, 5.0, 5.0, 0.0]]]])  # two windows of 2 at stride 1 tie on the fives

@@ -14,9 +14,9 @@ using namespace pybind11::literals;
 
 py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py::handle padding, py::handle dilation,
                       bool ceil_mode, bool return_indices, const std::string& tie_break, const std::string& nan,
-                      py::handle out) {
+                      py::handle layout, py::handle out) {
   const char* fn = "max_pool2d";
-  const auto [input, type, in] = pooling_input(x, fn);
+  const auto [input, type, in] = pooling_input(x, fn, parse_layout(fn, layout));
   const MaxPool2dParams p = max_pool_params(fn, in, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan);
   const auto out_shape = output_shape(in, p.geometry);
   return dispatch_float(type, [&](auto zero) -> py::object {
@@ -40,7 +40,7 @@ py::object max_pool2d(py::handle x, py::handle kernel_size, py::handle stride, p
 void register_max_pool(py::module_& m) {
   m.def("max_pool2d", &max_pool2d, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1,
         "ceil_mode"_a = false, "return_indices"_a = false, "tie_break"_a = "first", "nan"_a = "propagate",
-        "out"_a = py::none(), docs::max_pool2d);
+        "layout"_a = "nchw", "out"_a = py::none(), docs::max_pool2d);
 }
 
 }  // namespace convpool::bindings

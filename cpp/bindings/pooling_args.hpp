@@ -12,28 +12,35 @@
 
 namespace convpool::bindings {
 
-// A (C, H, W) or (N, C, H, W) input, with the batch and channels folded into planes.
+// A (C, H, W) or (N, C, H, W) input, or (H, W, C) or (N, H, W, C) channels last, with the batch
+// and channels folded into planes.
 struct SpatialShape {
   std::vector<int64_t> shape;
-  int64_t planes() const { return shape.size() == 4 ? shape[0] * shape[1] : shape[0]; }
-  int64_t height() const { return shape[shape.size() - 2]; }
-  int64_t width() const { return shape.back(); }
+  Layout layout = Layout::nchw;
+
+  size_t height_axis() const { return shape.size() - (layout == Layout::nhwc ? 3 : 2); }
+  int64_t channels() const { return layout == Layout::nhwc ? shape.back() : shape[shape.size() - 3]; }
+  int64_t planes() const { return shape.size() == 4 ? shape[0] * channels() : channels(); }
+  int64_t height() const { return shape[height_axis()]; }
+  int64_t width() const { return shape[height_axis() + 1]; }
   std::vector<int64_t> with_spatial(int64_t h, int64_t w) const {
     auto s = shape;
-    s[s.size() - 2] = h;
-    s.back() = w;
+    s[height_axis()] = h;
+    s[height_axis() + 1] = w;
     return s;
   }
 };
 
-inline SpatialShape spatial_shape(const std::vector<int64_t>& shape, const char* fn, const char* name) {
+inline SpatialShape spatial_shape(const std::vector<int64_t>& shape, const char* fn, const char* name,
+                                  Layout layout = Layout::nchw) {
   const bool rank_ok = shape.size() == 3 || shape.size() == 4;
   bool sizes_ok = rank_ok;
   for (size_t d = shape.size() == 4 ? 1 : 0; rank_ok && d < shape.size(); ++d) sizes_ok &= shape[d] > 0;
   if (!sizes_ok)
-    throw py::value_error(concat(fn, ": ", name, " must be (C, H, W) or (N, C, H, W) with non-zero C, H, W, got shape ",
-                                 shape_string(shape)));
-  return SpatialShape{shape};
+    throw py::value_error(concat(fn, ": ", name, " must be ",
+                                 layout == Layout::nhwc ? "(H, W, C) or (N, H, W, C)" : "(C, H, W) or (N, C, H, W)",
+                                 " with non-zero C, H, W, got shape ", shape_string(shape)));
+  return SpatialShape{shape, layout};
 }
 
 // The pooled input `x` of `fn`: a float array, its dtype and its shape.
@@ -43,9 +50,9 @@ struct PoolingInput {
   SpatialShape shape;
 };
 
-inline PoolingInput pooling_input(py::handle x, const char* fn) {
+inline PoolingInput pooling_input(py::handle x, const char* fn, Layout layout = Layout::nchw) {
   auto [array, type] = to_float_array(x, fn, "x");
-  SpatialShape shape = spatial_shape(shape_of(array), fn, "x");
+  SpatialShape shape = spatial_shape(shape_of(array), fn, "x", layout);
   return {std::move(array), type, std::move(shape)};
 }
 
@@ -126,6 +133,8 @@ inline WindowArgs window_args(const char* fn, py::handle kernel_size, py::handle
 inline Pool2dGeometry checked_geometry(const char* fn, const SpatialShape& in, const WindowArgs& a) {
   Pool2dGeometry g;
   g.planes = in.planes();
+  g.layout = in.layout;
+  g.channels = in.channels();
   g.h = make_window_dim(in.height(), a.kernel.h, a.stride.h, a.padding.h, a.dilation.h, a.ceil_mode);
   g.w = make_window_dim(in.width(), a.kernel.w, a.stride.w, a.padding.w, a.dilation.w, a.ceil_mode);
   if (g.h.output < 1 || g.w.output < 1) {

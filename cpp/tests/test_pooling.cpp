@@ -133,6 +133,50 @@ TEST(MaxPool, RandomConfigsMatchNaiveScan) {
   }
 }
 
+// Channels last: the same configurations on images of 70 channels (a whole block of 64 and a
+// remainder), every tie rule and NaN policy, against the NCHW results transposed, bit for bit.
+TEST(MaxPool, ChannelsLastEqualsTheNchwResultsTransposed) {
+  std::mt19937 rng(4);
+  const int64_t channels = 70;
+  for (const Config& c : random_configs(2, 12, true, true)) {
+    Pool2dGeometry g = c.geometry();
+    g.planes *= channels;
+    std::vector<float> x(g.planes * g.input_plane()), grad(g.planes * g.output_plane());
+    for (auto& v : x) {
+      const int draw = std::uniform_int_distribution<int>(-2, 3)(rng);
+      v = draw <= 2 ? static_cast<float>(draw) : std::numeric_limits<float>::quiet_NaN();
+    }
+    for (auto& v : grad) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+    const auto transposed = [channels](const auto& nchw, int64_t plane) {
+      std::decay_t<decltype(nchw)> nhwc(nchw.size());
+      for (size_t i = 0; i < nchw.size(); ++i) {
+        const int64_t image = static_cast<int64_t>(i) / (channels * plane),
+                      rest = static_cast<int64_t>(i) % (channels * plane);
+        nhwc[(image * plane + rest % plane) * channels + rest / plane] = nchw[i];
+      }
+      return nhwc;
+    };
+    Pool2dGeometry g_nhwc = g;
+    g_nhwc.layout = Layout::nhwc;
+    g_nhwc.channels = channels;
+    const auto x_nhwc = transposed(x, g.input_plane()), grad_nhwc = transposed(grad, g.output_plane());
+    for (TieBreak tie_break : {TieBreak::first, TieBreak::last, TieBreak::split})
+      for (NanPolicy nan : {NanPolicy::propagate, NanPolicy::ignore}) {
+        std::vector<float> out(grad.size()), out_nhwc(grad.size()), gx(x.size()), gx_nhwc(x.size());
+        std::vector<int64_t> idx(grad.size()), idx_nhwc(grad.size());
+        max_pool2d_forward(x.data(), out.data(), idx.data(), MaxPool2dParams{g, tie_break, nan});
+        max_pool2d_forward(x_nhwc.data(), out_nhwc.data(), idx_nhwc.data(), MaxPool2dParams{g_nhwc, tie_break, nan});
+        max_pool2d_backward(grad.data(), x.data(), idx.data(), gx.data(), MaxPool2dParams{g, tie_break, nan});
+        max_pool2d_backward(grad_nhwc.data(), x_nhwc.data(), idx_nhwc.data(), gx_nhwc.data(),
+                            MaxPool2dParams{g_nhwc, tie_break, nan});
+        const auto out_t = transposed(out, g.output_plane()), gx_t = transposed(gx, g.input_plane());
+        EXPECT_EQ(std::memcmp(out_t.data(), out_nhwc.data(), out.size() * sizeof(float)), 0);
+        EXPECT_EQ(transposed(idx, g.output_plane()), idx_nhwc);
+        EXPECT_EQ(std::memcmp(gx_t.data(), gx_nhwc.data(), gx.size() * sizeof(float)), 0);
+      }
+  }
+}
+
 TEST(MaxPool, OutOfPlaneIndicesAreCountedNotWritten) {
   MaxPool2dParams p;
   p.geometry = Pool2dGeometry{1, make_window_dim(2, 2, 2, 0, 1, false), make_window_dim(2, 2, 2, 0, 1, false)};

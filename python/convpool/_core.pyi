@@ -51,6 +51,7 @@ def max_pool2d(
     return_indices: Literal[False] = False,
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    layout: _Layout = "nchw",
     out: _Out = None,
 ) -> _FloatArray: ...
 @overload
@@ -65,6 +66,7 @@ def max_pool2d(
     return_indices: Literal[True],
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    layout: _Layout = "nchw",
     out: _Out = None,
 ) -> Tuple[_FloatArray, npt.NDArray[np.int64]]: ...
 def max_pool2d_backward(
@@ -78,6 +80,7 @@ def max_pool2d_backward(
     ceil_mode: bool = False,
     tie_break: _TieBreak = "first",
     nan: _Nan = "propagate",
+    layout: _Layout = "nchw",
     out: _Out = None,
 ) -> _FloatArray: ...
 def avg_pool2d(

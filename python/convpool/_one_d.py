@@ -82,7 +82,7 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     s = stride_single(fn, stride, k)
     p, d = single(fn, "padding", padding, 0), single(fn, "dilation", dilation, 1)
     result = _as_1d(fn, lambda: _core.max_pool2d(_row(fn, x), (1, k), (1, s), (0, p), (1, d),
-                                                 ceil_mode, return_indices, tie_break, nan, _row_out(out)))
+                                                 ceil_mode, return_indices, tie_break, nan, out=_row_out(out)))
     return _given_or(out, result)
 
 
@@ -109,7 +109,7 @@ def max_pool1d_backward(grad_output, x, indices, kernel_size, stride=None, paddi
     rows = None if indices is None else _row(fn, indices, "indices")
     return _given_or(out, _as_1d(fn, lambda: _core.max_pool2d_backward(
         _row(fn, grad_output, "grad_output"), _row(fn, x), rows, (1, k), (1, s), (0, p),
-        (1, d), ceil_mode, tie_break, nan, _row_out(out))))
+        (1, d), ceil_mode, tie_break, nan, out=_row_out(out))))
 
 
 @numpy_facing

@@ -41,8 +41,9 @@ struct MaxPool2dParams {
 
 namespace convpool {
 
-// output: planes x OH x OW. indices (optional, may be null): flat index within the input plane of
-// the selected tap, or -1 for a window with no tap inside the input.
+// output: planes x OH x OW (in p.geometry.layout's order). indices (optional, may be null): flat
+// index within the input plane (ih * IW + iw, in either layout) of the selected tap, or -1 for a
+// window with no tap inside the input.
 template <typename T>
 void max_pool2d_forward(const T* input, T* output, int64_t* indices, const MaxPool2dParams& p) {
   assert(p.geometry.h.output > 0 && p.geometry.w.output > 0);

@@ -92,11 +92,21 @@ struct WindowDim {
   }
 };
 
+// Where an image's channels lie in memory: NCHW, one plane per channel, or NHWC (channels last),
+// each pixel's channels side by side.
+enum class Layout { nchw, nhwc };
+
 // The geometry of one 2-D pooling call; the batch and channel dimensions are folded into
 // `planes` because every pooling op treats each H x W plane independently.
 struct Pool2dGeometry {
   int64_t planes = 0;
   WindowDim h, w;
+  // Channels last (Layout::nhwc), each image holds `channels` of the planes interleaved: value q
+  // of plane (image n, channel c) lies at (n * H * W + q) * channels + c.
+  Layout layout = Layout::nchw;
+  int64_t channels = 1;
+
+  int64_t images() const { return planes / channels; }
 
   int64_t input_plane() const { return h.input * w.input; }
 
@@ -146,10 +156,6 @@ struct AdaptiveWindows {
   }
   int64_t size(int64_t i) const { return end[i] - begin[i]; }
 };
-
-// Where an image's channels lie in memory: NCHW, one plane per channel, or NHWC (channels last),
-// each pixel's channels side by side.
-enum class Layout { nchw, nhwc };
 
 // A convolution's geometry, the counterpart of Pool2dGeometry: x (batch, in_channels, h.input,
 // w.input) in `layout`'s order, weight (out_channels, in_channels / groups, h.kernel, w.kernel).

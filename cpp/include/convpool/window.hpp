@@ -154,13 +154,49 @@ int64_t scatter_by_indices(const T* source, const int64_t* indices, int64_t sour
   return bad_indices.load();
 }
 
+// scatter_by_indices for channels-last arrays: `images` images of `source_pixels` source pixels
+// and rows x cols destination pixels, `channels` values per pixel, each channel's index naming
+// a destination pixel. Element (pixel, channel) is placed in row-major source order, as
+// scatter_by_indices places the channel's plane, so that the results equal its NCHW ones.
+template <typename T, class Place>
+int64_t scatter_by_indices_channels_last(const T* source, const int64_t* indices, int64_t source_pixels, T* destination,
+                                         int64_t images, int64_t rows, int64_t cols, int64_t channels, Place&& place) {
+  const int64_t plane_size = rows * cols;
+  const RowBands bands = RowBands::for_planes(images, rows);
+  std::atomic<int64_t> bad_indices{0};
+  parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+    for (int64_t item = item_begin; item < item_end; ++item) {
+      const int64_t image = bands.plane(item);
+      const int64_t lo = bands.row_begin(item) * cols, hi = bands.row_end(item) * cols;
+      T* out = destination + image * plane_size * channels;
+      const T* in = source + image * source_pixels * channels;
+      const int64_t* idx = indices + image * source_pixels * channels;
+      std::fill(out + lo * channels, out + hi * channels, T(0));
+      int64_t bad = 0;
+      for (int64_t s = 0; s < source_pixels * channels; s += channels)
+        for (int64_t c = 0; c < channels; ++c) {
+          const int64_t i = idx[s + c];
+          if (i >= lo && i < hi)
+            place(out[i * channels + c], in[s + c]);
+          else if (lo == 0 && i != -1 && (i < 0 || i >= plane_size))
+            ++bad;
+        }
+      if (bad) bad_indices += bad;
+    }
+  });
+  return bad_indices.load();
+}
+
 // Routes each output's gradient to the input element its index names (grad_input, planes x IH x
-// IW, is overwritten); index -1 passes nothing. Contributions to one element are summed in
+// IW in g.layout's order, is overwritten); index -1 passes nothing. Contributions to one element are summed in
 // row-major output order. Returns the number of indices that are neither -1 nor inside the
 // plane; those are skipped.
 template <typename T>
 int64_t pool2d_backward_by_indices(const T* grad_output, const int64_t* indices, T* grad_input,
                                    const Pool2dGeometry& g) {
+  if (g.layout == Layout::nhwc)
+    return scatter_by_indices_channels_last(grad_output, indices, g.output_plane(), grad_input, g.images(), g.h.input,
+                                            g.w.input, g.channels, [](T& element, T value) { element += value; });
   return scatter_by_indices(grad_output, indices, g.output_plane(), grad_input, g.planes, g.h.input, g.w.input,
                             [](T& element, T value) { element += value; });
 }

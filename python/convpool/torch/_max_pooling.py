@@ -9,6 +9,11 @@ from .. import _core
 from .._arguments import adaptive_size, pair, ratio_pair, single, stride_pair, stride_single
 from ._operators import (
     _array,
+    _empty_like_layout,
+    _layout_array,
+    _layout_indices,
+    _layout_of,
+    _layout_tensor,
     _output_size,
     _fitting,
     _operator,
@@ -26,16 +31,19 @@ __all__ = ["adaptive_max_pool2d", "fractional_max_pool2d", "max_pool1d", "max_po
 @_operator("max_pool2d")
 def _max_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int],
                 dilation: List[int], ceil_mode: bool, tie_break: str, nan: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    out, indices = _core.max_pool2d(_array("max_pool2d", "x", x), kernel_size, stride, padding, dilation, ceil_mode,
-                                    True, tie_break, nan)
-    return torch.from_numpy(out), torch.from_numpy(indices)
+    layout = _layout_of(x)
+    out, indices = _core.max_pool2d(_layout_array("max_pool2d", "x", x, layout), kernel_size, stride, padding,
+                                    dilation, ceil_mode, True, tie_break, nan, layout=layout)
+    return _layout_tensor(out, layout), _layout_tensor(indices, layout)
 
 
 @torch.library.register_fake(_max_pool2d)
 def _(x, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
-    return _pooled_with_indices(x, _fitting("max_pool2d", x, [
+    size = _fitting("max_pool2d", x, [
         _output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], dilation[d], ceil_mode)
-        for d in range(2)]))
+        for d in range(2)])
+    shape = list(x.shape[:-2]) + size
+    return _empty_like_layout(x, shape), _empty_like_layout(x, shape, torch.int64)
 
 
 @_operator("max_pool2d_backward")
@@ -43,14 +51,16 @@ def _max_pool2d_backward(grad_output: torch.Tensor, x: torch.Tensor, indices: to
                          stride: List[int], padding: List[int], dilation: List[int], ceil_mode: bool, tie_break: str,
                          nan: str) -> torch.Tensor:
     fn = "max_pool2d_backward"
-    return torch.from_numpy(_core.max_pool2d_backward(
-        _array(fn, "grad_output", grad_output), _array(fn, "x", x), indices.detach().numpy(), kernel_size, stride,
-        padding, dilation, ceil_mode, tie_break, nan))
+    layout = _layout_of(x)
+    return _layout_tensor(_core.max_pool2d_backward(
+        _layout_array(fn, "grad_output", grad_output, layout), _layout_array(fn, "x", x, layout),
+        _layout_indices(indices, layout), kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan,
+        layout=layout), layout)
 
 
 @torch.library.register_fake(_max_pool2d_backward)
 def _(grad_output, x, indices, kernel_size, stride, padding, dilation, ceil_mode, tie_break, nan):
-    return torch.empty_like(x, memory_format=torch.contiguous_format)
+    return _empty_like_layout(x, x.shape)
 
 
 torch.library.register_autograd(_max_pool2d, _gradient_through_indices(_max_pool2d_backward),

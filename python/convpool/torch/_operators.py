@@ -38,6 +38,13 @@ def _layout_array(fn, name, tensor, layout):
     return _array(fn, name, tensor.contiguous())
 
 
+def _layout_indices(indices, layout):
+    """_layout_array for the int64 indices of a max pooling."""
+    if layout == "nhwc":
+        return indices.detach().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).numpy()
+    return indices.detach().contiguous().numpy()
+
+
 def _layout_tensor(array, layout):
     """A kernel's result in `layout` as the (N, C, H, W) tensor it is (channels_last for 'nhwc'),
     without a copy."""
@@ -45,10 +52,10 @@ def _layout_tensor(array, layout):
     return tensor.permute(0, 3, 1, 2) if layout == "nhwc" else tensor
 
 
-def _empty_like_layout(x, shape):
-    """An empty tensor of `shape`, laid out as x is (channels last or contiguous): the fake
-    kernels' results."""
-    empty = x.new_empty(shape)
+def _empty_like_layout(x, shape, dtype=None):
+    """An empty tensor of `shape` (and x's dtype, or `dtype`), laid out as x is (channels last or
+    contiguous): the fake kernels' results."""
+    empty = x.new_empty(shape, dtype=dtype)
     return empty.contiguous(memory_format=torch.channels_last) if _channels_last(x) else empty
 
 
@@ -162,7 +169,7 @@ def _gradient_through_indices(backward):
 
     def gradient(ctx, grad_output, _grad_indices):
         x, indices = ctx.saved_tensors
-        return (backward(grad_output.contiguous(), x, indices, *ctx.arguments),) + (None,) * len(ctx.arguments)
+        return (backward(grad_output, x, indices, *ctx.arguments),) + (None,) * len(ctx.arguments)
 
     return gradient
 

@@ -360,11 +360,178 @@ void max_pool2d_backward_split_band(const T* grad_output, const T* input, T* gra
   }
 }
 
+// Channels last: a pixel's channels lie side by side, and each output pixel's window is scanned
+// tap by tap in row-major order, a block of up to kPoolChannelBlock channels at a time,
+// vectorized over the channels. Each channel meets its taps in the NCHW scan's order with its
+// rules (max_pool_takes), starting from the window's first tap (what the scan from -inf with
+// index -1 ends up selecting when no tap beats it), so values and indices equal the NCHW ones.
+inline constexpr int64_t kPoolChannelBlock = 64;
+
+// Calls body(Constant<kPoolChannelBlock>{}) for a whole block of channels, else body(Constant<0>{})
+// (the width read at run time), so that whole blocks vectorize without a remainder.
+template <class Body>
+void with_channel_block(int64_t lanes, Body&& body) {
+  if (lanes == kPoolChannelBlock)
+    body(Constant<kPoolChannelBlock>{});
+  else
+    body(Constant<0>{});
+}
+
+// The taps of every output along one dimension that lie inside the input, computed once per
+// call: their bounds cost divisions, which would otherwise be paid for every block of channels.
+struct TapRangesOf {
+  std::vector<int64_t> begin, end;
+  explicit TapRangesOf(const WindowDim& d) : begin(d.output), end(d.output) {
+    for (int64_t o = 0; o < d.output; ++o) {
+      begin[o] = d.first_tap(o);
+      end[o] = d.end_tap(o);
+    }
+  }
+};
+
+// Output pixel (oh, ow) of one image, channels [0, lanes) of `image`, `out` and `idx` (which
+// point at the block's first channel); pixels are `channels` apart.
+template <typename T, int kLanes, bool kLast, bool kIgnoreNan, bool kIndices>
+void max_pool2d_channels_last_window(const T* image, T* out, int64_t* idx, int64_t any_lanes, int64_t channels,
+                                     const Pool2dGeometry& g, const TapRangesOf& rows, const TapRangesOf& columns,
+                                     int64_t oh, int64_t ow) {
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
+  const int64_t lanes = kLanes > 0 ? kLanes : any_lanes;
+  const int64_t kh_begin = rows.begin[oh], kh_end = rows.end[oh], kw_begin = columns.begin[ow],
+                kw_end = columns.end[ow];
+  if (kh_begin == kh_end || kw_begin == kw_end) {  // no tap inside the input (dilation)
+    for (int64_t c = 0; c < lanes; ++c) {
+      out[c] = -std::numeric_limits<T>::infinity();
+      if constexpr (kIndices) idx[c] = -1;
+    }
+    return;
+  }
+  const auto tap_index = [&](int64_t kh, int64_t kw) {
+    return (H.start(oh) + kh * H.dilation) * W.input + W.start(ow) + kw * W.dilation;
+  };
+  T best[kPoolChannelBlock];
+  int64_t arg[kPoolChannelBlock];
+  const int64_t first = tap_index(kh_begin, kw_begin);
+#pragma omp simd
+  for (int64_t c = 0; c < lanes; ++c) {
+    best[c] = max_pool_load<T, kIgnoreNan>(image + first * channels + c);
+    arg[c] = first;
+  }
+  for (int64_t kh = kh_begin; kh < kh_end; ++kh)
+    for (int64_t kw = kh == kh_begin ? kw_begin + 1 : kw_begin; kw < kw_end; ++kw) {
+      const int64_t tap = tap_index(kh, kw);
+      const T* values = image + tap * channels;
+#pragma omp simd
+      for (int64_t c = 0; c < lanes; ++c) {
+        const T v = max_pool_load<T, kIgnoreNan>(values + c);
+        const bool take = max_pool_takes<T, kLast, kIgnoreNan>(v, best[c]);
+        best[c] = take ? v : best[c];
+        if constexpr (kIndices) arg[c] = take ? tap : arg[c];
+      }
+    }
+  for (int64_t c = 0; c < lanes; ++c) out[c] = best[c];
+  if constexpr (kIndices)
+    for (int64_t c = 0; c < lanes; ++c) idx[c] = arg[c];
+}
+
+template <typename T, bool kLast, bool kIgnoreNan>
+void max_pool2d_forward_channels_last(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g) {
+  const int64_t C = g.channels, OH = g.h.output, OW = g.w.output;
+  const TapRangesOf rows(g.h), columns(g.w);
+  parallel_for(g.images() * OH, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* image = input + r / OH * g.input_plane() * C;
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t pixel = (r * OW + ow) * C;
+        for (int64_t c0 = 0; c0 < C; c0 += kPoolChannelBlock) {
+          const int64_t lanes = std::min(kPoolChannelBlock, C - c0);
+          with_channel_block(lanes, [&](auto block) {
+            constexpr int kLanes = decltype(block)::value;
+            if (indices)
+              max_pool2d_channels_last_window<T, kLanes, kLast, kIgnoreNan, true>(
+                  image + c0, output + pixel + c0, indices + pixel + c0, lanes, C, g, rows, columns, r % OH, ow);
+            else
+              max_pool2d_channels_last_window<T, kLanes, kLast, kIgnoreNan, false>(
+                  image + c0, output + pixel + c0, nullptr, lanes, C, g, rows, columns, r % OH, ow);
+          });
+        }
+      }
+    }
+  });
+}
+
+// TieBreak::split's backward channels last, over input rows [row_begin, row_end) of one image:
+// each output pixel's maxima and tie counts as max_pool2d_backward_split_band takes them, then
+// its shares added to its tied taps, output pixels in row-major order, so that every element
+// receives the same shares in the same order as there.
+template <typename T, bool kIgnoreNan>
+void max_pool2d_backward_split_channels_last_band(const T* grad_output, const T* input, T* grad_input,
+                                                  const Pool2dGeometry& g, int64_t row_begin, int64_t row_end) {
+  const WindowDim& H = g.h;
+  const WindowDim& W = g.w;
+  const int64_t C = g.channels;
+  auto load = [](const T* p) { return max_pool_load<T, kIgnoreNan>(p); };
+  auto ties = [](T v, T m) { return (v == m) | (std::isnan(v) & std::isnan(m)); };
+  std::fill(grad_input + row_begin * W.input * C, grad_input + row_end * W.input * C, T(0));
+  T maximum[kPoolChannelBlock], share[kPoolChannelBlock];
+  const int64_t oh_end = H.end_output_touching(row_end);
+  for (int64_t oh = H.first_output_touching(row_begin); oh < oh_end; ++oh) {
+    const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);
+    bool touches_band = false;
+    for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
+      const int64_t ih = H.start(oh) + kh * H.dilation;
+      touches_band = touches_band || (ih >= row_begin && ih < row_end);
+    }
+    if (!touches_band) continue;
+    for (int64_t ow = 0; ow < W.output; ++ow) {
+      const int64_t kw_begin = W.first_tap(ow), kw_end = W.end_tap(ow);
+      const auto for_each_tap = [&](auto&& tap) {
+        for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
+          const int64_t ih = H.start(oh) + kh * H.dilation;
+          for (int64_t kw = kw_begin; kw < kw_end; ++kw) tap(ih, (ih * W.input + W.start(ow) + kw * W.dilation) * C);
+        }
+      };
+      const T* go = grad_output + (oh * W.output + ow) * C;
+      for (int64_t c0 = 0; c0 < C; c0 += kPoolChannelBlock) {
+        const int64_t lanes = std::min(kPoolChannelBlock, C - c0);
+        std::fill_n(maximum, lanes, -std::numeric_limits<T>::infinity());
+        for_each_tap([&](int64_t, int64_t at) {
+#pragma omp simd
+          for (int64_t c = 0; c < lanes; ++c) {
+            const T v = load(input + at + c0 + c);
+            maximum[c] = max_pool_takes<T, false, kIgnoreNan>(v, maximum[c]) ? v : maximum[c];
+          }
+        });
+        T* const count = share;
+        std::fill_n(count, lanes, T(0));
+        for_each_tap([&](int64_t, int64_t at) {
+#pragma omp simd
+          for (int64_t c = 0; c < lanes; ++c) count[c] += ties(load(input + at + c0 + c), maximum[c]) ? T(1) : T(0);
+        });
+#pragma omp simd
+        for (int64_t c = 0; c < lanes; ++c) share[c] = go[c0 + c] / (count[c] > T(1) ? count[c] : T(1));
+        for_each_tap([&](int64_t ih, int64_t at) {
+          if (ih < row_begin || ih >= row_end) return;
+#pragma omp simd
+          for (int64_t c = 0; c < lanes; ++c)
+            grad_input[at + c0 + c] += ties(load(input + at + c0 + c), maximum[c]) ? share[c] : T(0);
+        });
+      }
+    }
+  }
+}
+
 template <typename T>
 void max_pool2d_forward(VectorIsa, const T* input, T* output, int64_t* indices, const MaxPool2dParams& p) {
   with_flag(p.tie_break == TieBreak::last, [&](auto last) {
     with_flag(p.nan == NanPolicy::ignore, [&](auto ignore) {
-      max_pool2d_forward_planes<T, decltype(last)::value, decltype(ignore)::value>(input, output, indices, p.geometry);
+      if (p.geometry.layout == Layout::nhwc)
+        max_pool2d_forward_channels_last<T, decltype(last)::value, decltype(ignore)::value>(input, output, indices,
+                                                                                            p.geometry);
+      else
+        max_pool2d_forward_planes<T, decltype(last)::value, decltype(ignore)::value>(input, output, indices,
+                                                                                     p.geometry);
     });
   });
 }
@@ -375,6 +542,21 @@ template <typename T>
 void max_pool2d_backward_split(VectorIsa, const T* grad_output, const T* input, T* grad_input,
                                const MaxPool2dParams& p) {
   const Pool2dGeometry& g = p.geometry;
+  if (g.layout == Layout::nhwc) {
+    const RowBands bands = RowBands::for_planes(g.images(), g.h.input);
+    const int64_t image_input = g.input_plane() * g.channels, image_output = g.output_plane() * g.channels;
+    parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
+      for (int64_t item = item_begin; item < item_end; ++item) {
+        const int64_t n = bands.plane(item);
+        with_flag(p.nan == NanPolicy::ignore, [&](auto ignore) {
+          max_pool2d_backward_split_channels_last_band<T, decltype(ignore)::value>(
+              grad_output + n * image_output, input + n * image_input, grad_input + n * image_input, g,
+              bands.row_begin(item), bands.row_end(item));
+        });
+      }
+    });
+    return;
+  }
   const RowBands bands = RowBands::for_planes(g.planes, g.h.input);
   parallel_for(bands.items(), [&](int64_t item_begin, int64_t item_end) {
     for (int64_t item = item_begin; item < item_end; ++item) {
