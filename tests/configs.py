@@ -24,6 +24,14 @@ def random_pool_configs(seed, count, padding=True, dilation=True, ceil_mode=True
     return configs
 
 
+def channels_last_pool_configs(seed, count, **options):
+    """random_pool_configs with channel counts below, at and past a block of 64 channels: the
+    channels-last kernels' blocks."""
+    channels = [3, 16, 64, 70]
+    return [(shape[:-3] + (channels[i % 4],) + shape[-2:],) + tuple(config)
+            for i, (shape, *config) in enumerate(random_pool_configs(seed, count, **options))]
+
+
 def config_id(config):
     shape, k, s, p, d, ceil_mode = config
     return f"x{shape}-k{k}-s{s}-p{p}-d{d}-{'ceil' if ceil_mode else 'floor'}".replace(" ", "")

@@ -7,6 +7,7 @@ import pytest
 
 import convpool as cp
 import reference as ref
+from reference import to_nhwc
 
 CASES = [((2, 3, 7, 5), (3, 2)), ((1, 4, 10, 10), 1), ((3, 2, 9, 11), (4, None)), ((2, 5, 6, 6), (6, 6)),
          ((2, 2, 3, 5), (7, 8)), ((5, 4, 4), (3, 3)), ((1, 1, 1, 1), 1), ((2, 3, 64, 1), (5, 1))]
@@ -72,3 +73,49 @@ def test_bitwise_identical_for_any_thread_count(assert_thread_independent):
 def test_bad_arguments_raise(call, error, message):
     with pytest.raises(error, match=message):
         call(np.ones((2, 3, 8, 8), np.float32))
+
+
+# Channels last: global pooling (windows of whole rows) and windows of both kinds of overlap, on
+# channel counts below, at and past a block of 64.
+NHWC_CASES = [((2, 70, 7, 7), 1), ((3, 16, 9, 8), (3, 2)), ((1, 64, 8, 8), (5, 3)), ((2, 130, 7, 7), (1, 1)),
+              ((4, 5, 6, 6), (6, 4)), ((2, 3, 10, 10), (1, 3)), ((3, 9, 11), (4, 1))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, output_size", NHWC_CASES)
+def test_channels_last_equals_nchw_bit_for_bit(shape, output_size, dtype):
+    rng = np.random.default_rng(31)
+    x = (rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 4, shape)).astype(dtype)
+    out = cp.adaptive_avg_pool2d(x, output_size)
+    assert cp.adaptive_avg_pool2d(to_nhwc(x), output_size, layout="nhwc").tobytes() == to_nhwc(out).tobytes()
+    grad_output = rng.standard_normal(out.shape).astype(dtype)
+    grad = cp.adaptive_avg_pool2d_backward(grad_output, x.shape)
+    grad_l = cp.adaptive_avg_pool2d_backward(to_nhwc(grad_output), to_nhwc(x).shape, layout="nhwc")
+    assert grad_l.tobytes() == to_nhwc(grad).tobytes()
+
+
+def test_torch_channels_last_global_pooling_keeps_the_layout(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import convpool.torch as cpt
+    from convpool import _core
+
+    seen = []
+    forward = _core.adaptive_avg_pool2d
+
+    def recording(x, *args, **kwargs):
+        seen.append((kwargs.get("layout", "nchw"), x.__array_interface__["data"][0]))
+        return forward(x, *args, **kwargs)
+
+    monkeypatch.setattr(_core, "adaptive_avg_pool2d", recording)
+    x = np.random.default_rng(32).standard_normal((3, 20, 7, 7))
+    tx = torch.from_numpy(x).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    for output_size in (1, (3, 2)):
+        seen.clear()
+        y = cpt.adaptive_avg_pool2d(tx, output_size)
+        assert seen == [("nhwc", tx.data_ptr())]
+        expected = torch.nn.functional.adaptive_avg_pool2d(tx, output_size)
+        torch.testing.assert_close(y, expected)
+        (grad,) = torch.autograd.grad(y.sum(), tx)  # a contiguous gradient of a 1x1 output
+        assert grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous()
+        torch.testing.assert_close(grad, torch.autograd.grad(expected.sum(), tx)[0])
+        torch.library.opcheck(torch.ops.convpool.adaptive_avg_pool2d.default, (tx.detach(), list(y.shape[-2:])))

@@ -3,7 +3,8 @@ import pytest
 
 import convpool as cp
 import reference as ref
-from configs import config_id, random_pool_configs
+from configs import channels_last_pool_configs, config_id, random_pool_configs
+from reference import to_nhwc
 
 CONFIGS = random_pool_configs(seed=11, count=40, dilation=False)
 
@@ -107,3 +108,65 @@ def test_disjoint_2x2_windows_for_any_thread_count(shape, divisor_override, thre
         np.testing.assert_allclose(cp.avg_pool2d_backward(grad_output, x.shape, *args), expected_grad,
                                    rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(cp.lp_pool2d(x, 2, 2), ref.lp_pool2d(x, 2, 2), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("divisor_override", [None, 3])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("config", channels_last_pool_configs(seed=14, count=16, dilation=False)
+                         + [((2, 64, 8, 8), 2, 2, 0, 1, False), ((1, 70, 9, 9), 3, 1, 1, 1, True)], ids=config_id)
+def test_channels_last_equals_nchw_bit_for_bit(config, count_include_pad, divisor_override):
+    shape, k, s, p, _, ceil_mode = config
+    rng = np.random.default_rng(15)
+    args = (k, s, p, ceil_mode, count_include_pad, divisor_override)
+    for dtype in (np.float32, np.float64):
+        x = (rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 4, shape)).astype(dtype)
+        out = cp.avg_pool2d(x, *args)
+        out_l = cp.avg_pool2d(to_nhwc(x), *args, layout="nhwc")
+        assert out_l.tobytes() == to_nhwc(out).tobytes()
+        grad_output = (rng.standard_normal(out.shape) * 10.0 ** rng.integers(-3, 4, out.shape)).astype(dtype)
+        grad = cp.avg_pool2d_backward(grad_output, x.shape, *args)
+        grad_l = cp.avg_pool2d_backward(to_nhwc(grad_output), to_nhwc(x).shape, *args, layout="nhwc")
+        assert grad_l.tobytes() == to_nhwc(grad).tobytes()
+
+
+def test_channels_last_shapes_and_layout_are_checked():
+    x = np.zeros((2, 6, 5, 3), np.float32)  # (N, H, W, C)
+    assert cp.avg_pool2d(x, 2, layout="nhwc").shape == (2, 3, 2, 3)
+    assert cp.avg_pool2d_backward(np.ones((2, 3, 2, 3), np.float32), x.shape, 2, layout="nhwc").shape == x.shape
+    with pytest.raises(ValueError, match=r"input_shape must be \(H, W, C\) or \(N, H, W, C\)"):
+        cp.avg_pool2d_backward(np.ones((2, 3, 2, 3), np.float32), (6, 5), 2, layout="nhwc")
+    with pytest.raises(ValueError, match="layout must be 'nchw' or 'nhwc'"):
+        cp.avg_pool2d(x, 2, layout="hwc")
+
+
+def test_torch_channels_last_runs_in_place_and_stays_channels_last(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import convpool.torch as cpt
+    from convpool import _core
+
+    seen = []
+    forward, backward = _core.avg_pool2d, _core.avg_pool2d_backward
+
+    def recording(function):
+        def call(first, *args, **kwargs):
+            seen.append((kwargs.get("layout", "nchw"), first.__array_interface__["data"][0]))
+            return function(first, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(_core, "avg_pool2d", recording(forward))
+    monkeypatch.setattr(_core, "avg_pool2d_backward", recording(backward))
+    x = np.random.default_rng(16).standard_normal((3, 20, 9, 8))
+    tx = torch.from_numpy(x).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    for kernel, stride, padding in ((2, 2, 0), (3, 2, 1)):
+        seen.clear()
+        y = cpt.avg_pool2d(tx, kernel, stride, padding)
+        assert seen == [("nhwc", tx.data_ptr())]  # x read in place
+        assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+        expected = torch.nn.functional.avg_pool2d(tx, kernel, stride, padding)
+        torch.testing.assert_close(y, expected)
+        probe = torch.randn_like(expected).contiguous(memory_format=torch.channels_last)
+        (grad,) = torch.autograd.grad(y, tx, probe)
+        assert seen[1] == ("nhwc", probe.data_ptr())
+        assert grad.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(grad, torch.autograd.grad(expected, tx, probe)[0])
+    torch.library.opcheck(torch.ops.convpool.avg_pool2d.default, (tx.detach(), [3, 3], [2, 2], [1, 1], True, False))

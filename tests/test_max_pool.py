@@ -5,7 +5,7 @@ import pytest
 
 import convpool as cp
 import reference as ref
-from configs import config_id, random_pool_configs
+from configs import channels_last_pool_configs, config_id, random_pool_configs
 from reference import to_nchw, to_nhwc
 
 TIE_BREAKS = ["first", "last", "split"]
@@ -224,16 +224,9 @@ def test_values_without_indices_match_reference(config, nan):
     np.testing.assert_array_equal(out, ref.max_pool2d(x, k, s, p, d, ceil_mode, nan=nan)[0])
 
 
-def channels_last_configs(seed, count):
-    """random_pool_configs with channel counts below, at and past a block of 64 channels."""
-    channels = [3, 16, 64, 70]
-    return [(shape[:-3] + (channels[i % 4],) + shape[-2:],) + tuple(config)
-            for i, (shape, *config) in enumerate(random_pool_configs(seed, count))]
-
-
 @pytest.mark.parametrize("nan", ["propagate", "ignore"])
 @pytest.mark.parametrize("tie_break", TIE_BREAKS)
-@pytest.mark.parametrize("config", channels_last_configs(seed=21, count=16), ids=config_id)
+@pytest.mark.parametrize("config", channels_last_pool_configs(seed=21, count=16), ids=config_id)
 def test_channels_last_equals_nchw_bit_for_bit(config, tie_break, nan):
     shape, k, s, p, d, ceil_mode = config
     rng = np.random.default_rng(22)

@@ -14,12 +14,12 @@ using namespace pybind11::literals;
 
 AdaptiveAvgPool2dParams adaptive_params(const char* fn, const SpatialShape& in, py::handle output_size) {
   const Pair out = adaptive_output_size(fn, in, output_size);
-  return AdaptiveAvgPool2dParams{in.planes(), in.height(), in.width(), out.h, out.w};
+  return AdaptiveAvgPool2dParams{in.planes(), in.height(), in.width(), out.h, out.w, in.layout, in.channels()};
 }
 
-py::array adaptive_avg_pool2d(py::handle x, py::handle output_size, py::handle out) {
+py::array adaptive_avg_pool2d(py::handle x, py::handle output_size, py::handle layout, py::handle out) {
   const char* fn = "adaptive_avg_pool2d";
-  const auto [input, type, in] = pooling_input(x, fn);
+  const auto [input, type, in] = pooling_input(x, fn, parse_layout(fn, layout));
   const AdaptiveAvgPool2dParams p = adaptive_params(fn, in, output_size);
   return dispatch_float(type, [&](auto zero) -> py::array {
     using T = decltype(zero);
@@ -28,10 +28,12 @@ py::array adaptive_avg_pool2d(py::handle x, py::handle output_size, py::handle o
   });
 }
 
-py::array adaptive_avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py::handle out) {
+py::array adaptive_avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py::handle layout,
+                                       py::handle out) {
   const char* fn = "adaptive_avg_pool2d_backward";
   auto [grad, type] = to_float_array(grad_output, fn, "grad_output");
-  const SpatialShape in = spatial_shape(to_shape(input_shape, fn, "input_shape"), fn, "input_shape");
+  const SpatialShape in =
+      spatial_shape(to_shape(input_shape, fn, "input_shape"), fn, "input_shape", parse_layout(fn, layout));
   const std::vector<int64_t> grad_shape = shape_of(grad);
   if (grad_shape.size() != in.shape.size())
     throw py::value_error(concat(fn, ": grad_output has shape ", shape_string(grad_shape), " but input_shape ",
@@ -40,8 +42,10 @@ py::array adaptive_avg_pool2d_backward(py::handle grad_output, py::handle input_
   p.planes = in.planes();
   p.in_h = in.height();
   p.in_w = in.width();
-  p.out_h = grad_shape[grad_shape.size() - 2];
-  p.out_w = grad_shape.back();
+  p.layout = in.layout;
+  p.channels = in.channels();
+  p.out_h = grad_shape[in.height_axis()];
+  p.out_w = grad_shape[in.height_axis() + 1];
   require_shape(fn, "grad_output", grad, in.with_spatial(p.out_h, p.out_w), "input_shape needs");
   if (p.out_h < 1 || p.out_w < 1 || p.out_h > kMaxWindowArgument || p.out_w > kMaxWindowArgument)
     throw py::value_error(concat(fn, ": grad_output has shape ", shape_string(grad_shape),
@@ -56,10 +60,10 @@ py::array adaptive_avg_pool2d_backward(py::handle grad_output, py::handle input_
 }  // namespace
 
 void register_adaptive_avg_pool(py::module_& m) {
-  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d, "x"_a, "output_size"_a, "out"_a = py::none(),
+  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d, "x"_a, "output_size"_a, "layout"_a = "nchw", "out"_a = py::none(),
         docs::adaptive_avg_pool2d);
   m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward, "grad_output"_a, "input_shape"_a,
-        "out"_a = py::none(), docs::adaptive_avg_pool2d_backward);
+        "layout"_a = "nchw", "out"_a = py::none(), docs::adaptive_avg_pool2d_backward);
 }
 
 }  // namespace convpool::bindings

@@ -30,9 +30,9 @@ AvgPool2dParams avg_params(const char* fn, const SpatialShape& in, py::handle ke
 }
 
 py::array avg_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py::handle padding, bool ceil_mode,
-                     bool count_include_pad, py::handle divisor_override, py::handle out) {
+                     bool count_include_pad, py::handle divisor_override, py::handle layout, py::handle out) {
   const char* fn = "avg_pool2d";
-  const auto [input, type, in] = pooling_input(x, fn);
+  const auto [input, type, in] = pooling_input(x, fn, parse_layout(fn, layout));
   const AvgPool2dParams p =
       avg_params(fn, in, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override);
   return dispatch_float(type, [&](auto zero) -> py::array {
@@ -44,10 +44,11 @@ py::array avg_pool2d(py::handle x, py::handle kernel_size, py::handle stride, py
 
 py::array avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py::handle kernel_size, py::handle stride,
                               py::handle padding, bool ceil_mode, bool count_include_pad, py::handle divisor_override,
-                              py::handle out) {
+                              py::handle layout, py::handle out) {
   const char* fn = "avg_pool2d_backward";
   auto [grad, type] = to_float_array(grad_output, fn, "grad_output");
-  const SpatialShape in = spatial_shape(to_shape(input_shape, fn, "input_shape"), fn, "input_shape");
+  const SpatialShape in =
+      spatial_shape(to_shape(input_shape, fn, "input_shape"), fn, "input_shape", parse_layout(fn, layout));
   const AvgPool2dParams p =
       avg_params(fn, in, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override);
   require_shape(fn, "grad_output", grad, output_shape(in, p.geometry), "the pooling of input_shape gives");
@@ -62,11 +63,11 @@ py::array avg_pool2d_backward(py::handle grad_output, py::handle input_shape, py
 
 void register_avg_pool(py::module_& m) {
   m.def("avg_pool2d", &avg_pool2d, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0,
-        "ceil_mode"_a = false, "count_include_pad"_a = true, "divisor_override"_a = py::none(), "out"_a = py::none(),
-        docs::avg_pool2d);
+        "ceil_mode"_a = false, "count_include_pad"_a = true, "divisor_override"_a = py::none(), "layout"_a = "nchw",
+        "out"_a = py::none(), docs::avg_pool2d);
   m.def("avg_pool2d_backward", &avg_pool2d_backward, "grad_output"_a, "input_shape"_a, "kernel_size"_a,
         "stride"_a = py::none(), "padding"_a = 0, "ceil_mode"_a = false, "count_include_pad"_a = true,
-        "divisor_override"_a = py::none(), "out"_a = py::none(), docs::avg_pool2d_backward);
+        "divisor_override"_a = py::none(), "layout"_a = "nchw", "out"_a = py::none(), docs::avg_pool2d_backward);
 }
 
 }  // namespace convpool::bindings

@@ -83,6 +83,8 @@ Args:
     count_include_pad: divide by the window clipped to the padded input (True) or by the number
         of taps inside the input (False).
     divisor_override: if given (non-zero), the divisor of every window.
+    layout: 'nchw' (the default), or 'nhwc': x and out are (N, H, W, C) or (H, W, C), channels
+        last, with the NCHW results transposed, bit for bit.
 
 Shape:
     out: (N, C, H_out, W_out), H_out = floor((H + 2*pH - kH) / sH) + 1 (ceil in ceil_mode).
@@ -101,9 +103,10 @@ inline constexpr const char* avg_pool2d_backward = R"doc(Gradient of avg_pool2d 
 
 Args:
     grad_output: gradient of the pooled output.
-    input_shape: shape of the forward input, (N, C, H, W) or (C, H, W).
-    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: as in the
-        forward call.
+    input_shape: shape of the forward input, (N, C, H, W) or (C, H, W) ((N, H, W, C) or
+        (H, W, C) with layout='nhwc').
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout: as in
+        the forward call.
 
 Returns:
     grad_input of shape input_shape and the dtype of grad_output.
@@ -557,6 +560,8 @@ Args:
     output_size: int or (H_out, W_out); an entry None keeps that size of x. Output i of a
         dimension averages the inputs [floor(i * in / out), ceil((i + 1) * in / out)), as in
         PyTorch; 1 is global average pooling.
+    layout: 'nchw' (the default), or 'nhwc': x and out are (N, H, W, C) or (H, W, C), channels
+        last, with the NCHW results transposed, bit for bit.
 
 Shape:
     out: (N, C, H_out, W_out).
@@ -572,8 +577,10 @@ Example:
 inline constexpr const char* adaptive_avg_pool2d_backward = R"doc(Gradient of adaptive_avg_pool2d.
 
 Args:
-    grad_output: gradient of the pooled output; its last two sizes are the output size.
+    grad_output: gradient of the pooled output; its spatial sizes are the output size.
     input_shape: the shape of the forward input.
+    layout: as in the forward call ('nhwc': grad_output and input_shape are (N, H, W, C) or
+        (H, W, C)).
 
 Returns:
     grad_input of shape input_shape: each output's gradient divided equally among its window,

@@ -2,7 +2,10 @@
 #include <convpool/adaptive_avg_pool.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
+
+#include "layouts.hpp"
 
 using namespace convpool;
 
@@ -31,5 +34,29 @@ TEST(AdaptiveAvgPool, MatchesTheDefinitionAndItsTranspose) {
         }
     for (size_t i = 0; i < x.size(); ++i) backward_dot += x[i] * gx[i];
     EXPECT_NEAR(forward_dot, backward_dot, 1e-12);
+  }
+}
+
+// Channels last: 70 channels (a whole block of 64 and a remainder), global pooling and overlapping
+// windows, against the NCHW results transposed, bit for bit.
+TEST(AdaptiveAvgPool, ChannelsLastEqualsTheNchwResultsTransposed) {
+  const int64_t channels = 70;
+  for (const auto& [out_h, out_w] : {std::pair<int64_t, int64_t>{1, 1}, {3, 4}, {9, 2}}) {
+    AdaptiveAvgPool2dParams p{2 * channels, 7, 9, out_h, out_w};
+    std::vector<float> x(p.planes * p.in_h * p.in_w), g(p.planes * out_h * out_w);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+    for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<float>(std::cos(0.91 * static_cast<double>(i)));
+    std::vector<float> y(g.size()), y_nhwc(g.size()), gx(x.size()), gx_nhwc(x.size());
+    adaptive_avg_pool2d_forward(x.data(), y.data(), p);
+    adaptive_avg_pool2d_backward(g.data(), gx.data(), p);
+    AdaptiveAvgPool2dParams p_nhwc = p;
+    p_nhwc.layout = Layout::nhwc;
+    p_nhwc.channels = channels;
+    const int64_t in_plane = p.in_h * p.in_w, out_plane = out_h * out_w;
+    adaptive_avg_pool2d_forward(to_channels_last(x, channels, in_plane).data(), y_nhwc.data(), p_nhwc);
+    adaptive_avg_pool2d_backward(to_channels_last(g, channels, out_plane).data(), gx_nhwc.data(), p_nhwc);
+    EXPECT_EQ(std::memcmp(to_channels_last(y, channels, out_plane).data(), y_nhwc.data(), y.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(to_channels_last(gx, channels, in_plane).data(), gx_nhwc.data(), gx.size() * sizeof(float)),
+              0);
   }
 }

@@ -10,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include "layouts.hpp"
+
 using namespace convpool;
 
 namespace {
@@ -147,15 +149,7 @@ TEST(MaxPool, ChannelsLastEqualsTheNchwResultsTransposed) {
       v = draw <= 2 ? static_cast<float>(draw) : std::numeric_limits<float>::quiet_NaN();
     }
     for (auto& v : grad) v = std::uniform_real_distribution<float>(-1, 1)(rng);
-    const auto transposed = [channels](const auto& nchw, int64_t plane) {
-      std::decay_t<decltype(nchw)> nhwc(nchw.size());
-      for (size_t i = 0; i < nchw.size(); ++i) {
-        const int64_t image = static_cast<int64_t>(i) / (channels * plane),
-                      rest = static_cast<int64_t>(i) % (channels * plane);
-        nhwc[(image * plane + rest % plane) * channels + rest / plane] = nchw[i];
-      }
-      return nhwc;
-    };
+    const auto transposed = [](const auto& nchw, int64_t plane) { return to_channels_last(nchw, channels, plane); };
     Pool2dGeometry g_nhwc = g;
     g_nhwc.layout = Layout::nhwc;
     g_nhwc.channels = channels;
@@ -334,6 +328,37 @@ TEST(AvgPool, RandomConfigsSumInTheDocumentedOrder) {
           const float divisor = static_cast<float>(g.h.inside_count(oh) * g.w.inside_count(ow));
           EXPECT_EQ(out[(plane * g.h.output + oh) * g.w.output + ow], sum / divisor);
         }
+  }
+}
+
+// Channels last: 70 channels, with and without padding in the divisor, windows of 4 taps or
+// fewer (row-major sums) and larger ones (column sums), against the NCHW results transposed.
+TEST(AvgPool, ChannelsLastEqualsTheNchwResultsTransposed) {
+  std::mt19937 rng(5);
+  const int64_t channels = 70;
+  for (const Config& c : random_configs(6, 12, true, false)) {
+    for (bool count_include_pad : {false, true}) {
+      AvgPool2dParams p;
+      p.geometry = c.geometry();
+      p.geometry.planes *= channels;
+      p.count_include_pad = count_include_pad;
+      const Pool2dGeometry& g = p.geometry;
+      std::vector<double> x(g.planes * g.input_plane()), grad(g.planes * g.output_plane());
+      for (auto& v : x) v = std::uniform_real_distribution<double>(-1e3, 1e3)(rng);
+      for (auto& v : grad) v = std::uniform_real_distribution<double>(-1e3, 1e3)(rng);
+      AvgPool2dParams p_nhwc = p;
+      p_nhwc.geometry.layout = Layout::nhwc;
+      p_nhwc.geometry.channels = channels;
+      std::vector<double> out(grad.size()), out_nhwc(grad.size()), gx(x.size()), gx_nhwc(x.size());
+      avg_pool2d_forward(x.data(), out.data(), p);
+      avg_pool2d_forward(to_channels_last(x, channels, g.input_plane()).data(), out_nhwc.data(), p_nhwc);
+      avg_pool2d_backward(grad.data(), gx.data(), p);
+      avg_pool2d_backward(to_channels_last(grad, channels, g.output_plane()).data(), gx_nhwc.data(), p_nhwc);
+      const auto out_t = to_channels_last(out, channels, g.output_plane());
+      const auto gx_t = to_channels_last(gx, channels, g.input_plane());
+      EXPECT_EQ(std::memcmp(out_t.data(), out_nhwc.data(), out.size() * sizeof(double)), 0);
+      EXPECT_EQ(std::memcmp(gx_t.data(), gx_nhwc.data(), gx.size() * sizeof(double)), 0);
+    }
   }
 }
 

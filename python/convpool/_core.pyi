@@ -91,6 +91,7 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: Optional[int] = None,
+    layout: _Layout = "nchw",
     out: _Out = None,
 ) -> _FloatArray: ...
 def avg_pool2d_backward(
@@ -102,6 +103,7 @@ def avg_pool2d_backward(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: Optional[int] = None,
+    layout: _Layout = "nchw",
     out: _Out = None,
 ) -> _FloatArray: ...
 def lp_pool2d(
@@ -283,5 +285,9 @@ def batch_norm2d_backward(
     layout: _Layout = "nchw",
     out: _Out = None,
 ) -> Tuple[Optional[_FloatArray], Optional[_FloatArray], Optional[_FloatArray]]: ...
-def adaptive_avg_pool2d(x: _ArrayLike, output_size: _OutputSize, out: _Out = None) -> _FloatArray: ...
-def adaptive_avg_pool2d_backward(grad_output: _ArrayLike, input_shape: Sequence[int], out: _Out = None) -> _FloatArray: ...
+def adaptive_avg_pool2d(
+    x: _ArrayLike, output_size: _OutputSize, layout: _Layout = "nchw", out: _Out = None
+) -> _FloatArray: ...
+def adaptive_avg_pool2d_backward(
+    grad_output: _ArrayLike, input_shape: Sequence[int], layout: _Layout = "nchw", out: _Out = None
+) -> _FloatArray: ...

@@ -11,7 +11,9 @@
 // whole rows, contiguous, summed in memory order into 16 running sums added in order. In the
 // backward, output row oh's shares are first
 // gathered per input column (windows in output order), then added to each input row of the
-// window row, output rows in order.
+// window row, output rows in order. Channels last, the same sums are taken in the same order for a
+// block of up to 64 channels at a time, vectorized over the channels: the results equal the NCHW
+// ones bit for bit.
 
 #include <cstdint>
 #include <vector>
@@ -24,6 +26,9 @@ namespace convpool {
 
 struct AdaptiveAvgPool2dParams {
   int64_t planes = 1, in_h = 1, in_w = 1, out_h = 1, out_w = 1;
+  // Channels last (Layout::nhwc), each image holds `channels` of the planes interleaved.
+  Layout layout = Layout::nchw;
+  int64_t channels = 1;
 };
 
 }  // namespace convpool
@@ -33,7 +38,7 @@ struct AdaptiveAvgPool2dParams {
 
 namespace convpool {
 
-// x: planes x in_h x in_w; y: planes x out_h x out_w.
+// x: planes x in_h x in_w; y: planes x out_h x out_w (in p.layout's order).
 template <typename T>
 void adaptive_avg_pool2d_forward(const T* x, T* y, const AdaptiveAvgPool2dParams& p) {
   with_vector_isa([&](auto isa) { adaptive_avg_pool2d_forward(isa, x, y, p); });

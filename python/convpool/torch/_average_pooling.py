@@ -9,6 +9,14 @@ from .. import _core
 from .._arguments import adaptive_size, divisor, pair, single, stride_pair, stride_single
 from ._operators import (
     _array,
+    _backward_layout,
+    _channels_last,
+    _empty_in_layout,
+    _shape_in,
+    _empty_like_layout,
+    _layout_array,
+    _layout_of,
+    _layout_tensor,
     _output_size,
     _fitting,
     _operator,
@@ -23,49 +31,59 @@ __all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "lp_pool2d", "stoc
 @_operator("avg_pool2d")
 def _avg_pool2d(x: torch.Tensor, kernel_size: List[int], stride: List[int], padding: List[int], ceil_mode: bool,
                 count_include_pad: bool, divisor_override: Optional[int] = None) -> torch.Tensor:
-    return torch.from_numpy(_core.avg_pool2d(_array("avg_pool2d", "x", x), kernel_size, stride, padding, ceil_mode,
-                                             count_include_pad, divisor_override))
+    layout = _layout_of(x)
+    return _layout_tensor(_core.avg_pool2d(_layout_array("avg_pool2d", "x", x, layout), kernel_size, stride, padding,
+                                           ceil_mode, count_include_pad, divisor_override, layout=layout), layout)
 
 
 @torch.library.register_fake(_avg_pool2d)
 def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
-    return x.new_empty(list(x.shape[:-2]) + _fitting("avg_pool2d", x, [
+    return _empty_like_layout(x, list(x.shape[:-2]) + _fitting("avg_pool2d", x, [
         _output_size(x.shape[-2 + d], kernel_size[d], stride[d], padding[d], 1, ceil_mode) for d in range(2)]))
+
+
+# The backwards have no x: `channels_last` says x was (a grad_output of a 1x1 output plane cannot
+# tell), and then the NHWC kernel gives a channels_last gradient.
 
 
 @_operator("avg_pool2d_backward")
 def _avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int], kernel_size: List[int],
                          stride: List[int], padding: List[int], ceil_mode: bool,
-                         count_include_pad: bool, divisor_override: Optional[int] = None) -> torch.Tensor:
-    return torch.from_numpy(_core.avg_pool2d_backward(_array("avg_pool2d_backward", "grad_output", grad_output),
-                                                      input_shape, kernel_size, stride, padding, ceil_mode,
-                                                      count_include_pad, divisor_override))
+                         count_include_pad: bool, divisor_override: Optional[int] = None,
+                         channels_last: bool = False) -> torch.Tensor:
+    fn = "avg_pool2d_backward"
+    layout = _backward_layout(input_shape, channels_last)
+    return _layout_tensor(_core.avg_pool2d_backward(
+        _layout_array(fn, "grad_output", grad_output, layout), _shape_in(input_shape, layout), kernel_size, stride,
+        padding, ceil_mode, count_include_pad, divisor_override, layout=layout), layout)
 
 
 @torch.library.register_fake(_avg_pool2d_backward)
-def _(grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
-    return grad_output.new_empty(input_shape)
+def _(grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None,
+      channels_last=False):
+    return _empty_in_layout(grad_output, input_shape, _backward_layout(input_shape, channels_last))
 
 
 def _avg_pool2d_setup(ctx, inputs, output):
     x, *ctx.arguments = inputs
     ctx.input_shape = list(x.shape)
+    ctx.channels_last = _channels_last(x)
 
 
 def _avg_pool2d_grad(ctx, grad_output):
-    return (_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape, *ctx.arguments),) + (None,) * 6
+    return (_avg_pool2d_backward(grad_output, ctx.input_shape, *ctx.arguments, ctx.channels_last),) + (None,) * 6
 
 
 torch.library.register_autograd(_avg_pool2d, _avg_pool2d_grad, setup_context=_avg_pool2d_setup)
 
 
 def _avg_pool2d_backward_setup(ctx, inputs, output):
-    _grad_output, _input_shape, *ctx.arguments = inputs
+    _grad_output, _input_shape, *ctx.arguments, _channels_last_input = inputs
 
 
 def _avg_pool2d_backward_grad(ctx, grad_grad_input):
     # The backward is the forward's transpose, so its own derivative is the forward.
-    return (torch.ops.convpool.avg_pool2d(grad_grad_input.contiguous(), *ctx.arguments),) + (None,) * 7
+    return (torch.ops.convpool.avg_pool2d(grad_grad_input, *ctx.arguments),) + (None,) * 8
 
 
 torch.library.register_autograd(_avg_pool2d_backward, _avg_pool2d_backward_grad,
@@ -147,31 +165,37 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 @_operator("adaptive_avg_pool2d")
 def _adaptive_avg_pool2d(x: torch.Tensor, output_size: List[int]) -> torch.Tensor:
-    return torch.from_numpy(_core.adaptive_avg_pool2d(_array("adaptive_avg_pool2d", "x", x), output_size))
+    layout = _layout_of(x)
+    return _layout_tensor(_core.adaptive_avg_pool2d(_layout_array("adaptive_avg_pool2d", "x", x, layout), output_size,
+                                                    layout=layout), layout)
 
 
 @torch.library.register_fake(_adaptive_avg_pool2d)
 def _(x, output_size):
-    return x.new_empty(list(x.shape[:-2]) + list(output_size))
+    return _empty_like_layout(x, list(x.shape[:-2]) + list(output_size))
 
 
 @_operator("adaptive_avg_pool2d_backward")
-def _adaptive_avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int]) -> torch.Tensor:
-    return torch.from_numpy(_core.adaptive_avg_pool2d_backward(
-        _array("adaptive_avg_pool2d_backward", "grad_output", grad_output), input_shape))
+def _adaptive_avg_pool2d_backward(grad_output: torch.Tensor, input_shape: List[int],
+                                  channels_last: bool = False) -> torch.Tensor:
+    fn = "adaptive_avg_pool2d_backward"
+    layout = _backward_layout(input_shape, channels_last)
+    return _layout_tensor(_core.adaptive_avg_pool2d_backward(
+        _layout_array(fn, "grad_output", grad_output, layout), _shape_in(input_shape, layout), layout=layout), layout)
 
 
 @torch.library.register_fake(_adaptive_avg_pool2d_backward)
-def _(grad_output, input_shape):
-    return grad_output.new_empty(input_shape)
+def _(grad_output, input_shape, channels_last=False):
+    return _empty_in_layout(grad_output, input_shape, _backward_layout(input_shape, channels_last))
 
 
 def _adaptive_avg_pool2d_setup(ctx, inputs, output):
     ctx.input_shape = list(inputs[0].shape)
+    ctx.channels_last = _channels_last(inputs[0])
 
 
 def _adaptive_avg_pool2d_grad(ctx, grad_output):
-    return _adaptive_avg_pool2d_backward(grad_output.contiguous(), ctx.input_shape), None
+    return _adaptive_avg_pool2d_backward(grad_output, ctx.input_shape, ctx.channels_last), None
 
 
 torch.library.register_autograd(_adaptive_avg_pool2d, _adaptive_avg_pool2d_grad,
@@ -183,7 +207,7 @@ def _adaptive_avg_pool2d_backward_setup(ctx, inputs, output):
 
 
 def _adaptive_avg_pool2d_backward_grad(ctx, grad_grad_input):
-    return torch.ops.convpool.adaptive_avg_pool2d(grad_grad_input.contiguous(), ctx.output_size), None
+    return torch.ops.convpool.adaptive_avg_pool2d(grad_grad_input, ctx.output_size), None, None
 
 
 torch.library.register_autograd(_adaptive_avg_pool2d_backward, _adaptive_avg_pool2d_backward_grad,

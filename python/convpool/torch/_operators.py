@@ -52,6 +52,22 @@ def _layout_tensor(array, layout):
     return tensor.permute(0, 3, 1, 2) if layout == "nhwc" else tensor
 
 
+def _backward_layout(input_shape, channels_last):
+    """The layout of a backward operator that has the forward's input shape but not its input."""
+    return "nhwc" if channels_last and len(input_shape) == 4 else "nchw"
+
+
+def _shape_in(shape, layout):
+    """An (N, C, H, W) shape as the kernel's array shape in `layout`."""
+    return [shape[0], shape[2], shape[3], shape[1]] if layout == "nhwc" else list(shape)
+
+
+def _empty_in_layout(like, shape, layout):
+    """An empty (N, C, H, W) tensor like `like`, channels_last for 'nhwc'."""
+    empty = like.new_empty(shape)
+    return empty.contiguous(memory_format=torch.channels_last) if layout == "nhwc" else empty
+
+
 def _empty_like_layout(x, shape, dtype=None):
     """An empty tensor of `shape` (and x's dtype, or `dtype`), laid out as x is (channels last or
     contiguous): the fake kernels' results."""
