@@ -329,12 +329,12 @@ def test_full_mnist_without_the_wheel_names_the_command(monkeypatch):
         load_mnist(full=True)
 
 
-def test_demo_trains_resnet8(tmp_path):
+def test_demo_trains_resnet8_channels_last(tmp_path):
     command = [sys.executable, "-m", "convpool", "demo", "--model", "resnet8", "--epochs", "1", "--train-images",
-               "2000", "--out", str(tmp_path), "--no-progress", "--threads", "2"]
+               "2000", "--out", str(tmp_path), "--no-progress", "--threads", "2", "--layout", "nhwc"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "Residual(" in result.stdout and "same outputs" in result.stdout
+    assert "Residual(" in result.stdout and "layout: nhwc" in result.stdout and "same outputs" in result.stdout
     assert sorted(os.listdir(tmp_path)) == ["embedding.png", "feature_maps.png", "guided_saliency.png",
                                             "occlusion.png", "resnet8.npz", "saliency.png", "training_curves.png"]
 
@@ -363,3 +363,10 @@ def test_demo_warns_that_few_training_images_learn_little_and_says_its_version(t
     version = subprocess.run([sys.executable, "-m", "convpool", "--version"], capture_output=True, text=True,
                              timeout=60)
     assert version.returncode == 0 and version.stdout.strip() == f"convpool {cp.__version__}"
+
+
+def test_demo_refuses_a_layout_its_pooling_cannot_run(tmp_path):
+    command = [sys.executable, "-m", "convpool", "demo", "--pool", "lp", "--layout", "nhwc", "--out", str(tmp_path),
+               "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "LPPool2d" in result.stderr and "cannot run layout='nhwc'" in result.stderr

@@ -88,6 +88,9 @@ def _parser():
     demo.add_argument("--train-images", type=_at_least(1), default=None,
                       help="train on only this many images (default: all but the 2,000 validation ones)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--layout", choices=("nchw", "nhwc"), default="nchw",
+                      help="the activations' memory layout: nchw (default) or nhwc, channels last (the same "
+                           "values; lenet5's lp and stochastic pooling have no channels-last kernels)")
     parser.demo = demo  # the demo's own usage, for the checks made after parsing
     return parser
 
@@ -119,6 +122,11 @@ def _silent(*_, **__):
     pass
 
 
+def _in_layout(images, layout):
+    """(N, C, H, W) images as the model's layout takes them."""
+    return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if layout == "nhwc" else images
+
+
 def demo(arguments):
     """Under ``mpiexec`` every rank trains its share of each batch; rank 0 alone prints, saves and
     plots."""
@@ -148,7 +156,17 @@ def demo(arguments):
     build, feature_layer, feature_title = MODELS[arguments.model]
     manual_seed(arguments.seed)
     model = build(arguments)
+    try:
+        model.to_layout(arguments.layout)
+    except ValueError as error:
+        say(f"convpool demo: --layout {arguments.layout}: {error}", file=sys.stderr)
+        return 2
     say(model)
+    if arguments.layout == "nhwc":
+        say("layout: nhwc (channels last)")
+    training = (_in_layout(training[0], arguments.layout), training[1])
+    validation = (_in_layout(validation[0], arguments.layout), validation[1])
+    test_inputs = _in_layout(test_images, arguments.layout)
     loss = CrossEntropyLoss()
     optimizer = SGD(model.parameters(), lr=arguments.lr, momentum=0.9)
     schedule = CosineAnnealingLR(optimizer, T_max=max(arguments.epochs, 1))
@@ -164,7 +182,7 @@ def demo(arguments):
     epochs = f"{arguments.epochs} epoch{'s' if arguments.epochs != 1 else ''}"
     say(f"trained {epochs} in {seconds:.1f} s ({rate:,.0f} images/s while training)")
 
-    result = evaluate(model, loss, (test_images, test_labels), comm=comm)
+    result = evaluate(model, loss, (test_inputs, test_labels), comm=comm)
     if comm.rank != 0:
         return 0
     print(f"test accuracy: {result['accuracy']:.2%} on {len(test_images)} images (loss {result['loss']:.4f}, "
@@ -174,13 +192,15 @@ def demo(arguments):
     save_checkpoint(checkpoint, model, optimizer,
                     metadata={"model": arguments.model, "epochs": arguments.epochs, "pool": arguments.pool,
                               "tie_break": arguments.tie_break, "test_accuracy": result["accuracy"]})
-    restored = build(arguments)
+    restored = build(arguments).to_layout(arguments.layout)
     load_checkpoint(checkpoint, restored)
-    same = np.array_equal(predict(restored, test_images[:500]), predict(model, test_images[:500]))
+    same = np.array_equal(predict(restored, test_inputs[:500]), predict(model, test_inputs[:500]))
     print(f"checkpoint: {checkpoint} (reloaded into a new model: {'same' if same else 'DIFFERENT'} outputs)")
     if not same:
         return 1
-    _plots(arguments.out, model, history, (test_images, test_labels), feature_layer, feature_title)
+    # The inspection tools read NCHW images; the parameters are the same in either layout.
+    _plots(arguments.out, model.to_layout("nchw"), history, (test_images, test_labels), feature_layer,
+           feature_title)
     return 0
 
 

@@ -22,6 +22,7 @@ class ReLU(Module):
     # A Sequential folds this ReLU into a layer before it that can apply it in the same pass
     # (Module.fuses_activation).
     activation = "relu"
+    layouts = ("nchw", "nhwc")
 
     def forward(self, x):
         output = _core.relu(x)
@@ -48,6 +49,8 @@ class LeakyReLU(Module):
         >>> cp.nn.LeakyReLU(0.1)(np.array([-10.0, 2.0]))
         array([-1.,  2.])
     """
+    layouts = ("nchw", "nhwc")
+
     def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = negative_slope

@@ -101,8 +101,9 @@ class Conv2d(_Convolution):
 
     def _geometry(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
-                    winograd=self.winograd)
+                    winograd=self.winograd, layout=self.layout)
 
+    layouts = ("nchw", "nhwc")
     fused_activations = ("relu",)
 
     def forward(self, x, activation=None):

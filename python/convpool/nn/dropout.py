@@ -27,6 +27,8 @@ class Dropout(Module):
         array([1., 1., 1.])
     """
 
+    layouts = ("nchw", "nhwc")
+
     def __init__(self, p=0.5, seed=None):
         super().__init__()
         if not 0.0 <= p <= 1.0:
@@ -41,10 +43,15 @@ class Dropout(Module):
         if self.p == 1.0:
             scale = np.zeros_like(x)
         else:
-            keep = self._generator.random(x.shape, dtype=np.float32) >= self.p
+            keep = self._generator.random(self._logical_shape(x), dtype=np.float32) >= self.p
+            if self.layout == "nhwc" and x.ndim == 4:  # the NCHW draws, so the layouts drop the same values
+                keep = keep.transpose(0, 2, 3, 1)
             scale = keep * x.dtype.type(1.0 / (1.0 - self.p))
         self.save_for_backward(scale=scale)
         return x * scale
+
+    def _logical_shape(self, x):
+        return (x.shape[0], x.shape[3], x.shape[1], x.shape[2]) if self.layout == "nhwc" and x.ndim == 4 else x.shape
 
     def backward(self, grad_output, need_input_grad=True):
         scale = self.saved_for_backward().scale

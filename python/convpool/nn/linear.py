@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from threadpoolctl import ThreadpoolController
 
 from .._arguments import integer
@@ -52,7 +54,12 @@ class Linear(Module):
         self.weight = uniform_parameter((out_features, in_features), bound)
         self.bias = uniform_parameter((out_features,), bound) if bias else None
 
+    layouts = ("nchw", "nhwc")
+
     def forward(self, x):
+        if self.layout == "nhwc" and x.ndim == 4:
+            raise ValueError(f"Linear: a 4-D input of shape {x.shape} in layout 'nhwc' would be transformed over "
+                             f"its channels, not its last NCHW axis; flatten it first (nn.Flatten)")
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear: input of shape {x.shape} has {x.shape[-1]} features, "
@@ -97,16 +104,30 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
+    layouts = ("nchw", "nhwc")
+
     def forward(self, x):
         self.save_for_backward(input_shape=x.shape)
+        # Channels last, the axes are those of the (N, C, H, W) view, so that the features come in
+        # the NCHW order in either layout and a following Linear keeps its weight.
+        channels_last = self.layout == "nhwc" and x.ndim == 4
+        logical = np.moveaxis(x, 3, 1) if channels_last else x
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
+        if channels_last and start == end:
+            return x
         # The flattened size spelled out: -1 cannot be inferred for an empty batch.
-        return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
+        shape = logical.shape
+        return logical.reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
 
     def backward(self, grad_output, need_input_grad=True):
         input_shape = self.saved_for_backward().input_shape
-        return grad_output.reshape(input_shape) if need_input_grad else None
+        if not need_input_grad:
+            return None
+        if self.layout == "nhwc" and len(input_shape) == 4 and grad_output.shape != input_shape:
+            n, h, w, c = input_shape
+            return np.ascontiguousarray(np.moveaxis(grad_output.reshape(n, c, h, w), 1, 3))
+        return grad_output.reshape(input_shape)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -49,6 +49,8 @@ class CrossEntropyLoss(Module):
                [ 0.0596, -0.0596]])
     """
 
+    layouts = ("nchw", "nhwc")
+
     def __init__(self, reduction="mean"):
         super().__init__()
         _check_reduction("CrossEntropyLoss", reduction)
@@ -103,6 +105,8 @@ class MSELoss(Module):
         >>> loss.backward()
         array([1., 3.])
     """
+
+    layouts = ("nchw", "nhwc")
 
     def __init__(self, reduction="mean"):
         super().__init__()

@@ -159,6 +159,11 @@ class Module:
         (array([1., 9.]), array([2., 6.]))
     """
 
+    # The layouts of image activations the module's forward takes: 'nchw' (N, C, H, W), and
+    # 'nhwc' (N, H, W, C, channels last) where it has channels-last kernels or does not look at
+    # the axes. ``to_layout`` switches a whole model.
+    layouts = ("nchw",)
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "forward" in cls.__dict__:
@@ -169,6 +174,7 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "layout", "nchw")
 
     def __setattr__(self, name, value):
         if isinstance(value, Parameter):
@@ -251,6 +257,35 @@ class Module:
 
     def eval(self):
         return self.train(False)
+
+    def to_layout(self, layout):
+        """Run every module's image activations in ``layout``: 'nchw', (N, C, H, W), or 'nhwc',
+        (N, H, W, C), channels last, which vectorizes over the channels. Inputs, outputs and
+        gradients of the image layers are then in that layout; parameters and buffers keep their
+        shapes and values (a weight stays (C_out, C_in, kH, kW)), so a state dict or checkpoint
+        saved in one layout loads in the other and gives the same outputs. A ValueError names the
+        modules that cannot run the layout, and changes nothing.
+
+        Example:
+            >>> cp.manual_seed(0)
+            >>> net = cp.nn.Sequential(cp.nn.Conv2d(3, 8, 3), cp.nn.ReLU(), cp.nn.AdaptiveAvgPool2d(1),
+            ...                        cp.nn.Flatten(), cp.nn.Linear(8, 2))
+            >>> x = np.random.default_rng(0).standard_normal((4, 3, 6, 6)).astype(np.float32)
+            >>> y = net(x)
+            >>> y_nhwc = net.to_layout("nhwc")(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+            >>> bool(np.allclose(y, y_nhwc, atol=1e-6))
+            True
+        """
+        if layout not in ("nchw", "nhwc"):
+            raise ValueError(f"to_layout: layout must be 'nchw' or 'nhwc', got {layout!r}")
+        refused = [f"{name or 'the model'} ({type(module).__name__})" for name, module in self.named_modules()
+                   if layout not in module.layouts]
+        if refused:
+            raise ValueError(f"to_layout: {', '.join(refused)} cannot run layout={layout!r} (no channels-last "
+                             f"kernels yet)")
+        for module in self.modules():
+            object.__setattr__(module, "layout", layout)
+        return self
 
     def to(self, dtype):
         """Convert every floating-point parameter and buffer to ``dtype`` (float32 or float64)."""
@@ -373,6 +408,8 @@ class Sequential(Module):
         4
     """
 
+    layouts = ("nchw", "nhwc")
+
     def __init__(self, *modules):
         super().__init__()
         for index, module in enumerate(modules):
@@ -432,6 +469,8 @@ class Residual(Module):
         >>> block(np.ones((1, 4, 5, 5), np.float32)).shape
         (1, 4, 5, 5)
     """
+
+    layouts = ("nchw", "nhwc")
 
     def __init__(self, body, shortcut=None):
         super().__init__()

@@ -54,10 +54,14 @@ class BatchNorm2d(Module):
             self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
             self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
 
+    layouts = ("nchw", "nhwc")
+
     def _check(self, x):
-        if x.ndim != 4 or x.shape[1] != self.num_features:
+        nhwc = self.layout == "nhwc"
+        if x.ndim != 4 or x.shape[3 if nhwc else 1] != self.num_features:
+            expected = f"(N, H, W, {self.num_features})" if nhwc else f"(N, {self.num_features}, H, W)"
             raise ValueError(
-                f"BatchNorm2d: input must be (N, {self.num_features}, H, W), got {x.shape}"
+                f"BatchNorm2d: input must be {expected}, got {x.shape}"
             )
 
     fused_activations = ("relu",)
@@ -74,7 +78,8 @@ class BatchNorm2d(Module):
         running = (self.running_mean, self.running_var) if update or not use_batch else (None, None)
         weight, bias = (self.weight.data, self.bias.data) if self.affine else (None, None)
         out, mean, inv_std = _core.batch_norm2d(
-            x, weight, bias, *running, training=use_batch, momentum=momentum, eps=self.eps, activation=activation)
+            x, weight, bias, *running, training=use_batch, momentum=momentum, eps=self.eps, activation=activation,
+            layout=self.layout)
         if update:
             self.num_batches_tracked += 1
         self.save_for_backward(input=x, mean=mean, inv_std=inv_std, batch_statistics=use_batch,
@@ -86,7 +91,8 @@ class BatchNorm2d(Module):
         needs = (("input",) if need_input_grad else ()) + (("weight", "bias") if self.affine else ())
         grad_input, grad_weight, grad_bias = _core.batch_norm2d_backward(
             grad_output, saved.input, self.weight.data if self.affine else None, saved.mean, saved.inv_std,
-            training=saved.batch_statistics, needs=needs, activation=saved.activation, output=saved.output)
+            training=saved.batch_statistics, needs=needs, activation=saved.activation, output=saved.output,
+            layout=self.layout)
         if self.affine:
             self.weight.accumulate(grad_weight)
             self.bias.accumulate(grad_bias)

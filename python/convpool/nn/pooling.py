@@ -113,6 +113,10 @@ class MaxPool2d(_MaxPooling):
 
     _pool = staticmethod(_core.max_pool2d)
     _pool_backward = staticmethod(_core.max_pool2d_backward)
+    layouts = ("nchw", "nhwc")
+
+    def _arguments(self):
+        return dict(super()._arguments(), layout=self.layout)
 
 
 class MaxUnpool2d(_Pool):
@@ -255,8 +259,10 @@ class AvgPool2d(_AveragePooling):
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
         self.divisor_override = divisor_override
 
+    layouts = ("nchw", "nhwc")
+
     def _arguments(self):
-        return dict(super()._arguments(), divisor_override=self.divisor_override)
+        return dict(super()._arguments(), divisor_override=self.divisor_override, layout=self.layout)
 
 
 class LPPool2d(_Pool):
@@ -357,19 +363,21 @@ class AdaptiveAvgPool2d(Module):
         array([[[[7.5]]]])
     """
 
+    layouts = ("nchw", "nhwc")
+
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, x):
         self.save_for_backward(input_shape=x.shape)
-        return _core.adaptive_avg_pool2d(x, self.output_size)
+        return _core.adaptive_avg_pool2d(x, self.output_size, layout=self.layout)
 
     def backward(self, grad_output, need_input_grad=True):
         input_shape = self.saved_for_backward().input_shape
         if not need_input_grad:
             return None
-        return _core.adaptive_avg_pool2d_backward(grad_output, input_shape)
+        return _core.adaptive_avg_pool2d_backward(grad_output, input_shape, layout=self.layout)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
