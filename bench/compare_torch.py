@@ -16,13 +16,14 @@ Runtime (bench/onnx_models.py; `pip install onnx onnxruntime`), in ms.
 """
 
 import argparse
+import copy
 import statistics
 import time
 
 import numpy as np
 
 import convpool as cp
-from timing import median_seconds, peer_times, print_peer_row
+from timing import interleaved_medians, median_seconds, peer_times, print_peer_row
 
 try:
     import torch
@@ -339,18 +340,29 @@ def vgg_bn():
                          nn.MaxPool2d(2), *block(64, 128), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128 * 4 * 4, 10))
 
 
-def sgd_steps(label, model, x, y):
-    """(label, convpool step, {layout: PyTorch step}): one SGD step (momentum 0.9, weight decay
-    5e-4) on (x, y), PyTorch running the same network through nn.to_torch."""
-    loss_fn = cp.nn.CrossEntropyLoss()
-    optimizer = cp.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+def channels_last_copy(model):
+    """A copy of ``model`` running channels last (the same parameters), and its input converter."""
+    return copy.deepcopy(model).to_layout("nhwc"), lambda x: np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
-    def train():
-        model.train()
-        loss_fn(model(x), y)
-        model.zero_grad()
-        model.backward(loss_fn.backward(), need_input_grad=False)
-        optimizer.step()
+
+def sgd_steps(label, model, x, y):
+    """(label, [convpool NCHW step, convpool NHWC step], {layout: PyTorch step}): one SGD step
+    (momentum 0.9, weight decay 5e-4) on (x, y), convpool in both layouts (the NHWC model a copy of
+    ``model`` with the same parameters) and PyTorch running the same network through nn.to_torch."""
+    loss_fn = cp.nn.CrossEntropyLoss()
+    nhwc_model, to_nhwc = channels_last_copy(model)
+
+    def step_of(network, inputs):
+        optimizer = cp.optim.SGD(network.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+
+        def train():
+            network.train()
+            loss_fn(network(inputs), y)
+            network.zero_grad()
+            network.backward(loss_fn.backward(), need_input_grad=False)
+            optimizer.step()
+
+        return train
 
     theirs = {}
     if torch is not None:
@@ -367,14 +379,15 @@ def sgd_steps(label, model, x, y):
                 torch_optimizer.step()
 
             theirs[layout] = torch_train
-    return label, train, theirs
+    return label, [step_of(model, x), step_of(nhwc_model, to_nhwc(x))], theirs
 
 
 def resnet_steps(rng):
-    """(label, convpool step, {layout: PyTorch step}, images per step): training steps of ResNet-20
-    (batch 128) and of the VGG-style network (batch 64) on synthetic CIFAR-shaped data, an
-    evaluation forward of ResNet-20, and one with batch normalization folded into the
-    convolutions (nn.fuse_conv_bn; PyTorch runs the same folded network through nn.to_torch)."""
+    """(label, [convpool NCHW step, convpool NHWC step], {layout: PyTorch step}, images per step):
+    training steps of ResNet-20 (batch 128) and of the VGG-style network (batch 64) on synthetic
+    CIFAR-shaped data, an evaluation forward of ResNet-20, and one with batch normalization folded
+    into the convolutions (nn.fuse_conv_bn; PyTorch runs the same folded network through
+    nn.to_torch)."""
     x = rng.standard_normal((RESNET_BATCH, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, RESNET_BATCH)
     cp.manual_seed(0)
@@ -384,10 +397,12 @@ def resnet_steps(rng):
     steps.append(sgd_steps(f"VGG-style BN network training step (batch {VGG_BATCH})", vgg_bn(), x[:VGG_BATCH],
                            y[:VGG_BATCH]) + (VGG_BATCH,))
     folded = cp.nn.fuse_conv_bn(model)
-
-    def evaluate():
-        model.eval()
-        model(x)
+    ours = {}
+    for key, network in (("eval", model), ("folded", folded)):
+        nhwc_network, to_nhwc = channels_last_copy(network)
+        x_nhwc = to_nhwc(x)
+        ours[key] = [lambda network=network: network.eval()(x),
+                     lambda network=nhwc_network: network.eval()(x_nhwc)]
 
     theirs = {"eval": {}, "folded": {}}
     if torch is not None:
@@ -401,21 +416,24 @@ def resnet_steps(rng):
                         network(tx)
 
                 theirs[key][layout] = torch_evaluate
-    steps.append(("ResNet-20 eval forward", evaluate, theirs["eval"], RESNET_BATCH))
-    steps.append(("ResNet-20 eval forward, BN folded (both)", lambda: folded(x), theirs["folded"], RESNET_BATCH))
+    steps.append(("ResNet-20 eval forward", ours["eval"], theirs["eval"], RESNET_BATCH))
+    steps.append(("ResNet-20 eval forward, BN folded (both)", ours["folded"], theirs["folded"], RESNET_BATCH))
     return steps
 
 
 def print_resnet_table(rng, repeats):
-    print(f"\n| CIFAR-shaped networks (ResNet-20 batch {RESNET_BATCH}) | convpool images/s | PyTorch NCHW images/s "
-          "| PyTorch channels_last images/s | speed-up vs the faster |")
-    print("|---|---:|---:|---:|---:|")
+    """Images per second of each step, convpool in NCHW and NHWC and PyTorch in both layouts taking
+    turns (three interleaved rounds, medians); the speed-up is convpool NHWC over the faster
+    PyTorch layout."""
+    print(f"\n| CIFAR-shaped networks (ResNet-20 batch {RESNET_BATCH}) | convpool NCHW images/s "
+          "| convpool NHWC images/s | PyTorch NCHW images/s | PyTorch channels_last images/s "
+          "| NHWC speed-up vs the faster |")
+    print("|---|---:|---:|---:|---:|---:|")
     for label, ours, theirs, batch in resnet_steps(rng):
-        t_ours = median_seconds(ours, repeats, min_block_seconds=0.5)
-        t_theirs = [median_seconds(step, repeats, min_block_seconds=0.5) for step in theirs.values()]
-        rates = [f"{batch / t:,.0f}" for t in t_theirs] or ["-", "-"]
-        ratio = f"{min(t_theirs) / t_ours:.2f}x" if t_theirs else "-"
-        print(f"| {label} | {batch / t_ours:,.0f} | {' | '.join(rates)} | {ratio} |", flush=True)
+        times = interleaved_medians(ours + list(theirs.values()), 3, repeats, min_block_seconds=0.5)
+        rates = [f"{batch / t:,.0f}" for t in times] + ["-"] * (4 - len(times))
+        ratio = f"{min(times[2:]) / times[1]:.2f}x" if len(times) > 2 else "-"
+        print(f"| {label} | {' | '.join(rates)} | {ratio} |", flush=True)
 
 
 # (label, x shape, weight shape (C_in, C_out, k, k), stride, padding) of upsampling layers.

@@ -49,3 +49,35 @@ def test_bad_input():
         cp.relu_backward(np.ones(3), np.ones(4))
     with pytest.raises(TypeError, match="relu_backward: grad_output is float32 but y is float64"):
         cp.relu_backward(np.ones(4, np.float32), np.ones(4))
+
+
+def test_relu_of_a_residual_sum_is_one_pass_of_the_two_steps():
+    rng = np.random.default_rng(41)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((3, 7, 5, 70)).astype(dtype)
+        residual = rng.standard_normal(x.shape).astype(dtype)
+        residual.flat[::9] = np.nan
+        np.testing.assert_array_equal(cp.relu(x, residual=residual), cp.relu(x + residual))
+    with pytest.raises(ValueError, match=r"relu: residual has shape \(2,\)"):
+        cp.relu(np.ones(3), residual=np.ones(2))
+    with pytest.raises(TypeError, match="residual is float32 but x is float64"):
+        cp.relu(np.ones(3), residual=np.ones(3, np.float32))
+
+
+def test_a_residual_block_folds_the_relu_after_it():
+    from convpool import nn
+    cp.manual_seed(42)
+    body = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4))
+    fused = nn.Sequential(nn.Residual(body), nn.ReLU())
+    x = np.random.default_rng(43).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    y = fused(x)
+    residual = fused[0]
+    expected = np.maximum(body(x) + x, 0)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    grad = np.cos(np.arange(y.size)).reshape(y.shape).astype(np.float32)
+    fused(x)
+    grad_input = fused.backward(grad)
+    body(x)
+    by_hand = body.backward(grad * (expected > 0)) + grad * (expected > 0)
+    np.testing.assert_allclose(grad_input, by_hand, rtol=1e-5, atol=1e-6)
+    assert residual.fused_activations == ("relu",)

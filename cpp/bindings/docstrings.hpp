@@ -472,11 +472,20 @@ Example:
 
 inline constexpr const char* relu = R"doc(max(x, 0) elementwise, for float32/float64 arrays of any shape.
 
-NaN stays NaN, as in PyTorch. Threaded; releases the GIL.
+NaN stays NaN, as in PyTorch. Threaded; releases the GIL. Layout-free: any memory order of an
+image batch (NCHW or channels last) gives the same values in the same places.
+
+Args:
+    x: input array.
+    residual: None, or an array of x's shape and dtype: then relu(x + residual) in one pass, a
+        residual block's sum and the ReLU after it (relu_backward of the result is the gradient
+        of both x and residual).
 
 Example:
     >>> cp.relu(np.array([-1.0, -0.0, 2.0, np.nan]))
     array([ 0., -0.,  2., nan])
+    >>> cp.relu(np.array([1.0, 2.0]), residual=np.array([-3.0, 1.0]))
+    array([0., 3.])
 )doc";
 
 inline constexpr const char* relu_backward = R"doc(Gradient of relu: grad_output where y > 0 (or y is NaN), else 0.

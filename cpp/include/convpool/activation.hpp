@@ -42,9 +42,16 @@ inline constexpr int64_t kElementwiseChunk = 16384;
 
 namespace convpool {
 
+// y = relu(x), or relu(x + residual) where residual is not null: a residual block's sum and the
+// ReLU after it in one pass (its gradient is relu_backward's, passed to both summands).
+template <typename T>
+void relu_forward(const T* x, const T* residual, T* y, int64_t count) {
+  with_vector_isa([&](auto isa) { relu_forward(isa, x, residual, y, count); });
+}
+
 template <typename T>
 void relu_forward(const T* x, T* y, int64_t count) {
-  with_vector_isa([&](auto isa) { relu_forward(isa, x, y, count); });
+  relu_forward(x, static_cast<const T*>(nullptr), y, count);
 }
 
 template <typename T>

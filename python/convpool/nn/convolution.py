@@ -74,7 +74,8 @@ class Conv2d(_Convolution):
 
     Shape:
         input: (N, C_in, H, W) -> output: (N, C_out, H_out, W_out) with
-        H_out = floor((H + 2*pH - dH*(kH-1) - 1) / sH) + 1, likewise W_out.
+        H_out = floor((H + 2*pH - dH*(kH-1) - 1) / sH) + 1, likewise W_out; (N, H, W, C_in) ->
+        (N, H_out, W_out, C_out) after ``to_layout("nhwc")``.
 
     Example:
         >>> cp.manual_seed(0)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .. import _core
 from .._rng import generator
 
 # The dtype kinds a loaded array may have, by the kind of the array it replaces: real floating
@@ -483,16 +484,28 @@ class Residual(Module):
         else:
             self.shortcut = shortcut
 
-    def forward(self, x):
+    fused_activations = ("relu",)
+
+    def forward(self, x, activation=None):
+        """``activation="relu"``: the ReLU after the block applied to the sum in the same pass (a
+        Sequential asks for it); the backward then takes the ReLU's gradient too."""
         out = self.body(x)
         skip = x if self.shortcut is None else self.shortcut(x)
         if out.shape != skip.shape:
             raise ValueError(f"Residual: the body gives shape {out.shape} but the shortcut {skip.shape}; "
                              f"a shortcut must match the body where it changes the shape")
-        # A new array: the body's last layer may keep its output for its own backward.
+        # A new array either way: the body's last layer may keep its output for its own backward.
+        if activation == "relu":
+            output = _core.relu(out, residual=skip)
+            self.save_for_backward(relu_output=output)
+            return output
+        self.save_for_backward(relu_output=None)
         return out + skip
 
     def backward(self, grad_output, need_input_grad=True):
+        relu_output = self.saved_for_backward().relu_output
+        if relu_output is not None:
+            grad_output = _core.relu_backward(grad_output, relu_output)
         # The reverse of the forward's order, so that a module both paths call is differentiated
         # last call first.
         if self.shortcut is None:

@@ -26,7 +26,7 @@ class BatchNorm2d(Module):
         track_running_stats: whether it keeps running statistics (used in evaluation).
 
     Shape:
-        input: (N, C, H, W) -> output: the same shape.
+        input: (N, C, H, W), or (N, H, W, C) after ``to_layout("nhwc")`` -> output: the same shape.
 
     Example:
         >>> bn = cp.nn.BatchNorm2d(2)

@@ -100,7 +100,8 @@ class MaxPool2d(_MaxPooling):
         nan: "propagate" or "ignore".
 
     Shape:
-        input: (N, C, H, W) -> output: (N, C, H_out, W_out), max_pool2d's formula.
+        input: (N, C, H, W) -> output: (N, C, H_out, W_out), max_pool2d's formula; channels last
+        ((N, H, W, C) -> (N, H_out, W_out, C)) after ``to_layout("nhwc")``.
 
     Example:
         >>> pool = cp.nn.MaxPool2d((1, 2), stride=1, tie_break="split")
@@ -244,7 +245,8 @@ class AvgPool2d(_AveragePooling):
         kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: as avg_pool2d's.
 
     Shape:
-        input: (N, C, H, W) -> output: (N, C, H_out, W_out), avg_pool2d's formula.
+        input: (N, C, H, W) -> output: (N, C, H_out, W_out), avg_pool2d's formula; channels last
+        ((N, H, W, C) -> (N, H_out, W_out, C)) after ``to_layout("nhwc")``.
 
     Example:
         >>> cp.nn.AvgPool2d(2)(np.arange(16.0).reshape(1, 1, 4, 4))
@@ -356,7 +358,8 @@ class AdaptiveAvgPool2d(Module):
         output_size: an int or an (h, w) pair, None keeping that input size.
 
     Shape:
-        input: (N, C, H, W) -> output: (N, C, h, w).
+        input: (N, C, H, W) -> output: (N, C, h, w); (N, H, W, C) -> (N, h, w, C) after
+        ``to_layout("nhwc")``.
 
     Example:
         >>> cp.nn.AdaptiveAvgPool2d(1)(np.arange(16.0).reshape(1, 1, 4, 4))

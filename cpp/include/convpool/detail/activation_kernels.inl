@@ -2,11 +2,16 @@
 // detail/for_each_vector_isa.hpp.
 
 template <typename T>
-void relu_forward(VectorIsa, const T* x, T* y, int64_t count) {
+void relu_forward(VectorIsa, const T* x, const T* residual, T* y, int64_t count) {
   parallel_for((count + kElementwiseChunk - 1) / kElementwiseChunk, [&](int64_t begin, int64_t end) {
     const int64_t first = begin * kElementwiseChunk, last = std::min(count, end * kElementwiseChunk);
+    if (residual) {
 #pragma omp simd
-    for (int64_t i = first; i < last; ++i) y[i] = relu_of(x[i]);
+      for (int64_t i = first; i < last; ++i) y[i] = relu_of(x[i] + residual[i]);
+    } else {
+#pragma omp simd
+      for (int64_t i = first; i < last; ++i) y[i] = relu_of(x[i]);
+    }
   });
 }
 
