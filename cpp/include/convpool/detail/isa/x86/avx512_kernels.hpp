@@ -53,7 +53,10 @@ struct Ops<double> {
 // stage at 112x112 input), where the 7-wide tiles leave three of seven columns idle. The
 // channels-last kernels: 6 pixels by four vectors of channels (64 float channels, ten loads per 24
 // fused multiply-adds), 12 by two and 16 by one for layers of fewer channels (24 by one would
-// need more pointers to its rows than there are general registers, and ran at half the speed).
+// need more pointers to its rows than there are general registers, and ran at half the speed),
+// and 8 by one, which the products over pixels take for 16 channels: its eight row pointers stay
+// in registers, where 16 by one reloads some of them (its fill ties, and the weight gradient,
+// whose rows are not pixels, keeps 16 by one).
 template <typename T>
 KernelTable<T> make_kernel_table(InstructionSet, T) {
   return {make_micro_kernel<Ops<T>, 12, 2>(),
@@ -62,7 +65,7 @@ KernelTable<T> make_kernel_table(InstructionSet, T) {
            make_channel_kernel<Ops<T>, 1, 7, 4>(), make_channel_kernel<Ops<T>, 4, 4, 1>()},
           make_depthwise_kernels<Ops<T>>(),
           {make_channels_last_kernels<Ops<T>, 6, 4>(), make_channels_last_kernels<Ops<T>, 12, 2>(),
-           make_channels_last_kernels<Ops<T>, 16, 1>()}};
+           make_channels_last_kernels<Ops<T>, 16, 1>(), make_channels_last_kernels<Ops<T>, 8, 1>()}};
 }
 }  // namespace convpool::detail::isa_avx512
 #pragma GCC pop_options
