@@ -144,6 +144,19 @@ inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
   return (i + 1) * (in / out) + ((i + 1) * (in % out) + out - 1) / out;
 }
 
+// The taps of each output position along one dimension that fall inside the input:
+// [first[o], end[o]), computed once per call by the kernels that visit every output (each bound
+// costs divisions).
+struct TapRanges {
+  std::vector<int64_t> first, end;
+  explicit TapRanges(const WindowDim& d) : first(d.output), end(d.output) {
+    for (int64_t o = 0; o < d.output; ++o) {
+      first[o] = d.first_tap(o);
+      end[o] = d.end_tap(o);
+    }
+  }
+};
+
 // Every output's window bounds along one dimension, computed once per call: their 128-bit
 // divisions would otherwise cost more than a small window's work.
 struct AdaptiveWindows {

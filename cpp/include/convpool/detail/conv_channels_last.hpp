@@ -544,18 +544,6 @@ std::vector<T> depthwise_taps_weight(const T* weight, const Conv2dParams& p) {
   return taps_weight;
 }
 
-// The taps of each output position along one dimension that fall inside the input:
-// [first[o], end[o]), computed once per call (each costs divisions).
-struct TapRanges {
-  std::vector<int64_t> first, end;
-  explicit TapRanges(const WindowDim& d) : first(d.output), end(d.output) {
-    for (int64_t o = 0; o < d.output; ++o) {
-      first[o] = d.first_tap(o);
-      end[o] = d.end_tap(o);
-    }
-  }
-};
-
 // The (tap, output position) pairs that reach each input position along one dimension
 // (output o's tap k reads input o * stride - padding + k * dilation), in tap order.
 struct ReachingTaps {

@@ -377,28 +377,16 @@ void with_channel_block(int64_t lanes, Body&& body) {
     body(Constant<0>{});
 }
 
-// The taps of every output along one dimension that lie inside the input, computed once per
-// call: their bounds cost divisions, which would otherwise be paid for every block of channels.
-struct TapRangesOf {
-  std::vector<int64_t> begin, end;
-  explicit TapRangesOf(const WindowDim& d) : begin(d.output), end(d.output) {
-    for (int64_t o = 0; o < d.output; ++o) {
-      begin[o] = d.first_tap(o);
-      end[o] = d.end_tap(o);
-    }
-  }
-};
-
 // Output pixel (oh, ow) of one image, channels [0, lanes) of `image`, `out` and `idx` (which
 // point at the block's first channel); pixels are `channels` apart.
 template <typename T, int kLanes, bool kLast, bool kIgnoreNan, bool kIndices>
 void max_pool2d_channels_last_window(const T* image, T* out, int64_t* idx, int64_t any_lanes, int64_t channels,
-                                     const Pool2dGeometry& g, const TapRangesOf& rows, const TapRangesOf& columns,
+                                     const Pool2dGeometry& g, const TapRanges& rows, const TapRanges& columns,
                                      int64_t oh, int64_t ow) {
   const WindowDim& H = g.h;
   const WindowDim& W = g.w;
   const int64_t lanes = kLanes > 0 ? kLanes : any_lanes;
-  const int64_t kh_begin = rows.begin[oh], kh_end = rows.end[oh], kw_begin = columns.begin[ow],
+  const int64_t kh_begin = rows.first[oh], kh_end = rows.end[oh], kw_begin = columns.first[ow],
                 kw_end = columns.end[ow];
   if (kh_begin == kh_end || kw_begin == kw_end) {  // no tap inside the input (dilation)
     for (int64_t c = 0; c < lanes; ++c) {
@@ -438,7 +426,7 @@ void max_pool2d_channels_last_window(const T* image, T* out, int64_t* idx, int64
 template <typename T, bool kLast, bool kIgnoreNan>
 void max_pool2d_forward_channels_last(const T* input, T* output, int64_t* indices, const Pool2dGeometry& g) {
   const int64_t C = g.channels, OH = g.h.output, OW = g.w.output;
-  const TapRangesOf rows(g.h), columns(g.w);
+  const TapRanges rows(g.h), columns(g.w);
   parallel_for(g.images() * OH, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* image = input + r / OH * g.input_plane() * C;
@@ -475,6 +463,7 @@ void max_pool2d_backward_split_channels_last_band(const T* grad_output, const T*
   auto ties = [](T v, T m) { return (v == m) | (std::isnan(v) & std::isnan(m)); };
   std::fill(grad_input + row_begin * W.input * C, grad_input + row_end * W.input * C, T(0));
   T maximum[kPoolChannelBlock], share[kPoolChannelBlock];
+  const TapRanges columns(W);
   const int64_t oh_end = H.end_output_touching(row_end);
   for (int64_t oh = H.first_output_touching(row_begin); oh < oh_end; ++oh) {
     const int64_t kh_begin = H.first_tap(oh), kh_end = H.end_tap(oh);
@@ -485,7 +474,7 @@ void max_pool2d_backward_split_channels_last_band(const T* grad_output, const T*
     }
     if (!touches_band) continue;
     for (int64_t ow = 0; ow < W.output; ++ow) {
-      const int64_t kw_begin = W.first_tap(ow), kw_end = W.end_tap(ow);
+      const int64_t kw_begin = columns.first[ow], kw_end = columns.end[ow];
       const auto for_each_tap = [&](auto&& tap) {
         for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
           const int64_t ih = H.start(oh) + kh * H.dilation;
